@@ -1,0 +1,316 @@
+//! Rows and the domain values they turn into.
+
+use serde::{Deserialize, Serialize};
+
+use crate::StoreError;
+
+/// Lifecycle of a registration as the Data Holder sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationStatus {
+    /// Registered and usable.
+    Active,
+    /// Revoked by an administrator; keeps the software_id until released.
+    Revoked,
+    /// Deleted by the recipient (DELETE /register/{id}); software_id free again.
+    Deleted,
+    /// Removed because the Register reports the software product REMOVED; software_id free.
+    Removed,
+}
+
+impl RegistrationStatus {
+    /// The stored name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Revoked => "revoked",
+            Self::Deleted => "deleted",
+            Self::Removed => "removed",
+        }
+    }
+
+    /// Parses a stored name.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "active" => Self::Active,
+            "revoked" => Self::Revoked,
+            "deleted" => Self::Deleted,
+            "removed" => Self::Removed,
+            _ => return None,
+        })
+    }
+}
+
+/// A stored registration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    /// Data Holder issued client id.
+    pub client_id: String,
+    /// Software product id (from the SSA).
+    pub software_id: String,
+    /// Brand id (SSA `org_id`).
+    pub org_id: String,
+    /// Brand name.
+    pub org_name: String,
+    /// Software product name.
+    pub client_name: String,
+    /// Recipient legal entity id.
+    pub legal_entity_id: Option<String>,
+    /// Recipient legal entity name.
+    pub legal_entity_name: Option<String>,
+    /// The recipient's JWKS.
+    pub jwks_uri: String,
+    /// Granted scope (space separated).
+    pub scope: String,
+    /// Lifecycle status.
+    pub status: RegistrationStatus,
+    /// Why the status last changed (revocation reason etc.).
+    pub status_reason: Option<String>,
+    /// Software product status at the Register.
+    pub register_sp_status: Option<String>,
+    /// Recipient status at the Register.
+    pub register_dr_status: Option<String>,
+    /// When the Register statuses were last synced.
+    pub register_synced_at: Option<i64>,
+    /// The SSA as received.
+    pub ssa: String,
+    /// The registered metadata (JSON).
+    pub metadata: String,
+    /// `client_id_issued_at`.
+    pub client_id_issued_at: i64,
+    /// Created.
+    pub created_at: i64,
+    /// Last changed.
+    pub updated_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RegistrationRow {
+    client_id: String,
+    software_id: String,
+    org_id: String,
+    org_name: String,
+    client_name: String,
+    legal_entity_id: Option<String>,
+    legal_entity_name: Option<String>,
+    jwks_uri: String,
+    scope: String,
+    status: String,
+    status_reason: Option<String>,
+    register_sp_status: Option<String>,
+    register_dr_status: Option<String>,
+    register_synced_at: Option<i64>,
+    ssa: String,
+    metadata: String,
+    client_id_issued_at: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<RegistrationRow> for Registration {
+    type Error = StoreError;
+    fn try_from(r: RegistrationRow) -> Result<Self, StoreError> {
+        let status = RegistrationStatus::parse(&r.status).ok_or_else(|| StoreError::Inconsistent {
+            table: "registration",
+            column: "status",
+            message: format!("unknown status {:?} for {}", r.status, r.client_id),
+        })?;
+        Ok(Self {
+            client_id: r.client_id,
+            software_id: r.software_id,
+            org_id: r.org_id,
+            org_name: r.org_name,
+            client_name: r.client_name,
+            legal_entity_id: r.legal_entity_id,
+            legal_entity_name: r.legal_entity_name,
+            jwks_uri: r.jwks_uri,
+            scope: r.scope,
+            status,
+            status_reason: r.status_reason,
+            register_sp_status: r.register_sp_status,
+            register_dr_status: r.register_dr_status,
+            register_synced_at: r.register_synced_at,
+            ssa: r.ssa,
+            metadata: r.metadata,
+            client_id_issued_at: r.client_id_issued_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// A JWT id to consume together with a change.
+#[derive(Debug, Clone)]
+pub struct UsedJti {
+    /// Namespaced key, e.g. `reg:<software_id>:<jti>`.
+    pub key: String,
+    /// When the JWT expires (after which the entry may be purged).
+    pub expires_at: i64,
+}
+
+/// An audit event to append.
+#[derive(Debug, Clone, Default)]
+pub struct NewAuditEvent {
+    /// When.
+    pub occurred_at: i64,
+    /// Who: `recipient:<software_id>`, `admin:<username>`, `register-sync`, `system`.
+    pub actor: String,
+    /// What: `registration.create`, `registration.update`, `registration.delete`, ...
+    pub action: String,
+    /// Subject registration.
+    pub client_id: Option<String>,
+    /// Subject software product.
+    pub software_id: Option<String>,
+    /// A reason given by a person.
+    pub reason: Option<String>,
+    /// State before (JSON).
+    pub before_state: Option<String>,
+    /// State after (JSON).
+    pub after_state: Option<String>,
+}
+
+/// A stored audit event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct AuditEvent {
+    /// Sequence number.
+    pub audit_event_id: i64,
+    /// When.
+    pub occurred_at: i64,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// Subject registration.
+    pub client_id: Option<String>,
+    /// Subject software product.
+    pub software_id: Option<String>,
+    /// Reason.
+    pub reason: Option<String>,
+    /// Before (JSON).
+    pub before_state: Option<String>,
+    /// After (JSON).
+    pub after_state: Option<String>,
+}
+
+/// Audit listing filter.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Only events about this registration.
+    pub client_id: Option<String>,
+    /// Only events by this actor.
+    pub actor: Option<String>,
+    /// Only this action.
+    pub action: Option<String>,
+    /// 1-based page.
+    pub page: u32,
+    /// Page size.
+    pub per_page: u32,
+}
+
+/// An administrator account.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AdminUser {
+    /// Id.
+    pub admin_user_id: String,
+    /// Sign-in name.
+    pub username: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Created.
+    pub created_at: i64,
+    /// Last changed.
+    pub updated_at: i64,
+}
+
+/// A persisted signing key of the Data Holder.
+#[derive(Clone, sqlx::FromRow)]
+pub struct StoredSigningKey {
+    /// Key id.
+    pub kid: String,
+    /// PS256 or ES256.
+    pub alg: String,
+    /// PKCS#8 PEM.
+    pub private_pem: String,
+    /// Created.
+    pub created_at: i64,
+    /// Retired (no longer published) at.
+    pub retired_at: Option<i64>,
+}
+
+impl std::fmt::Debug for StoredSigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredSigningKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("private_pem", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Sort orders for the registration list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    /// Newest first.
+    #[default]
+    CreatedDesc,
+    /// Oldest first.
+    CreatedAsc,
+    /// Recently changed first.
+    UpdatedDesc,
+    /// By name.
+    NameAsc,
+    /// By name, reversed.
+    NameDesc,
+}
+
+impl Sort {
+    pub(crate) fn sql(self) -> &'static str {
+        match self {
+            Self::CreatedDesc => "created_at DESC, client_id DESC",
+            Self::CreatedAsc => "created_at ASC, client_id ASC",
+            Self::UpdatedDesc => "updated_at DESC, client_id DESC",
+            Self::NameAsc => "client_name ASC, client_id ASC",
+            Self::NameDesc => "client_name DESC, client_id DESC",
+        }
+    }
+
+    /// Parses the URL form.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "created_desc" => Self::CreatedDesc,
+            "created_asc" => Self::CreatedAsc,
+            "updated_desc" => Self::UpdatedDesc,
+            "name_asc" => Self::NameAsc,
+            "name_desc" => Self::NameDesc,
+            _ => return None,
+        })
+    }
+}
+
+/// Registration listing query.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Free text over names and ids.
+    pub search: Option<String>,
+    /// Status filter.
+    pub status: Option<RegistrationStatus>,
+    /// Order.
+    pub sort: Sort,
+    /// 1-based page.
+    pub page: u32,
+    /// Page size.
+    pub per_page: u32,
+}
+
+/// One page of results and the total count.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// All matching rows.
+    pub total: u64,
+}

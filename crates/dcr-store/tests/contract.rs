@@ -1,0 +1,199 @@
+//! One store contract, run against both backends: a real SQLite file in a temp dir and a real
+//! PostgreSQL cluster started for the test (initdb + pg_ctl on a free loopback port).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use dcr_store::{
+    AuditQuery, ListQuery, NewAuditEvent, Registration, RegistrationStatus, Sort, Store,
+    StoreError, StoredSigningKey, UsedJti,
+};
+use test_support::TempPostgres;
+
+fn reg(client_id: &str, software_id: &str, name: &str, created: i64) -> Registration {
+    Registration {
+        client_id: client_id.into(),
+        software_id: software_id.into(),
+        org_id: format!("org-{software_id}"),
+        org_name: "Brand".into(),
+        client_name: name.into(),
+        legal_entity_id: Some("le-1".into()),
+        legal_entity_name: Some("Legal Entity".into()),
+        jwks_uri: "https://adr.example/jwks".into(),
+        scope: "openid cdr:registration".into(),
+        status: RegistrationStatus::Active,
+        status_reason: None,
+        register_sp_status: None,
+        register_dr_status: None,
+        register_synced_at: None,
+        ssa: "a.b.c".into(),
+        metadata: "{}".into(),
+        client_id_issued_at: created,
+        created_at: created,
+        updated_at: created,
+    }
+}
+
+fn audit(action: &str, client_id: &str) -> NewAuditEvent {
+    NewAuditEvent {
+        occurred_at: 1_000,
+        actor: "recipient:sw".into(),
+        action: action.into(),
+        client_id: Some(client_id.into()),
+        software_id: Some("sw".into()),
+        ..Default::default()
+    }
+}
+
+async fn contract(store: Store) {
+    store.ping().await.unwrap();
+
+    // create + read back
+    let r1 = reg("c1", "SW-1", "Alpha Budget", 100);
+    store
+        .create_registration(&r1, Some(&UsedJti { key: "reg:sw-1:j1".into(), expires_at: 5_000 }), &audit("registration.create", "c1"))
+        .await
+        .unwrap();
+    assert_eq!(store.get_registration("c1").await.unwrap(), Some(r1.clone()), "round trip");
+    assert!(store.get_registration("nope").await.unwrap().is_none(), "unknown id is None");
+
+    // one active registration per software_id, case-insensitively
+    let dup = store
+        .create_registration(&reg("c2", "sw-1", "Dup", 101), None, &audit("registration.create", "c2"))
+        .await;
+    assert!(
+        matches!(&dup, Err(StoreError::Conflict { constraint }) if constraint == "registration_software_key_key"),
+        "duplicate software_id must conflict, got {dup:?}"
+    );
+    assert!(store.get_registration("c2").await.unwrap().is_none(), "nothing half-written");
+
+    // replayed jti refused and nothing written
+    let replay = store
+        .create_registration(&reg("c3", "SW-3", "Gamma", 102), Some(&UsedJti { key: "reg:sw-1:j1".into(), expires_at: 5_000 }), &audit("registration.create", "c3"))
+        .await;
+    assert!(matches!(&replay, Err(StoreError::Conflict { constraint }) if constraint == "used_jti_pkey"), "{replay:?}");
+    assert!(store.get_registration("c3").await.unwrap().is_none(), "replay rolled back");
+    assert!(store.use_jti("other", 10).await.unwrap(), "fresh jti accepted");
+    assert!(!store.use_jti("other", 10).await.unwrap(), "second use refused");
+
+    // update keeps identity
+    let mut r1b = r1.clone();
+    r1b.client_name = "Alpha Budget 2".into();
+    r1b.updated_at = 200;
+    store.update_registration(&r1b, None, &audit("registration.update", "c1")).await.unwrap();
+    let got = store.get_registration("c1").await.unwrap().unwrap();
+    assert_eq!(got.client_name, "Alpha Budget 2");
+    assert_eq!(got.client_id_issued_at, 100, "issued_at kept");
+
+    // status change is conditional and audited
+    let changed = store
+        .set_registration_status("c1", &[RegistrationStatus::Active], RegistrationStatus::Deleted, None, 300, &audit("registration.delete", "c1"))
+        .await
+        .unwrap();
+    assert!(changed);
+    let again = store
+        .set_registration_status("c1", &[RegistrationStatus::Active], RegistrationStatus::Deleted, None, 301, &audit("registration.delete", "c1"))
+        .await
+        .unwrap();
+    assert!(!again, "second delete changes nothing");
+    let err = store.update_registration(&r1b, None, &audit("registration.update", "c1")).await;
+    assert!(matches!(err, Err(StoreError::NotFound)), "deleted registration cannot be updated");
+    // software_id free again after deletion
+    store.create_registration(&reg("c4", "SW-1", "Alpha again", 400), None, &audit("registration.create", "c4")).await.unwrap();
+    assert_eq!(store.find_registration_by_software_id("sw-1").await.unwrap().unwrap().client_id, "c4");
+
+    // listing: search, filter, sort, paging
+    for i in 0..25 {
+        store
+            .create_registration(&reg(&format!("list-{i:02}"), &format!("LSW-{i}"), &format!("Product {i:02}"), 1_000 + i), None, &audit("registration.create", "x"))
+            .await
+            .unwrap();
+    }
+    let page = store.list_registrations(&ListQuery { search: Some("product".into()), page: 2, per_page: 10, sort: Sort::NameAsc, ..Default::default() }).await.unwrap();
+    assert_eq!(page.total, 25);
+    assert_eq!(page.items.len(), 10);
+    assert_eq!(page.items[0].client_name, "Product 10");
+    let deleted = store.list_registrations(&ListQuery { status: Some(RegistrationStatus::Deleted), page: 1, per_page: 50, ..Default::default() }).await.unwrap();
+    assert_eq!(deleted.total, 1);
+    let by_id = store.list_registrations(&ListQuery { search: Some("lsw-7".into()), page: 1, per_page: 50, ..Default::default() }).await.unwrap();
+    assert_eq!(by_id.total, 1, "search by software_id");
+    let pct = store.list_registrations(&ListQuery { search: Some("%".into()), page: 1, per_page: 50, ..Default::default() }).await.unwrap();
+    assert_eq!(pct.total, 0, "LIKE wildcards are escaped");
+
+    // admins
+    assert!(store.upsert_admin("a1", "alice", "hash1", 1).await.unwrap());
+    assert!(!store.upsert_admin("a2", "alice", "hash2", 2).await.unwrap());
+    let alice = store.find_admin("alice").await.unwrap().unwrap();
+    assert_eq!(alice.password_hash, "hash2");
+    assert_eq!(store.count_admins().await.unwrap(), 1);
+
+    // sessions
+    assert!(store.create_session("s1", "{}", 100).await.unwrap());
+    assert!(!store.create_session("s1", "{}", 100).await.unwrap(), "id collision detected");
+    store.save_session("s1", "{\"a\":1}", 100).await.unwrap();
+    assert_eq!(store.load_session("s1", 50).await.unwrap().as_deref(), Some("{\"a\":1}"));
+    assert_eq!(store.load_session("s1", 100).await.unwrap(), None, "expired session not loaded");
+    store.delete_session("s1").await.unwrap();
+    assert_eq!(store.purge_expired(6_000).await.unwrap() >= 1, true);
+
+    // audit
+    let ev = store.list_audit(&AuditQuery { client_id: Some("c1".into()), page: 1, per_page: 50, ..Default::default() }).await.unwrap();
+    let actions: Vec<_> = ev.items.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["registration.delete", "registration.update", "registration.create"]);
+
+    // signing keys
+    let k = StoredSigningKey { kid: "k1".into(), alg: "ES256".into(), private_pem: "pem".into(), created_at: 1, retired_at: None };
+    assert!(store.add_signing_key(&k).await.unwrap());
+    assert!(!store.add_signing_key(&k).await.unwrap());
+    assert_eq!(store.signing_keys().await.unwrap().len(), 1);
+    assert!(format!("{k:?}").contains("redacted"));
+
+    // concurrent duplicate creates: exactly one wins
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.create_registration(&reg(&format!("race-{i}"), "RACE", "Race", 10), None, &audit("registration.create", "race")).await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::Conflict { .. }) => {}
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    assert_eq!(ok, 1, "exactly one concurrent create wins");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn contract_holds_on_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("dcr.db").display());
+    let store = Store::connect(&url).await.unwrap();
+    contract(store.clone()).await;
+    store.close().await;
+    // reopening runs migrations again harmlessly and keeps the data
+    let again = Store::connect(&url).await.unwrap();
+    assert!(again.get_registration("c4").await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn contract_holds_on_postgres() {
+    let pg = TempPostgres::start();
+    let url = pg.fresh_database();
+    let store = Store::connect(&url).await.unwrap();
+    contract(store.clone()).await;
+    store.close().await;
+    let again = Store::connect(&url).await.unwrap();
+    assert!(again.get_registration("c4").await.unwrap().is_some());
+    again.close().await;
+    drop(pg);
+}
+
+#[tokio::test]
+async fn connect_rejects_unknown_url_scheme() {
+    let err = Store::connect("mysql://u:secret@h/db").await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("unsupported"), "{text}");
+    assert!(!text.contains("secret"), "password must not leak: {text}");
+}

@@ -1,0 +1,147 @@
+//! The command line: `serve`, `check-config`, `admin add`, `dev-certs`.
+
+use std::io::{IsTerminal as _, Read as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use dcr_core::clock::{Clock as _, SystemClock};
+
+use crate::config::{Config, RawConfig};
+
+/// The Data Holder's CDR Dynamic Client Registration server.
+#[derive(Debug, Parser)]
+#[command(name = "dcr-server", version, about)]
+pub struct Cli {
+    /// Configuration file (TOML). Environment variables (DCR_*) override it.
+    #[arg(long, global = true, env = "DCR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API listener and the admin portal.
+    Serve,
+    /// Validate the configuration and print it with secrets redacted.
+    CheckConfig,
+    /// Manage administrator accounts.
+    Admin {
+        /// What to do.
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Write a development CA, a server certificate for localhost and a recipient client
+    /// certificate into a directory (kept if already there).
+    DevCerts {
+        /// Target directory.
+        dir: PathBuf,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Admin subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an administrator (or set a new password for an existing one). The password is
+    /// read from stdin when it is not a terminal, otherwise prompted for.
+    Add {
+        /// Sign-in name.
+        username: String,
+    },
+}
+
+/// Entry point.
+#[must_use]
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve => {
+            let config = Config::load(cli.config.as_deref())?;
+            crate::telemetry::init(config.log_format, &config.log_filter);
+            let app = crate::startup::Application::build(config, Arc::new(SystemClock)).await?;
+            app.run_until_stopped(crate::startup::shutdown_signal()).await
+        }
+        Command::CheckConfig => {
+            let config = Config::load(cli.config.as_deref())?;
+            print!("{}", config.redacted());
+            Ok(())
+        }
+        Command::Admin { command: AdminCommand::Add { username } } => admin_add(cli.config.as_deref(), &username).await,
+        Command::DevCerts { dir, force } => {
+            let p = crate::devcerts::write_dev_certs(&dir, force)?;
+            println!("CA:           {}", p.ca.display());
+            println!("server cert:  {}", p.server_cert.display());
+            println!("server key:   {}", p.server_key.display());
+            println!("client cert:  {}", p.client_cert.display());
+            println!("client key:   {}", p.client_key.display());
+            Ok(())
+        }
+    }
+}
+
+fn database_url(config: Option<&std::path::Path>) -> anyhow::Result<String> {
+    let raw = RawConfig::load(config, &|k| std::env::var(k).ok())?;
+    Ok(raw.database.url.unwrap_or_else(|| "sqlite://dcr.db".into()))
+}
+
+async fn admin_add(config: Option<&std::path::Path>, username: &str) -> anyhow::Result<()> {
+    let username = username.trim();
+    anyhow::ensure!(
+        !username.is_empty() && username.len() <= 64 && username.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c)),
+        "the username must be 1 to 64 characters of letters, digits and . _ - @"
+    );
+    let password = if std::io::stdin().is_terminal() {
+        let p = rpassword::prompt_password(format!("Password for {username}: ")).context("reading the password")?;
+        let again = rpassword::prompt_password("Again: ").context("reading the password")?;
+        anyhow::ensure!(p == again, "the passwords differ");
+        p
+    } else {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).context("reading the password from stdin")?;
+        s.lines().next().unwrap_or_default().to_string()
+    };
+    anyhow::ensure!(password.chars().count() >= 12, "the password must be at least 12 characters");
+    anyhow::ensure!(password.len() <= 1024, "the password must be at most 1024 bytes");
+    let url = database_url(config)?;
+    let store = dcr_store::Store::connect(&url).await.context("connecting to the store")?;
+    let hash = crate::password::hash(password).await?;
+    let now = SystemClock.now();
+    let created = store.upsert_admin(&uuid::Uuid::new_v4().to_string(), username, &hash, now).await?;
+    store
+        .append_audit(&dcr_store::NewAuditEvent {
+            occurred_at: now,
+            actor: "cli".into(),
+            action: if created { "admin.create".into() } else { "admin.password_reset".into() },
+            after_state: Some(serde_json::json!({ "username": username }).to_string()),
+            ..Default::default()
+        })
+        .await?;
+    store.close().await;
+    println!("{} administrator {username}", if created { "created" } else { "updated the password of" });
+    Ok(())
+}

@@ -1,0 +1,145 @@
+//! Development certificates: a dev CA, a server certificate for `localhost` and `127.0.0.1`, and
+//! a client certificate for a test recipient. For development and tests only; a real deployment
+//! uses the CDR CA-issued certificates.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use rcgen::{
+    BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose,
+};
+
+/// An in-memory certificate authority that issues server and client certificates.
+pub struct DevPki {
+    ca_cert: Certificate,
+    ca_key: KeyPair,
+}
+
+/// A certificate and its key, PEM encoded.
+pub struct IssuedCert {
+    /// Certificate (PEM).
+    pub cert_pem: String,
+    /// Private key (PKCS#8 PEM).
+    pub key_pem: String,
+    /// Certificate (DER).
+    pub cert_der: Vec<u8>,
+}
+
+impl DevPki {
+    /// A new CA with the given common name.
+    ///
+    /// # Errors
+    /// Key generation or signing failure.
+    pub fn new(name: &str) -> anyhow::Result<Self> {
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        let ca_key = KeyPair::generate()?;
+        let ca_cert = params.self_signed(&ca_key)?;
+        Ok(Self { ca_cert, ca_key })
+    }
+
+    /// The CA certificate (PEM).
+    #[must_use]
+    pub fn ca_pem(&self) -> String {
+        self.ca_cert.pem()
+    }
+
+    /// The CA certificate (DER).
+    #[must_use]
+    pub fn ca_der(&self) -> Vec<u8> {
+        self.ca_cert.der().to_vec()
+    }
+
+    /// A server certificate for the given DNS names / IP addresses.
+    ///
+    /// # Errors
+    /// Key generation or signing failure.
+    pub fn server(&self, names: &[&str]) -> anyhow::Result<IssuedCert> {
+        let mut params = CertificateParams::new(names.iter().map(|s| (*s).to_string()).collect::<Vec<_>>())?;
+        params.distinguished_name.push(DnType::CommonName, names.first().copied().unwrap_or("localhost"));
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        self.issue(params)
+    }
+
+    /// A client certificate with the given common name.
+    ///
+    /// # Errors
+    /// Key generation or signing failure.
+    pub fn client(&self, common_name: &str) -> anyhow::Result<IssuedCert> {
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name.push(DnType::CommonName, common_name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        self.issue(params)
+    }
+
+    fn issue(&self, params: CertificateParams) -> anyhow::Result<IssuedCert> {
+        let key = KeyPair::generate()?;
+        let cert = params.signed_by(&key, &self.ca_cert, &self.ca_key)?;
+        Ok(IssuedCert { cert_pem: cert.pem(), key_pem: key.serialize_pem(), cert_der: cert.der().to_vec() })
+    }
+}
+
+/// Paths written by [`write_dev_certs`].
+pub struct DevCertPaths {
+    /// CA certificate (also the client CA and the outbound CA in development).
+    pub ca: PathBuf,
+    /// Server certificate.
+    pub server_cert: PathBuf,
+    /// Server key.
+    pub server_key: PathBuf,
+    /// Test recipient's client certificate.
+    pub client_cert: PathBuf,
+    /// Test recipient's client key.
+    pub client_key: PathBuf,
+}
+
+/// Writes a dev CA, a server certificate for localhost/127.0.0.1 and a client certificate into
+/// `dir`. Existing files are kept (idempotent) unless `force`.
+///
+/// # Errors
+/// I/O or generation failure.
+pub fn write_dev_certs(dir: &Path, force: bool) -> anyhow::Result<DevCertPaths> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let paths = DevCertPaths {
+        ca: dir.join("ca.pem"),
+        server_cert: dir.join("server.pem"),
+        server_key: dir.join("server.key"),
+        client_cert: dir.join("client.pem"),
+        client_key: dir.join("client.key"),
+    };
+    let all_there = [&paths.ca, &paths.server_cert, &paths.server_key, &paths.client_cert, &paths.client_key]
+        .iter()
+        .all(|p| p.is_file());
+    if all_there && !force {
+        return Ok(paths);
+    }
+    let pki = DevPki::new("DCR Development CA")?;
+    let server = pki.server(&["localhost", "127.0.0.1"])?;
+    let client = pki.client("Test Recipient")?;
+    write(&paths.ca, &pki.ca_pem())?;
+    write(&paths.server_cert, &server.cert_pem)?;
+    write_secret(&paths.server_key, &server.key_pem)?;
+    write(&paths.client_cert, &client.cert_pem)?;
+    write_secret(&paths.client_key, &client.key_pem)?;
+    Ok(paths)
+}
+
+fn write(p: &Path, s: &str) -> anyhow::Result<()> {
+    std::fs::write(p, s).with_context(|| format!("writing {}", p.display()))
+}
+
+fn write_secret(p: &Path, s: &str) -> anyhow::Result<()> {
+    write(p, s)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("restricting {}", p.display()))?;
+    }
+    Ok(())
+}

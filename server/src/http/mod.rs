@@ -1,0 +1,75 @@
+//! The API listener's routes: discovery, JWKS, registration (RFC 7591/7592 as profiled by the
+//! CDS), the token endpoint, health and readiness.
+
+pub mod error;
+pub mod middleware;
+pub mod routes;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+
+pub use error::ApiError;
+
+use crate::state::AppState;
+
+/// Builds the API router (mounted under the issuer's path).
+pub fn router(state: AppState) -> Router {
+    let prefix = state.path_prefix();
+    let api = Router::new()
+        .route(routes::HEALTHZ, get(healthz).fallback(method_not_allowed))
+        .route(routes::READYZ, get(readyz).fallback(method_not_allowed))
+        .route(routes::DISCOVERY, get(discovery).fallback(method_not_allowed))
+        .route(routes::JWKS, get(jwks).fallback(method_not_allowed))
+        .fallback(not_found);
+    let api = if prefix.is_empty() {
+        api
+    } else {
+        Router::new().nest(&prefix, api).fallback(not_found)
+    };
+    middleware::apply(api, &state).with_state(state)
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => Json(serde_json::json!({ "status": "ready", "store": state.store.backend().as_str() })).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: store unreachable");
+            ApiError::unavailable("The registration store is unreachable.").into_response()
+        }
+    }
+}
+
+async fn discovery(State(state): State<AppState>) -> Response {
+    let mut res = Json(state.discovery_document()).into_response();
+    res.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("public, max-age=300"),
+    );
+    res
+}
+
+async fn jwks(State(state): State<AppState>) -> Response {
+    let mut res = Json(state.keys.public_jwks()).into_response();
+    res.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("public, max-age=300"),
+    );
+    res
+}
+
+/// Unknown path: a JSON 404.
+pub async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "There is no resource at this path.")
+}
+
+/// Known path, other method: 405 (axum adds the `Allow` header).
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This method is not supported on this resource.")
+}

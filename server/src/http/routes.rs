@@ -1,0 +1,16 @@
+//! Path constants of the API listener (relative to the issuer's path).
+
+/// Liveness.
+pub const HEALTHZ: &str = "/healthz";
+/// Readiness (store reachable).
+pub const READYZ: &str = "/readyz";
+/// OpenID Provider discovery (CDS §3).
+pub const DISCOVERY: &str = "/.well-known/openid-configuration";
+/// The Data Holder's JWKS.
+pub const JWKS: &str = "/jwks";
+/// Dynamic Client Registration (RFC 7591).
+pub const REGISTER: &str = "/register";
+/// Registration management (RFC 7592).
+pub const REGISTER_CLIENT: &str = "/register/{client_id}";
+/// Token endpoint.
+pub const TOKEN: &str = "/token";

@@ -1,0 +1,5 @@
+//! `dcr-server`: see `dcr-server --help`.
+
+fn main() -> std::process::ExitCode {
+    server::cli::main()
+}

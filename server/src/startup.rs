@@ -1,0 +1,158 @@
+//! The composition root: builds the store, keys, routers and listeners from a [`Config`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use dcr_core::clock::SharedClock;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::Config;
+use crate::keys::KeyRing;
+use crate::state::AppState;
+use crate::{http, portal, tls};
+
+/// A built server, listeners bound, ready to run.
+pub struct Application {
+    api_listener: TcpListener,
+    portal_listener: TcpListener,
+    api_router: axum::Router,
+    portal_router: axum::Router,
+    api_tls: TlsAcceptor,
+    portal_tls: Option<TlsAcceptor>,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects the store (running migrations), loads or creates the signing keys, binds both
+    /// listeners (port 0 picks a free port) and assembles the routers.
+    ///
+    /// # Errors
+    /// Store, TLS material or bind failures, each with its context.
+    pub async fn build(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
+        let config = Arc::new(config);
+        let store = dcr_store::Store::connect(config.database_url.expose())
+            .await
+            .with_context(|| format!("connecting to the store {:?}", config.database_url))?;
+        let keys = KeyRing::load_or_create(&store, clock.now()).await?;
+        let api_cfg = tls::server_config(&config.tls_cert, &config.tls_key, Some(&config.client_ca))
+            .context("API listener TLS")?;
+        let api_tls = TlsAcceptor::from(Arc::new(api_cfg));
+        let portal_tls = if config.portal_tls {
+            let cfg = tls::server_config(&config.tls_cert, &config.tls_key, None).context("portal TLS")?;
+            Some(TlsAcceptor::from(Arc::new(cfg)))
+        } else {
+            None
+        };
+        let api_listener = TcpListener::bind(config.listen_addr)
+            .await
+            .with_context(|| format!("binding the API listener on {}", config.listen_addr))?;
+        let portal_listener = TcpListener::bind(config.portal_addr)
+            .await
+            .with_context(|| format!("binding the portal listener on {}", config.portal_addr))?;
+        let state = AppState {
+            discovery: Arc::new(AppState::build_discovery(&config)),
+            config: config.clone(),
+            store: store.clone(),
+            clock: clock.clone(),
+            keys: Arc::new(keys),
+        };
+        let api_router = http::router(state.clone());
+        let portal_router = portal::router(app::ssr::PortalState { store, clock }, config);
+        Ok(Self { api_listener, portal_listener, api_router, portal_router, api_tls, portal_tls, state })
+    }
+
+    /// Where the API listener is bound.
+    ///
+    /// # Errors
+    /// Never in practice (the socket is bound).
+    pub fn api_addr(&self) -> std::io::Result<SocketAddr> {
+        self.api_listener.local_addr()
+    }
+
+    /// Where the portal listener is bound.
+    ///
+    /// # Errors
+    /// Never in practice (the socket is bound).
+    pub fn portal_addr(&self) -> std::io::Result<SocketAddr> {
+        self.portal_listener.local_addr()
+    }
+
+    /// The shared state (tests reach the store through it).
+    #[must_use]
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves both listeners until `shutdown` resolves, then lets in-flight requests finish.
+    ///
+    /// # Errors
+    /// None today; kept fallible for future listeners.
+    pub async fn run_until_stopped(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = tx.send(true);
+        });
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|v| *v).await;
+        };
+        let grace = self.state.config.shutdown_grace;
+        let purge = tokio::spawn(purge_loop(self.state.clone(), stopped(rx.clone())));
+        tracing::info!(
+            api = %self.api_listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            portal = %self.portal_listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            issuer = %self.state.config.issuer_str(),
+            store = self.state.store.backend().as_str(),
+            "serving"
+        );
+        let api = tls::serve(self.api_listener, self.api_router, Some(self.api_tls), stopped(rx.clone()), grace);
+        let portal = tls::serve(self.portal_listener, self.portal_router, self.portal_tls, stopped(rx.clone()), grace);
+        tokio::join!(api, portal);
+        purge.abort();
+        self.state.store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Removes expired `jti`s and sessions once a minute.
+async fn purge_loop(state: AppState, stopped: impl std::future::Future<Output = ()>) {
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            () = &mut stopped => return,
+            () = tokio::time::sleep(Duration::from_secs(60)) => {}
+        }
+        match state.store.purge_expired(state.clock.now()).await {
+            Ok(n) if n > 0 => tracing::debug!(removed = n, "purged expired jti and sessions"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purge of expired entries failed"),
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

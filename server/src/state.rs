@@ -1,0 +1,61 @@
+//! Shared state of the API listener.
+
+use std::sync::Arc;
+
+use dcr_core::clock::SharedClock;
+
+use crate::config::Config;
+use crate::keys::KeyRing;
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Validated configuration.
+    pub config: Arc<Config>,
+    /// The store.
+    pub store: dcr_store::Store,
+    /// Injected time.
+    pub clock: SharedClock,
+    /// Our signing keys.
+    pub keys: Arc<KeyRing>,
+    /// Discovery document, built once.
+    pub discovery: Arc<serde_json::Value>,
+}
+
+impl AppState {
+    /// The issuer's path ("" or "/something"), under which the API is mounted.
+    #[must_use]
+    pub fn path_prefix(&self) -> String {
+        self.config.issuer.path().trim_end_matches('/').to_string()
+    }
+
+    /// The discovery document.
+    #[must_use]
+    pub fn discovery_document(&self) -> &serde_json::Value {
+        &self.discovery
+    }
+
+    /// Builds the discovery document (CDS §3) for an issuer.
+    #[must_use]
+    pub fn build_discovery(config: &Config) -> serde_json::Value {
+        let issuer = config.issuer_str();
+        serde_json::json!({
+            "issuer": issuer,
+            "registration_endpoint": format!("{issuer}/register"),
+            "token_endpoint": format!("{issuer}/token"),
+            "jwks_uri": format!("{issuer}/jwks"),
+            "scopes_supported": ["openid", "profile", "cdr:registration"],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["jwt"],
+            "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
+            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+            "token_endpoint_auth_signing_alg_values_supported": ["PS256", "ES256"],
+            "id_token_signing_alg_values_supported": ["PS256", "ES256"],
+            "request_object_signing_alg_values_supported": ["PS256", "ES256"],
+            "authorization_signing_alg_values_supported": ["PS256", "ES256"],
+            "subject_types_supported": ["pairwise"],
+            "claims_supported": ["sub", "acr", "auth_time", "refresh_token_expires_at", "sharing_expires_at"],
+            "tls_client_certificate_bound_access_tokens": true,
+        })
+    }
+}
