@@ -62,7 +62,10 @@ pub enum AdminCommand {
 #[must_use]
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: starting the runtime: {e}");
@@ -84,14 +87,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Config::load(cli.config.as_deref())?;
             crate::telemetry::init(config.log_format, &config.log_filter);
             let app = crate::startup::Application::build(config, Arc::new(SystemClock)).await?;
-            app.run_until_stopped(crate::startup::shutdown_signal()).await
+            app.run_until_stopped(crate::startup::shutdown_signal())
+                .await
         }
         Command::CheckConfig => {
             let config = Config::load(cli.config.as_deref())?;
             print!("{}", config.redacted());
             Ok(())
         }
-        Command::Admin { command: AdminCommand::Add { username } } => admin_add(cli.config.as_deref(), &username).await,
+        Command::Admin {
+            command: AdminCommand::Add { username },
+        } => admin_add(cli.config.as_deref(), &username).await,
         Command::DevCerts { dir, force } => {
             let p = crate::devcerts::write_dev_certs(&dir, force)?;
             println!("CA:           {}", p.ca.display());
@@ -112,36 +118,64 @@ fn database_url(config: Option<&std::path::Path>) -> anyhow::Result<String> {
 async fn admin_add(config: Option<&std::path::Path>, username: &str) -> anyhow::Result<()> {
     let username = username.trim();
     anyhow::ensure!(
-        !username.is_empty() && username.len() <= 64 && username.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c)),
+        !username.is_empty()
+            && username.len() <= 64
+            && username
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c)),
         "the username must be 1 to 64 characters of letters, digits and . _ - @"
     );
     let password = if std::io::stdin().is_terminal() {
-        let p = rpassword::prompt_password(format!("Password for {username}: ")).context("reading the password")?;
+        let p = rpassword::prompt_password(format!("Password for {username}: "))
+            .context("reading the password")?;
         let again = rpassword::prompt_password("Again: ").context("reading the password")?;
         anyhow::ensure!(p == again, "the passwords differ");
         p
     } else {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).context("reading the password from stdin")?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading the password from stdin")?;
         s.lines().next().unwrap_or_default().to_string()
     };
-    anyhow::ensure!(password.chars().count() >= 12, "the password must be at least 12 characters");
-    anyhow::ensure!(password.len() <= 1024, "the password must be at most 1024 bytes");
+    anyhow::ensure!(
+        password.chars().count() >= 12,
+        "the password must be at least 12 characters"
+    );
+    anyhow::ensure!(
+        password.len() <= 1024,
+        "the password must be at most 1024 bytes"
+    );
     let url = database_url(config)?;
-    let store = dcr_store::Store::connect(&url).await.context("connecting to the store")?;
+    let store = dcr_store::Store::connect(&url)
+        .await
+        .context("connecting to the store")?;
     let hash = crate::password::hash(password).await?;
     let now = SystemClock.now();
-    let created = store.upsert_admin(&uuid::Uuid::new_v4().to_string(), username, &hash, now).await?;
+    let created = store
+        .upsert_admin(&uuid::Uuid::new_v4().to_string(), username, &hash, now)
+        .await?;
     store
         .append_audit(&dcr_store::NewAuditEvent {
             occurred_at: now,
             actor: "cli".into(),
-            action: if created { "admin.create".into() } else { "admin.password_reset".into() },
+            action: if created {
+                "admin.create".into()
+            } else {
+                "admin.password_reset".into()
+            },
             after_state: Some(serde_json::json!({ "username": username }).to_string()),
             ..Default::default()
         })
         .await?;
     store.close().await;
-    println!("{} administrator {username}", if created { "created" } else { "updated the password of" });
+    println!(
+        "{} administrator {username}",
+        if created {
+            "created"
+        } else {
+            "updated the password of"
+        }
+    );
     Ok(())
 }

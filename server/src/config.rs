@@ -274,7 +274,10 @@ impl RawConfig {
     ///
     /// # Errors
     /// Unreadable file, bad TOML, unknown fields, or a malformed environment value.
-    pub fn load(path: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn load(
+        path: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let mut raw = match path {
             Some(p) => {
                 let text = std::fs::read_to_string(p)
@@ -300,8 +303,16 @@ impl RawConfig {
     }
 
     fn set(&mut self, field: &str, v: String) -> Result<(), String> {
-        let num = |v: &str| v.trim().parse::<u64>().map_err(|_| format!("expected a whole number, got {v:?}"));
-        let int = |v: &str| v.trim().parse::<i64>().map_err(|_| format!("expected a whole number, got {v:?}"));
+        let num = |v: &str| {
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("expected a whole number, got {v:?}"))
+        };
+        let int = |v: &str| {
+            v.trim()
+                .parse::<i64>()
+                .map_err(|_| format!("expected a whole number, got {v:?}"))
+        };
         match field {
             "database.url" => self.database.url = Some(v),
             "server.issuer" => self.server.issuer = Some(v),
@@ -325,8 +336,12 @@ impl RawConfig {
             "security.token_lifetime_secs" => self.security.token_lifetime_secs = Some(int(&v)?),
             "security.client_cert_header" => self.security.client_cert_header = Some(v),
             "security.trusted_proxies" => {
-                self.security.trusted_proxies =
-                    Some(v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect());
+                self.security.trusted_proxies = Some(
+                    v.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect(),
+                );
             }
             "portal.site_root" => self.portal.site_root = Some(v),
             "log.format" => self.log.format = Some(v),
@@ -339,7 +354,9 @@ impl RawConfig {
 fn addr(errors: &mut Vec<String>, field: &str, v: Option<&str>, default: &str) -> SocketAddr {
     let v = v.unwrap_or(default);
     v.parse().unwrap_or_else(|_| {
-        errors.push(format!("{field}: {v:?} is not an address like 127.0.0.1:7443"));
+        errors.push(format!(
+            "{field}: {v:?} is not an address like 127.0.0.1:7443"
+        ));
         SocketAddr::from(([127, 0, 0, 1], 0))
     })
 }
@@ -366,7 +383,9 @@ fn https_url(errors: &mut Vec<String>, field: &str, v: Option<&str>, default: Op
 fn file(errors: &mut Vec<String>, field: &str, v: Option<&str>) -> PathBuf {
     match v {
         None => {
-            errors.push(format!("{field}: required (run `dcr-server dev-certs <dir>` for development certificates)"));
+            errors.push(format!(
+                "{field}: required (run `dcr-server dev-certs <dir>` for development certificates)"
+            ));
             PathBuf::new()
         }
         Some(p) => {
@@ -384,10 +403,25 @@ impl TryFrom<RawConfig> for Config {
 
     fn try_from(raw: RawConfig) -> Result<Self, ConfigError> {
         let mut e = Vec::new();
-        let listen_addr = addr(&mut e, "server.listen_addr", raw.server.listen_addr.as_deref(), "127.0.0.1:7443");
-        let portal_addr = addr(&mut e, "server.portal_addr", raw.server.portal_addr.as_deref(), "127.0.0.1:7080");
+        let listen_addr = addr(
+            &mut e,
+            "server.listen_addr",
+            raw.server.listen_addr.as_deref(),
+            "127.0.0.1:7443",
+        );
+        let portal_addr = addr(
+            &mut e,
+            "server.portal_addr",
+            raw.server.portal_addr.as_deref(),
+            "127.0.0.1:7080",
+        );
         let default_issuer = format!("https://localhost:{}", listen_addr.port());
-        let mut issuer = https_url(&mut e, "server.issuer", raw.server.issuer.as_deref(), Some(&default_issuer));
+        let mut issuer = https_url(
+            &mut e,
+            "server.issuer",
+            raw.server.issuer.as_deref(),
+            Some(&default_issuer),
+        );
         if issuer.query().is_some() || issuer.fragment().is_some() {
             e.push("server.issuer: must not have a query or fragment".into());
         }
@@ -400,27 +434,50 @@ impl TryFrom<RawConfig> for Config {
         let tls_key = file(&mut e, "tls.key", raw.tls.key.as_deref());
         let client_ca = file(&mut e, "tls.client_ca", raw.tls.client_ca.as_deref());
         let database_url = match raw.database.url.as_deref().unwrap_or("sqlite://dcr.db") {
-            u if u.starts_with("postgres://") || u.starts_with("postgresql://") => DatabaseUrl::Postgres(u.into()),
+            u if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                DatabaseUrl::Postgres(u.into())
+            }
             u if u.starts_with("sqlite:") => DatabaseUrl::Sqlite(u.into()),
             u => {
-                e.push(format!("database.url: {:?} must start with sqlite: or postgres://", dcr_store::redact_url(u)));
+                e.push(format!(
+                    "database.url: {:?} must start with sqlite: or postgres://",
+                    dcr_store::redact_url(u)
+                ));
                 DatabaseUrl::Sqlite(String::new())
             }
         };
-        let register_jwks_uri = https_url(&mut e, "register.jwks_uri", raw.register.jwks_uri.as_deref(), Some("https://api.cdr.gov.au/cdr-register/v1/jwks"));
-        let register_base_uri = https_url(&mut e, "register.base_uri", raw.register.base_uri.as_deref(), Some("https://api.cdr.gov.au"));
+        let register_jwks_uri = https_url(
+            &mut e,
+            "register.jwks_uri",
+            raw.register.jwks_uri.as_deref(),
+            Some("https://api.cdr.gov.au/cdr-register/v1/jwks"),
+        );
+        let register_base_uri = https_url(
+            &mut e,
+            "register.base_uri",
+            raw.register.base_uri.as_deref(),
+            Some("https://api.cdr.gov.au"),
+        );
         let poll = raw.register.poll_secs.unwrap_or(60);
         if !(5..=300).contains(&poll) {
             e.push(format!("register.poll_secs: {poll} must be between 5 and 300 (the Register's 5-minute obligation)"));
         }
-        let outbound_ca = raw.outbound.ca.as_deref().map(|p| file(&mut e, "outbound.ca", Some(p)));
+        let outbound_ca = raw
+            .outbound
+            .ca
+            .as_deref()
+            .map(|p| file(&mut e, "outbound.ca", Some(p)));
         let timeout_ms = raw.outbound.timeout_ms.unwrap_or(3_000);
         if !(100..=30_000).contains(&timeout_ms) {
-            e.push(format!("outbound.timeout_ms: {timeout_ms} must be between 100 and 30000"));
+            e.push(format!(
+                "outbound.timeout_ms: {timeout_ms} must be between 100 and 30000"
+            ));
         }
         let skew = raw.security.clock_skew_secs.unwrap_or(30);
         if !(0..=300).contains(&skew) {
-            e.push(format!("security.clock_skew_secs: {skew} must be between 0 and 300"));
+            e.push(format!(
+                "security.clock_skew_secs: {skew} must be between 0 and 300"
+            ));
         }
         let lifetime = raw.security.token_lifetime_secs.unwrap_or(300);
         if !(120..=600).contains(&lifetime) {
@@ -430,16 +487,27 @@ impl TryFrom<RawConfig> for Config {
         for p in raw.security.trusted_proxies.clone().unwrap_or_default() {
             match p.parse() {
                 Ok(ip) => trusted_proxies.push(ip),
-                Err(_) => e.push(format!("security.trusted_proxies: {p:?} is not an IP address")),
+                Err(_) => e.push(format!(
+                    "security.trusted_proxies: {p:?} is not an IP address"
+                )),
             }
         }
-        let client_cert_header = raw.security.client_cert_header.clone().filter(|h| !h.is_empty());
+        let client_cert_header = raw
+            .security
+            .client_cert_header
+            .clone()
+            .filter(|h| !h.is_empty());
         if let Some(h) = &client_cert_header {
             if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
-                e.push(format!("security.client_cert_header: {h:?} is not a header name"));
+                e.push(format!(
+                    "security.client_cert_header: {h:?} is not a header name"
+                ));
             }
             if trusted_proxies.is_empty() {
-                e.push("security.trusted_proxies: required when security.client_cert_header is set".into());
+                e.push(
+                    "security.trusted_proxies: required when security.client_cert_header is set"
+                        .into(),
+                );
             }
         }
         let idle = raw.portal.session_idle_secs.unwrap_or(15 * 60);
@@ -472,7 +540,10 @@ impl TryFrom<RawConfig> for Config {
             register_jwks_uri,
             register_base_uri,
             register_poll: Duration::from_secs(poll),
-            ssa_issuer: raw.register.ssa_issuer.unwrap_or_else(|| "cdr-register".into()),
+            ssa_issuer: raw
+                .register
+                .ssa_issuer
+                .unwrap_or_else(|| "cdr-register".into()),
             outbound_ca,
             outbound_timeout: Duration::from_millis(timeout_ms),
             max_response_bytes: raw.outbound.max_response_bytes.unwrap_or(256 * 1024),
@@ -516,14 +587,26 @@ impl Config {
         let _ = writeln!(s, "portal_addr = {:?}", self.portal_addr.to_string());
         let _ = writeln!(s, "issuer = {:?}", self.issuer_str());
         let _ = writeln!(s, "shutdown_grace_secs = {}", self.shutdown_grace.as_secs());
-        let _ = writeln!(s, "request_timeout_secs = {}", self.request_timeout.as_secs());
+        let _ = writeln!(
+            s,
+            "request_timeout_secs = {}",
+            self.request_timeout.as_secs()
+        );
         let _ = writeln!(s, "\n[tls]");
         let _ = writeln!(s, "cert = {:?}", self.tls_cert.display().to_string());
-        let _ = writeln!(s, "key = {:?}  # contents never printed", self.tls_key.display().to_string());
+        let _ = writeln!(
+            s,
+            "key = {:?}  # contents never printed",
+            self.tls_key.display().to_string()
+        );
         let _ = writeln!(s, "client_ca = {:?}", self.client_ca.display().to_string());
         let _ = writeln!(s, "portal_tls = {}", self.portal_tls);
         let _ = writeln!(s, "\n[database]");
-        let _ = writeln!(s, "url = {:?}", dcr_store::redact_url(self.database_url.expose()));
+        let _ = writeln!(
+            s,
+            "url = {:?}",
+            dcr_store::redact_url(self.database_url.expose())
+        );
         let _ = writeln!(s, "\n[register]");
         let _ = writeln!(s, "jwks_uri = {:?}", self.register_jwks_uri.as_str());
         let _ = writeln!(s, "base_uri = {:?}", self.register_base_uri.as_str());
@@ -542,7 +625,11 @@ impl Config {
         let _ = writeln!(s, "max_body_bytes = {}", self.max_body_bytes);
         if let Some(h) = &self.client_cert_header {
             let _ = writeln!(s, "client_cert_header = {h:?}");
-            let proxies: Vec<String> = self.trusted_proxies.iter().map(ToString::to_string).collect();
+            let proxies: Vec<String> = self
+                .trusted_proxies
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             let _ = writeln!(s, "trusted_proxies = {proxies:?}");
         }
         let _ = writeln!(s, "\n[portal]");
@@ -550,7 +637,11 @@ impl Config {
         let _ = writeln!(s, "session_idle_secs = {}", self.session_idle_secs);
         let _ = writeln!(s, "session_absolute_secs = {}", self.session_absolute_secs);
         let _ = writeln!(s, "\n[log]");
-        let _ = writeln!(s, "format = {:?}", format!("{:?}", self.log_format).to_lowercase());
+        let _ = writeln!(
+            s,
+            "format = {:?}",
+            format!("{:?}", self.log_format).to_lowercase()
+        );
         let _ = writeln!(s, "filter = {:?}", self.log_filter);
         s
     }
@@ -562,7 +653,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect();
         move |k| m.get(k).cloned()
     }
 
@@ -580,7 +674,15 @@ mod tests {
         .unwrap();
         let err = Config::try_from(raw).unwrap_err();
         let text = err.to_string();
-        for field in ["server.listen_addr", "server.issuer", "tls.cert", "tls.key", "tls.client_ca", "database.url", "register.poll_secs"] {
+        for field in [
+            "server.listen_addr",
+            "server.issuer",
+            "tls.cert",
+            "tls.key",
+            "tls.client_ca",
+            "database.url",
+            "register.poll_secs",
+        ] {
             assert!(text.contains(field), "{field} must be named in:\n{text}");
         }
         assert!(!text.contains("pw@"), "password must not leak:\n{text}");
@@ -608,7 +710,11 @@ mod tests {
             std::fs::write(dir.path().join(f), "x").unwrap();
         }
         let p = dir.path().join("c.toml");
-        std::fs::write(&p, "[server]\nlisten_addr = \"127.0.0.1:1111\"\nissuer = \"https://dh.example/\"\n").unwrap();
+        std::fs::write(
+            &p,
+            "[server]\nlisten_addr = \"127.0.0.1:1111\"\nissuer = \"https://dh.example/\"\n",
+        )
+        .unwrap();
         let d = |f: &str| dir.path().join(f).display().to_string();
         let raw = RawConfig::load(
             Some(&p),
@@ -623,7 +729,11 @@ mod tests {
         .unwrap();
         let cfg = Config::try_from(raw).unwrap();
         assert_eq!(cfg.listen_addr.port(), 2222, "env wins over file");
-        assert_eq!(cfg.issuer_str(), "https://dh.example", "trailing slash trimmed");
+        assert_eq!(
+            cfg.issuer_str(),
+            "https://dh.example",
+            "trailing slash trimmed"
+        );
         let shown = cfg.redacted();
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("REDACTED"), "{shown}");

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use rcgen::{
-    BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose,
+    BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
 };
 
 /// An in-memory certificate authority that issues server and client certificates.
@@ -35,7 +35,11 @@ impl DevPki {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let ca_key = KeyPair::generate()?;
         let ca_cert = params.self_signed(&ca_key)?;
         Ok(Self { ca_cert, ca_key })
@@ -58,10 +62,17 @@ impl DevPki {
     /// # Errors
     /// Key generation or signing failure.
     pub fn server(&self, names: &[&str]) -> anyhow::Result<IssuedCert> {
-        let mut params = CertificateParams::new(names.iter().map(|s| (*s).to_string()).collect::<Vec<_>>())?;
-        params.distinguished_name.push(DnType::CommonName, names.first().copied().unwrap_or("localhost"));
+        let mut params =
+            CertificateParams::new(names.iter().map(|s| (*s).to_string()).collect::<Vec<_>>())?;
+        params.distinguished_name.push(
+            DnType::CommonName,
+            names.first().copied().unwrap_or("localhost"),
+        );
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
         self.issue(params)
     }
 
@@ -71,7 +82,9 @@ impl DevPki {
     /// Key generation or signing failure.
     pub fn client(&self, common_name: &str) -> anyhow::Result<IssuedCert> {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.distinguished_name.push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         self.issue(params)
@@ -80,7 +93,11 @@ impl DevPki {
     fn issue(&self, params: CertificateParams) -> anyhow::Result<IssuedCert> {
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &self.ca_cert, &self.ca_key)?;
-        Ok(IssuedCert { cert_pem: cert.pem(), key_pem: key.serialize_pem(), cert_der: cert.der().to_vec() })
+        Ok(IssuedCert {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            cert_der: cert.der().to_vec(),
+        })
     }
 }
 
@@ -112,9 +129,15 @@ pub fn write_dev_certs(dir: &Path, force: bool) -> anyhow::Result<DevCertPaths> 
         client_cert: dir.join("client.pem"),
         client_key: dir.join("client.key"),
     };
-    let all_there = [&paths.ca, &paths.server_cert, &paths.server_key, &paths.client_cert, &paths.client_key]
-        .iter()
-        .all(|p| p.is_file());
+    let all_there = [
+        &paths.ca,
+        &paths.server_cert,
+        &paths.server_key,
+        &paths.client_cert,
+        &paths.client_key,
+    ]
+    .iter()
+    .all(|p| p.is_file());
     if all_there && !force {
         return Ok(paths);
     }

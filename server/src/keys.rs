@@ -23,7 +23,8 @@ impl KeyRing {
         let mut stored = store.signing_keys().await.context("reading signing keys")?;
         if stored.iter().all(|k| k.retired_at.is_some()) {
             let kid = format!("dh-{}", uuid::Uuid::new_v4().simple());
-            let key = SigningKey::generate_es256(kid.clone()).context("generating a signing key")?;
+            let key =
+                SigningKey::generate_es256(kid.clone()).context("generating a signing key")?;
             let row = StoredSigningKey {
                 kid,
                 alg: key.alg().as_str().to_string(),
@@ -32,19 +33,29 @@ impl KeyRing {
                 retired_at: None,
             };
             // Another instance may have raced us; whichever row landed first wins for both.
-            store.add_signing_key(&row).await.context("storing the signing key")?;
+            store
+                .add_signing_key(&row)
+                .await
+                .context("storing the signing key")?;
             stored = store.signing_keys().await.context("reading signing keys")?;
             tracing::info!(kid = %row.kid, "generated and stored a new signing key");
         }
         let mut live = Vec::new();
         for k in stored.iter().filter(|k| k.retired_at.is_none()) {
-            live.push(SigningKey::from_pkcs8_pem(&k.private_pem, k.kid.clone()).with_context(|| format!("loading key {}", k.kid))?);
+            live.push(
+                SigningKey::from_pkcs8_pem(&k.private_pem, k.kid.clone())
+                    .with_context(|| format!("loading key {}", k.kid))?,
+            );
         }
         // The newest live key signs; all live keys are published and accepted.
         let published: Vec<VerifyingKey> = live.iter().map(SigningKey::verifying_key).collect();
         let jwks = serde_json::json!({ "keys": live.iter().map(SigningKey::public_jwk).collect::<Vec<_>>() });
         let active = Arc::new(live.pop().context("no live signing key")?);
-        Ok(Self { active, published, jwks })
+        Ok(Self {
+            active,
+            published,
+            jwks,
+        })
     }
 
     /// The key new tokens are signed with.

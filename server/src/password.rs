@@ -4,7 +4,9 @@
 
 use std::sync::OnceLock;
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::{Algorithm, Argon2, Params, Version};
 
 use crate::telemetry::spawn_blocking_in_span;
@@ -20,7 +22,9 @@ fn argon2() -> Argon2<'static> {
 /// Only if the hasher fails, which the constant parameters rule out in practice.
 pub fn hash_blocking(password: &str) -> Result<String, argon2::password_hash::Error> {
     let salt = SaltString::generate(&mut OsRng);
-    Ok(argon2().hash_password(password.as_bytes(), &salt)?.to_string())
+    Ok(argon2()
+        .hash_password(password.as_bytes(), &salt)?
+        .to_string())
 }
 
 /// Hashes a password off the async threads.
@@ -45,7 +49,10 @@ pub async fn verify(password: String, stored: Option<String>) -> bool {
         let Ok(parsed) = PasswordHash::new(&phc) else {
             return false;
         };
-        argon2().verify_password(password.as_bytes(), &parsed).is_ok() && real
+        argon2()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+            && real
     })
     .await
     .unwrap_or(false)

@@ -65,16 +65,22 @@ pub fn router(state: PortalState, config: Arc<Config>) -> Router {
         .build();
     let routes = generate_route_list(app::App);
 
-    let secure = !(config.portal_addr.ip().is_loopback() && !config.portal_tls);
-    let sessions = SessionManagerLayer::new(StoreSessions::new(state.store.clone(), state.clock.clone()))
-        .with_name("dcr_session")
-        .with_secure(secure)
-        .with_http_only(true)
-        .with_same_site(SameSite::Strict)
-        .with_path("/")
-        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(config.session_idle_secs)));
+    let secure = !config.portal_addr.ip().is_loopback() || config.portal_tls;
+    let sessions =
+        SessionManagerLayer::new(StoreSessions::new(state.store.clone(), state.clock.clone()))
+            .with_name("dcr_session")
+            .with_secure(secure)
+            .with_http_only(true)
+            .with_same_site(SameSite::Strict)
+            .with_path("/")
+            .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
+                config.session_idle_secs,
+            )));
 
-    let ctx = PortalCtx { state: state.clone(), config: config.clone() };
+    let ctx = PortalCtx {
+        state: state.clone(),
+        config: config.clone(),
+    };
     let ctx_state = state.clone();
     let leptos_ctx = move || {
         provide_context(ctx_state.clone());
@@ -102,7 +108,10 @@ pub fn router(state: PortalState, config: Arc<Config>) -> Router {
             let options = options.clone();
             move || app::shell(options.clone())
         })
-        .route_service("/favicon.ico", ServeFile::new(site_root.join("favicon.ico")))
+        .route_service(
+            "/favicon.ico",
+            ServeFile::new(site_root.join("favicon.ico")),
+        )
         .merge(assets)
         .fallback(get(not_found))
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), gate))
@@ -139,10 +148,19 @@ async fn security_headers(req: Request, next: Next) -> Response {
             HeaderValue::from_static("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"),
         );
     }
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
@@ -183,15 +201,30 @@ async fn csrf(req: Request, next: Next) -> Response {
 }
 
 /// Pages other than sign-in need a session; sessions past the absolute timeout are ended.
-async fn gate(State(ctx): State<PortalCtx>, session: Session, req: Request, next: Next) -> Response {
+async fn gate(
+    State(ctx): State<PortalCtx>,
+    session: Session,
+    req: Request,
+    next: Next,
+) -> Response {
     let path = req.uri().path().to_string();
     let public = path == "/login"
         || path.starts_with("/auth/")
         || path.starts_with("/pkg/")
         || path == "/favicon.ico";
-    let signed_in = session.get::<String>(SESSION_ADMIN).await.ok().flatten().is_some();
+    let signed_in = session
+        .get::<String>(SESSION_ADMIN)
+        .await
+        .ok()
+        .flatten()
+        .is_some();
     if signed_in {
-        let at = session.get::<i64>(SESSION_SIGNED_IN_AT).await.ok().flatten().unwrap_or(0);
+        let at = session
+            .get::<i64>(SESSION_SIGNED_IN_AT)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(0);
         if ctx.state.clock.now() - at >= ctx.config.session_absolute_secs {
             let _ = session.flush().await;
             return expired(&path);
@@ -273,6 +306,7 @@ async fn login(
 async fn logout(session: Session) -> Response {
     let _ = session.flush().await;
     let mut res = Redirect::to("/login?signed_out=1").into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }

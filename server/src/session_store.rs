@@ -36,10 +36,15 @@ fn backend(e: impl std::fmt::Display) -> session_store::Error {
 impl SessionStore for StoreSessions {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         loop {
-            let data = serde_json::to_string(&record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+            let data = serde_json::to_string(&record)
+                .map_err(|e| session_store::Error::Encode(e.to_string()))?;
             let created = self
                 .store
-                .create_session(&record.id.to_string(), &data, record.expiry_date.unix_timestamp())
+                .create_session(
+                    &record.id.to_string(),
+                    &data,
+                    record.expiry_date.unix_timestamp(),
+                )
                 .await
                 .map_err(backend)?;
             if created {
@@ -50,21 +55,36 @@ impl SessionStore for StoreSessions {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let data = serde_json::to_string(&record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        let data = serde_json::to_string(&record)
+            .map_err(|e| session_store::Error::Encode(e.to_string()))?;
         self.store
-            .save_session(&record.id.to_string(), &data, record.expiry_date.unix_timestamp())
+            .save_session(
+                &record.id.to_string(),
+                &data,
+                record.expiry_date.unix_timestamp(),
+            )
             .await
             .map_err(backend)
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let Some(data) = self.store.load_session(&id.to_string(), self.clock.now()).await.map_err(backend)? else {
+        let Some(data) = self
+            .store
+            .load_session(&id.to_string(), self.clock.now())
+            .await
+            .map_err(backend)?
+        else {
             return Ok(None);
         };
-        serde_json::from_str(&data).map(Some).map_err(|e| session_store::Error::Decode(e.to_string()))
+        serde_json::from_str(&data)
+            .map(Some)
+            .map_err(|e| session_store::Error::Decode(e.to_string()))
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        self.store.delete_session(&id.to_string()).await.map_err(backend)
+        self.store
+            .delete_session(&id.to_string())
+            .await
+            .map_err(backend)
     }
 }

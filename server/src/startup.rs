@@ -37,11 +37,13 @@ impl Application {
             .await
             .with_context(|| format!("connecting to the store {:?}", config.database_url))?;
         let keys = KeyRing::load_or_create(&store, clock.now()).await?;
-        let api_cfg = tls::server_config(&config.tls_cert, &config.tls_key, Some(&config.client_ca))
-            .context("API listener TLS")?;
+        let api_cfg =
+            tls::server_config(&config.tls_cert, &config.tls_key, Some(&config.client_ca))
+                .context("API listener TLS")?;
         let api_tls = TlsAcceptor::from(Arc::new(api_cfg));
         let portal_tls = if config.portal_tls {
-            let cfg = tls::server_config(&config.tls_cert, &config.tls_key, None).context("portal TLS")?;
+            let cfg = tls::server_config(&config.tls_cert, &config.tls_key, None)
+                .context("portal TLS")?;
             Some(TlsAcceptor::from(Arc::new(cfg)))
         } else {
             None
@@ -52,8 +54,19 @@ impl Application {
         let portal_listener = TcpListener::bind(config.portal_addr)
             .await
             .with_context(|| format!("binding the portal listener on {}", config.portal_addr))?;
+        let outbound = crate::outbound::Outbound::new(
+            config.outbound_ca.as_deref(),
+            config.outbound_timeout,
+            config.max_response_bytes,
+        )?;
         let state = AppState {
             discovery: Arc::new(AppState::build_discovery(&config)),
+            jwks: Arc::new(crate::jwks::JwksCache::new(
+                outbound.clone(),
+                config.jwks_ttl,
+            )),
+            outbound,
+            registration_policy: Arc::new(AppState::build_policy(&config)),
             config: config.clone(),
             store: store.clone(),
             clock: clock.clone(),
@@ -61,7 +74,15 @@ impl Application {
         };
         let api_router = http::router(state.clone());
         let portal_router = portal::router(app::ssr::PortalState { store, clock }, config);
-        Ok(Self { api_listener, portal_listener, api_router, portal_router, api_tls, portal_tls, state })
+        Ok(Self {
+            api_listener,
+            portal_listener,
+            api_router,
+            portal_router,
+            api_tls,
+            portal_tls,
+            state,
+        })
     }
 
     /// Where the API listener is bound.
@@ -90,7 +111,10 @@ impl Application {
     ///
     /// # Errors
     /// None today; kept fallible for future listeners.
-    pub async fn run_until_stopped(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             shutdown.await;
@@ -108,8 +132,20 @@ impl Application {
             store = self.state.store.backend().as_str(),
             "serving"
         );
-        let api = tls::serve(self.api_listener, self.api_router, Some(self.api_tls), stopped(rx.clone()), grace);
-        let portal = tls::serve(self.portal_listener, self.portal_router, self.portal_tls, stopped(rx.clone()), grace);
+        let api = tls::serve(
+            self.api_listener,
+            self.api_router,
+            Some(self.api_tls),
+            stopped(rx.clone()),
+            grace,
+        );
+        let portal = tls::serve(
+            self.portal_listener,
+            self.portal_router,
+            self.portal_tls,
+            stopped(rx.clone()),
+            grace,
+        );
         tokio::join!(api, portal);
         purge.abort();
         self.state.store.close().await;

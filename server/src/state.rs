@@ -20,6 +20,12 @@ pub struct AppState {
     pub keys: Arc<KeyRing>,
     /// Discovery document, built once.
     pub discovery: Arc<serde_json::Value>,
+    /// Remote JWK sets (Register, recipients).
+    pub jwks: Arc<crate::jwks::JwksCache>,
+    /// Outbound HTTPS client.
+    pub outbound: crate::outbound::Outbound,
+    /// Registration validation policy.
+    pub registration_policy: Arc<dcr_core::registration::RegistrationPolicy>,
 }
 
 impl AppState {
@@ -35,6 +41,16 @@ impl AppState {
         &self.discovery
     }
 
+    /// The registration policy for a configuration.
+    #[must_use]
+    pub fn build_policy(config: &Config) -> dcr_core::registration::RegistrationPolicy {
+        let mut p = dcr_core::registration::RegistrationPolicy::new(config.issuer_str());
+        p.clock_skew_secs = config.clock_skew_secs;
+        p.ssa.clock_skew_secs = config.clock_skew_secs;
+        p.ssa.issuer = config.ssa_issuer.clone();
+        p
+    }
+
     /// Builds the discovery document (CDS §3) for an issuer.
     #[must_use]
     pub fn build_discovery(config: &Config) -> serde_json::Value {
@@ -44,7 +60,7 @@ impl AppState {
             "registration_endpoint": format!("{issuer}/register"),
             "token_endpoint": format!("{issuer}/token"),
             "jwks_uri": format!("{issuer}/jwks"),
-            "scopes_supported": ["openid", "profile", "cdr:registration"],
+            "scopes_supported": dcr_core::registration::DEFAULT_SUPPORTED_SCOPES,
             "response_types_supported": ["code"],
             "response_modes_supported": ["jwt"],
             "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],

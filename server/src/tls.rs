@@ -45,7 +45,11 @@ pub fn load_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
     let certs = rustls_pemfile::certs(&mut pem.as_slice())
         .collect::<Result<Vec<_>, _>>()
         .with_context(|| format!("parsing certificates in {}", path.display()))?;
-    anyhow::ensure!(!certs.is_empty(), "no certificate found in {}", path.display());
+    anyhow::ensure!(
+        !certs.is_empty(),
+        "no certificate found in {}",
+        path.display()
+    );
     Ok(certs)
 }
 
@@ -60,7 +64,11 @@ fn load_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
 ///
 /// # Errors
 /// Unreadable or invalid PEM material.
-pub fn server_config(cert: &Path, key: &Path, client_ca: Option<&Path>) -> anyhow::Result<rustls::ServerConfig> {
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> anyhow::Result<rustls::ServerConfig> {
     let builder = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?;
@@ -116,28 +124,36 @@ pub async fn serve(
             let builder = auto::Builder::new(TokioExecutor::new());
             match tls {
                 Some(acceptor) => {
-                    let stream = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
-                    };
+                    let stream =
+                        match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp))
+                            .await
+                        {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
                     let client_cert = stream
                         .get_ref()
                         .1
                         .peer_certificates()
                         .and_then(|c| c.first())
                         .map(|c| Arc::new(c.as_ref().to_vec()));
-                    let info = ConnectionInfo { peer, client_cert, tls: true };
-                    let svc = router.map_request(move |mut req: http::Request<hyper::body::Incoming>| {
-                        req.extensions_mut().insert(info.clone());
-                        req
-                    });
+                    let info = ConnectionInfo {
+                        peer,
+                        client_cert,
+                        tls: true,
+                    };
+                    let svc =
+                        router.map_request(move |mut req: http::Request<hyper::body::Incoming>| {
+                            req.extensions_mut().insert(info.clone());
+                            req
+                        });
                     let conn = builder.serve_connection_with_upgrades(
                         TokioIo::new(stream),
                         hyper_util::service::TowerToHyperService::new(svc),
@@ -145,11 +161,16 @@ pub async fn serve(
                     let _ = watcher.watch(conn.into_owned()).await;
                 }
                 None => {
-                    let info = ConnectionInfo { peer, client_cert: None, tls: false };
-                    let svc = router.map_request(move |mut req: http::Request<hyper::body::Incoming>| {
-                        req.extensions_mut().insert(info.clone());
-                        req
-                    });
+                    let info = ConnectionInfo {
+                        peer,
+                        client_cert: None,
+                        tls: false,
+                    };
+                    let svc =
+                        router.map_request(move |mut req: http::Request<hyper::body::Incoming>| {
+                            req.extensions_mut().insert(info.clone());
+                            req
+                        });
                     let conn = builder.serve_connection_with_upgrades(
                         TokioIo::new(tcp),
                         hyper_util::service::TowerToHyperService::new(svc),
@@ -160,7 +181,10 @@ pub async fn serve(
         });
     }
     drop(listener);
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("shutdown grace period ended with requests still in flight");
     }
 }

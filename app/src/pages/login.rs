@@ -10,7 +10,9 @@ pub fn LoginPage() -> impl IntoView {
     let query = use_query_map();
     let message = move || {
         query.with(|q| match q.get("error").as_deref() {
-            Some("throttled") => Some("Too many failed attempts. Wait a few minutes and try again."),
+            Some("throttled") => {
+                Some("Too many failed attempts. Wait a few minutes and try again.")
+            }
             Some("expired") => Some("Your session has ended. Please sign in again."),
             Some("csrf") => Some("The form was not accepted. Reload the page and try again."),
             Some(_) => Some("The username or password is not correct."),

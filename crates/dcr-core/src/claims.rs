@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 
 use crate::clock::UnixTime;
 
-/// Reads a NumericDate (RFC 7519 §2): a JSON number of seconds; fractions are truncated.
+/// Reads a `NumericDate` (RFC 7519 §2): a JSON number of seconds; fractions are truncated.
 pub(crate) fn numeric_date(v: &Value) -> Option<UnixTime> {
     if let Some(i) = v.as_i64() {
         return Some(i);

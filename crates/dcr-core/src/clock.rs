@@ -54,3 +54,26 @@ impl Clock for MockClock {
 
 /// A shared, type-erased clock.
 pub type SharedClock = Arc<dyn Clock>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mock_clock_moves_only_when_told_and_is_shared_by_clones() {
+        let c = MockClock::new(100);
+        let shared = c.clone();
+        assert_eq!(c.now(), 100);
+        c.advance(5);
+        assert_eq!(shared.now(), 105, "clones share the time");
+        shared.set(7);
+        assert_eq!(c.now(), 7);
+        c.advance(-2);
+        assert_eq!(c.now(), 5, "negative advance goes back");
+    }
+
+    #[test]
+    fn system_clock_is_after_2020() {
+        assert!(SystemClock.now() > 1_577_836_800);
+    }
+}

@@ -117,7 +117,10 @@ mod tests {
         let a = ClientId::new_random();
         let b = ClientId::new_random();
         assert_ne!(a, b, "two random client ids differ");
-        assert!(uuid::Uuid::parse_str(a.as_str()).is_ok(), "client id is a UUID");
+        assert!(
+            uuid::Uuid::parse_str(a.as_str()).is_ok(),
+            "client id is a UUID"
+        );
         assert_eq!(a.to_string(), a.as_str(), "Display is the raw id");
     }
 

@@ -427,8 +427,8 @@ impl JwkSet {
     /// two signature keys share a `kid` (CDS "JWKS": "MUST NOT contain multiple keys with the same
     /// kid").
     pub fn parse(bytes: &[u8]) -> Result<Self, JoseError> {
-        let doc: Value = serde_json::from_slice(bytes)
-            .map_err(|_| JoseError::InvalidJwks("not JSON".into()))?;
+        let doc: Value =
+            serde_json::from_slice(bytes).map_err(|_| JoseError::InvalidJwks("not JSON".into()))?;
         let keys = doc
             .get("keys")
             .and_then(Value::as_array)
@@ -530,7 +530,8 @@ fn verify_parts(
     header: &JwsHeader,
     key: &VerifyingKey,
 ) -> Result<Claims, JoseError> {
-    let alg = Alg::parse(&header.alg).ok_or_else(|| JoseError::UnsupportedAlg(printable(&header.alg)))?;
+    let alg =
+        Alg::parse(&header.alg).ok_or_else(|| JoseError::UnsupportedAlg(printable(&header.alg)))?;
     if alg != key.alg {
         return Err(JoseError::AlgMismatch);
     }
@@ -642,7 +643,9 @@ impl SigningKey {
         let pkcs8 = kp.to_pkcs8v1().map_err(signing_err)?.as_ref().to_vec();
         let point = kp.public_key().as_ref().to_vec();
         let (Some(x), Some(y)) = (point.get(1..33), point.get(33..65)) else {
-            return Err(JoseError::InvalidKey("unexpected EC public key encoding".into()));
+            return Err(JoseError::InvalidKey(
+                "unexpected EC public key encoding".into(),
+            ));
         };
         let public_jwk = serde_json::json!({
             "kty": "EC",
@@ -674,7 +677,8 @@ impl SigningKey {
     /// # Errors
     /// [`JoseError::Signing`] if the library cannot generate a key.
     pub fn generate_es256(kid: impl Into<String>) -> Result<Self, JoseError> {
-        let kp = EcdsaKeyPair::generate(&sig::ECDSA_P256_SHA256_FIXED_SIGNING).map_err(signing_err)?;
+        let kp =
+            EcdsaKeyPair::generate(&sig::ECDSA_P256_SHA256_FIXED_SIGNING).map_err(signing_err)?;
         Self::from_ec(kid.into(), kp)
     }
 
@@ -780,7 +784,9 @@ impl SigningKey {
                     .map_err(signing_err)?;
                 Ok(out)
             }
-            KeyPairInner::Ec(kp) => Ok(kp.sign(&rng, input).map_err(signing_err)?.as_ref().to_vec()),
+            KeyPairInner::Ec(kp) => {
+                Ok(kp.sign(&rng, input).map_err(signing_err)?.as_ref().to_vec())
+            }
         }
     }
 
@@ -795,7 +801,11 @@ impl SigningKey {
     }
 
     /// Signs with an explicit header, which is used verbatim (tests craft bad headers with it).
-    pub(crate) fn sign_with_header(&self, header: &Value, claims: &Value) -> Result<String, JoseError> {
+    pub(crate) fn sign_with_header(
+        &self,
+        header: &Value,
+        claims: &Value,
+    ) -> Result<String, JoseError> {
         if !claims.is_object() {
             return Err(JoseError::Malformed("claims must be a JSON object".into()));
         }
@@ -849,7 +859,12 @@ fn pem_encode(label: &str, der: &[u8]) -> String {
         out.push_str(&String::from_utf8_lossy(chunk));
         out.push('\n');
     }
-    out.push_str(&format!("-----END {label}-----\n"));
+    out.push_str("-----END ");
+    out.push_str(label);
+    out.push_str(
+        "-----
+",
+    );
     out
 }
 
@@ -927,7 +942,11 @@ mod tests {
             let token = key.sign(&claims()).unwrap();
             let header = decode_header(&token).unwrap();
             assert_eq!(header.alg, key.alg().as_str(), "header alg is the key's");
-            assert_eq!(header.kid.as_deref(), Some(key.kid()), "header kid is the key's");
+            assert_eq!(
+                header.kid.as_deref(),
+                Some(key.kid()),
+                "header kid is the key's"
+            );
             assert_eq!(header.typ.as_deref(), Some("JWT"));
             let got = verify(&token, &key.verifying_key()).unwrap();
             assert_eq!(Value::Object(got), claims(), "{} claims survive", key.alg());
@@ -938,34 +957,62 @@ mod tests {
     fn verify_rejects_alg_none() {
         let k = &test_keys().adr_es256;
         let token = unsigned_jwt(&json!({"alg": "none", "kid": k.kid()}), &claims(), b"");
-        assert!(matches!(verify(&token, &k.verifying_key()), Err(JoseError::UnsupportedAlg(a)) if a == "none"));
-        assert!(matches!(verify_with_set(&token, &es_set()), Err(JoseError::UnsupportedAlg(_))));
+        assert!(
+            matches!(verify(&token, &k.verifying_key()), Err(JoseError::UnsupportedAlg(a)) if a == "none")
+        );
+        assert!(matches!(
+            verify_with_set(&token, &es_set()),
+            Err(JoseError::UnsupportedAlg(_))
+        ));
     }
 
     #[test]
     fn verify_rejects_hs256() {
         // The classic confusion: HMAC keyed with the public key bytes.
         let k = &test_keys().adr_es256;
-        let token = unsigned_jwt(&json!({"alg": "HS256", "kid": k.kid()}), &claims(), &[7; 32]);
-        assert!(matches!(verify(&token, &k.verifying_key()), Err(JoseError::UnsupportedAlg(_))));
-        assert!(matches!(verify_with_set(&token, &es_set()), Err(JoseError::UnsupportedAlg(_))));
+        let token = unsigned_jwt(
+            &json!({"alg": "HS256", "kid": k.kid()}),
+            &claims(),
+            &[7; 32],
+        );
+        assert!(matches!(
+            verify(&token, &k.verifying_key()),
+            Err(JoseError::UnsupportedAlg(_))
+        ));
+        assert!(matches!(
+            verify_with_set(&token, &es_set()),
+            Err(JoseError::UnsupportedAlg(_))
+        ));
     }
 
     #[test]
     fn verify_rejects_rs256_even_with_a_valid_rsa_key() {
         let k = &test_keys().adr_ps256;
-        let token = sign_with_header(k, &json!({"alg": "RS256", "kid": k.kid()}), &claims()).unwrap();
-        assert!(matches!(verify(&token, &k.verifying_key()), Err(JoseError::UnsupportedAlg(_))));
+        let token =
+            sign_with_header(k, &json!({"alg": "RS256", "kid": k.kid()}), &claims()).unwrap();
+        assert!(matches!(
+            verify(&token, &k.verifying_key()),
+            Err(JoseError::UnsupportedAlg(_))
+        ));
     }
 
     #[test]
     fn verify_binds_alg_to_key() {
         let es = &test_keys().adr_es256;
         let ps = &test_keys().adr_ps256;
-        let token = sign_with_header(ps, &json!({"alg": "PS256", "kid": es.kid()}), &claims()).unwrap();
-        assert_eq!(verify(&token, &es.verifying_key()), Err(JoseError::AlgMismatch), "PS256 header on an ES256 key");
+        let token =
+            sign_with_header(ps, &json!({"alg": "PS256", "kid": es.kid()}), &claims()).unwrap();
+        assert_eq!(
+            verify(&token, &es.verifying_key()),
+            Err(JoseError::AlgMismatch),
+            "PS256 header on an ES256 key"
+        );
         let token = es.sign(&claims()).unwrap();
-        assert_eq!(verify(&token, &ps.verifying_key()), Err(JoseError::AlgMismatch), "ES256 token on a PS256 key");
+        assert_eq!(
+            verify(&token, &ps.verifying_key()),
+            Err(JoseError::AlgMismatch),
+            "ES256 token on a PS256 key"
+        );
     }
 
     #[test]
@@ -975,13 +1022,29 @@ mod tests {
         let parts: Vec<&str> = token.split('.').collect();
         let other_payload = URL_SAFE_NO_PAD.encode(br#"{"iss":"you"}"#);
         let cases = [
-            (format!("{}.{}.{}", parts[0], other_payload, parts[2]), "tampered payload"),
+            (
+                format!("{}.{}.{}", parts[0], other_payload, parts[2]),
+                "tampered payload",
+            ),
             (format!("{}.{}.", parts[0], parts[1]), "empty signature"),
-            (format!("{}.{}.{}", parts[0], parts[1], "!!"), "signature not base64url"),
-            (SigningKey::generate_es256(k.kid()).unwrap().sign(&claims()).unwrap(), "other key, same kid"),
+            (
+                format!("{}.{}.{}", parts[0], parts[1], "!!"),
+                "signature not base64url",
+            ),
+            (
+                SigningKey::generate_es256(k.kid())
+                    .unwrap()
+                    .sign(&claims())
+                    .unwrap(),
+                "other key, same kid",
+            ),
         ];
         for (t, msg) in cases {
-            assert_eq!(verify(&t, &k.verifying_key()), Err(JoseError::BadSignature), "{msg}");
+            assert_eq!(
+                verify(&t, &k.verifying_key()),
+                Err(JoseError::BadSignature),
+                "{msg}"
+            );
         }
     }
 
@@ -993,18 +1056,44 @@ mod tests {
             ("a.b.c.d".to_owned(), "four parts"),
             (format!(".{}.x", b("{}")), "empty header"),
             (format!("!!!.{}.x", b("{}")), "header not base64url"),
-            (format!("{}.{}.x", b("[1]"), b("{}")), "header not an object"),
-            (format!("{}.{}.x", b("{\"kid\":\"k\"}"), b("{}")), "header without alg"),
-            (format!("{}.{}.x", b("{\"alg\":1}"), b("{}")), "alg not a string"),
-            (format!("{}.{}.x", b("{\"alg\":\"PS256\",\"crit\":[\"exp\"]}"), b("{}")), "crit not understood"),
+            (
+                format!("{}.{}.x", b("[1]"), b("{}")),
+                "header not an object",
+            ),
+            (
+                format!("{}.{}.x", b("{\"kid\":\"k\"}"), b("{}")),
+                "header without alg",
+            ),
+            (
+                format!("{}.{}.x", b("{\"alg\":1}"), b("{}")),
+                "alg not a string",
+            ),
+            (
+                format!(
+                    "{}.{}.x",
+                    b("{\"alg\":\"PS256\",\"crit\":[\"exp\"]}"),
+                    b("{}")
+                ),
+                "crit not understood",
+            ),
             ("x".repeat(MAX_JWS_LEN + 1), "oversized"),
         ];
         for (t, msg) in cases {
-            assert!(matches!(decode_header(&t), Err(JoseError::Malformed(_))), "{msg}");
+            assert!(
+                matches!(decode_header(&t), Err(JoseError::Malformed(_))),
+                "{msg}"
+            );
         }
-        let ok = format!("{}.{}.x", b("{\"alg\":\"PS256\",\"kid\":\"k\",\"x\":1}"), b("{}"));
+        let ok = format!(
+            "{}.{}.x",
+            b("{\"alg\":\"PS256\",\"kid\":\"k\",\"x\":1}"),
+            b("{}")
+        );
         let h = decode_header(&ok).unwrap();
-        assert_eq!((h.alg.as_str(), h.kid.as_deref(), h.typ), ("PS256", Some("k"), None));
+        assert_eq!(
+            (h.alg.as_str(), h.kid.as_deref(), h.typ),
+            ("PS256", Some("k"), None)
+        );
     }
 
     #[test]
@@ -1015,7 +1104,10 @@ mod tests {
         assert_eq!(m.get("a"), Some(&json!(1)));
         for (payload, msg) in [("[]", "array"), ("1", "number"), ("nope", "not JSON")] {
             assert!(
-                matches!(decode_claims_unverified(&format!("{h}.{}.", b(payload))), Err(JoseError::Malformed(_))),
+                matches!(
+                    decode_claims_unverified(&format!("{h}.{}.", b(payload))),
+                    Err(JoseError::Malformed(_))
+                ),
                 "payload {msg}"
             );
         }
@@ -1025,9 +1117,16 @@ mod tests {
     fn verify_with_set_requires_known_kid() {
         let k = &test_keys().adr_es256;
         let no_kid = sign_with_header(k, &json!({"alg": "ES256"}), &claims()).unwrap();
-        assert_eq!(verify_with_set(&no_kid, &es_set()).map(|_| ()), Err(JoseError::MissingKid));
-        let other = sign_with_header(k, &json!({"alg": "ES256", "kid": "nope"}), &claims()).unwrap();
-        assert_eq!(verify_with_set(&other, &es_set()).map(|_| ()), Err(JoseError::UnknownKid("nope".into())));
+        assert_eq!(
+            verify_with_set(&no_kid, &es_set()).map(|_| ()),
+            Err(JoseError::MissingKid)
+        );
+        let other =
+            sign_with_header(k, &json!({"alg": "ES256", "kid": "nope"}), &claims()).unwrap();
+        assert_eq!(
+            verify_with_set(&other, &es_set()).map(|_| ()),
+            Err(JoseError::UnknownKid("nope".into()))
+        );
         let good = k.sign(&claims()).unwrap();
         let (h, m) = verify_with_set(&good, &es_set()).unwrap();
         assert_eq!(h.kid.as_deref(), Some("adr-es256"));
@@ -1043,11 +1142,19 @@ mod tests {
     #[test]
     fn jwks_rejects_rsa_1024() {
         let jwk = rsa_jwk(128, "small");
-        assert_eq!(VerifyingKey::from_jwk(&jwk).map(|_| ()), Err(JoseError::WeakKey), "1024-bit key alone");
+        assert_eq!(
+            VerifyingKey::from_jwk(&jwk).map(|_| ()),
+            Err(JoseError::WeakKey),
+            "1024-bit key alone"
+        );
         let doc = json!({"keys": [jwk, test_keys().adr_es256.public_jwk()]});
         let set = JwkSet::parse(doc.to_string().as_bytes()).unwrap();
         assert!(set.get("small").is_none(), "weak key is not usable");
-        assert_eq!(set.find("small").map(|_| ()), Err(JoseError::WeakKey), "lookup explains why");
+        assert_eq!(
+            set.find("small").map(|_| ()),
+            Err(JoseError::WeakKey),
+            "lookup explains why"
+        );
         assert_eq!(set.len(), 1, "the good key remains");
     }
 
@@ -1073,12 +1180,26 @@ mod tests {
             with_alg(es.clone(), "ec-ps256", "PS256"),
         ]});
         let set = JwkSet::parse(doc.to_string().as_bytes()).unwrap();
-        assert_eq!(set.get("rsa-no-alg").map(VerifyingKey::alg), Some(Alg::PS256), "RSA without alg is PS256");
-        assert_eq!(set.get("ec-no-alg").map(VerifyingKey::alg), Some(Alg::ES256), "P-256 without alg is ES256");
+        assert_eq!(
+            set.get("rsa-no-alg").map(VerifyingKey::alg),
+            Some(Alg::PS256),
+            "RSA without alg is PS256"
+        );
+        assert_eq!(
+            set.get("ec-no-alg").map(VerifyingKey::alg),
+            Some(Alg::ES256),
+            "P-256 without alg is ES256"
+        );
         for kid in ["rsa-rs256", "rsa-es256", "ec-ps256"] {
-            assert!(matches!(set.find(kid), Err(JoseError::UnsupportedAlg(_))), "{kid} is refused");
+            assert!(
+                matches!(set.find(kid), Err(JoseError::UnsupportedAlg(_))),
+                "{kid} is refused"
+            );
         }
-        assert_eq!(set.kids().collect::<Vec<_>>(), vec!["rsa-no-alg", "ec-no-alg"]);
+        assert_eq!(
+            set.kids().collect::<Vec<_>>(),
+            vec!["rsa-no-alg", "ec-no-alg"]
+        );
     }
 
     #[test]
@@ -1099,8 +1220,15 @@ mod tests {
             variant(json!({"kid": "ok", "key_ops": ["verify"]})),
         ]});
         let set = JwkSet::parse(doc.to_string().as_bytes()).unwrap();
-        assert_eq!(set.kids().collect::<Vec<_>>(), vec!["ok"], "only the signature key is kept");
-        assert!(matches!(set.find("enc"), Err(JoseError::UnknownKid(_))), "enc keys are skipped silently");
+        assert_eq!(
+            set.kids().collect::<Vec<_>>(),
+            vec!["ok"],
+            "only the signature key is kept"
+        );
+        assert!(
+            matches!(set.find("enc"), Err(JoseError::UnknownKid(_))),
+            "enc keys are skipped silently"
+        );
     }
 
     #[test]
@@ -1110,13 +1238,19 @@ mod tests {
             (json!({"crv": "P-384"}), "other curve"),
             (json!({"crv": null}), "no curve"),
             (json!({"x": "AAAA"}), "short coordinate"),
-            (json!({"x": URL_SAFE_NO_PAD.encode([1u8; 32])}), "point not on curve"),
+            (
+                json!({"x": URL_SAFE_NO_PAD.encode([1u8; 32])}),
+                "point not on curve",
+            ),
             (json!({"y": null}), "missing y"),
         ];
         for (patch, msg) in cases {
             let mut jwk = es.clone();
             crate::testutil::patch(&mut jwk, &patch);
-            assert!(matches!(VerifyingKey::from_jwk(&jwk), Err(JoseError::InvalidKey(_))), "{msg}");
+            assert!(
+                matches!(VerifyingKey::from_jwk(&jwk), Err(JoseError::InvalidKey(_))),
+                "{msg}"
+            );
         }
     }
 
@@ -1130,14 +1264,27 @@ mod tests {
             (b"[]", "array document"),
         ];
         for (doc, msg) in cases {
-            assert!(matches!(JwkSet::parse(doc), Err(JoseError::InvalidJwks(_))), "{msg}");
+            assert!(
+                matches!(JwkSet::parse(doc), Err(JoseError::InvalidJwks(_))),
+                "{msg}"
+            );
         }
         let dup = json!({"keys": [es.clone(), es]});
-        assert!(matches!(JwkSet::parse(dup.to_string().as_bytes()), Err(JoseError::InvalidJwks(_))), "duplicate kid");
+        assert!(
+            matches!(
+                JwkSet::parse(dup.to_string().as_bytes()),
+                Err(JoseError::InvalidJwks(_))
+            ),
+            "duplicate kid"
+        );
         let empty = JwkSet::parse(b"{\"keys\": []}").unwrap();
-        assert!(empty.is_empty() && empty.len() == 0);
+        assert!(empty.is_empty());
+        assert_eq!(empty.len(), 0);
         let k = test_keys().adr_es256.verifying_key();
-        assert!(JwkSet::from_keys([k.clone(), k]).is_err(), "from_keys refuses duplicates");
+        assert!(
+            JwkSet::from_keys([k.clone(), k]).is_err(),
+            "from_keys refuses duplicates"
+        );
     }
 
     #[test]
@@ -1148,7 +1295,11 @@ mod tests {
         assert_eq!(set.len(), 2);
         for key in [&keys.adr_ps256, &keys.adr_es256] {
             let token = key.sign(&claims()).unwrap();
-            assert!(verify_with_set(&token, &set).is_ok(), "{} verifies via its public JWK", key.kid());
+            assert!(
+                verify_with_set(&token, &set).is_ok(),
+                "{} verifies via its public JWK",
+                key.kid()
+            );
         }
     }
 
@@ -1158,13 +1309,19 @@ mod tests {
         for m in ["kty", "kid", "alg", "use", "n", "e"] {
             assert!(ps.get(m).is_some(), "RSA JWK has {m}");
         }
-        assert_eq!((ps["kty"].as_str(), ps["alg"].as_str(), ps["use"].as_str()), (Some("RSA"), Some("PS256"), Some("sig")));
+        assert_eq!(
+            (ps["kty"].as_str(), ps["alg"].as_str(), ps["use"].as_str()),
+            (Some("RSA"), Some("PS256"), Some("sig"))
+        );
         assert!(ps.get("d").is_none(), "no private member");
         let es = test_keys().adr_es256.public_jwk();
         for m in ["kty", "kid", "alg", "use", "crv", "x", "y"] {
             assert!(es.get(m).is_some(), "EC JWK has {m}");
         }
-        assert_eq!((es["crv"].as_str(), es["alg"].as_str()), (Some("P-256"), Some("ES256")));
+        assert_eq!(
+            (es["crv"].as_str(), es["alg"].as_str()),
+            (Some("P-256"), Some("ES256"))
+        );
         assert!(es.get("d").is_none(), "no private member");
     }
 
@@ -1172,13 +1329,20 @@ mod tests {
     fn pkcs8_pem_round_trips_and_detects_alg() {
         for key in [&test_keys().adr_ps256, &test_keys().adr_es256] {
             let pem = key.to_pkcs8_pem();
-            assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"), "PKCS#8 label");
+            assert!(
+                pem.starts_with("-----BEGIN PRIVATE KEY-----\n"),
+                "PKCS#8 label"
+            );
             let back = SigningKey::from_pkcs8_pem(&pem, "again").unwrap();
             assert_eq!(back.alg(), key.alg(), "alg detected from the key type");
             assert_eq!(back.kid(), "again");
             let token = back.sign(&claims()).unwrap();
             let vk = VerifyingKey::from_jwk(&patched_kid(&key.public_jwk(), "again")).unwrap();
-            assert!(verify(&token, &vk).is_ok(), "reloaded {} key signs like the original", key.alg());
+            assert!(
+                verify(&token, &vk).is_ok(),
+                "reloaded {} key signs like the original",
+                key.alg()
+            );
         }
     }
 
@@ -1186,6 +1350,26 @@ mod tests {
         let mut j = jwk.clone();
         j["kid"] = json!(kid);
         j
+    }
+
+    #[test]
+    fn legacy_ec_pem_is_accepted() {
+        let k = &test_keys().adr_es256;
+        let SigningKey {
+            inner: KeyPairInner::Ec(kp),
+            ..
+        } = k
+        else {
+            panic!("ES256 test key is EC");
+        };
+        let der = kp.private_key().as_der().unwrap();
+        let pem = pem_encode("EC PRIVATE KEY", der.as_ref());
+        let back = SigningKey::from_pkcs8_pem(&pem, k.kid()).unwrap();
+        assert_eq!(back.alg(), Alg::ES256);
+        assert!(
+            verify(&back.sign(&claims()).unwrap(), &k.verifying_key()).is_ok(),
+            "same key"
+        );
     }
 
     #[test]
@@ -1198,14 +1382,26 @@ mod tests {
             ("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nAAAA\n-----END RSA PRIVATE KEY-----\n", "encrypted"),
         ];
         for (pem, msg) in cases {
-            assert!(matches!(SigningKey::from_pkcs8_pem(pem, "k"), Err(JoseError::InvalidKey(_))), "{msg}");
+            assert!(
+                matches!(
+                    SigningKey::from_pkcs8_pem(pem, "k"),
+                    Err(JoseError::InvalidKey(_))
+                ),
+                "{msg}"
+            );
         }
     }
 
     #[test]
     fn generate_ps256_checks_size() {
-        assert_eq!(SigningKey::generate_ps256("k", 1024).map(|_| ()), Err(JoseError::WeakKey));
-        assert!(matches!(SigningKey::generate_ps256("k", 2000), Err(JoseError::InvalidKey(_))));
+        assert_eq!(
+            SigningKey::generate_ps256("k", 1024).map(|_| ()),
+            Err(JoseError::WeakKey)
+        );
+        assert!(matches!(
+            SigningKey::generate_ps256("k", 2500),
+            Err(JoseError::InvalidKey(_))
+        ));
     }
 
     #[test]
@@ -1216,26 +1412,40 @@ mod tests {
         shareable::<JwkSet>();
         let k = &test_keys().adr_es256;
         let dbg = format!("{k:?}");
-        assert!(dbg.contains("redacted") && dbg.contains("adr-es256"), "{dbg}");
+        assert!(
+            dbg.contains("redacted") && dbg.contains("adr-es256"),
+            "{dbg}"
+        );
         let pem_body = k.to_pkcs8_pem().lines().nth(1).unwrap().to_owned();
         assert!(!dbg.contains(&pem_body), "no key material in Debug");
     }
 
     #[test]
     fn sign_requires_object_claims() {
-        assert!(matches!(test_keys().adr_es256.sign(&json!([1])), Err(JoseError::Malformed(_))));
+        assert!(matches!(
+            test_keys().adr_es256.sign(&json!([1])),
+            Err(JoseError::Malformed(_))
+        ));
     }
 
     #[test]
     fn thumbprint_is_base64url_sha256() {
         // SHA-256 of the empty string.
-        assert_eq!(thumbprint_x5t_s256(b""), "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU");
+        assert_eq!(
+            thumbprint_x5t_s256(b""),
+            "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"
+        );
         assert_eq!(thumbprint_x5t_s256(b"cert").len(), 43, "no padding");
     }
 
     #[test]
     fn ct_eq_compares_exactly() {
-        let cases = [("abc", "abc", true), ("abc", "abd", false), ("abc", "ab", false), ("", "", true)];
+        let cases = [
+            ("abc", "abc", true),
+            ("abc", "abd", false),
+            ("abc", "ab", false),
+            ("", "", true),
+        ];
         for (a, b, want) in cases {
             assert_eq!(ct_eq(a, b), want, "{a:?} vs {b:?}");
         }

@@ -120,7 +120,11 @@ pub fn patched(claims: &Value, p: &Value) -> Value {
 ///
 /// # Errors
 /// As [`SigningKey::sign`].
-pub fn sign_with_header(key: &SigningKey, header: &Value, claims: &Value) -> Result<String, JoseError> {
+pub fn sign_with_header(
+    key: &SigningKey,
+    header: &Value,
+    claims: &Value,
+) -> Result<String, JoseError> {
     key.sign_with_header(header, claims)
 }
 
@@ -168,4 +172,26 @@ pub fn test_keys() -> &'static TestKeys {
         adr_es256: SigningKey::generate_es256("adr-es256").expect("generate ADR key"),
         impostor: SigningKey::generate_ps256("register-1", 2048).expect("generate impostor key"),
     })
+}
+
+/// The Register JWK set holding [`TestKeys::register`].
+///
+/// # Panics
+/// Never in practice (the key set is built from one generated key).
+#[must_use]
+#[expect(clippy::expect_used, reason = "test helper")]
+pub fn register_jwks() -> crate::jose::JwkSet {
+    crate::jose::JwkSet::from_keys([test_keys().register.verifying_key()]).expect("one key")
+}
+
+/// The ADR JWK set holding both ADR test keys.
+///
+/// # Panics
+/// Never in practice.
+#[must_use]
+#[expect(clippy::expect_used, reason = "test helper")]
+pub fn adr_jwks() -> crate::jose::JwkSet {
+    let k = test_keys();
+    crate::jose::JwkSet::from_keys([k.adr_ps256.verifying_key(), k.adr_es256.verifying_key()])
+        .expect("distinct kids")
 }

@@ -64,10 +64,9 @@ impl From<sqlx::Error> for StoreError {
             let unique_or_check = db.is_unique_violation() || db.is_check_violation();
             if unique_or_check {
                 // PostgreSQL names the constraint; SQLite names the columns in its message.
-                let constraint = db.constraint().map_or_else(
-                    || sqlite_constraint_name(db.message()),
-                    ToString::to_string,
-                );
+                let constraint = db
+                    .constraint()
+                    .map_or_else(|| sqlite_constraint_name(db.message()), ToString::to_string);
                 return Self::Conflict { constraint };
             }
         }
@@ -188,7 +187,10 @@ impl Store {
         } else {
             return Err(StoreError::BadUrl(redact_url(url)));
         };
-        tracing::info!(backend = store.backend().as_str(), "store connected and migrated");
+        tracing::info!(
+            backend = store.backend().as_str(),
+            "store connected and migrated"
+        );
         Ok(store)
     }
 
@@ -323,11 +325,41 @@ impl Store {
         })
     }
 
+    /// Records the Register's view of a registration's software product and recipient.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn set_register_status(
+        &self,
+        client_id: &str,
+        sp_status: Option<&str>,
+        dr_status: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, pool => {
+            sqlx::query(
+                "UPDATE registration SET register_sp_status = $2, register_dr_status = $3, register_synced_at = $4 \
+                 WHERE client_id = $1",
+            )
+            .bind(client_id)
+            .bind(sp_status)
+            .bind(dr_status)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
     /// Reads one registration by client id, whatever its status.
     ///
     /// # Errors
     /// Database failures or an unreadable row.
-    pub async fn get_registration(&self, client_id: &str) -> Result<Option<Registration>, StoreError> {
+    pub async fn get_registration(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<Registration>, StoreError> {
         let row: Option<RegistrationRow> = dispatch!(self, pool => {
             sqlx::query_as(&format!("SELECT {REGISTRATION_COLUMNS} FROM registration WHERE client_id = $1"))
                 .bind(client_id)
@@ -363,8 +395,14 @@ impl Store {
     ///
     /// # Errors
     /// Database failures or an unreadable row.
-    pub async fn list_registrations(&self, q: &ListQuery) -> Result<Page<Registration>, StoreError> {
-        let like = q.search.as_deref().map(|s| format!("%{}%", escape_like(&s.to_ascii_lowercase())));
+    pub async fn list_registrations(
+        &self,
+        q: &ListQuery,
+    ) -> Result<Page<Registration>, StoreError> {
+        let like = q
+            .search
+            .as_deref()
+            .map(|s| format!("%{}%", escape_like(&s.to_ascii_lowercase())));
         let status = q.status.map(RegistrationStatus::as_str);
         let order = q.sort.sql();
         let where_sql = "WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR \
@@ -396,7 +434,10 @@ impl Store {
             .into_iter()
             .map(Registration::try_from)
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { items, total: u64::try_from(total).unwrap_or(0) })
+        Ok(Page {
+            items,
+            total: u64::try_from(total).unwrap_or(0),
+        })
     }
 
     // ----- replay protection -----------------------------------------------------------------
@@ -416,6 +457,20 @@ impl Store {
                 .map(|r| r.rows_affected())
         })?;
         Ok(done == 1)
+    }
+
+    /// Whether a JWT id is already recorded as used.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn jti_used(&self, key: &str) -> Result<bool, StoreError> {
+        let row: Option<(i64,)> = dispatch!(self, pool => {
+            sqlx::query_as("SELECT expires_at FROM used_jti WHERE jti_key = $1")
+                .bind(key)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(row.is_some())
     }
 
     /// Deletes used `jti`s and sessions that expired before `now`.
@@ -511,7 +566,12 @@ impl Store {
     ///
     /// # Errors
     /// Database failures.
-    pub async fn create_session(&self, id: &str, data: &str, expires_at: i64) -> Result<bool, StoreError> {
+    pub async fn create_session(
+        &self,
+        id: &str,
+        data: &str,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
         let n = dispatch!(self, pool => {
             sqlx::query("INSERT INTO session (session_id, data, expires_at) VALUES ($1, $2, $3) ON CONFLICT (session_id) DO NOTHING")
                 .bind(id).bind(data).bind(expires_at).execute(pool).await.map(|r| r.rows_affected())
@@ -523,7 +583,12 @@ impl Store {
     ///
     /// # Errors
     /// Database failures.
-    pub async fn save_session(&self, id: &str, data: &str, expires_at: i64) -> Result<(), StoreError> {
+    pub async fn save_session(
+        &self,
+        id: &str,
+        data: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
         dispatch!(self, pool => {
             sqlx::query(
                 "INSERT INTO session (session_id, data, expires_at) VALUES ($1, $2, $3) \
@@ -584,7 +649,10 @@ impl Store {
                 .await?;
             Ok::<_, sqlx::Error>((items, total.0))
         })?;
-        Ok(Page { items, total: u64::try_from(total).unwrap_or(0) })
+        Ok(Page {
+            items,
+            total: u64::try_from(total).unwrap_or(0),
+        })
     }
 
     // ----- signing keys ----------------------------------------------------------------------
@@ -631,7 +699,9 @@ const REGISTRATION_COLUMNS: &str = "client_id, software_id, org_id, org_name, cl
     legal_entity_id, legal_entity_name, jwks_uri, scope, status, status_reason, register_sp_status, \
     register_dr_status, register_synced_at, ssa, metadata, client_id_issued_at, created_at, updated_at";
 
-fn insert_registration_sql<'q, DB>(reg: &'q Registration) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+fn insert_registration_sql<'q, DB>(
+    reg: &'q Registration,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
 where
     DB: sqlx::Database,
     String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
@@ -662,7 +732,9 @@ where
     .bind(reg.updated_at)
 }
 
-fn insert_audit_sql<'q, DB>(ev: &'q NewAuditEvent) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+fn insert_audit_sql<'q, DB>(
+    ev: &'q NewAuditEvent,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
 where
     DB: sqlx::Database,
     String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,

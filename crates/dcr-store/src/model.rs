@@ -112,11 +112,12 @@ pub(crate) struct RegistrationRow {
 impl TryFrom<RegistrationRow> for Registration {
     type Error = StoreError;
     fn try_from(r: RegistrationRow) -> Result<Self, StoreError> {
-        let status = RegistrationStatus::parse(&r.status).ok_or_else(|| StoreError::Inconsistent {
-            table: "registration",
-            column: "status",
-            message: format!("unknown status {:?} for {}", r.status, r.client_id),
-        })?;
+        let status =
+            RegistrationStatus::parse(&r.status).ok_or_else(|| StoreError::Inconsistent {
+                table: "registration",
+                column: "status",
+                message: format!("unknown status {:?} for {}", r.status, r.client_id),
+            })?;
         Ok(Self {
             client_id: r.client_id,
             software_id: r.software_id,

@@ -49,73 +49,192 @@ async fn contract(store: Store) {
     // create + read back
     let r1 = reg("c1", "SW-1", "Alpha Budget", 100);
     store
-        .create_registration(&r1, Some(&UsedJti { key: "reg:sw-1:j1".into(), expires_at: 5_000 }), &audit("registration.create", "c1"))
+        .create_registration(
+            &r1,
+            Some(&UsedJti {
+                key: "reg:sw-1:j1".into(),
+                expires_at: 5_000,
+            }),
+            &audit("registration.create", "c1"),
+        )
         .await
         .unwrap();
-    assert_eq!(store.get_registration("c1").await.unwrap(), Some(r1.clone()), "round trip");
-    assert!(store.get_registration("nope").await.unwrap().is_none(), "unknown id is None");
+    assert_eq!(
+        store.get_registration("c1").await.unwrap(),
+        Some(r1.clone()),
+        "round trip"
+    );
+    assert!(
+        store.get_registration("nope").await.unwrap().is_none(),
+        "unknown id is None"
+    );
 
     // one active registration per software_id, case-insensitively
     let dup = store
-        .create_registration(&reg("c2", "sw-1", "Dup", 101), None, &audit("registration.create", "c2"))
+        .create_registration(
+            &reg("c2", "sw-1", "Dup", 101),
+            None,
+            &audit("registration.create", "c2"),
+        )
         .await;
     assert!(
         matches!(&dup, Err(StoreError::Conflict { constraint }) if constraint == "registration_software_key_key"),
         "duplicate software_id must conflict, got {dup:?}"
     );
-    assert!(store.get_registration("c2").await.unwrap().is_none(), "nothing half-written");
+    assert!(
+        store.get_registration("c2").await.unwrap().is_none(),
+        "nothing half-written"
+    );
 
     // replayed jti refused and nothing written
     let replay = store
-        .create_registration(&reg("c3", "SW-3", "Gamma", 102), Some(&UsedJti { key: "reg:sw-1:j1".into(), expires_at: 5_000 }), &audit("registration.create", "c3"))
+        .create_registration(
+            &reg("c3", "SW-3", "Gamma", 102),
+            Some(&UsedJti {
+                key: "reg:sw-1:j1".into(),
+                expires_at: 5_000,
+            }),
+            &audit("registration.create", "c3"),
+        )
         .await;
-    assert!(matches!(&replay, Err(StoreError::Conflict { constraint }) if constraint == "used_jti_pkey"), "{replay:?}");
-    assert!(store.get_registration("c3").await.unwrap().is_none(), "replay rolled back");
-    assert!(store.use_jti("other", 10).await.unwrap(), "fresh jti accepted");
-    assert!(!store.use_jti("other", 10).await.unwrap(), "second use refused");
+    assert!(
+        matches!(&replay, Err(StoreError::Conflict { constraint }) if constraint == "used_jti_pkey"),
+        "{replay:?}"
+    );
+    assert!(
+        store.get_registration("c3").await.unwrap().is_none(),
+        "replay rolled back"
+    );
+    assert!(
+        store.use_jti("other", 10).await.unwrap(),
+        "fresh jti accepted"
+    );
+    assert!(
+        !store.use_jti("other", 10).await.unwrap(),
+        "second use refused"
+    );
 
     // update keeps identity
     let mut r1b = r1.clone();
     r1b.client_name = "Alpha Budget 2".into();
     r1b.updated_at = 200;
-    store.update_registration(&r1b, None, &audit("registration.update", "c1")).await.unwrap();
+    store
+        .update_registration(&r1b, None, &audit("registration.update", "c1"))
+        .await
+        .unwrap();
     let got = store.get_registration("c1").await.unwrap().unwrap();
     assert_eq!(got.client_name, "Alpha Budget 2");
     assert_eq!(got.client_id_issued_at, 100, "issued_at kept");
 
     // status change is conditional and audited
     let changed = store
-        .set_registration_status("c1", &[RegistrationStatus::Active], RegistrationStatus::Deleted, None, 300, &audit("registration.delete", "c1"))
+        .set_registration_status(
+            "c1",
+            &[RegistrationStatus::Active],
+            RegistrationStatus::Deleted,
+            None,
+            300,
+            &audit("registration.delete", "c1"),
+        )
         .await
         .unwrap();
     assert!(changed);
     let again = store
-        .set_registration_status("c1", &[RegistrationStatus::Active], RegistrationStatus::Deleted, None, 301, &audit("registration.delete", "c1"))
+        .set_registration_status(
+            "c1",
+            &[RegistrationStatus::Active],
+            RegistrationStatus::Deleted,
+            None,
+            301,
+            &audit("registration.delete", "c1"),
+        )
         .await
         .unwrap();
     assert!(!again, "second delete changes nothing");
-    let err = store.update_registration(&r1b, None, &audit("registration.update", "c1")).await;
-    assert!(matches!(err, Err(StoreError::NotFound)), "deleted registration cannot be updated");
+    let err = store
+        .update_registration(&r1b, None, &audit("registration.update", "c1"))
+        .await;
+    assert!(
+        matches!(err, Err(StoreError::NotFound)),
+        "deleted registration cannot be updated"
+    );
     // software_id free again after deletion
-    store.create_registration(&reg("c4", "SW-1", "Alpha again", 400), None, &audit("registration.create", "c4")).await.unwrap();
-    assert_eq!(store.find_registration_by_software_id("sw-1").await.unwrap().unwrap().client_id, "c4");
+    store
+        .create_registration(
+            &reg("c4", "SW-1", "Alpha again", 400),
+            None,
+            &audit("registration.create", "c4"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .find_registration_by_software_id("sw-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .client_id,
+        "c4"
+    );
 
     // listing: search, filter, sort, paging
     for i in 0..25 {
         store
-            .create_registration(&reg(&format!("list-{i:02}"), &format!("LSW-{i}"), &format!("Product {i:02}"), 1_000 + i), None, &audit("registration.create", "x"))
+            .create_registration(
+                &reg(
+                    &format!("list-{i:02}"),
+                    &format!("LSW-{i}"),
+                    &format!("Product {i:02}"),
+                    1_000 + i,
+                ),
+                None,
+                &audit("registration.create", "x"),
+            )
             .await
             .unwrap();
     }
-    let page = store.list_registrations(&ListQuery { search: Some("product".into()), page: 2, per_page: 10, sort: Sort::NameAsc, ..Default::default() }).await.unwrap();
+    let page = store
+        .list_registrations(&ListQuery {
+            search: Some("product".into()),
+            page: 2,
+            per_page: 10,
+            sort: Sort::NameAsc,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(page.total, 25);
     assert_eq!(page.items.len(), 10);
     assert_eq!(page.items[0].client_name, "Product 10");
-    let deleted = store.list_registrations(&ListQuery { status: Some(RegistrationStatus::Deleted), page: 1, per_page: 50, ..Default::default() }).await.unwrap();
+    let deleted = store
+        .list_registrations(&ListQuery {
+            status: Some(RegistrationStatus::Deleted),
+            page: 1,
+            per_page: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(deleted.total, 1);
-    let by_id = store.list_registrations(&ListQuery { search: Some("lsw-7".into()), page: 1, per_page: 50, ..Default::default() }).await.unwrap();
+    let by_id = store
+        .list_registrations(&ListQuery {
+            search: Some("lsw-7".into()),
+            page: 1,
+            per_page: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(by_id.total, 1, "search by software_id");
-    let pct = store.list_registrations(&ListQuery { search: Some("%".into()), page: 1, per_page: 50, ..Default::default() }).await.unwrap();
+    let pct = store
+        .list_registrations(&ListQuery {
+            search: Some("%".into()),
+            page: 1,
+            per_page: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(pct.total, 0, "LIKE wildcards are escaped");
 
     // admins
@@ -127,20 +246,54 @@ async fn contract(store: Store) {
 
     // sessions
     assert!(store.create_session("s1", "{}", 100).await.unwrap());
-    assert!(!store.create_session("s1", "{}", 100).await.unwrap(), "id collision detected");
+    assert!(
+        !store.create_session("s1", "{}", 100).await.unwrap(),
+        "id collision detected"
+    );
     store.save_session("s1", "{\"a\":1}", 100).await.unwrap();
-    assert_eq!(store.load_session("s1", 50).await.unwrap().as_deref(), Some("{\"a\":1}"));
-    assert_eq!(store.load_session("s1", 100).await.unwrap(), None, "expired session not loaded");
+    assert_eq!(
+        store.load_session("s1", 50).await.unwrap().as_deref(),
+        Some("{\"a\":1}")
+    );
+    assert_eq!(
+        store.load_session("s1", 100).await.unwrap(),
+        None,
+        "expired session not loaded"
+    );
     store.delete_session("s1").await.unwrap();
-    assert_eq!(store.purge_expired(6_000).await.unwrap() >= 1, true);
+    assert!(
+        store.purge_expired(6_000).await.unwrap() >= 1,
+        "expired entries purged"
+    );
 
     // audit
-    let ev = store.list_audit(&AuditQuery { client_id: Some("c1".into()), page: 1, per_page: 50, ..Default::default() }).await.unwrap();
+    let ev = store
+        .list_audit(&AuditQuery {
+            client_id: Some("c1".into()),
+            page: 1,
+            per_page: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     let actions: Vec<_> = ev.items.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, ["registration.delete", "registration.update", "registration.create"]);
+    assert_eq!(
+        actions,
+        [
+            "registration.delete",
+            "registration.update",
+            "registration.create"
+        ]
+    );
 
     // signing keys
-    let k = StoredSigningKey { kid: "k1".into(), alg: "ES256".into(), private_pem: "pem".into(), created_at: 1, retired_at: None };
+    let k = StoredSigningKey {
+        kid: "k1".into(),
+        alg: "ES256".into(),
+        private_pem: "pem".into(),
+        created_at: 1,
+        retired_at: None,
+    };
     assert!(store.add_signing_key(&k).await.unwrap());
     assert!(!store.add_signing_key(&k).await.unwrap());
     assert_eq!(store.signing_keys().await.unwrap().len(), 1);
@@ -151,7 +304,12 @@ async fn contract(store: Store) {
     for i in 0..16 {
         let s = store.clone();
         tasks.push(tokio::spawn(async move {
-            s.create_registration(&reg(&format!("race-{i}"), "RACE", "Race", 10), None, &audit("registration.create", "race")).await
+            s.create_registration(
+                &reg(&format!("race-{i}"), "RACE", "Race", 10),
+                None,
+                &audit("registration.create", "race"),
+            )
+            .await
         }));
     }
     let mut ok = 0;

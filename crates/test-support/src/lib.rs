@@ -52,8 +52,15 @@ impl TempPostgres {
     /// Creates and starts a cluster. Panics with a clear message when it cannot.
     pub fn start() -> Self {
         let bin = pg_bin_dir();
-        let dir = tempfile::Builder::new().prefix("dcr-pg-").tempdir().unwrap();
-        let as_user = if is_root() { Some("postgres".to_string()) } else { None };
+        let dir = tempfile::Builder::new()
+            .prefix("dcr-pg-")
+            .tempdir()
+            .unwrap();
+        let as_user = if is_root() {
+            Some("postgres".to_string())
+        } else {
+            None
+        };
         if as_user.is_some() {
             let st = Command::new("chown")
                 .args(["-R", "postgres:postgres"])
@@ -63,7 +70,12 @@ impl TempPostgres {
             assert!(st.success(), "chown of the temp cluster dir failed");
         }
         let data = dir.path().join("data");
-        let pg = Self { dir, port: free_port(), bin, as_user };
+        let pg = Self {
+            dir,
+            port: free_port(),
+            bin,
+            as_user,
+        };
         pg.run(
             "initdb",
             &[
@@ -118,6 +130,32 @@ impl TempPostgres {
         );
     }
 
+    /// One cluster shared by every test of the process. A watchdog process stops it and removes
+    /// its directory once the test process has exited (statics are never dropped).
+    pub fn shared() -> &'static TempPostgres {
+        static SHARED: std::sync::OnceLock<TempPostgres> = std::sync::OnceLock::new();
+        SHARED.get_or_init(|| {
+            let pg = TempPostgres::start();
+            let data = pg.dir.path().join("data");
+            let stop = match &pg.as_user {
+                Some(u) => format!("runuser -u {u} -- {} -D {} -m immediate stop", pg.bin.join("pg_ctl").display(), data.display()),
+                None => format!("{} -D {} -m immediate stop", pg.bin.join("pg_ctl").display(), data.display()),
+            };
+            let script = format!(
+                "while kill -0 {pid} 2>/dev/null; do sleep 1; done; cd /tmp; {stop} >/dev/null 2>&1; rm -rf {dir}",
+                pid = std::process::id(),
+                dir = pg.dir.path().display()
+            );
+            let _ = Command::new("sh")
+                .args(["-c", &script])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn();
+            pg
+        })
+    }
+
     /// The cluster's port.
     pub fn port(&self) -> u16 {
         self.port
@@ -126,13 +164,29 @@ impl TempPostgres {
     /// Creates a fresh database and returns its URL.
     pub fn fresh_database(&self) -> String {
         static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!("t{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+        let name = format!(
+            "t{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
         let createdb = self.bin.join("createdb");
         let out = Command::new(&createdb)
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres", &name])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                &name,
+            ])
             .output()
             .unwrap();
-        assert!(out.status.success(), "createdb: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "createdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
     }
 
@@ -146,7 +200,14 @@ impl Drop for TempPostgres {
     fn drop(&mut self) {
         let data = self.dir.path().join("data");
         let path = self.bin.join("pg_ctl");
-        let args = ["-D", data.to_str().unwrap_or(""), "-m", "immediate", "-w", "stop"];
+        let args = [
+            "-D",
+            data.to_str().unwrap_or(""),
+            "-m",
+            "immediate",
+            "-w",
+            "stop",
+        ];
         let _ = match &self.as_user {
             Some(u) => Command::new("runuser")
                 .args(["-u", u, "--"])

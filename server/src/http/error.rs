@@ -29,7 +29,11 @@ struct Body<'a> {
 
 impl ApiError {
     /// An error with a status, code and description.
-    pub fn new(status: StatusCode, error: impl Into<String>, description: impl Into<String>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        error: impl Into<String>,
+        description: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             error: error.into(),
@@ -43,12 +47,20 @@ impl ApiError {
     /// 500 without detail (the cause is logged where it happened).
     #[must_use]
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "The server could not complete the request.")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "The server could not complete the request.",
+        )
     }
 
     /// 503: a dependency (the Register, the database) is unavailable.
     pub fn unavailable(description: impl Into<String>) -> Self {
-        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", description);
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            description,
+        );
         e.retry_after = Some(5);
         e
     }
@@ -63,14 +75,23 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::to_vec(&Body { error: &self.error, error_description: &self.description })
-            .unwrap_or_else(|_| b"{\"error\":\"server_error\"}".to_vec());
+        let body = serde_json::to_vec(&Body {
+            error: &self.error,
+            error_description: &self.description,
+        })
+        .unwrap_or_else(|_| b"{\"error\":\"server_error\"}".to_vec());
         let mut res = (self.status, body).into_response();
         let h = res.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        if let Some(v) = self.www_authenticate.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        if let Some(v) = self
+            .www_authenticate
+            .and_then(|v| HeaderValue::from_str(&v).ok())
+        {
             h.insert(header::WWW_AUTHENTICATE, v);
         }
         if let Some(v) = self.allow.and_then(|v| HeaderValue::from_str(&v).ok()) {

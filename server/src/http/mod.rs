@@ -1,17 +1,43 @@
 //! The API listener's routes: discovery, JWKS, registration (RFC 7591/7592 as profiled by the
 //! CDS), the token endpoint, health and readiness.
 
+pub mod auth;
 pub mod error;
 pub mod middleware;
+pub mod register;
 pub mod routes;
+pub mod token;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 
 pub use error::ApiError;
+
+/// The raw request body, read up to the configured cap; rejections are JSON [`ApiError`]s.
+pub struct CappedBody(pub bytes::Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for CappedBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        match bytes::Bytes::from_request(req, state).await {
+            Ok(b) => Ok(Self(b)),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+                "The request body is too large.",
+            )),
+            Err(_) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "The request body could not be read.",
+            )),
+        }
+    }
+}
 
 use crate::state::AppState;
 
@@ -21,8 +47,26 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route(routes::HEALTHZ, get(healthz).fallback(method_not_allowed))
         .route(routes::READYZ, get(readyz).fallback(method_not_allowed))
-        .route(routes::DISCOVERY, get(discovery).fallback(method_not_allowed))
+        .route(
+            routes::DISCOVERY,
+            get(discovery).fallback(method_not_allowed),
+        )
         .route(routes::JWKS, get(jwks).fallback(method_not_allowed))
+        .route(
+            routes::REGISTER,
+            post(register::post).fallback(method_not_allowed),
+        )
+        .route(
+            routes::REGISTER_CLIENT,
+            get(register::get)
+                .put(register::put)
+                .delete(register::delete)
+                .fallback(method_not_allowed),
+        )
+        .route(
+            routes::TOKEN,
+            post(token::post).fallback(method_not_allowed),
+        )
         .fallback(not_found);
     let api = if prefix.is_empty() {
         api
@@ -38,7 +82,10 @@ async fn healthz() -> impl IntoResponse {
 
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
-        Ok(()) => Json(serde_json::json!({ "status": "ready", "store": state.store.backend().as_str() })).into_response(),
+        Ok(()) => {
+            Json(serde_json::json!({ "status": "ready", "store": state.store.backend().as_str() }))
+                .into_response()
+        }
         Err(e) => {
             tracing::warn!(error = %e, "readiness: store unreachable");
             ApiError::unavailable("The registration store is unreachable.").into_response()
@@ -66,10 +113,18 @@ async fn jwks(State(state): State<AppState>) -> Response {
 
 /// Unknown path: a JSON 404.
 pub async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "There is no resource at this path.")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "There is no resource at this path.",
+    )
 }
 
 /// Known path, other method: 405 (axum adds the `Allow` header).
 pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This method is not supported on this resource.")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "This method is not supported on this resource.",
+    )
 }

@@ -1,0 +1,56 @@
+import { test, expect } from '@playwright/test';
+import { hydrated, shot } from './fixtures';
+
+test.describe('without JavaScript', () => {
+  test.use({ javaScriptEnabled: false });
+
+  test('the sign-in page is rendered on the server', async ({ page }) => {
+    const res = await page.goto('/login');
+    expect(res?.status()).toBe(200);
+    await expect(page.getByRole('heading', { name: 'Data Holder DCR' })).toBeVisible();
+    await expect(page.getByLabel('Username')).toBeVisible();
+    await expect(page.getByLabel('Password', { exact: true })).toBeVisible();
+    await expect(page.getByRole('button', { name: 'Sign in' })).toBeVisible();
+    await shot(page, 'login-no-js');
+  });
+
+  test('the show-password control does nothing before hydration', async ({ page }) => {
+    await page.goto('/login');
+    await page.getByLabel('Password', { exact: true }).fill('secret-value');
+    await page.getByRole('button', { name: 'Show' }).click();
+    await expect(page.getByLabel('Password', { exact: true })).toHaveAttribute('type', 'password');
+  });
+});
+
+test('the page hydrates and the show-password control then works', async ({ page }) => {
+  const failed: string[] = [];
+  page.on('response', r => { if (r.status() >= 400) failed.push(`${r.status()} ${r.url()}`); });
+  page.on('pageerror', e => failed.push(`pageerror ${e.message}`));
+  await page.goto('/login');
+  await hydrated(page);
+  const pw = page.getByLabel('Password', { exact: true });
+  await pw.fill('secret-value');
+  await page.getByRole('button', { name: 'Show' }).click();
+  await expect(pw).toHaveAttribute('type', 'text');
+  await expect(page.getByRole('button', { name: 'Hide' })).toHaveAttribute('aria-pressed', 'true');
+  await page.getByRole('button', { name: 'Hide' }).click();
+  await expect(pw).toHaveAttribute('type', 'password');
+  expect(failed).toEqual([]);
+  await shot(page, 'login');
+});
+
+test('built assets are served with the right types and long-lived caching', async ({ page, request }) => {
+  await page.goto('/login');
+  const preload = await page.locator('link[rel="modulepreload"]').getAttribute('href');
+  expect(preload).toMatch(/^\/pkg\/[0-9a-f]{16}\/dcr-portal\.js$/);
+  const js = await request.get(preload!);
+  expect(js.headers()['content-type']).toContain('javascript');
+  expect(js.headers()['cache-control']).toContain('immutable');
+  const wasm = await request.get(preload!.replace('.js', '.wasm'));
+  expect(wasm.headers()['content-type']).toBe('application/wasm');
+  const css = await request.get(preload!.replace('.js', '.css'));
+  expect(css.headers()['content-type']).toContain('text/css');
+  const html = await request.get('/login');
+  expect(html.headers()['content-security-policy']).toContain("frame-ancestors 'none'");
+  expect(html.headers()['x-content-type-options']).toBe('nosniff');
+});

@@ -1,0 +1,45 @@
+# Shared helpers for the project's scripts (sourced, not run).
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Installs Debian packages that are missing (quietly, once).
+ensure_apt() {
+  local missing=()
+  for p in "$@"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing Debian packages: ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 || {
+    as_root apt-get update -q >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+  }
+}
+
+# The wasm-bindgen version pinned in Cargo.lock.
+wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock
+}
+
+# Installs wasm-bindgen-cli at exactly the version in Cargo.lock (without --locked: its own
+# lockfile wants crates the registry mirror may lack).
+ensure_wasm_bindgen() {
+  local want have
+  want=$(wasm_bindgen_version)
+  have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+  if [ "$have" != "$want" ]; then
+    log "installing wasm-bindgen-cli $want (a few minutes, once)"
+    cargo install -q wasm-bindgen-cli --version "$want" --force
+  fi
+}
+
+# True when rustup's wasm32 target is (or can be made) available.
+ensure_rustup_wasm_target() {
+  command -v rustup >/dev/null 2>&1 || return 1
+  rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown && return 0
+  timeout 180 rustup target add wasm32-unknown-unknown >/dev/null 2>&1
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test: formatting and lints, unit tests, store contract and API integration tests on
+# SQLite and on a throwaway PostgreSQL cluster, and the Playwright browser tests against a
+# release build in Debian's Chromium. Installs what is missing first; quick when nothing is.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+START=$(date +%s)
+
+ensure_apt postgresql chromium
+command -v cargo-nextest >/dev/null 2>&1 && HAVE_NEXTEST=1 || HAVE_NEXTEST=0
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --exclude frontend --all-targets -- -D warnings
+log "dependency rule: dcr-core has no I/O crates"
+if cargo tree -e normal -p dcr-core | grep -E '^[^ ]*(tokio|sqlx|axum|leptos|reqwest) ' ; then
+  echo "dcr-core must not depend on I/O crates"; exit 1
+fi
+log "unit and integration tests (SQLite and PostgreSQL)"
+cargo test --workspace --exclude frontend
+log "browser tests"
+scripts/e2e.sh
+log "all tests passed in $(( $(date +%s) - START )) s"

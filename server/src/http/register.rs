@@ -1,0 +1,400 @@
+//! `POST /register` (RFC 7591) and `GET|PUT|DELETE /register/{client_id}` (RFC 7592), as the
+//! Consumer Data Standards profile them (spec §2, §4 to §9).
+//!
+//! The POST pipeline follows spec §6 in order: mTLS, content type, compact JWS, SSA verified
+//! with the Register's keys, request verified with the keys at the SSA's `jwks_uri`, `jti` not
+//! replayed, `sector_identifier_uri`, metadata, duplicate `software_id` (guaranteed by the
+//! store), then the registration and its audit event are written in one transaction.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use dcr_core::registration::{
+    check_sector_identifier, check_update_allowed, parse_request, registration_response,
+    validate_metadata, verify_request, ClientMetadata, RegistrationError,
+};
+use dcr_core::ssa::{verify_ssa, VerifiedSsa};
+use dcr_store::{NewAuditEvent, Registration, RegistrationStatus, StoreError, UsedJti};
+
+use super::auth::{authorize_management, certificate_required, client_cert, unknown_client};
+use super::ApiError;
+use crate::jwks::JwksError;
+use crate::state::AppState;
+use crate::tls::ConnectionInfo;
+
+impl From<RegistrationError> for ApiError {
+    fn from(e: RegistrationError) -> Self {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            e.code.as_str(),
+            e.description.into_owned(),
+        )
+    }
+}
+
+fn invalid_metadata(description: impl Into<String>) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_client_metadata",
+        description,
+    )
+}
+
+/// Requires `Content-Type: application/jwt` (parameters allowed), else 415.
+fn require_jwt_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let ok = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/jwt"));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request",
+            "The request body must be a signed JWT with Content-Type application/jwt.",
+        ))
+    }
+}
+
+/// A fully validated registration request, ready to store.
+struct Validated {
+    meta: ClientMetadata,
+    ssa: VerifiedSsa,
+    jti: UsedJti,
+}
+
+/// Runs spec §6 rows 2 to 23 on a request body.
+async fn validate(state: &AppState, body: &Bytes) -> Result<Validated, ApiError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| invalid_metadata("The registration request is not a UTF-8 JWT."))?;
+    if text.trim().is_empty() {
+        return Err(invalid_metadata("Registration request is empty"));
+    }
+    let req = parse_request(text)?;
+    let now = state.clock.now();
+    let policy = &state.registration_policy;
+
+    // The SSA, with the Register's keys; one refetch on an unknown kid.
+    let register_uri = state.config.register_jwks_uri.as_str();
+    let keys = state
+        .jwks
+        .get(register_uri)
+        .await
+        .map_err(register_unavailable)?;
+    let ssa = match verify_ssa(&req.software_statement, &keys, now, &policy.ssa) {
+        Err(e) if e.is_unknown_kid() => {
+            let kid = dcr_core::jose::decode_header(&req.software_statement)
+                .ok()
+                .and_then(|h| h.kid)
+                .unwrap_or_default();
+            let keys = state
+                .jwks
+                .refresh_for_kid(register_uri, &kid)
+                .await
+                .map_err(register_unavailable)?;
+            verify_ssa(&req.software_statement, &keys, now, &policy.ssa)?
+        }
+        other => other?,
+    };
+    tracing::Span::current().record("software_id", ssa.software_id.as_str());
+
+    // The request, with the recipient's keys from the SSA's jwks_uri.
+    let adr_keys = state
+        .jwks
+        .get(&ssa.jwks_uri)
+        .await
+        .map_err(|e| adr_jwks_error(&ssa.jwks_uri, &e))?;
+    let verified = match verify_request(&req, &ssa, &adr_keys, now, policy) {
+        Err(e) if e.is_unknown_kid() => {
+            let kid = req.header.kid.clone().unwrap_or_default();
+            let keys = state
+                .jwks
+                .refresh_for_kid(&ssa.jwks_uri, &kid)
+                .await
+                .map_err(|e| adr_jwks_error(&ssa.jwks_uri, &e))?;
+            verify_request(&req, &ssa, &keys, now, policy)?
+        }
+        other => other?,
+    };
+
+    // jti replay (the store consumes it atomically with the write; this early look gives the
+    // replay its own answer before metadata errors).
+    let jti = UsedJti {
+        key: format!(
+            "reg:{}:{}",
+            ssa.software_id.to_ascii_lowercase(),
+            verified.jti()
+        ),
+        expires_at: verified.exp() + state.config.clock_skew_secs,
+    };
+    if state.store.jti_used(&jti.key).await? {
+        return Err(RegistrationError::replayed_jti().into());
+    }
+
+    if let Some(uri) = &ssa.sector_identifier_uri {
+        let doc = state.outbound.get(uri).await.map_err(|e| {
+            tracing::info!(target: "security", error = %e, "sector_identifier_uri could not be fetched");
+            invalid_metadata("ERR-DCR-007: Invalid sector_identifier_uri")
+        })?;
+        let meta_probe = validate_metadata(&verified, &ssa, policy)?;
+        check_sector_identifier(&doc, &meta_probe.redirect_uris)?;
+    }
+    let meta = validate_metadata(&verified, &ssa, policy)?;
+    Ok(Validated { meta, ssa, jti })
+}
+
+fn register_unavailable(e: JwksError) -> ApiError {
+    tracing::error!(error = %e, "the CDR Register's JWKS could not be loaded");
+    ApiError::unavailable(
+        "Could not load the SSA signing keys from the CDR Register; try again shortly.",
+    )
+}
+
+fn adr_jwks_error(uri: &str, e: &JwksError) -> ApiError {
+    tracing::info!(target: "security", uri, error = %e, "recipient JWKS unavailable");
+    invalid_metadata(format!(
+        "ERR-GEN-021: Could not load JWKS from Data Recipient endpoint: {}",
+        dcr_core::jose::printable(uri)
+    ))
+}
+
+fn registration_row(
+    client_id: &str,
+    issued_at: i64,
+    v: &Validated,
+    now: i64,
+) -> Result<Registration, ApiError> {
+    let metadata = serde_json::to_string(&v.meta).map_err(|e| {
+        tracing::error!(error = %e, "serialising metadata");
+        ApiError::internal()
+    })?;
+    Ok(Registration {
+        client_id: client_id.to_string(),
+        software_id: v.meta.software_id.clone(),
+        org_id: v.meta.org_id.clone(),
+        org_name: v.meta.org_name.clone(),
+        client_name: v.meta.client_name.clone(),
+        legal_entity_id: v.meta.legal_entity_id.clone(),
+        legal_entity_name: v.meta.legal_entity_name.clone(),
+        jwks_uri: v.meta.jwks_uri.clone(),
+        scope: v.meta.scope.clone(),
+        status: RegistrationStatus::Active,
+        status_reason: None,
+        register_sp_status: None,
+        register_dr_status: None,
+        register_synced_at: None,
+        ssa: v.ssa.jwt.clone(),
+        metadata,
+        client_id_issued_at: issued_at,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
+    let mut res = (status, axum::Json(body)).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res
+}
+
+/// A short JSON summary of a registration for the audit trail (no SSA, no keys).
+fn audit_state(r: &Registration) -> String {
+    serde_json::json!({
+        "status": r.status.as_str(),
+        "software_id": r.software_id,
+        "client_name": r.client_name,
+        "org_id": r.org_id,
+        "org_name": r.org_name,
+        "jwks_uri": r.jwks_uri,
+        "scope": r.scope,
+        "redirect_uris": serde_json::from_str::<serde_json::Value>(&r.metadata).ok().and_then(|m| m.get("redirect_uris").cloned()),
+    })
+    .to_string()
+}
+
+/// `POST /register`.
+#[tracing::instrument(name = "dcr.register.post", skip_all, fields(software_id = tracing::field::Empty))]
+pub async fn post(
+    State(state): State<AppState>,
+    conn: Option<Extension<ConnectionInfo>>,
+    headers: HeaderMap,
+    super::CappedBody(body): super::CappedBody,
+) -> Result<Response, ApiError> {
+    client_cert(&state, conn.as_deref(), &headers).ok_or_else(certificate_required)?;
+    require_jwt_content_type(&headers)?;
+    let v = validate(&state, &body).await.inspect_err(log_rejection)?;
+    let now = state.clock.now();
+    let client_id = uuid::Uuid::new_v4().to_string();
+    let row = registration_row(&client_id, now, &v, now)?;
+    let audit = NewAuditEvent {
+        occurred_at: now,
+        actor: format!("recipient:{}", row.software_id),
+        action: "registration.create".into(),
+        client_id: Some(client_id.clone()),
+        software_id: Some(row.software_id.clone()),
+        reason: None,
+        before_state: None,
+        after_state: Some(audit_state(&row)),
+    };
+    match state
+        .store
+        .create_registration(&row, Some(&v.jti), &audit)
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::Conflict { constraint })
+            if constraint == "registration_software_key_key" =>
+        {
+            let e = RegistrationError::duplicate_registration();
+            log_rejection(&e.clone().into());
+            return Err(e.into());
+        }
+        Err(StoreError::Conflict { constraint }) if constraint == "used_jti_pkey" => {
+            return Err(RegistrationError::replayed_jti().into());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(client_id = %client_id, "registration created");
+    Ok(json_response(
+        StatusCode::CREATED,
+        &registration_response(&client_id, now, &v.meta),
+    ))
+}
+
+fn log_rejection(e: &ApiError) {
+    tracing::info!(target: "security", error = %e.error, description = %e.description, "registration request rejected");
+}
+
+/// Loads the registration a valid token points at; a missing or no longer active one is 401.
+async fn active_registration(
+    state: &AppState,
+    client_id: &str,
+) -> Result<(Registration, ClientMetadata), ApiError> {
+    let reg = state
+        .store
+        .get_registration(client_id)
+        .await?
+        .ok_or_else(unknown_client)?;
+    if reg.status != RegistrationStatus::Active {
+        return Err(unknown_client());
+    }
+    let meta: ClientMetadata = serde_json::from_str(&reg.metadata).map_err(|e| {
+        tracing::error!(error = %e, client_id, "stored metadata unreadable");
+        ApiError::internal()
+    })?;
+    Ok((reg, meta))
+}
+
+/// `GET /register/{client_id}`.
+#[tracing::instrument(name = "dcr.register.get", skip_all, fields(client_id = tracing::field::Empty))]
+pub async fn get(
+    State(state): State<AppState>,
+    conn: Option<Extension<ConnectionInfo>>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize_management(&state, conn.as_deref(), &headers, &client_id)?;
+    let (reg, meta) = active_registration(&state, &client_id).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &registration_response(&reg.client_id, reg.client_id_issued_at, &meta),
+    ))
+}
+
+/// `PUT /register/{client_id}`: re-validates like POST, keeps `client_id` and
+/// `client_id_issued_at`, refuses a different `software_id`.
+#[tracing::instrument(name = "dcr.register.put", skip_all, fields(client_id = tracing::field::Empty, software_id = tracing::field::Empty))]
+pub async fn put(
+    State(state): State<AppState>,
+    conn: Option<Extension<ConnectionInfo>>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+    super::CappedBody(body): super::CappedBody,
+) -> Result<Response, ApiError> {
+    authorize_management(&state, conn.as_deref(), &headers, &client_id)?;
+    let (existing, old_meta) = active_registration(&state, &client_id).await?;
+    require_jwt_content_type(&headers)?;
+    let v = validate(&state, &body).await.inspect_err(log_rejection)?;
+    check_update_allowed(&old_meta, &v.meta).inspect_err(|e| log_rejection(&e.clone().into()))?;
+    let now = state.clock.now();
+    let mut row = registration_row(&client_id, existing.client_id_issued_at, &v, now)?;
+    row.created_at = existing.created_at;
+    let audit = NewAuditEvent {
+        occurred_at: now,
+        actor: format!("recipient:{}", row.software_id),
+        action: "registration.update".into(),
+        client_id: Some(client_id.clone()),
+        software_id: Some(row.software_id.clone()),
+        reason: None,
+        before_state: Some(audit_state(&existing)),
+        after_state: Some(audit_state(&row)),
+    };
+    match state
+        .store
+        .update_registration(&row, Some(&v.jti), &audit)
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::NotFound) => return Err(unknown_client()),
+        Err(StoreError::Conflict { constraint }) if constraint == "used_jti_pkey" => {
+            return Err(RegistrationError::replayed_jti().into());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!("registration updated");
+    Ok(json_response(
+        StatusCode::OK,
+        &registration_response(&client_id, existing.client_id_issued_at, &v.meta),
+    ))
+}
+
+/// `DELETE /register/{client_id}`: the registration is marked deleted (kept for the audit
+/// trail), its tokens stop working at once, and the software product may register again.
+#[tracing::instrument(name = "dcr.register.delete", skip_all, fields(client_id = tracing::field::Empty))]
+pub async fn delete(
+    State(state): State<AppState>,
+    conn: Option<Extension<ConnectionInfo>>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize_management(&state, conn.as_deref(), &headers, &client_id)?;
+    let (existing, _) = active_registration(&state, &client_id).await?;
+    let now = state.clock.now();
+    let mut after = existing.clone();
+    after.status = RegistrationStatus::Deleted;
+    let audit = NewAuditEvent {
+        occurred_at: now,
+        actor: format!("recipient:{}", existing.software_id),
+        action: "registration.delete".into(),
+        client_id: Some(client_id.clone()),
+        software_id: Some(existing.software_id.clone()),
+        reason: Some("deleted by the recipient".into()),
+        before_state: Some(audit_state(&existing)),
+        after_state: Some(audit_state(&after)),
+    };
+    let changed = state
+        .store
+        .set_registration_status(
+            &client_id,
+            &[RegistrationStatus::Active],
+            RegistrationStatus::Deleted,
+            Some("deleted by the recipient"),
+            now,
+            &audit,
+        )
+        .await?;
+    if !changed {
+        return Err(unknown_client());
+    }
+    tracing::info!("registration deleted");
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
+}

@@ -1,0 +1,184 @@
+//! The token endpoint: `client_credentials` with `private_key_jwt` (RFC 7523, CDS client
+//! authentication), scope `cdr:registration`, access tokens bound to the client certificate
+//! (RFC 8705 `cnf.x5t#S256`). Errors are RFC 6749 §5.2 bodies.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use dcr_core::token::{
+    assertion_client_id, grant_scope, issue_access_token, verify_client_assertion,
+    AccessTokenClaims, Cnf, TokenError, TokenRequest,
+};
+use dcr_store::RegistrationStatus;
+
+use super::auth::client_cert;
+use super::ApiError;
+use crate::state::AppState;
+use crate::tls::ConnectionInfo;
+
+/// The CDS error code for a recipient or software product that is not active at the Register.
+pub const ADR_STATUS_NOT_ACTIVE: &str = "urn:au-cds:error:cds-all:Authorisation/AdrStatusNotActive";
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        // RFC 6749 §5.2 allows 400 for invalid_client when no Authorization header was used;
+        // the ACCC reference answers 400 for every client-assertion failure.
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            e.code.as_str(),
+            e.description.into_owned(),
+        )
+    }
+}
+
+fn log(e: &ApiError) {
+    tracing::info!(target: "security", error = %e.error, description = %e.description, "token request refused");
+}
+
+/// `POST /token`.
+#[tracing::instrument(name = "dcr.token", skip_all, fields(client_id = tracing::field::Empty))]
+pub async fn post(
+    State(state): State<AppState>,
+    conn: Option<Extension<ConnectionInfo>>,
+    headers: HeaderMap,
+    super::CappedBody(body): super::CappedBody,
+) -> Result<Response, ApiError> {
+    issue(&state, conn.as_deref(), &headers, &body)
+        .await
+        .inspect_err(log)
+}
+
+async fn issue(
+    state: &AppState,
+    conn: Option<&ConnectionInfo>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
+    let cert = client_cert(state, conn, headers).ok_or_else(|| {
+        ApiError::from(TokenError::invalid_client(
+            "A client certificate is required: connect with mutual TLS.",
+        ))
+    })?;
+    let form_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form_type {
+        return Err(TokenError::invalid_request(
+            "The request must be application/x-www-form-urlencoded.",
+        )
+        .into());
+    }
+    let pairs: Vec<(String, String)> = form_urlencoded_pairs(body);
+    let req = TokenRequest::parse_form(pairs)?;
+    let client_id = assertion_client_id(&req)?;
+    tracing::Span::current().record("client_id", client_id.as_str());
+    let reg = state
+        .store
+        .get_registration(&client_id)
+        .await?
+        .filter(|r| r.status == RegistrationStatus::Active)
+        .ok_or_else(TokenError::client_not_found)?;
+    // Register status (spec §10.2): a product or recipient that is not active gets no token.
+    for status in [
+        reg.register_sp_status.as_deref(),
+        reg.register_dr_status.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if !status.eq_ignore_ascii_case("ACTIVE") {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                ADR_STATUS_NOT_ACTIVE,
+                format!(
+                    "ERR-GEN-002: Software product status is {}",
+                    dcr_core::jose::printable(status)
+                ),
+            ));
+        }
+    }
+    let now = state.clock.now();
+    let issuer = state.config.issuer_str();
+    let audiences = [issuer.clone(), format!("{issuer}/token")];
+    let skew = state.config.clock_skew_secs;
+    let keys = state.jwks.get(&reg.jwks_uri).await.map_err(|e| {
+        tracing::info!(error = %e, "client JWKS unavailable");
+        ApiError::from(TokenError::invalid_client(
+            "Could not load the client's JWKS to verify the client assertion.",
+        ))
+    })?;
+    let assertion = match verify_client_assertion(&req, &client_id, &keys, &audiences, now, skew) {
+        Err(e) if e.is_unknown_kid() => {
+            let kid = dcr_core::jose::decode_header(&req.client_assertion)
+                .ok()
+                .and_then(|h| h.kid)
+                .unwrap_or_default();
+            let keys = state
+                .jwks
+                .refresh_for_kid(&reg.jwks_uri, &kid)
+                .await
+                .map_err(|_| {
+                    ApiError::from(TokenError::invalid_client(
+                        "Could not load the client's JWKS to verify the client assertion.",
+                    ))
+                })?;
+            verify_client_assertion(&req, &client_id, &keys, &audiences, now, skew)?
+        }
+        other => other?,
+    };
+    let scope = grant_scope(req.scope.as_deref(), &reg.scope)?;
+    let fresh = state
+        .store
+        .use_jti(
+            &format!("ca:{client_id}:{}", assertion.jti),
+            assertion.exp.max(now) + skew,
+        )
+        .await?;
+    if !fresh {
+        return Err(TokenError::replayed_jti().into());
+    }
+    let lifetime = state.config.token_lifetime_secs;
+    let claims = AccessTokenClaims {
+        iss: issuer.clone(),
+        sub: client_id.clone(),
+        client_id: client_id.clone(),
+        scope: scope.clone(),
+        iat: now,
+        exp: now + lifetime,
+        jti: uuid::Uuid::new_v4().simple().to_string(),
+        cnf: Cnf {
+            x5t_s256: cert.thumbprint,
+        },
+        aud: issuer,
+    };
+    let token = issue_access_token(state.keys.active(), &claims).map_err(|e| {
+        tracing::error!(error = %e, "signing an access token");
+        ApiError::internal()
+    })?;
+    tracing::info!("access token issued");
+    let body = serde_json::json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": lifetime,
+        "scope": scope,
+    });
+    let mut res = (StatusCode::OK, axum::Json(body)).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(res)
+}
+
+fn form_urlencoded_pairs(body: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}

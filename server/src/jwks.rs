@@ -1,0 +1,176 @@
+//! A cache of remote JWK sets (the CDR Register's, each recipient's), keyed by URI.
+//!
+//! Sets are cached for a TTL; a `kid` not in the cached set triggers one refetch, rate-limited
+//! per URI (`min_refetch`), and concurrent misses on one URI share a single fetch. A failed
+//! fetch is remembered briefly (negative cache) so that a dead endpoint is not hammered.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use dcr_core::jose::JwkSet;
+
+use crate::outbound::{FetchError, Outbound};
+
+/// Why a key set could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum JwksError {
+    /// Fetch failed.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// The document is not a usable JWK set.
+    #[error("invalid JWK set: {0}")]
+    Invalid(String),
+    /// A recent fetch failed; not retried yet.
+    #[error("the JWK set could not be fetched recently: {0}")]
+    RecentlyFailed(String),
+}
+
+struct Cached {
+    set: Arc<JwkSet>,
+    fetched: Instant,
+}
+
+#[derive(Default)]
+struct Entry {
+    cached: RwLock<Option<Cached>>,
+    failed: RwLock<Option<(Instant, String)>>,
+    /// When a refetch for an unknown `kid` last happened (rate limit).
+    forced: RwLock<Option<Instant>>,
+    fetch: tokio::sync::Mutex<()>,
+}
+
+/// The cache.
+pub struct JwksCache {
+    outbound: Outbound,
+    ttl: Duration,
+    min_refetch: Duration,
+    negative_ttl: Duration,
+    entries: RwLock<HashMap<String, Arc<Entry>>>,
+}
+
+impl JwksCache {
+    /// A cache over an outbound client.
+    #[must_use]
+    pub fn new(outbound: Outbound, ttl: Duration) -> Self {
+        Self {
+            outbound,
+            ttl,
+            min_refetch: Duration::from_secs(10),
+            negative_ttl: Duration::from_secs(5),
+            entries: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn entry(&self, uri: &str) -> Arc<Entry> {
+        if let Some(e) = self.entries.read().ok().and_then(|m| m.get(uri).cloned()) {
+            return e;
+        }
+        let mut map = match self.entries.write() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        // Bound the map: a flood of distinct URIs must not grow memory without limit.
+        if map.len() > 10_000 {
+            map.clear();
+        }
+        map.entry(uri.to_string()).or_default().clone()
+    }
+
+    /// The set at `uri`, from the cache when fresh.
+    ///
+    /// # Errors
+    /// Fetch or parse failure.
+    pub async fn get(&self, uri: &str) -> Result<Arc<JwkSet>, JwksError> {
+        let entry = self.entry(uri);
+        if let Some(set) = fresh(&entry, self.ttl) {
+            return Ok(set);
+        }
+        self.fetch(uri, &entry, None).await
+    }
+
+    /// Refetches the set at `uri` because `kid` was not in it, unless it was fetched within the
+    /// last `min_refetch` (then the cached set is returned as is).
+    ///
+    /// # Errors
+    /// Fetch or parse failure.
+    pub async fn refresh_for_kid(&self, uri: &str, kid: &str) -> Result<Arc<JwkSet>, JwksError> {
+        let entry = self.entry(uri);
+        self.fetch(uri, &entry, Some(kid)).await
+    }
+
+    async fn fetch(
+        &self,
+        uri: &str,
+        entry: &Entry,
+        missing_kid: Option<&str>,
+    ) -> Result<Arc<JwkSet>, JwksError> {
+        let _guard = entry.fetch.lock().await;
+        // Someone else may have fetched while we waited.
+        if let Some(c) = entry.cached.read().ok().as_ref().and_then(|c| c.as_ref()) {
+            let fresh = c.fetched.elapsed() < self.ttl;
+            let forced_recently = entry
+                .forced
+                .read()
+                .ok()
+                .and_then(|f| *f)
+                .is_some_and(|at| at.elapsed() < self.min_refetch);
+            match missing_kid {
+                Some(kid) if c.set.get(kid).is_some() || forced_recently => {
+                    return Ok(c.set.clone())
+                }
+                None if fresh => return Ok(c.set.clone()),
+                _ => {}
+            }
+        }
+        if missing_kid.is_some() {
+            if let Ok(mut f) = entry.forced.write() {
+                *f = Some(Instant::now());
+            }
+        }
+        if let Some((at, why)) = entry.failed.read().ok().and_then(|f| f.clone()) {
+            if at.elapsed() < self.negative_ttl {
+                return Err(JwksError::RecentlyFailed(why));
+            }
+        }
+        let started = Instant::now();
+        let result = match self.outbound.get(uri).await {
+            Ok(body) => JwkSet::parse(&body).map_err(|e| JwksError::Invalid(e.to_string())),
+            Err(e) => Err(JwksError::Fetch(e)),
+        };
+        match result {
+            Ok(set) => {
+                let set = Arc::new(set);
+                tracing::debug!(
+                    uri,
+                    keys = set.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "fetched JWKS"
+                );
+                if let Ok(mut c) = entry.cached.write() {
+                    *c = Some(Cached {
+                        set: set.clone(),
+                        fetched: Instant::now(),
+                    });
+                }
+                if let Ok(mut f) = entry.failed.write() {
+                    *f = None;
+                }
+                Ok(set)
+            }
+            Err(e) => {
+                tracing::warn!(uri, error = %e, "JWKS fetch failed");
+                if let Ok(mut f) = entry.failed.write() {
+                    *f = Some((Instant::now(), e.to_string()));
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+fn fresh(entry: &Entry, ttl: Duration) -> Option<Arc<JwkSet>> {
+    let c = entry.cached.read().ok()?;
+    let c = c.as_ref()?;
+    (c.fetched.elapsed() < ttl).then(|| c.set.clone())
+}

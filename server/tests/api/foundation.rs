@@ -1,0 +1,110 @@
+//! Health, readiness, discovery and the Data Holder's JWKS.
+
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::helpers::{spawn_app, Backend};
+
+async fn health_and_readiness_answer(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let res = app
+        .anon
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = app
+        .anon
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    let expected = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    assert_eq!(body["store"], expected);
+}
+
+async fn readiness_fails_when_the_store_is_gone(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.store.close().await;
+    let res = app
+        .anon
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    let res = app
+        .anon
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the process is still up");
+}
+
+async fn discovery_advertises_the_dcr_endpoints(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let res = app
+        .anon
+        .get(format!("{}/.well-known/openid-configuration", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let d: Value = res.json().await.unwrap();
+    assert_eq!(d["issuer"], app.issuer);
+    assert_eq!(
+        d["registration_endpoint"],
+        format!("{}/register", app.issuer)
+    );
+    assert_eq!(d["token_endpoint"], format!("{}/token", app.issuer));
+    assert_eq!(d["jwks_uri"], format!("{}/jwks", app.issuer));
+    assert_eq!(d["tls_client_certificate_bound_access_tokens"], true);
+    assert_eq!(
+        d["token_endpoint_auth_methods_supported"],
+        serde_json::json!(["private_key_jwt"])
+    );
+    assert!(d["scopes_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&"cdr:registration".into()));
+    assert!(d["grant_types_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&"client_credentials".into()));
+    assert_eq!(d["response_types_supported"], serde_json::json!(["code"]));
+}
+
+async fn jwks_publishes_a_persisted_signing_key(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let jwks: Value = app
+        .anon
+        .get(format!("{}/jwks", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    assert!(keys[0].get("d").is_none(), "no private part published");
+    let stored = app.store.signing_keys().await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(keys[0]["kid"], stored[0].kid);
+}
+
+both_backends!(
+    health_and_readiness_answer,
+    readiness_fails_when_the_store_is_gone,
+    discovery_advertises_the_dcr_endpoints,
+    jwks_publishes_a_persisted_signing_key,
+);

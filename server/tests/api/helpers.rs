@@ -1,0 +1,397 @@
+//! The integration test harness: the real server on 127.0.0.1:0 with TLS and mTLS, a fresh
+//! store (SQLite file or a database on a throwaway PostgreSQL cluster), time from a `MockClock`,
+//! and a real HTTPS server standing in for the CDR Register and the recipients' `jwks_uri`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, State};
+use axum::response::IntoResponse;
+use dcr_core::clock::MockClock;
+use dcr_core::jose::SigningKey;
+use dcr_core::testutil::{self, test_keys};
+use serde_json::{json, Value};
+use server::config::{Config, RawConfig};
+use server::devcerts::{DevPki, IssuedCert};
+use server::startup::Application;
+
+/// Which store backend a test runs on.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Expands one async test body into a test per backend.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name($crate::helpers::Backend::Sqlite).await }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name($crate::helpers::Backend::Postgres).await }
+            )*
+        }
+    };
+}
+
+/// path -> (status, body)
+type Docs = Arc<Mutex<HashMap<String, (u16, Vec<u8>)>>>;
+
+/// Content served by the stub HTTPS server.
+#[derive(Clone, Default)]
+pub struct StubState {
+    pub docs: Docs,
+    pub hits: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl StubState {
+    pub fn set(&self, path: &str, status: u16, body: impl Into<Vec<u8>>) {
+        self.docs
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), (status, body.into()));
+    }
+    pub fn hits(&self, path: &str) -> usize {
+        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+}
+
+async fn stub_handler(
+    State(s): State<StubState>,
+    Path(path): Path<String>,
+) -> axum::response::Response {
+    let path = format!("/{path}");
+    *s.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+    let doc = s.docs.lock().unwrap().get(&path).cloned();
+    match doc {
+        Some((status, body)) => (
+            axum::http::StatusCode::from_u16(status).unwrap(),
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        None => axum::http::StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// The PKI of a test: one CA for the server, the stub and the recipients' client certificates.
+pub struct Pki {
+    /// Keeps the config's files alive for the test's duration.
+    _dir: tempfile::TempDir,
+    pub client_a: IssuedCert,
+    pub client_b: IssuedCert,
+    pub stranger: IssuedCert,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub issuer: String,
+    pub clock: MockClock,
+    pub store: dcr_store::Store,
+    pub stub: StubState,
+    pub stub_base: String,
+    /// Client with recipient certificate A.
+    pub client: reqwest::Client,
+    /// Client with another recipient certificate (B), same CA.
+    pub client_b: reqwest::Client,
+    /// Client with no certificate.
+    pub anon: reqwest::Client,
+    /// Client whose certificate chains to a CA the server does not trust.
+    pub stranger: reqwest::Client,
+    pub pki: Pki,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub const NOW: i64 = 1_800_000_000;
+
+fn https_client(ca_pem: &str, identity: Option<&IssuedCert>) -> reqwest::Client {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let b = rustls::ClientConfig::builder_with_provider(server::tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let cfg = match identity {
+        Some(id) => {
+            let certs = rustls_pemfile::certs(&mut id.cert_pem.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            let key = rustls_pemfile::private_key(&mut id.key_pem.as_bytes())
+                .unwrap()
+                .unwrap();
+            b.with_client_auth_cert(certs, key).unwrap()
+        }
+        None => b.with_no_client_auth(),
+    };
+    reqwest::Client::builder()
+        .use_preconfigured_tls(cfg)
+        .build()
+        .unwrap()
+}
+
+async fn start_stub(pki: &DevPki) -> (StubState, String) {
+    let server = pki.server(&["localhost", "127.0.0.1"]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.pem"), &server.cert_pem).unwrap();
+    std::fs::write(dir.path().join("s.key"), &server.key_pem).unwrap();
+    let cfg =
+        server::tls::server_config(&dir.path().join("s.pem"), &dir.path().join("s.key"), None)
+            .unwrap();
+    let state = StubState::default();
+    let router = axum::Router::new()
+        .route("/{*path}", axum::routing::get(stub_handler))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(server::tls::serve(
+        listener,
+        router,
+        Some(tokio_rustls::TlsAcceptor::from(Arc::new(cfg))),
+        std::future::pending(),
+        std::time::Duration::from_secs(1),
+    ));
+    (state, format!("https://127.0.0.1:{}", addr.port()))
+}
+
+pub async fn database_url(backend: Backend, dir: &std::path::Path) -> String {
+    match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.join("dcr.db").display()),
+        Backend::Postgres => test_support::TempPostgres::shared().fresh_database(),
+    }
+}
+
+/// Starts the server with default settings.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Starts the server, letting the test adjust the raw configuration.
+pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut RawConfig)) -> TestApp {
+    let ca = DevPki::new("Test CA").unwrap();
+    let other_ca = DevPki::new("Untrusted CA").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server_cert = ca.server(&["localhost", "127.0.0.1"]).unwrap();
+    let w = |name: &str, s: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, s).unwrap();
+        p.display().to_string()
+    };
+    let (stub, stub_base) = start_stub(&ca).await;
+    let keys = test_keys();
+    stub.set(
+        "/register/jwks",
+        200,
+        testutil::jwks_bytes(&[&keys.register]),
+    );
+    stub.set(
+        "/adr/jwks",
+        200,
+        testutil::jwks_bytes(&[&keys.adr_ps256, &keys.adr_es256]),
+    );
+
+    let mut raw = RawConfig::default();
+    raw.server.listen_addr = Some("127.0.0.1:0".into());
+    raw.server.portal_addr = Some("127.0.0.1:0".into());
+    raw.server.issuer = Some("https://dh.test.example".into());
+    raw.tls.cert = Some(w("server.pem", &server_cert.cert_pem));
+    raw.tls.key = Some(w("server.key", &server_cert.key_pem));
+    raw.tls.client_ca = Some(w("ca.pem", &ca.ca_pem()));
+    raw.outbound.ca = Some(w("outbound-ca.pem", &ca.ca_pem()));
+    raw.database.url = Some(database_url(backend, dir.path()).await);
+    raw.register.jwks_uri = Some(format!("{stub_base}/register/jwks"));
+    raw.register.base_uri = Some(stub_base.clone());
+    raw.portal.site_root = Some(dir.path().join("site").display().to_string());
+    tweak(&mut raw);
+    let config = Config::try_from(raw).unwrap();
+    let issuer = config.issuer_str();
+    let clock = MockClock::new(NOW);
+    let app = Application::build(config, Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    let api = app.api_addr().unwrap();
+    let store = app.state().store.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async move {
+        let _ = rx.await;
+    }));
+    let ca_pem = ca.ca_pem();
+    let pki = Pki {
+        client_a: ca.client("Recipient A").unwrap(),
+        client_b: ca.client("Recipient B").unwrap(),
+        stranger: other_ca.client("Stranger").unwrap(),
+        _dir: dir,
+    };
+    TestApp {
+        base: format!("https://127.0.0.1:{}", api.port()),
+        issuer,
+        clock,
+        store,
+        stub,
+        stub_base,
+        client: https_client(&ca_pem, Some(&pki.client_a)),
+        client_b: https_client(&ca_pem, Some(&pki.client_b)),
+        anon: https_client(&ca_pem, None),
+        stranger: https_client(&ca_pem, Some(&pki.stranger)),
+        pki,
+        shutdown: Some(tx),
+    }
+}
+
+impl TestApp {
+    pub fn adr_jwks_uri(&self) -> String {
+        format!("{}/adr/jwks", self.stub_base)
+    }
+
+    pub fn now(&self) -> i64 {
+        use dcr_core::clock::Clock as _;
+        self.clock.now()
+    }
+
+    /// A valid SSA for `software_id`, with `patch` applied to its claims.
+    pub fn ssa(&self, software_id: &str, patch: Value) -> String {
+        let claims = testutil::patched(
+            &testutil::ssa_claims(software_id, &self.adr_jwks_uri(), self.now()),
+            &patch,
+        );
+        test_keys().register.sign(&claims).unwrap()
+    }
+
+    /// Valid request claims for `ssa`.
+    pub fn request_claims(&self, software_id: &str, ssa: &str) -> Value {
+        testutil::request_claims(software_id, ssa, &self.issuer, self.now())
+    }
+
+    /// A valid registration request JWT for `software_id`, with `patch` applied.
+    pub fn request(&self, software_id: &str, patch: Value) -> String {
+        let ssa = self.ssa(software_id, json!({}));
+        self.sign_request(&testutil::patched(
+            &self.request_claims(software_id, &ssa),
+            &patch,
+        ))
+    }
+
+    pub fn sign_request(&self, claims: &Value) -> String {
+        test_keys().adr_ps256.sign(claims).unwrap()
+    }
+
+    pub async fn post_register_with(
+        &self,
+        client: &reqwest::Client,
+        body: &str,
+        content_type: &str,
+    ) -> reqwest::Response {
+        client
+            .post(format!("{}/register", self.base))
+            .header("content-type", content_type)
+            .header("accept", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_register(&self, body: &str) -> reqwest::Response {
+        self.post_register_with(&self.client, body, "application/jwt")
+            .await
+    }
+
+    /// Registers `software_id` and returns the 201 body.
+    pub async fn register(&self, software_id: &str) -> Value {
+        let res = self
+            .post_register(&self.request(software_id, json!({})))
+            .await;
+        let status = res.status();
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(status, 201, "registration failed: {body}");
+        body
+    }
+
+    pub fn assertion(&self, client_id: &str, patch: Value) -> String {
+        self.assertion_signed(client_id, patch, &test_keys().adr_ps256)
+    }
+
+    pub fn assertion_signed(&self, client_id: &str, patch: Value, key: &SigningKey) -> String {
+        let claims = testutil::patched(
+            &testutil::client_assertion_claims(
+                client_id,
+                &format!("{}/token", self.issuer),
+                self.now(),
+            ),
+            &patch,
+        );
+        key.sign(&claims).unwrap()
+    }
+
+    pub async fn token_request(
+        &self,
+        client: &reqwest::Client,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        client
+            .post(format!("{}/token", self.base))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A valid access token for `client_id` bound to `client`'s certificate.
+    pub async fn token_for(&self, client: &reqwest::Client, client_id: &str) -> String {
+        let assertion = self.assertion(client_id, json!({}));
+        let res = self
+            .token_request(
+                client,
+                &[
+                    ("grant_type", "client_credentials"),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", &assertion),
+                    ("scope", "cdr:registration"),
+                ],
+            )
+            .await;
+        let status = res.status();
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(status, 200, "token failed: {body}");
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn token(&self, client_id: &str) -> String {
+        self.token_for(&self.client, client_id).await
+    }
+
+    pub fn client_url(&self, client_id: &str) -> String {
+        format!("{}/register/{client_id}", self.base)
+    }
+}
+
+/// Reads an error response: status, `error` and the whole body.
+pub async fn error_of(res: reqwest::Response) -> (u16, String, Value) {
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    let code = body["error"].as_str().unwrap_or_default().to_string();
+    assert!(
+        body["error_description"].is_string(),
+        "every error has a description: {body}"
+    );
+    (status, code, body)
+}

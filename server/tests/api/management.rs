@@ -1,0 +1,357 @@
+//! GET / PUT / DELETE /register/{client_id}: the checks of spec §9.2 in order, PUT semantics
+//! (§7), DELETE consequences (§10.3), and a full lifecycle.
+
+use dcr_core::testutil;
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::helpers::{error_of, spawn_app, Backend};
+
+const SW: &str = "c6327f87-687a-4369-99a4-eaacd3bb8210";
+
+fn www(res: &reqwest::Response) -> String {
+    res.headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+async fn lifecycle_register_read_update_delete_register_again(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let created = app.register(SW).await;
+    let client_id = created["client_id"].as_str().unwrap().to_string();
+    let token = app.token(&client_id).await;
+
+    // Read back.
+    let res = app
+        .client
+        .get(app.client_url(&client_id))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let got: Value = res.json().await.unwrap();
+    assert_eq!(got, created, "GET returns what POST returned");
+
+    // Update with a new SSA (changed name and redirect URIs).
+    app.clock.advance(60);
+    let ssa = app.ssa(SW, json!({"client_name": "Renamed Product", "redirect_uris": ["https://www.mockcompany.com.au/new"]}));
+    let claims = testutil::patched(
+        &app.request_claims(SW, &ssa),
+        &json!({"redirect_uris": ["https://www.mockcompany.com.au/new"]}),
+    );
+    let res = app
+        .client
+        .put(app.client_url(&client_id))
+        .bearer_auth(&token)
+        .header("content-type", "application/jwt")
+        .body(app.sign_request(&claims))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let updated: Value = res.json().await.unwrap();
+    assert_eq!(updated["client_id"], client_id, "client_id kept");
+    assert_eq!(
+        updated["client_id_issued_at"], created["client_id_issued_at"],
+        "issued_at kept"
+    );
+    assert_eq!(updated["client_name"], "Renamed Product");
+    assert_eq!(updated["software_statement"], ssa);
+    let got: Value = app
+        .client
+        .get(app.client_url(&client_id))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got, updated);
+
+    // Delete: 204, then the token is useless at once, and the product can register again.
+    let res = app
+        .client
+        .delete(app.client_url(&client_id))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let res = app
+        .client
+        .get(app.client_url(&client_id))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = app
+        .client
+        .delete(app.client_url(&client_id))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "deleting twice");
+    let again = app.register(SW).await;
+    assert_ne!(again["client_id"], created["client_id"]);
+    // The old client cannot get a token any more.
+    let res = app
+        .token_request(
+            &app.client,
+            &[
+                ("grant_type", "client_credentials"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", &app.assertion(&client_id, json!({}))),
+                ("scope", "cdr:registration"),
+            ],
+        )
+        .await;
+    let (status, error, _) = error_of(res).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_client"));
+
+    let audit = app
+        .store
+        .list_audit(&dcr_store::AuditQuery {
+            client_id: Some(client_id),
+            page: 1,
+            per_page: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<_> = audit.items.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "registration.delete",
+            "registration.update",
+            "registration.create"
+        ]
+    );
+    assert!(audit.items[1]
+        .before_state
+        .as_deref()
+        .unwrap()
+        .contains("Mock Software"));
+    assert!(audit.items[1]
+        .after_state
+        .as_deref()
+        .unwrap()
+        .contains("Renamed Product"));
+}
+
+async fn checks_run_in_the_order_of_section_9_2(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let created = app.register(SW).await;
+    let client_id = created["client_id"].as_str().unwrap().to_string();
+    let token = app.token(&client_id).await;
+    let url = app.client_url(&client_id);
+
+    // 1. No client certificate.
+    let res = app.anon.get(&url).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(error_of(res).await.0, 403);
+    // 2. No bearer token.
+    let res = app.client.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(www(&res), "Bearer");
+    // Tokens only from the Authorization header.
+    let res = app
+        .client
+        .get(format!("{url}?access_token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    // 3. Invalid token: garbage, tampered signature, expired exactly at exp.
+    let res = app
+        .client
+        .get(&url)
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(
+        www(&res).contains("error=\"invalid_token\""),
+        "{}",
+        www(&res)
+    );
+    let mut tampered = token.clone();
+    tampered.pop();
+    tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
+    let res = app
+        .client
+        .get(&url)
+        .bearer_auth(&tampered)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    // 4. Holder of key: the same token over another client certificate.
+    let res = app
+        .client_b
+        .get(&url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(www(&res).contains("invalid_token"));
+    // 6. Token of another client / unknown client id.
+    let res = app
+        .client
+        .get(app.client_url("00000000-0000-0000-0000-000000000000"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(
+        www(&res),
+        "Bearer error=\"invalid_request\", error_description=\"The client is unknown\""
+    );
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"error": "invalid_request", "error_description": "The client is unknown"})
+    );
+    // Expiry is exact: valid one second before exp, refused at exp.
+    app.clock.advance(299);
+    assert_eq!(
+        app.client
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    app.clock.advance(1);
+    let res = app
+        .client
+        .get(&url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(www(&res).contains("expired"), "{}", www(&res));
+}
+
+async fn a_token_without_the_registration_scope_is_403(backend: Backend) {
+    // A token signed by the server with another scope: sign one with the server's own key to
+    // reach check 5 (our token endpoint never issues such a token).
+    let app = spawn_app(backend).await;
+    let created = app.register(SW).await;
+    let client_id = created["client_id"].as_str().unwrap().to_string();
+    let stored = app.store.signing_keys().await.unwrap();
+    let key =
+        dcr_core::jose::SigningKey::from_pkcs8_pem(&stored[0].private_pem, stored[0].kid.clone())
+            .unwrap();
+    let thumb = dcr_core::jose::thumbprint_x5t_s256(&app.pki.client_a.cert_der);
+    let claims = dcr_core::token::AccessTokenClaims {
+        iss: app.issuer.clone(),
+        sub: client_id.clone(),
+        client_id: client_id.clone(),
+        scope: "openid".into(),
+        iat: app.now(),
+        exp: app.now() + 300,
+        jti: "j".into(),
+        cnf: dcr_core::token::Cnf { x5t_s256: thumb },
+        aud: app.issuer.clone(),
+    };
+    let token = dcr_core::token::issue_access_token(&key, &claims).unwrap();
+    let res = app
+        .client
+        .get(app.client_url(&client_id))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(www(&res).contains("insufficient_scope"));
+    let (_, error, _) = error_of(res).await;
+    assert_eq!(error, "insufficient_scope");
+}
+
+async fn put_refuses_another_software_id_and_bad_metadata(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let created = app.register(SW).await;
+    let client_id = created["client_id"].as_str().unwrap().to_string();
+    let token = app.token(&client_id).await;
+    let put = |body: String| {
+        app.client
+            .put(app.client_url(&client_id))
+            .bearer_auth(&token)
+            .header("content-type", "application/jwt")
+            .body(body)
+            .send()
+    };
+    let (status, error, _) = error_of(
+        put(app.request("another-product", json!({})))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, error.as_str()),
+        (400, "invalid_client_metadata"),
+        "software_id cannot change"
+    );
+    let (status, error, _) = error_of(
+        put(app.request(SW, json!({"redirect_uris": ["https://evil.example"]})))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, error.as_str()), (400, "invalid_redirect_uri"));
+    let (status, error, _) = error_of(
+        put(app.request(SW, json!({"software_statement": null})))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, error.as_str()),
+        (400, "invalid_software_statement"),
+        "PUT without SSA"
+    );
+    let res = app
+        .client
+        .put(app.client_url(&client_id))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 415);
+    // Nothing changed.
+    let got: Value = app
+        .client
+        .get(app.client_url(&client_id))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got, created);
+}
+
+both_backends!(
+    lifecycle_register_read_update_delete_register_again,
+    checks_run_in_the_order_of_section_9_2,
+    a_token_without_the_registration_scope_is_403,
+    put_refuses_another_software_id_and_bad_metadata,
+);

@@ -1,0 +1,739 @@
+//! POST /register: every row of spec §6, the §7 response, and the store's guarantees.
+
+use dcr_core::testutil::{self, test_keys};
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::helpers::{error_of, spawn_app, Backend, TestApp};
+
+const SW: &str = "c6327f87-687a-4369-99a4-eaacd3bb8210";
+
+async fn registration_succeeds_with_the_full_response(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ssa = app.ssa(SW, json!({}));
+    let req = app.sign_request(&app.request_claims(SW, &ssa));
+    let res = app.post_register(&req).await;
+    assert_eq!(res.status(), 201);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    let body: Value = res.json().await.unwrap();
+    assert!(uuid::Uuid::parse_str(body["client_id"].as_str().unwrap()).is_ok());
+    assert_eq!(body["client_id_issued_at"], app.now());
+    assert_eq!(body["software_statement"], ssa, "SSA echoed verbatim");
+    assert_eq!(body["software_id"], SW);
+    assert_eq!(body["org_id"], testutil::ORG_ID);
+    assert_eq!(body["client_name"], "Mock Software");
+    assert_eq!(body["jwks_uri"], app.adr_jwks_uri());
+    assert_eq!(body["redirect_uris"], json!([testutil::REDIRECT_URI]));
+    assert_eq!(body["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(body["request_object_signing_alg"], "PS256");
+    assert_eq!(body["application_type"], "web");
+    let scope = body["scope"].as_str().unwrap();
+    assert!(scope.contains("cdr:registration") && scope.contains("openid"));
+    assert!(
+        !scope.contains("telco:billing:read"),
+        "unsupported scopes are filtered: {scope}"
+    );
+    assert!(
+        body.get("iss").is_none() && body.get("jti").is_none(),
+        "request claims are not echoed"
+    );
+    // Stored, with its audit event, and counted once.
+    let stored = app
+        .store
+        .get_registration(body["client_id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.ssa, ssa);
+    let audit = app
+        .store
+        .list_audit(&dcr_store::AuditQuery {
+            client_id: Some(stored.client_id.clone()),
+            page: 1,
+            per_page: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.items.len(), 1);
+    assert_eq!(audit.items[0].action, "registration.create");
+}
+
+async fn defaults_fill_omitted_optional_metadata(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let req = app.request(SW, json!({ "redirect_uris": null, "request_object_signing_alg": null, "application_type": null }));
+    let res = app.post_register(&req).await;
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        body["redirect_uris"],
+        json!([testutil::REDIRECT_URI, testutil::REDIRECT_URI_2]),
+        "SSA redirect_uris by default"
+    );
+    assert_eq!(body["request_object_signing_alg"], "PS256");
+    assert_eq!(body["application_type"], "web");
+}
+
+async fn es256_signed_requests_are_accepted(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ssa = app.ssa(SW, json!({}));
+    let claims = testutil::patched(
+        &app.request_claims(SW, &ssa),
+        &json!({"token_endpoint_auth_signing_alg": "ES256"}),
+    );
+    let req = test_keys().adr_es256.sign(&claims).unwrap();
+    assert_eq!(app.post_register(&req).await.status(), 201);
+}
+
+/// One failing case: a request builder, the expected status and `error`.
+struct Case {
+    name: &'static str,
+    build: Box<dyn Fn(&TestApp) -> String>,
+    status: u16,
+    error: &'static str,
+}
+
+fn case(
+    name: &'static str,
+    status: u16,
+    error: &'static str,
+    build: impl Fn(&TestApp) -> String + 'static,
+) -> Case {
+    Case {
+        name,
+        build: Box::new(build),
+        status,
+        error,
+    }
+}
+
+fn req_patch(p: Value) -> impl Fn(&TestApp) -> String {
+    move |app: &TestApp| app.request(SW, p.clone())
+}
+
+fn ssa_patch(p: Value) -> impl Fn(&TestApp) -> String {
+    move |app: &TestApp| {
+        let ssa = app.ssa(SW, p.clone());
+        app.sign_request(&app.request_claims(SW, &ssa))
+    }
+}
+
+fn cases() -> Vec<Case> {
+    const MD: &str = "invalid_client_metadata";
+    const SS: &str = "invalid_software_statement";
+    vec![
+        // Row 2: compact JWS with PS256/ES256 only.
+        case("body is not a JWT", 400, MD, |_| "not a jwt".into()),
+        case("empty body", 400, MD, |_| String::new()),
+        case("alg none", 400, MD, |app| {
+            let ssa = app.ssa(SW, json!({}));
+            testutil::unsigned_jwt(
+                &json!({"alg": "none", "typ": "JWT"}),
+                &app.request_claims(SW, &ssa),
+                b"",
+            )
+        }),
+        case("alg HS256", 400, MD, |app| {
+            let ssa = app.ssa(SW, json!({}));
+            testutil::unsigned_jwt(
+                &json!({"alg": "HS256", "kid": "adr-ps256"}),
+                &app.request_claims(SW, &ssa),
+                b"0123456789abcdef0123456789abcdef",
+            )
+        }),
+        case("alg RS256", 400, MD, |app| {
+            let ssa = app.ssa(SW, json!({}));
+            testutil::sign_with_header(
+                &test_keys().adr_ps256,
+                &json!({"alg": "RS256", "kid": "adr-ps256"}),
+                &app.request_claims(SW, &ssa),
+            )
+            .unwrap()
+        }),
+        // Row 3: software_statement present and parseable.
+        case(
+            "software_statement missing",
+            400,
+            SS,
+            req_patch(json!({"software_statement": null})),
+        ),
+        case(
+            "software_statement garbage",
+            400,
+            SS,
+            req_patch(json!({"software_statement": "abc"})),
+        ),
+        // Row 5: SSA signature, alg, iss, exp.
+        case(
+            "SSA signed by an impostor key with the Register's kid",
+            400,
+            SS,
+            |app| {
+                let claims = testutil::ssa_claims(SW, &app.adr_jwks_uri(), app.now());
+                let ssa = test_keys().impostor.sign(&claims).unwrap();
+                app.sign_request(&app.request_claims(SW, &ssa))
+            },
+        ),
+        case("SSA signed by an ADR key", 400, SS, |app| {
+            let claims = testutil::ssa_claims(SW, &app.adr_jwks_uri(), app.now());
+            let ssa = test_keys().adr_ps256.sign(&claims).unwrap();
+            app.sign_request(&app.request_claims(SW, &ssa))
+        }),
+        case("SSA expired", 400, SS, |app| {
+            let ssa = app.ssa(SW, json!({"iat": app.now() - 1200, "exp": app.now() - 600}));
+            app.sign_request(&app.request_claims(SW, &ssa))
+        }),
+        case(
+            "SSA wrong issuer",
+            400,
+            SS,
+            ssa_patch(json!({"iss": "not-the-register"})),
+        ),
+        // Row 6 and 7: mandatory SSA claims, jwks_uri absolute https.
+        case(
+            "SSA without org_id",
+            400,
+            SS,
+            ssa_patch(json!({"org_id": null})),
+        ),
+        case(
+            "SSA without software_id",
+            400,
+            SS,
+            ssa_patch(json!({"software_id": null})),
+        ),
+        case(
+            "SSA without redirect_uris",
+            400,
+            SS,
+            ssa_patch(json!({"redirect_uris": null})),
+        ),
+        case(
+            "SSA without jwks_uri",
+            400,
+            SS,
+            ssa_patch(json!({"jwks_uri": null})),
+        ),
+        case(
+            "SSA jwks_uri over plain http",
+            400,
+            SS,
+            ssa_patch(json!({"jwks_uri": "http://adr.example/jwks"})),
+        ),
+        case(
+            "SSA jwks_uri relative",
+            400,
+            SS,
+            ssa_patch(json!({"jwks_uri": "/jwks"})),
+        ),
+        // Row 9: request signature and claims.
+        case(
+            "request signed by a key not in the ADR JWKS",
+            400,
+            MD,
+            |app| {
+                let ssa = app.ssa(SW, json!({}));
+                testutil::sign_with_header(
+                    &test_keys().impostor,
+                    &json!({"alg": "PS256", "kid": "adr-ps256", "typ": "JWT"}),
+                    &app.request_claims(SW, &ssa),
+                )
+                .unwrap()
+            },
+        ),
+        case(
+            "request iss differs from software_id",
+            400,
+            MD,
+            req_patch(json!({"iss": "someone-else"})),
+        ),
+        case(
+            "request aud is not the issuer",
+            400,
+            MD,
+            req_patch(json!({"aud": "https://other-holder.example"})),
+        ),
+        case("request expired", 400, MD, |app| {
+            app.request(SW, json!({"iat": app.now() - 600, "exp": app.now() - 300}))
+        }),
+        case("request issued in the future", 400, MD, |app| {
+            app.request(SW, json!({"iat": app.now() + 600, "exp": app.now() + 900}))
+        }),
+        // Row 12: required claims.
+        case(
+            "request without jti",
+            400,
+            MD,
+            req_patch(json!({"jti": null})),
+        ),
+        case(
+            "request without exp",
+            400,
+            MD,
+            req_patch(json!({"exp": null})),
+        ),
+        case(
+            "request without iat",
+            400,
+            MD,
+            req_patch(json!({"iat": null})),
+        ),
+        case(
+            "request without iss",
+            400,
+            MD,
+            req_patch(json!({"iss": null})),
+        ),
+        case(
+            "request without aud",
+            400,
+            MD,
+            req_patch(json!({"aud": null})),
+        ),
+        // Rows 13 to 22: metadata.
+        case(
+            "token_endpoint_auth_signing_alg RS256",
+            400,
+            MD,
+            req_patch(json!({"token_endpoint_auth_signing_alg": "RS256"})),
+        ),
+        case(
+            "token_endpoint_auth_signing_alg missing",
+            400,
+            MD,
+            req_patch(json!({"token_endpoint_auth_signing_alg": null})),
+        ),
+        case(
+            "token_endpoint_auth_method client_secret_basic",
+            400,
+            MD,
+            req_patch(json!({"token_endpoint_auth_method": "client_secret_basic"})),
+        ),
+        case(
+            "token_endpoint_auth_method missing",
+            400,
+            MD,
+            req_patch(json!({"token_endpoint_auth_method": null})),
+        ),
+        case(
+            "id_token_signed_response_alg missing",
+            400,
+            MD,
+            req_patch(json!({"id_token_signed_response_alg": null})),
+        ),
+        case(
+            "id_token_signed_response_alg RS256",
+            400,
+            MD,
+            req_patch(json!({"id_token_signed_response_alg": "RS256"})),
+        ),
+        case(
+            "grant_types missing",
+            400,
+            MD,
+            req_patch(json!({"grant_types": null})),
+        ),
+        case(
+            "grant_types without authorization_code",
+            400,
+            MD,
+            req_patch(json!({"grant_types": ["client_credentials"]})),
+        ),
+        case(
+            "grant_types unsupported value",
+            400,
+            MD,
+            req_patch(json!({"grant_types": ["authorization_code", "password"]})),
+        ),
+        case(
+            "request_object_signing_alg RS256",
+            400,
+            MD,
+            req_patch(json!({"request_object_signing_alg": "RS256"})),
+        ),
+        case(
+            "response_types missing",
+            400,
+            MD,
+            req_patch(json!({"response_types": null})),
+        ),
+        case(
+            "response_types hybrid",
+            400,
+            MD,
+            req_patch(json!({"response_types": ["code id_token"]})),
+        ),
+        case(
+            "response_types token",
+            400,
+            MD,
+            req_patch(json!({"response_types": ["token"]})),
+        ),
+        case(
+            "authorization_signed_response_alg missing",
+            400,
+            MD,
+            req_patch(json!({"authorization_signed_response_alg": null})),
+        ),
+        case(
+            "authorization_signed_response_alg none",
+            400,
+            MD,
+            req_patch(json!({"authorization_signed_response_alg": "none"})),
+        ),
+        case(
+            "authorization_encrypted_response_enc without alg",
+            400,
+            MD,
+            req_patch(json!({"authorization_encrypted_response_enc": "A128CBC-HS256"})),
+        ),
+        case(
+            "authorization_encrypted_response_alg unsupported",
+            400,
+            MD,
+            req_patch(json!({"authorization_encrypted_response_alg": "RSA1_5"})),
+        ),
+        case(
+            "application_type native",
+            400,
+            MD,
+            req_patch(json!({"application_type": "native"})),
+        ),
+        // Row 23: redirect_uris subset of the SSA's.
+        case(
+            "redirect_uri not in the SSA",
+            400,
+            "invalid_redirect_uri",
+            req_patch(json!({"redirect_uris": ["https://evil.example/cb"]})),
+        ),
+        case(
+            "one of two redirect_uris not in the SSA",
+            400,
+            "invalid_redirect_uri",
+            req_patch(
+                json!({"redirect_uris": [testutil::REDIRECT_URI, "https://www.mockcompany.com.au/other"]}),
+            ),
+        ),
+    ]
+}
+
+async fn every_validation_rule_answers_its_error(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut failures = Vec::new();
+    for c in cases() {
+        let res = app.post_register(&(c.build)(&app)).await;
+        let (status, error, body) = error_of(res).await;
+        if status != c.status || error != c.error {
+            failures.push(format!(
+                "{}: expected {} {}, got {status} {body}",
+                c.name, c.status, c.error
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    let page = app
+        .store
+        .list_registrations(&dcr_store::ListQuery {
+            page: 1,
+            per_page: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.total, 0, "no failed request wrote anything");
+}
+
+async fn missing_client_certificate_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let res = app
+        .post_register_with(&app.anon, &app.request(SW, json!({})), "application/jwt")
+        .await;
+    let (status, error, _) = error_of(res).await;
+    assert_eq!(
+        (status, error.as_str()),
+        (403, "client_certificate_required")
+    );
+}
+
+async fn certificate_from_an_untrusted_ca_fails_the_handshake(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let res = app
+        .stranger
+        .post(format!("{}/register", app.base))
+        .header("content-type", "application/jwt")
+        .body(app.request(SW, json!({})))
+        .send()
+        .await;
+    assert!(
+        res.is_err(),
+        "the TLS handshake must fail for a certificate outside the client CAs"
+    );
+}
+
+async fn wrong_content_type_is_415(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for ct in [
+        "application/json",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+    ] {
+        let res = app
+            .post_register_with(&app.client, &app.request(SW, json!({})), ct)
+            .await;
+        let (status, error, _) = error_of(res).await;
+        assert_eq!(status, 415, "{ct}");
+        assert_eq!(error, "invalid_request");
+    }
+    let res = app
+        .post_register_with(
+            &app.client,
+            &app.request(SW, json!({})),
+            "application/jwt; charset=utf-8",
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        201,
+        "parameters on the media type are allowed"
+    );
+}
+
+async fn duplicate_software_id_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register(SW).await;
+    let res = app.post_register(&app.request(SW, json!({}))).await;
+    let (status, error, body) = error_of(res).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_client_metadata"));
+    assert_eq!(
+        body["error_description"],
+        "Duplicate registrations for a given software_id are not valid."
+    );
+    // Case-insensitively (Register GUIDs).
+    let res = app
+        .post_register(&app.request(&SW.to_uppercase(), json!({})))
+        .await;
+    assert_eq!(res.status(), 400);
+}
+
+async fn concurrent_duplicate_posts_give_exactly_one_201(backend: Backend) {
+    let app = std::sync::Arc::new(spawn_app(backend).await);
+    let bodies: Vec<String> = (0..12).map(|_| app.request(SW, json!({}))).collect();
+    let mut tasks = Vec::new();
+    for b in bodies {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            app.post_register(&b).await.status().as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 400),
+        "{statuses:?}"
+    );
+}
+
+async fn replayed_request_jti_is_refused_and_a_reused_ssa_is_not(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ssa = app.ssa(SW, json!({}));
+    let claims = app.request_claims(SW, &ssa);
+    let req = app.sign_request(&claims);
+    let first: Value = app.post_register(&req).await.json().await.unwrap();
+    let client_id = first["client_id"].as_str().unwrap().to_string();
+    // Delete, then replay the very same request JWT: the jti is spent.
+    let token = app.token(&client_id).await;
+    let res = app
+        .client
+        .delete(app.client_url(&client_id))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let (status, error, _) = error_of(app.post_register(&req).await).await;
+    assert_eq!(
+        (status, error.as_str()),
+        (400, "invalid_client_metadata"),
+        "replayed jti"
+    );
+    // The same SSA in a fresh request (new jti) is fine.
+    let fresh = app.sign_request(&dcr_core::testutil::patched(
+        &claims,
+        &json!({"jti": uuid::Uuid::new_v4().to_string()}),
+    ));
+    assert_eq!(app.post_register(&fresh).await.status(), 201);
+}
+
+async fn register_jwks_unavailable_is_503_not_a_client_error(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.stub.set("/register/jwks", 500, "oops");
+    let (status, error, _) = error_of(app.post_register(&app.request(SW, json!({}))).await).await;
+    assert_eq!((status, error.as_str()), (503, "temporarily_unavailable"));
+}
+
+async fn recipient_jwks_unavailable_is_invalid_client_metadata(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.stub.set("/adr/jwks", 404, "");
+    let (status, error, _) = error_of(app.post_register(&app.request(SW, json!({}))).await).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_client_metadata"));
+    app.stub.set("/adr/jwks", 200, vec![b'x'; 300 * 1024]);
+    let ssa = app.ssa(
+        "other-product",
+        json!({"jwks_uri": format!("{}/adr/jwks", app.stub_base)}),
+    );
+    let req = app.sign_request(&app.request_claims("other-product", &ssa));
+    let (status, _, _) = error_of(app.post_register(&req).await).await;
+    assert_eq!(status, 400, "oversized JWKS refused");
+}
+
+async fn unknown_kid_triggers_one_refetch(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register(SW).await;
+    let before = app.stub.hits("/register/jwks");
+    // The Register rotates: a new key appears at the JWKS, and SSAs are signed with it.
+    let rotated = dcr_core::jose::SigningKey::generate_ps256("register-2", 2048).unwrap();
+    app.stub.set(
+        "/register/jwks",
+        200,
+        testutil::jwks_bytes(&[&test_keys().register, &rotated]),
+    );
+    let claims = testutil::ssa_claims("rotated-product", &app.adr_jwks_uri(), app.now());
+    let ssa = rotated.sign(&claims).unwrap();
+    let req = app.sign_request(&app.request_claims("rotated-product", &ssa));
+    assert_eq!(app.post_register(&req).await.status(), 201);
+    assert_eq!(
+        app.stub.hits("/register/jwks"),
+        before + 1,
+        "exactly one refetch"
+    );
+    // An SSA with a kid nobody has: refetch is rate-limited, the answer is invalid_software_statement.
+    let ghost = dcr_core::jose::SigningKey::generate_ps256("ghost", 2048).unwrap();
+    let ssa = ghost
+        .sign(&testutil::ssa_claims(
+            "ghost-product",
+            &app.adr_jwks_uri(),
+            app.now(),
+        ))
+        .unwrap();
+    let req = app.sign_request(&app.request_claims("ghost-product", &ssa));
+    for _ in 0..3 {
+        let (status, error, _) = error_of(app.post_register(&req).await).await;
+        assert_eq!(
+            (status, error.as_str()),
+            (400, "invalid_software_statement")
+        );
+    }
+    assert!(
+        app.stub.hits("/register/jwks") <= before + 2,
+        "refetches are rate-limited"
+    );
+}
+
+async fn sector_identifier_uri_is_checked(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sector = format!("{}/sector.json", app.stub_base);
+    app.stub.set(
+        "/sector.json",
+        200,
+        json!([testutil::REDIRECT_URI, testutil::REDIRECT_URI_2]).to_string(),
+    );
+    let ssa = app.ssa(SW, json!({"sector_identifier_uri": sector}));
+    assert_eq!(
+        app.post_register(&app.sign_request(&app.request_claims(SW, &ssa)))
+            .await
+            .status(),
+        201
+    );
+    app.stub.set(
+        "/sector.json",
+        200,
+        json!(["https://elsewhere.example/cb"]).to_string(),
+    );
+    let ssa = app.ssa("p2", json!({"sector_identifier_uri": sector}));
+    let (status, error, _) = error_of(
+        app.post_register(&app.sign_request(&app.request_claims("p2", &ssa)))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, error.as_str()),
+        (400, "invalid_client_metadata"),
+        "redirect_uris not in the sector document"
+    );
+    app.stub.set("/sector.json", 500, "");
+    let ssa = app.ssa("p3", json!({"sector_identifier_uri": sector}));
+    let (status, error, _) = error_of(
+        app.post_register(&app.sign_request(&app.request_claims("p3", &ssa)))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, error.as_str()),
+        (400, "invalid_client_metadata"),
+        "unreachable sector document"
+    );
+}
+
+async fn x_v_headers_are_ignored(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let res = app
+        .client
+        .post(format!("{}/register", app.base))
+        .header("content-type", "application/jwt")
+        .header("x-v", "99")
+        .header("x-min-v", "98")
+        .body(app.request(SW, json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert!(res.headers().get("x-v").is_none());
+}
+
+async fn unknown_request_claims_are_ignored_and_not_returned(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let req = app.request(SW, json!({"made_up_claim": "x", "client_name": "Not From The SSA", "scope": "admin:everything"}));
+    let res = app.post_register(&req).await;
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.unwrap();
+    assert!(body.get("made_up_claim").is_none());
+    assert_eq!(
+        body["client_name"], "Mock Software",
+        "SSA values win over request claims"
+    );
+    assert!(!body["scope"].as_str().unwrap().contains("admin:everything"));
+}
+
+both_backends!(
+    registration_succeeds_with_the_full_response,
+    defaults_fill_omitted_optional_metadata,
+    es256_signed_requests_are_accepted,
+    every_validation_rule_answers_its_error,
+    missing_client_certificate_is_refused,
+    certificate_from_an_untrusted_ca_fails_the_handshake,
+    wrong_content_type_is_415,
+    duplicate_software_id_is_refused,
+    concurrent_duplicate_posts_give_exactly_one_201,
+    replayed_request_jti_is_refused_and_a_reused_ssa_is_not,
+    register_jwks_unavailable_is_503_not_a_client_error,
+    recipient_jwks_unavailable_is_invalid_client_metadata,
+    unknown_kid_triggers_one_refetch,
+    sector_identifier_uri_is_checked,
+    x_v_headers_are_ignored,
+    unknown_request_claims_are_ignored_and_not_returned,
+);

@@ -1,0 +1,367 @@
+//! The token endpoint: private_key_jwt client authentication (spec §9.1), scopes, binding.
+
+use base64::Engine as _;
+use dcr_core::testutil::test_keys;
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::helpers::{error_of, spawn_app, Backend};
+
+const SW: &str = "c6327f87-687a-4369-99a4-eaacd3bb8210";
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+async fn issues_a_certificate_bound_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client_id = app.register(SW).await["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let assertion = app.assertion(&client_id, json!({}));
+    let res = app
+        .token_request(
+            &app.client,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", JWT_BEARER),
+                ("client_assertion", &assertion),
+                ("scope", "cdr:registration"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 300);
+    assert_eq!(body["scope"], "cdr:registration");
+    let token = body["access_token"].as_str().unwrap();
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        claims["cnf"]["x5t#S256"],
+        dcr_core::jose::thumbprint_x5t_s256(&app.pki.client_a.cert_der)
+    );
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        300
+    );
+    assert_eq!(claims["client_id"], client_id);
+}
+
+async fn accepts_issuer_and_token_endpoint_audiences_and_optional_client_id(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client_id = app.register(SW).await["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for aud in [app.issuer.clone(), format!("{}/token", app.issuer)] {
+        let a = app.assertion(&client_id, json!({"aud": aud}));
+        let res = app
+            .token_request(
+                &app.client,
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("client_assertion_type", JWT_BEARER),
+                    ("client_assertion", &a),
+                    ("client_id", &client_id),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 200, "aud {aud}");
+    }
+    let a = app.assertion_signed(&client_id, json!({}), &test_keys().adr_es256);
+    let res = app
+        .token_request(
+            &app.client,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", JWT_BEARER),
+                ("client_assertion", &a),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200, "ES256 assertion, scope defaulted");
+}
+
+async fn every_client_authentication_failure_is_an_rfc6749_error(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client_id = app.register(SW).await["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ok = app.assertion(&client_id, json!({}));
+    let now = app.now();
+    type Case<'a> = (&'a str, Vec<(&'a str, String)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "no grant_type",
+            vec![
+                ("client_assertion_type", JWT_BEARER.into()),
+                ("client_assertion", ok.clone()),
+            ],
+            400,
+            "invalid_request",
+        ),
+        (
+            "password grant",
+            vec![
+                ("grant_type", "password".into()),
+                ("client_assertion_type", JWT_BEARER.into()),
+                ("client_assertion", ok.clone()),
+            ],
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            "no assertion",
+            vec![
+                ("grant_type", "client_credentials".into()),
+                ("client_assertion_type", JWT_BEARER.into()),
+            ],
+            400,
+            "invalid_client",
+        ),
+        (
+            "wrong assertion type",
+            vec![
+                ("grant_type", "client_credentials".into()),
+                ("client_assertion_type", "urn:other".into()),
+                ("client_assertion", ok.clone()),
+            ],
+            400,
+            "invalid_client",
+        ),
+        (
+            "unknown client",
+            vec![
+                ("grant_type", "client_credentials".into()),
+                ("client_assertion_type", JWT_BEARER.into()),
+                ("client_assertion", app.assertion("nobody", json!({}))),
+            ],
+            400,
+            "invalid_client",
+        ),
+        (
+            "iss differs from sub",
+            vec![
+                ("grant_type", "client_credentials".into()),
+                ("client_assertion_type", JWT_BEARER.into()),
+                (
+                    "client_assertion",
+                    app.assertion(&client_id, json!({"sub": "x"})),
+                ),
+            ],
+            400,
+            "invalid_client",
+        ),
+        (
+            "client_id differs",
+            vec![
+                ("grant_type", "client_credentials".into()),
+                ("client_assertion_type", JWT_BEARER.into()),
+                ("client_assertion", ok.clone()),
+                ("client_id", "other".into()),
+            ],
+            400,
+            "invalid_client",
+        ),
+        (
+            "wrong audience",
+            vec![
+                ("grant_type", "client_credentials".into()),
+                ("client_assertion_type", JWT_BEARER.into()),
+                (
+                    "client_assertion",
+                    app.assertion(&client_id, json!({"aud": "https://elsewhere"})),
+                ),
+            ],
+            400,
+            "invalid_client",
+        ),
+        (
+            "expired",
+            vec![
+                ("grant_type", "client_credentials".into()),
+                ("client_assertion_type", JWT_BEARER.into()),
+                (
+                    "client_assertion",
+                    app.assertion(&client_id, json!({"iat": now - 900, "exp": now - 600})),
+                ),
+            ],
+            400,
+            "invalid_client",
+        ),
+        (
+            "no exp",
+            vec![
+                ("grant_type", "client_credentials".into()),
+                ("client_assertion_type", JWT_BEARER.into()),
+                (
+                    "client_assertion",
+                    app.assertion(&client_id, json!({"exp": null})),
+                ),
+            ],
+            400,
+            "invalid_client",
+        ),
+        (
+            "no jti",
+            vec![
+                ("grant_type", "client_credentials".into()),
+                ("client_assertion_type", JWT_BEARER.into()),
+                (
+                    "client_assertion",
+                    app.assertion(&client_id, json!({"jti": null})),
+                ),
+            ],
+            400,
+            "invalid_client",
+        ),
+        (
+            "signed by an untrusted key",
+            vec![
+                ("grant_type", "client_credentials".into()),
+                ("client_assertion_type", JWT_BEARER.into()),
+                (
+                    "client_assertion",
+                    dcr_core::testutil::sign_with_header(
+                        &test_keys().impostor,
+                        &json!({"alg": "PS256", "kid": "adr-ps256"}),
+                        &dcr_core::testutil::client_assertion_claims(
+                            &client_id,
+                            &format!("{}/token", app.issuer),
+                            now,
+                        ),
+                    )
+                    .unwrap(),
+                ),
+            ],
+            400,
+            "invalid_client",
+        ),
+        (
+            "alg none",
+            vec![
+                ("grant_type", "client_credentials".into()),
+                ("client_assertion_type", JWT_BEARER.into()),
+                (
+                    "client_assertion",
+                    dcr_core::testutil::unsigned_jwt(
+                        &json!({"alg": "none"}),
+                        &dcr_core::testutil::client_assertion_claims(&client_id, &app.issuer, now),
+                        b"",
+                    ),
+                ),
+            ],
+            400,
+            "invalid_client",
+        ),
+        (
+            "data scope",
+            vec![
+                ("grant_type", "client_credentials".into()),
+                ("client_assertion_type", JWT_BEARER.into()),
+                ("client_assertion", app.assertion(&client_id, json!({}))),
+                ("scope", "bank:accounts.basic:read".into()),
+            ],
+            400,
+            "invalid_scope",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, form, status, error) in cases {
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (s, e, body) = error_of(app.token_request(&app.client, &form).await).await;
+        if s != status || e != error {
+            failures.push(format!("{name}: expected {status} {error}, got {s} {body}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+async fn assertion_jti_is_single_use(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client_id = app.register(SW).await["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let a = app.assertion(&client_id, json!({}));
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_assertion_type", JWT_BEARER),
+        ("client_assertion", a.as_str()),
+    ];
+    assert_eq!(app.token_request(&app.client, &form).await.status(), 200);
+    let (status, error, _) = error_of(app.token_request(&app.client, &form).await).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_client"));
+}
+
+async fn token_endpoint_needs_a_client_certificate_and_a_form(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client_id = app.register(SW).await["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let a = app.assertion(&client_id, json!({}));
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_assertion_type", JWT_BEARER),
+        ("client_assertion", a.as_str()),
+    ];
+    let (status, error, _) = error_of(app.token_request(&app.anon, &form).await).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_client"));
+    let res = app
+        .client
+        .post(format!("{}/token", app.base))
+        .json(&json!({"grant_type": "client_credentials"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, error, _) = error_of(res).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_request"));
+}
+
+async fn inactive_software_product_gets_no_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client_id = app.register(SW).await["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.store
+        .set_register_status(&client_id, Some("INACTIVE"), Some("ACTIVE"), app.now())
+        .await
+        .unwrap();
+    let a = app.assertion(&client_id, json!({}));
+    let res = app
+        .token_request(
+            &app.client,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", JWT_BEARER),
+                ("client_assertion", &a),
+            ],
+        )
+        .await;
+    let (status, error, _) = error_of(res).await;
+    assert_eq!(
+        (status, error.as_str()),
+        (
+            403,
+            "urn:au-cds:error:cds-all:Authorisation/AdrStatusNotActive"
+        )
+    );
+}
+
+both_backends!(
+    issues_a_certificate_bound_token,
+    accepts_issuer_and_token_endpoint_audiences_and_optional_client_id,
+    every_client_authentication_failure_is_an_rfc6749_error,
+    assertion_jti_is_single_use,
+    token_endpoint_needs_a_client_certificate_and_a_form,
+    inactive_software_product_gets_no_token,
+);
