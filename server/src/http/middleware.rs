@@ -27,7 +27,7 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
                     .get(axum::http::header::CONTENT_LENGTH)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.parse::<usize>().ok());
-                if declared.is_some_and(|n| n > max_body) {
+                if declared.is_some_and(|n| n > max_body.max(super::DRAIN_LIMIT)) {
                     return ApiError::new(
                         StatusCode::PAYLOAD_TOO_LARGE,
                         "invalid_request",
@@ -62,7 +62,6 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
             )
         }))
         .layer(axum::middleware::from_fn(json_errors))
-        .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(interaction_id))
 }
 

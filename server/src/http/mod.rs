@@ -17,25 +17,51 @@ use axum::{Json, Router};
 pub use error::ApiError;
 
 /// The raw request body, read up to the configured cap; rejections are JSON [`ApiError`]s.
+///
+/// An oversized body is still read (and discarded) up to [`DRAIN_LIMIT`] before the 413 is sent,
+/// so that a well-behaved client can read the answer instead of seeing a reset connection.
 pub struct CappedBody(pub bytes::Bytes);
 
-impl<S: Send + Sync> axum::extract::FromRequest<S> for CappedBody {
+/// How much of an oversized body is drained before answering 413.
+pub const DRAIN_LIMIT: usize = 4 * 1024 * 1024;
+
+impl axum::extract::FromRequest<AppState> for CappedBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        match bytes::Bytes::from_request(req, state).await {
-            Ok(b) => Ok(Self(b)),
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, ApiError> {
+        use http_body_util::BodyExt as _;
+        let max = state.config.max_body_bytes;
+        let too_large = || {
+            ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "invalid_request",
                 "The request body is too large.",
-            )),
-            Err(_) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "The request body could not be read.",
-            )),
+            )
+        };
+        let mut body = req.into_body();
+        let mut buf = bytes::BytesMut::new();
+        let mut seen = 0usize;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "The request body could not be read.",
+                )
+            })?;
+            if let Ok(data) = frame.into_data() {
+                seen += data.len();
+                if seen <= max {
+                    buf.extend_from_slice(&data);
+                } else if seen > DRAIN_LIMIT {
+                    return Err(too_large());
+                }
+            }
         }
+        if seen > max {
+            return Err(too_large());
+        }
+        Ok(Self(buf.freeze()))
     }
 }
 
