@@ -109,37 +109,54 @@ impl Backend {
 }
 
 /// A handle on the store; cheap to clone.
+///
+/// SQLite has one writer at a time: writes go through a pool of a single connection so that
+/// they queue fairly in the pool instead of sleeping in SQLite's busy handler; reads use the
+/// other pool and run concurrently under WAL.
 #[derive(Debug, Clone)]
 pub enum Store {
-    /// SQLite pool.
-    Sqlite(SqlitePool),
+    /// SQLite: the read pool and the single-connection write pool.
+    Sqlite(SqlitePool, SqlitePool),
     /// PostgreSQL pool.
     Postgres(PgPool),
 }
 
-/// Runs the same expression against whichever pool is in use. The body is compiled twice, once
-/// per backend, so it may use backend-generic sqlx calls only.
+/// Runs the same expression against whichever pool is in use (the read pool on SQLite). The
+/// body is compiled twice, once per backend, so it may use backend-generic sqlx calls only.
 #[macro_export]
 macro_rules! dispatch {
     ($store:expr, $pool:ident => $body:expr) => {
         match $store {
-            $crate::Store::Sqlite($pool) => $body,
+            $crate::Store::Sqlite($pool, _) => $body,
             $crate::Store::Postgres($pool) => $body,
         }
     };
 }
 
-/// Runs a block in a transaction on whichever backend, committing when it returns `Ok`.
+/// Like [`dispatch!`] for statements that write (the write pool on SQLite).
+#[macro_export]
+macro_rules! dispatch_write {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            $crate::Store::Sqlite(_, $pool) => $body,
+            $crate::Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Runs a block in a transaction on whichever backend (the write pool on SQLite), committing
+/// when it returns `Ok`.
+#[macro_export]
 macro_rules! in_tx {
     ($store:expr, $tx:ident => $body:block) => {
         match $store {
-            Store::Sqlite(pool) => {
+            $crate::Store::Sqlite(_, pool) => {
                 let mut $tx = pool.begin().await?;
                 let out = $body;
                 $tx.commit().await?;
                 out
             }
-            Store::Postgres(pool) => {
+            $crate::Store::Postgres(pool) => {
                 let mut $tx = pool.begin().await?;
                 let out = $body;
                 $tx.commit().await?;
@@ -172,18 +189,27 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
-            let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-            let pool = SqlitePoolOptions::new()
-                // An in-memory database lives and dies with its one connection.
-                .max_connections(if in_memory { 1 } else { 8 })
+            if url.contains(":memory:") || url.contains("mode=memory") {
+                return Err(StoreError::BadUrl("an in-memory SQLite database cannot be shared by the read and write pools; use a file".into()));
+            }
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(opts.clone())
+                .await?;
+            SQLITE_MIGRATOR.run(&writer).await?;
+            let reader = SqlitePoolOptions::new()
+                .max_connections(8)
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(opts)
                 .await?;
-            SQLITE_MIGRATOR.run(&pool).await?;
-            Self::Sqlite(pool)
+            Self::Sqlite(reader, writer)
         } else {
             return Err(StoreError::BadUrl(redact_url(url)));
         };
@@ -198,7 +224,7 @@ impl Store {
     #[must_use]
     pub fn backend(&self) -> Backend {
         match self {
-            Self::Sqlite(_) => Backend::Sqlite,
+            Self::Sqlite(..) => Backend::Sqlite,
             Self::Postgres(_) => Backend::Postgres,
         }
     }
@@ -214,7 +240,13 @@ impl Store {
 
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
-        dispatch!(self, pool => pool.close().await);
+        match self {
+            Self::Sqlite(reader, writer) => {
+                reader.close().await;
+                writer.close().await;
+            }
+            Self::Postgres(pool) => pool.close().await,
+        }
     }
 
     // ----- registrations ---------------------------------------------------------------------
@@ -336,7 +368,7 @@ impl Store {
         dr_status: Option<&str>,
         now: i64,
     ) -> Result<(), StoreError> {
-        dispatch!(self, pool => {
+        dispatch_write!(self, pool => {
             sqlx::query(
                 "UPDATE registration SET register_sp_status = $2, register_dr_status = $3, register_synced_at = $4 \
                  WHERE client_id = $1",
@@ -448,7 +480,7 @@ impl Store {
     /// # Errors
     /// Database failures.
     pub async fn use_jti(&self, key: &str, expires_at: i64) -> Result<bool, StoreError> {
-        let done = dispatch!(self, pool => {
+        let done = dispatch_write!(self, pool => {
             sqlx::query("INSERT INTO used_jti (jti_key, expires_at) VALUES ($1, $2) ON CONFLICT (jti_key) DO NOTHING")
                 .bind(key)
                 .bind(expires_at)
@@ -478,7 +510,7 @@ impl Store {
     /// # Errors
     /// Database failures.
     pub async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
-        let n = dispatch!(self, pool => {
+        let n = dispatch_write!(self, pool => {
             let a = sqlx::query("DELETE FROM used_jti WHERE expires_at < $1").bind(now).execute(pool).await?;
             let b = sqlx::query("DELETE FROM session WHERE expires_at < $1").bind(now).execute(pool).await?;
             Ok::<u64, sqlx::Error>(a.rows_affected() + b.rows_affected())
@@ -501,7 +533,7 @@ impl Store {
         now: i64,
     ) -> Result<bool, StoreError> {
         let existed = self.find_admin(username).await?.is_some();
-        dispatch!(self, pool => {
+        dispatch_write!(self, pool => {
             sqlx::query(
                 "INSERT INTO admin_user (admin_user_id, username, password_hash, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $4) ON CONFLICT (username) DO UPDATE \
@@ -572,7 +604,7 @@ impl Store {
         data: &str,
         expires_at: i64,
     ) -> Result<bool, StoreError> {
-        let n = dispatch!(self, pool => {
+        let n = dispatch_write!(self, pool => {
             sqlx::query("INSERT INTO session (session_id, data, expires_at) VALUES ($1, $2, $3) ON CONFLICT (session_id) DO NOTHING")
                 .bind(id).bind(data).bind(expires_at).execute(pool).await.map(|r| r.rows_affected())
         })?;
@@ -589,7 +621,7 @@ impl Store {
         data: &str,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        dispatch!(self, pool => {
+        dispatch_write!(self, pool => {
             sqlx::query(
                 "INSERT INTO session (session_id, data, expires_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (session_id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
@@ -604,7 +636,7 @@ impl Store {
     /// # Errors
     /// Database failures.
     pub async fn delete_session(&self, id: &str) -> Result<(), StoreError> {
-        dispatch!(self, pool => {
+        dispatch_write!(self, pool => {
             sqlx::query("DELETE FROM session WHERE session_id = $1").bind(id).execute(pool).await.map(|_| ())
         })?;
         Ok(())
@@ -617,7 +649,7 @@ impl Store {
     /// # Errors
     /// Database failures.
     pub async fn append_audit(&self, ev: &NewAuditEvent) -> Result<(), StoreError> {
-        dispatch!(self, pool => insert_audit_sql(ev).execute(pool).await.map(|_| ()))?;
+        dispatch_write!(self, pool => insert_audit_sql(ev).execute(pool).await.map(|_| ()))?;
         Ok(())
     }
 
@@ -677,7 +709,7 @@ impl Store {
     /// # Errors
     /// Database failures.
     pub async fn add_signing_key(&self, key: &StoredSigningKey) -> Result<bool, StoreError> {
-        let n = dispatch!(self, pool => {
+        let n = dispatch_write!(self, pool => {
             sqlx::query(
                 "INSERT INTO signing_key (kid, alg, private_pem, created_at, retired_at) VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (kid) DO NOTHING",

@@ -327,6 +327,10 @@ async fn contract(store: Store) {
 async fn contract_holds_on_sqlite_file() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("dcr.db").display());
+    assert!(
+        Store::connect("sqlite::memory:").await.is_err(),
+        "in-memory SQLite is refused with a clear error"
+    );
     let store = Store::connect(&url).await.unwrap();
     contract(store.clone()).await;
     store.close().await;
