@@ -10,6 +10,7 @@ pub mod keys;
 pub mod outbound;
 pub mod password;
 pub mod portal;
+pub mod register_sync;
 pub mod session_store;
 pub mod startup;
 pub mod state;

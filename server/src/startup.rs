@@ -67,6 +67,7 @@ impl Application {
             )),
             outbound,
             registration_policy: Arc::new(AppState::build_policy(&config)),
+            register_sync: Arc::new(crate::register_sync::SyncHandle::new()),
             config: config.clone(),
             store: store.clone(),
             clock: clock.clone(),
@@ -125,6 +126,11 @@ impl Application {
         };
         let grace = self.state.config.shutdown_grace;
         let purge = tokio::spawn(purge_loop(self.state.clone(), stopped(rx.clone())));
+        let register_sync = tokio::spawn(crate::register_sync::run(
+            self.state.clone(),
+            self.state.register_sync.clone(),
+            stopped(rx.clone()),
+        ));
         tracing::info!(
             api = %self.api_listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
             portal = %self.portal_listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
@@ -148,6 +154,8 @@ impl Application {
         );
         tokio::join!(api, portal);
         purge.abort();
+        // The poller gives its lease up on the way out, so that another instance takes over.
+        let _ = tokio::time::timeout(Duration::from_secs(5), register_sync).await;
         self.state.store.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -26,6 +26,8 @@ pub struct AppState {
     pub outbound: crate::outbound::Outbound,
     /// Registration validation policy.
     pub registration_policy: Arc<dcr_core::registration::RegistrationPolicy>,
+    /// The CDR Register status sync (refresh trigger, instance id).
+    pub register_sync: Arc<crate::register_sync::SyncHandle>,
 }
 
 impl AppState {

@@ -1,6 +1,7 @@
 //! The API listener's routes: discovery, JWKS, registration (RFC 7591/7592 as profiled by the
 //! CDS), the token endpoint, health and readiness.
 
+pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod middleware;
@@ -92,6 +93,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             routes::TOKEN,
             post(token::post).fallback(method_not_allowed),
+        )
+        .route(
+            routes::ADMIN_REGISTER_METADATA,
+            post(admin::metadata_update).fallback(method_not_allowed),
         )
         .fallback(not_found);
     let api = if prefix.is_empty() {

@@ -121,8 +121,10 @@ async fn validate(state: &AppState, body: &Bytes) -> Result<Validated, ApiError>
         other => other?,
     };
 
-    // jti replay (the store consumes it atomically with the write; this early look gives the
-    // replay its own answer before metadata errors).
+    // jti replay (row 10): the store consumes the jti atomically with the registration write, so
+    // a replay is refused across every instance; it surfaces as a conflict on `used_jti_pkey`.
+    // Rows 10 and 13 to 23 share status and code, so checking at write time changes nothing a
+    // client can act on, and saves a database round trip per registration.
     let jti = UsedJti {
         key: format!(
             "reg:{}:{}",
@@ -131,9 +133,6 @@ async fn validate(state: &AppState, body: &Bytes) -> Result<Validated, ApiError>
         ),
         expires_at: verified.exp() + state.config.clock_skew_secs,
     };
-    if state.store.jti_used(&jti.key).await? {
-        return Err(RegistrationError::replayed_jti().into());
-    }
 
     if let Some(uri) = &ssa.sector_identifier_uri {
         let doc = state.outbound.get(uri).await.map_err(|e| {

@@ -14,3 +14,5 @@ pub const REGISTER: &str = "/register";
 pub const REGISTER_CLIENT: &str = "/register/{client_id}";
 /// Token endpoint.
 pub const TOKEN: &str = "/token";
+/// Admin Metadata Update, called by the CDR Register (CDS Admin APIs).
+pub const ADMIN_REGISTER_METADATA: &str = "/cds-au/v1/admin/register/metadata";

@@ -1,0 +1,504 @@
+//! Queries of the administrators' portal (issue 5): the registration list (search, status
+//! filter including "inactive at the Register", sort, paging that stays fast at 100,000 rows),
+//! sign-in throttling shared by every instance, administrators' own password changes, and bulk
+//! inserts for development seeds.
+//!
+//! The list runs in two steps: the ids of one page are found first, from an index that holds
+//! every column the filter and the order need (no wide row is read), and only those rows are
+//! then loaded by primary key. SQLite is told which index serves a free-text search
+//! (`INDEXED BY`), because a substring match cannot use a B-tree and its planner would
+//! otherwise walk the sort index and read every wide row.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    insert_audit_sql, insert_registration_sql, Backend, NewAuditEvent, Page, Registration,
+    RegistrationRow, Sort, Store, StoreError, REGISTRATION_COLUMNS,
+};
+
+/// The statuses an administrator filters the list by. Unlike [`crate::RegistrationStatus`] it
+/// tells apart an active registration whose software product or recipient the CDR Register
+/// reports as not active: such a registration gets no tokens (spec §10.2) and is shown as
+/// "inactive".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusFilter {
+    /// Active here and not reported inactive by the Register.
+    Active,
+    /// Active here, but the Register reports the product or the recipient not active.
+    Inactive,
+    /// Revoked by an administrator.
+    Revoked,
+    /// Deleted by the recipient.
+    Deleted,
+    /// Removed because the Register removed the software product.
+    Removed,
+}
+
+impl StatusFilter {
+    /// The URL form.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Inactive => "inactive",
+            Self::Revoked => "revoked",
+            Self::Deleted => "deleted",
+            Self::Removed => "removed",
+        }
+    }
+
+    /// Parses the URL form.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "active" => Self::Active,
+            "inactive" => Self::Inactive,
+            "revoked" => Self::Revoked,
+            "deleted" => Self::Deleted,
+            "removed" => Self::Removed,
+            _ => return None,
+        })
+    }
+
+    /// The filter a registration falls under (the badge the portal shows).
+    #[must_use]
+    pub fn of(reg: &Registration) -> Self {
+        match reg.status {
+            crate::RegistrationStatus::Active => {
+                let not_active = |s: &Option<String>| {
+                    s.as_deref()
+                        .is_some_and(|s| !s.eq_ignore_ascii_case("ACTIVE"))
+                };
+                if not_active(&reg.register_sp_status) || not_active(&reg.register_dr_status) {
+                    Self::Inactive
+                } else {
+                    Self::Active
+                }
+            }
+            crate::RegistrationStatus::Revoked => Self::Revoked,
+            crate::RegistrationStatus::Deleted => Self::Deleted,
+            crate::RegistrationStatus::Removed => Self::Removed,
+        }
+    }
+
+    /// The SQL condition, a constant (no input is ever spliced into SQL text).
+    fn sql(self) -> &'static str {
+        // Mirrors the token endpoint: a Register status other than ACTIVE (any case) blocks.
+        match self {
+            Self::Active => {
+                "status = 'active' AND upper(coalesce(register_sp_status, 'ACTIVE')) = 'ACTIVE' \
+                 AND upper(coalesce(register_dr_status, 'ACTIVE')) = 'ACTIVE'"
+            }
+            Self::Inactive => {
+                "status = 'active' AND (upper(coalesce(register_sp_status, 'ACTIVE')) <> 'ACTIVE' \
+                 OR upper(coalesce(register_dr_status, 'ACTIVE')) <> 'ACTIVE')"
+            }
+            Self::Revoked => "status = 'revoked'",
+            Self::Deleted => "status = 'deleted'",
+            Self::Removed => "status = 'removed'",
+        }
+    }
+
+    /// Whether the condition reads the Register statuses (which only the list index holds).
+    fn reads_register_status(self) -> bool {
+        matches!(self, Self::Active | Self::Inactive)
+    }
+}
+
+/// The portal's registration list query.
+#[derive(Debug, Clone, Default)]
+pub struct AdminListQuery {
+    /// Free text, matched as a substring of the client name, brand name, legal entity name and
+    /// the ids (client_id, software_id, org_id, legal_entity_id), ignoring ASCII case.
+    pub search: Option<String>,
+    /// Status filter.
+    pub status: Option<StatusFilter>,
+    /// Order.
+    pub sort: Sort,
+    /// 1-based page.
+    pub page: u32,
+    /// Page size (1 to 200).
+    pub per_page: u32,
+}
+
+/// Limits of sign-in throttling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottlePolicy {
+    /// Failures allowed within the window before the key is locked.
+    pub max_failures: i64,
+    /// Length of the counting window, seconds.
+    pub window_secs: i64,
+    /// How long a lock lasts, seconds.
+    pub lockout_secs: i64,
+}
+
+/// The SQL of one list query and what to bind.
+struct ListSql {
+    ids: String,
+    count: String,
+    pattern: Option<String>,
+    limit: i64,
+    offset: i64,
+}
+
+/// A registration with its Register statuses, for [`Store::insert_registrations_bulk`].
+#[derive(Debug, Clone)]
+pub struct SeedRegistration {
+    /// The registration (its `register_*` fields are written too).
+    pub registration: Registration,
+    /// Its creation audit event.
+    pub audit: Option<NewAuditEvent>,
+}
+
+impl Store {
+    /// Lists registrations for the portal. See the module documentation for how it stays fast.
+    ///
+    /// # Errors
+    /// Database failures or an unreadable row.
+    pub async fn search_registrations(
+        &self,
+        q: &AdminListQuery,
+    ) -> Result<Page<Registration>, StoreError> {
+        let sql = self.list_sql(q);
+        let (ids, total): (Vec<(String,)>, (i64,)) = crate::dispatch!(self, pool => {
+            let mut ids = sqlx::query_as(&sql.ids);
+            let mut count = sqlx::query_as(&sql.count);
+            if let Some(s) = &sql.pattern {
+                ids = ids.bind(s.clone());
+                count = count.bind(s.clone());
+            }
+            let ids = ids.bind(sql.limit).bind(sql.offset).fetch_all(pool).await?;
+            let total = count.fetch_one(pool).await?;
+            Ok::<_, sqlx::Error>((ids, total))
+        })?;
+        let items = self.registrations_by_ids(&ids).await?;
+        Ok(Page {
+            items,
+            total: u64::try_from(total.0).unwrap_or(0),
+        })
+    }
+
+    /// The query plans of [`Store::search_registrations`] for `q` (SQLite's `EXPLAIN QUERY
+    /// PLAN`, PostgreSQL's `EXPLAIN`), one line per step: the page query's plan, then the
+    /// count's. For checking that a list query is served by an index.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn explain_search_registrations(
+        &self,
+        q: &AdminListQuery,
+    ) -> Result<Vec<String>, StoreError> {
+        let sql = self.list_sql(q);
+        let mut out = Vec::new();
+        for (text, paged) in [(&sql.ids, true), (&sql.count, false)] {
+            let sqlite_text = format!("EXPLAIN QUERY PLAN {text}");
+            let pg_text = format!("EXPLAIN {text}");
+            let lines: Vec<String> = match self {
+                Store::Sqlite(pool, _) => {
+                    let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(&sqlite_text);
+                    if let Some(s) = &sql.pattern {
+                        query = query.bind(s.clone());
+                    }
+                    if paged {
+                        query = query.bind(sql.limit).bind(sql.offset);
+                    }
+                    query
+                        .fetch_all(pool)
+                        .await?
+                        .into_iter()
+                        .map(|r| r.3)
+                        .collect()
+                }
+                Store::Postgres(pool) => {
+                    let mut query = sqlx::query_as::<_, (String,)>(&pg_text);
+                    if let Some(s) = &sql.pattern {
+                        query = query.bind(s.clone());
+                    }
+                    if paged {
+                        query = query.bind(sql.limit).bind(sql.offset);
+                    }
+                    query
+                        .fetch_all(pool)
+                        .await?
+                        .into_iter()
+                        .map(|r| r.0)
+                        .collect()
+                }
+            };
+            out.extend(lines);
+        }
+        Ok(out)
+    }
+
+    /// The SQL text of a list query. Only constant fragments go into the text; the search
+    /// pattern, limit and offset are bound.
+    fn list_sql(&self, q: &AdminListQuery) -> ListSql {
+        let pattern = q
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| format!("%{}%", crate::escape_like(s)));
+        let mut conds: Vec<&'static str> = Vec::new();
+        if let Some(s) = q.status {
+            conds.push(s.sql());
+        }
+        if pattern.is_some() {
+            // SQLite's LIKE ignores ASCII case; PostgreSQL needs ILIKE.
+            conds.push(match self.backend() {
+                Backend::Sqlite => {
+                    "(client_name LIKE $1 ESCAPE '\\' OR org_name LIKE $1 ESCAPE '\\' \
+                     OR legal_entity_name LIKE $1 ESCAPE '\\' OR client_id LIKE $1 ESCAPE '\\' \
+                     OR software_key LIKE $1 ESCAPE '\\' OR org_id LIKE $1 ESCAPE '\\' \
+                     OR legal_entity_id LIKE $1 ESCAPE '\\')"
+                }
+                Backend::Postgres => {
+                    "(client_name ILIKE $1 ESCAPE '\\' OR org_name ILIKE $1 ESCAPE '\\' \
+                     OR legal_entity_name ILIKE $1 ESCAPE '\\' OR client_id ILIKE $1 ESCAPE '\\' \
+                     OR software_key ILIKE $1 ESCAPE '\\' OR org_id ILIKE $1 ESCAPE '\\' \
+                     OR legal_entity_id ILIKE $1 ESCAPE '\\')"
+                }
+            });
+        }
+        let where_sql = if conds.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conds.join(" AND "))
+        };
+        let needs_list_index =
+            pattern.is_some() || q.status.is_some_and(StatusFilter::reads_register_status);
+        let from = match (self.backend(), needs_list_index) {
+            (Backend::Sqlite, true) => "registration INDEXED BY registration_list_idx",
+            _ => "registration",
+        };
+        // With a search the first parameter is the pattern; limit and offset follow it.
+        let (limit_p, offset_p) = if pattern.is_some() {
+            ("$2", "$3")
+        } else {
+            ("$1", "$2")
+        };
+        let limit = i64::from(q.per_page.clamp(1, 200));
+        let offset = i64::from(q.page.max(1) - 1) * limit;
+        let order = q.sort.sql();
+        ListSql {
+            ids: format!(
+                "SELECT client_id FROM {from} {where_sql} ORDER BY {order} LIMIT {limit_p} OFFSET {offset_p}"
+            ),
+            count: format!("SELECT COUNT(*) FROM {from} {where_sql}"),
+            pattern,
+            limit,
+            offset,
+        }
+    }
+
+    /// Loads registrations by client id, in the order given.
+    async fn registrations_by_ids(
+        &self,
+        ids: &[(String,)],
+    ) -> Result<Vec<Registration>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders = (1..=ids.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {REGISTRATION_COLUMNS} FROM registration WHERE client_id IN ({placeholders})"
+        );
+        let rows: Vec<RegistrationRow> = crate::dispatch!(self, pool => {
+            let mut query = sqlx::query_as(&sql);
+            for (id,) in ids {
+                query = query.bind(id.clone());
+            }
+            query.fetch_all(pool).await
+        })?;
+        let mut regs = rows
+            .into_iter()
+            .map(Registration::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        regs.sort_by_key(|r| ids.iter().position(|(id,)| *id == r.client_id));
+        Ok(regs)
+    }
+
+    // ----- sign-in throttling ----------------------------------------------------------------
+
+    /// The latest time until which any of `keys` is locked, if one is locked at `now`.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn login_locked_until(
+        &self,
+        keys: &[&str],
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut until = None;
+        for key in keys {
+            let row: Option<(Option<i64>,)> = crate::dispatch!(self, pool => {
+                sqlx::query_as(
+                    "SELECT locked_until FROM login_throttle WHERE throttle_key = $1 AND locked_until > $2",
+                )
+                .bind(*key)
+                .bind(now)
+                .fetch_optional(pool)
+                .await
+            })?;
+            if let Some((Some(t),)) = row {
+                until = until.max(Some(t));
+            }
+        }
+        Ok(until)
+    }
+
+    /// Counts a failed sign-in against `key`, starting a new window when the last one is over,
+    /// and locks the key when the count reaches the policy's limit. Atomic (one statement), so
+    /// concurrent failures on several instances are all counted. Returns the lock's end when
+    /// the key is locked after this failure.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn record_login_failure(
+        &self,
+        key: &str,
+        now: i64,
+        policy: ThrottlePolicy,
+    ) -> Result<Option<i64>, StoreError> {
+        let row: (i64, Option<i64>) = crate::dispatch_write!(self, pool => {
+            sqlx::query_as(
+                "INSERT INTO login_throttle (throttle_key, failures, window_start, locked_until) \
+                 VALUES ($1, 1, $2, CASE WHEN $4 <= 1 THEN $2 + $5 ELSE NULL END) \
+                 ON CONFLICT (throttle_key) DO UPDATE SET \
+                 failures = CASE WHEN login_throttle.window_start <= $2 - $3 THEN 1 \
+                     ELSE login_throttle.failures + 1 END, \
+                 window_start = CASE WHEN login_throttle.window_start <= $2 - $3 THEN $2 \
+                     ELSE login_throttle.window_start END, \
+                 locked_until = CASE WHEN (CASE WHEN login_throttle.window_start <= $2 - $3 THEN 1 \
+                     ELSE login_throttle.failures + 1 END) >= $4 THEN $2 + $5 \
+                     ELSE login_throttle.locked_until END \
+                 RETURNING failures, locked_until",
+            )
+            .bind(key)
+            .bind(now)
+            .bind(policy.window_secs)
+            .bind(policy.max_failures)
+            .bind(policy.lockout_secs)
+            .fetch_one(pool)
+            .await
+        })?;
+        Ok(row.1.filter(|t| *t > now))
+    }
+
+    /// Forgets the failures counted against `key` (after a successful sign-in).
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
+        crate::dispatch_write!(self, pool => {
+            sqlx::query("DELETE FROM login_throttle WHERE throttle_key = $1")
+                .bind(key)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// Deletes throttle entries whose window started before `window_before` and that are not
+    /// locked at `now`.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn purge_login_throttle(
+        &self,
+        window_before: i64,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let n = crate::dispatch_write!(self, pool => {
+            sqlx::query(
+                "DELETE FROM login_throttle WHERE window_start < $1 \
+                 AND (locked_until IS NULL OR locked_until <= $2)",
+            )
+            .bind(window_before)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(n)
+    }
+
+    // ----- administrators --------------------------------------------------------------------
+
+    /// Replaces an administrator's password hash, with its audit event, in one transaction.
+    /// Returns false when there is no such administrator.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn set_admin_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+        now: i64,
+        audit: &NewAuditEvent,
+    ) -> Result<bool, StoreError> {
+        crate::in_tx!(self, tx => {
+            let done = sqlx::query(
+                "UPDATE admin_user SET password_hash = $2, updated_at = $3 WHERE username = $1",
+            )
+            .bind(username)
+            .bind(password_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let changed = done.rows_affected() > 0;
+            if changed {
+                insert_audit_sql(audit).execute(&mut *tx).await?;
+            }
+            Ok::<bool, StoreError>(changed)
+        })
+    }
+
+    // ----- development seeds -----------------------------------------------------------------
+
+    /// Inserts registrations (with their Register statuses and audit events) in transactions of
+    /// a thousand rows. For development and tests only: nothing is validated.
+    ///
+    /// # Errors
+    /// Database failures, or a conflict with an existing registration.
+    pub async fn insert_registrations_bulk(
+        &self,
+        regs: &[SeedRegistration],
+    ) -> Result<(), StoreError> {
+        for chunk in regs.chunks(1000) {
+            crate::in_tx!(self, tx => {
+                for seed in chunk {
+                    let r = &seed.registration;
+                    insert_registration_sql(r).execute(&mut *tx).await?;
+                    let extra = r.status_reason.is_some()
+                        || r.register_sp_status.is_some()
+                        || r.register_dr_status.is_some()
+                        || r.register_synced_at.is_some();
+                    if extra {
+                        sqlx::query(
+                            "UPDATE registration SET status_reason = $2, register_sp_status = $3, \
+                             register_dr_status = $4, register_synced_at = $5 WHERE client_id = $1",
+                        )
+                        .bind(&r.client_id)
+                        .bind(&r.status_reason)
+                        .bind(&r.register_sp_status)
+                        .bind(&r.register_dr_status)
+                        .bind(r.register_synced_at)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    if let Some(a) = &seed.audit {
+                        insert_audit_sql(a).execute(&mut *tx).await?;
+                    }
+                }
+                Ok::<(), StoreError>(())
+            })?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,535 @@
+//! CDR Register status sync (spec §10): the poller's lease, the last good Register status lists
+//! with their ETags, and the per-registration status changes with their audit events.
+//!
+//! The lease is one row taken or renewed with a single conditional upsert (free, expired, or
+//! already held by the caller), which both backends execute atomically, so that exactly one of
+//! several server instances sharing the store polls the Register. Every instance still sees the
+//! result: the statuses are written to the registrations.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    dispatch, dispatch_write, insert_audit_sql, Backend, NewAuditEvent, Store, StoreError,
+};
+
+/// A lease as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct Lease {
+    /// The lease's name (e.g. `register-sync`).
+    pub name: String,
+    /// The instance holding it.
+    pub holder: String,
+    /// When it lapses unless renewed (Unix seconds).
+    pub expires_at: i64,
+    /// Set when an instance that is not the holder asked for an immediate refresh.
+    pub refresh_requested_at: Option<i64>,
+}
+
+/// The sync state of one Register status list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct RegisterSyncState {
+    /// `data_recipients` or `software_products`.
+    pub resource: String,
+    /// The ETag of the last 200, sent back as `If-None-Match`.
+    pub etag: Option<String>,
+    /// The last good list: a JSON object of lower-cased id to status, as the Register wrote it.
+    pub statuses: String,
+    /// Last good answer (200 or 304).
+    pub synced_at: Option<i64>,
+    /// Last 200.
+    pub fetched_at: Option<i64>,
+    /// Last attempt.
+    pub attempted_at: i64,
+    /// Attempts so far (grows by one per attempt, good or not).
+    pub attempts: i64,
+    /// Failed attempts since the last good answer.
+    pub failures: i64,
+    /// Why the last attempt failed, if it did.
+    pub last_error: Option<String>,
+    /// The instance that made the last attempt.
+    pub synced_by: Option<String>,
+}
+
+/// What the sync needs to know of a registration.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RegisterSyncTarget {
+    /// Client id.
+    pub client_id: String,
+    /// Software product id (matched case-insensitively with the Register's).
+    pub software_id: String,
+    /// Recipient legal entity id.
+    pub legal_entity_id: Option<String>,
+    /// The registration's status (`active` or `revoked`; the others are not synced).
+    pub status: String,
+    /// Stored software product status.
+    pub register_sp_status: Option<String>,
+    /// Stored recipient status.
+    pub register_dr_status: Option<String>,
+}
+
+/// A change of the Register statuses recorded on one registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisterStatusChange {
+    /// The registration.
+    pub client_id: String,
+    /// The statuses the change was computed from (the write is skipped if they changed since).
+    pub previous_sp_status: Option<String>,
+    /// See `previous_sp_status`.
+    pub previous_dr_status: Option<String>,
+    /// New software product status.
+    pub sp_status: Option<String>,
+    /// New recipient status.
+    pub dr_status: Option<String>,
+    /// Also move an `active` registration to `removed` (spec §10.2 "cleanup registration").
+    pub remove: bool,
+    /// The status reason recorded with a removal.
+    pub reason: Option<String>,
+    /// Now (Unix seconds).
+    pub now: i64,
+}
+
+impl Store {
+    /// Takes the lease `name` for `holder` until `now + ttl_secs` if it is free, expired or
+    /// already held by `holder` (a renewal). Returns the lease when `holder` holds it.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        ttl_secs: i64,
+    ) -> Result<Option<Lease>, StoreError> {
+        let row = dispatch_write!(self, pool => {
+            sqlx::query_as::<_, Lease>(
+                "INSERT INTO lease (name, holder, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+                 WHERE lease.expires_at < $4 OR lease.holder = excluded.holder \
+                 RETURNING name, holder, expires_at, refresh_requested_at",
+            )
+            .bind(name)
+            .bind(holder)
+            .bind(now.saturating_add(ttl_secs))
+            .bind(now)
+            .fetch_optional(pool)
+            .await
+        })?;
+        Ok(row)
+    }
+
+    /// Gives the lease up if `holder` holds it (on shutdown, so another instance takes over at
+    /// once).
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        dispatch_write!(self, pool => {
+            sqlx::query("DELETE FROM lease WHERE name = $1 AND holder = $2")
+                .bind(name)
+                .bind(holder)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// The lease `name` as stored (possibly expired), if any.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn lease(&self, name: &str) -> Result<Option<Lease>, StoreError> {
+        let row = dispatch!(self, pool => {
+            sqlx::query_as::<_, Lease>(
+                "SELECT name, holder, expires_at, refresh_requested_at FROM lease WHERE name = $1",
+            )
+            .bind(name)
+            .fetch_optional(pool)
+            .await
+        })?;
+        Ok(row)
+    }
+
+    /// Asks the holder of lease `name` for an immediate refresh (kept until it clears it).
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn request_lease_refresh(&self, name: &str, now: i64) -> Result<(), StoreError> {
+        dispatch_write!(self, pool => {
+            sqlx::query(
+                "UPDATE lease SET refresh_requested_at = $2 WHERE name = $1 AND refresh_requested_at IS NULL",
+            )
+            .bind(name)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// Clears a refresh request on a lease `holder` holds (it is about to refresh).
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn clear_lease_refresh(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        dispatch_write!(self, pool => {
+            sqlx::query("UPDATE lease SET refresh_requested_at = NULL WHERE name = $1 AND holder = $2")
+                .bind(name)
+                .bind(holder)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// The sync state of one Register status list.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn register_sync_state(
+        &self,
+        resource: &str,
+    ) -> Result<Option<RegisterSyncState>, StoreError> {
+        let row = dispatch!(self, pool => {
+            sqlx::query_as::<_, RegisterSyncState>(&format!(
+                "SELECT {SYNC_STATE_COLUMNS} FROM register_sync WHERE resource = $1"
+            ))
+            .bind(resource)
+            .fetch_optional(pool)
+            .await
+        })?;
+        Ok(row)
+    }
+
+    /// The sync state of every Register status list (for the portal and health views).
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn register_sync_states(&self) -> Result<Vec<RegisterSyncState>, StoreError> {
+        let rows = dispatch!(self, pool => {
+            sqlx::query_as::<_, RegisterSyncState>(&format!(
+                "SELECT {SYNC_STATE_COLUMNS} FROM register_sync ORDER BY resource"
+            ))
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows)
+    }
+
+    /// Writes the sync state of one Register status list.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn save_register_sync_state(&self, s: &RegisterSyncState) -> Result<(), StoreError> {
+        dispatch_write!(self, pool => {
+            sqlx::query(
+                "INSERT INTO register_sync (resource, etag, statuses, synced_at, fetched_at, attempted_at, \
+                 attempts, failures, last_error, synced_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (resource) DO UPDATE SET etag = excluded.etag, statuses = excluded.statuses, \
+                 synced_at = excluded.synced_at, fetched_at = excluded.fetched_at, \
+                 attempted_at = excluded.attempted_at, attempts = excluded.attempts, \
+                 failures = excluded.failures, last_error = excluded.last_error, synced_by = excluded.synced_by",
+            )
+            .bind(&s.resource)
+            .bind(&s.etag)
+            .bind(&s.statuses)
+            .bind(s.synced_at)
+            .bind(s.fetched_at)
+            .bind(s.attempted_at)
+            .bind(s.attempts)
+            .bind(s.failures)
+            .bind(&s.last_error)
+            .bind(&s.synced_by)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// Every registration whose Register statuses are kept up to date (`active` and `revoked`;
+    /// deleted and removed ones are history).
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn register_sync_targets(&self) -> Result<Vec<RegisterSyncTarget>, StoreError> {
+        let rows = dispatch!(self, pool => {
+            sqlx::query_as::<_, RegisterSyncTarget>(
+                "SELECT client_id, software_id, legal_entity_id, status, register_sp_status, register_dr_status \
+                 FROM registration WHERE status IN ('active', 'revoked')",
+            )
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows)
+    }
+
+    /// Records new Register statuses on a registration and, when `change.remove`, moves an
+    /// active registration to `removed`, with its audit event, in one transaction. The write is
+    /// skipped (returns false) when the stored statuses are no longer the ones the change was
+    /// computed from.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn apply_register_status(
+        &self,
+        change: &RegisterStatusChange,
+        audit: &NewAuditEvent,
+    ) -> Result<bool, StoreError> {
+        // SQLite spells null-safe equality `IS`; PostgreSQL `IS NOT DISTINCT FROM`.
+        let sql = match self.backend() {
+            Backend::Sqlite => {
+                "UPDATE registration SET register_sp_status = $2, register_dr_status = $3, register_synced_at = $4 \
+                 WHERE client_id = $1 AND register_sp_status IS $5 AND register_dr_status IS $6"
+            }
+            Backend::Postgres => {
+                "UPDATE registration SET register_sp_status = $2, register_dr_status = $3, register_synced_at = $4 \
+                 WHERE client_id = $1 AND register_sp_status IS NOT DISTINCT FROM $5 \
+                 AND register_dr_status IS NOT DISTINCT FROM $6"
+            }
+        };
+        macro_rules! apply {
+            ($pool:ident) => {{
+                let mut tx = $pool.begin().await?;
+                let done = sqlx::query(sql)
+                    .bind(&change.client_id)
+                    .bind(&change.sp_status)
+                    .bind(&change.dr_status)
+                    .bind(change.now)
+                    .bind(&change.previous_sp_status)
+                    .bind(&change.previous_dr_status)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                if change.remove {
+                    sqlx::query(
+                        "UPDATE registration SET status = 'removed', status_reason = $2, updated_at = $3 \
+                         WHERE client_id = $1 AND status = 'active'",
+                    )
+                    .bind(&change.client_id)
+                    .bind(&change.reason)
+                    .bind(change.now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                insert_audit_sql(audit).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok::<bool, StoreError>(true)
+            }};
+        }
+        match self {
+            Store::Sqlite(_, pool) => apply!(pool),
+            Store::Postgres(pool) => apply!(pool),
+        }
+    }
+}
+
+const SYNC_STATE_COLUMNS: &str = "resource, etag, statuses, synced_at, fetched_at, attempted_at, \
+    attempts, failures, last_error, synced_by";
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::{AuditQuery, Registration, RegistrationStatus};
+
+    fn reg(client_id: &str, software_id: &str) -> Registration {
+        Registration {
+            client_id: client_id.into(),
+            software_id: software_id.into(),
+            org_id: "org".into(),
+            org_name: "Brand".into(),
+            client_name: "Name".into(),
+            legal_entity_id: Some("LE-1".into()),
+            legal_entity_name: None,
+            jwks_uri: "https://adr.example/jwks".into(),
+            scope: "openid".into(),
+            status: RegistrationStatus::Active,
+            status_reason: None,
+            register_sp_status: None,
+            register_dr_status: None,
+            register_synced_at: None,
+            ssa: "a.b.c".into(),
+            metadata: "{}".into(),
+            client_id_issued_at: 1,
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    async fn sync_contract(store: Store) {
+        // The lease: one holder at a time, renewable by its holder, free once expired or released.
+        let a = store.acquire_lease("l", "a", 100, 60).await.unwrap();
+        assert_eq!(a.map(|l| l.expires_at), Some(160), "free lease taken");
+        assert!(
+            store
+                .acquire_lease("l", "b", 120, 60)
+                .await
+                .unwrap()
+                .is_none(),
+            "held by a"
+        );
+        let renewed = store
+            .acquire_lease("l", "a", 130, 60)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(renewed.expires_at, 190, "renewed by its holder");
+        store.request_lease_refresh("l", 131).await.unwrap();
+        store.request_lease_refresh("l", 135).await.unwrap();
+        let l = store
+            .acquire_lease("l", "a", 140, 60)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            l.refresh_requested_at,
+            Some(131),
+            "the first request is kept"
+        );
+        store.clear_lease_refresh("l", "a").await.unwrap();
+        assert_eq!(
+            store
+                .lease("l")
+                .await
+                .unwrap()
+                .unwrap()
+                .refresh_requested_at,
+            None
+        );
+        let b = store.acquire_lease("l", "b", 201, 60).await.unwrap();
+        assert_eq!(
+            b.map(|l| l.holder),
+            Some("b".into()),
+            "expired lease taken over"
+        );
+        assert!(store
+            .acquire_lease("l", "a", 202, 60)
+            .await
+            .unwrap()
+            .is_none());
+        store.release_lease("l", "a").await.unwrap();
+        assert_eq!(
+            store.lease("l").await.unwrap().unwrap().holder,
+            "b",
+            "only the holder releases"
+        );
+        store.release_lease("l", "b").await.unwrap();
+        assert!(
+            store
+                .acquire_lease("l", "a", 203, 60)
+                .await
+                .unwrap()
+                .is_some(),
+            "released lease is free"
+        );
+
+        // The sync state round-trips.
+        let s = RegisterSyncState {
+            resource: "software_products".into(),
+            etag: Some("\"e1\"".into()),
+            statuses: "{\"sw-1\":\"ACTIVE\"}".into(),
+            synced_at: Some(10),
+            fetched_at: Some(10),
+            attempted_at: 10,
+            attempts: 1,
+            failures: 0,
+            last_error: None,
+            synced_by: Some("a".into()),
+        };
+        store.save_register_sync_state(&s).await.unwrap();
+        let mut s2 = s.clone();
+        s2.attempts = 2;
+        s2.failures = 1;
+        s2.last_error = Some("down".into());
+        store.save_register_sync_state(&s2).await.unwrap();
+        assert_eq!(
+            store
+                .register_sync_state("software_products")
+                .await
+                .unwrap(),
+            Some(s2.clone())
+        );
+        assert_eq!(store.register_sync_states().await.unwrap(), vec![s2]);
+
+        // Status changes: optimistic on the previous statuses, removal only from active.
+        store
+            .create_registration(&reg("c1", "SW-1"), None, &NewAuditEvent::default())
+            .await
+            .unwrap();
+        let targets = store.register_sync_targets().await.unwrap();
+        assert_eq!(targets.len(), 1);
+        assert_eq!(targets[0].software_id, "SW-1");
+        let audit = NewAuditEvent {
+            occurred_at: 20,
+            actor: "register-sync".into(),
+            action: "registration.register_status".into(),
+            client_id: Some("c1".into()),
+            ..Default::default()
+        };
+        let mut change = RegisterStatusChange {
+            client_id: "c1".into(),
+            previous_sp_status: None,
+            previous_dr_status: None,
+            sp_status: Some("ACTIVE".into()),
+            dr_status: Some("ACTIVE".into()),
+            remove: false,
+            reason: None,
+            now: 20,
+        };
+        assert!(store.apply_register_status(&change, &audit).await.unwrap());
+        assert!(
+            !store.apply_register_status(&change, &audit).await.unwrap(),
+            "stale previous statuses: skipped"
+        );
+        change.previous_sp_status = Some("ACTIVE".into());
+        change.previous_dr_status = Some("ACTIVE".into());
+        change.sp_status = Some("REMOVED".into());
+        change.remove = true;
+        change.reason = Some("removed at the Register".into());
+        change.now = 30;
+        assert!(store.apply_register_status(&change, &audit).await.unwrap());
+        let r = store.get_registration("c1").await.unwrap().unwrap();
+        assert_eq!(r.status, RegistrationStatus::Removed);
+        assert_eq!(r.register_sp_status.as_deref(), Some("REMOVED"));
+        assert_eq!(r.register_synced_at, Some(30));
+        assert_eq!(r.updated_at, 30);
+        assert!(store.register_sync_targets().await.unwrap().is_empty());
+        let events = store
+            .list_audit(&AuditQuery {
+                actor: Some("register-sync".into()),
+                page: 1,
+                per_page: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(events.total, 2, "one audit event per applied change");
+        assert!(
+            store
+                .find_registration_by_software_id("sw-1")
+                .await
+                .unwrap()
+                .is_none(),
+            "a removed registration frees its software_id"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sync_contract_holds_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        sync_contract(Store::connect(&url).await.unwrap()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sync_contract_holds_on_postgres() {
+        let url = test_support::TempPostgres::shared().fresh_database();
+        sync_contract(Store::connect(&url).await.unwrap()).await;
+    }
+}

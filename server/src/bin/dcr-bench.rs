@@ -1,0 +1,406 @@
+//! `dcr-bench`: a load benchmark of the DCR API (not a test).
+//!
+//! It starts the Data Holder in-process on a fresh store (SQLite file by default, or the
+//! PostgreSQL URL given), a real HTTPS server for the CDR Register's and the recipients' JWKS,
+//! signs N unique registrations ahead of the timed part (each with its own SSA and
+//! `software_id`), then drives, at the chosen concurrency over mTLS with keep-alive:
+//! `POST /register` (N), the token endpoint (N), and `GET /register/{id}` (N), printing
+//! throughput and p50/p99 latency for each phase.
+//!
+//! ```sh
+//! cargo run --release -p server --bin dcr-bench -- --count 5000 --concurrency 32
+//! cargo run --release -p server --bin dcr-bench -- --database-url postgres://...
+//! ```
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Parser;
+use dcr_core::clock::{Clock as _, SystemClock};
+use dcr_core::jose::{jwks_document, SigningKey};
+use serde_json::{json, Value};
+use server::config::{Config, RawConfig};
+use server::devcerts::DevPki;
+
+#[derive(Parser, Debug)]
+#[command(about = "Load benchmark of the DCR API")]
+struct Args {
+    /// Registrations to create (and tokens / GETs to run).
+    #[arg(long, default_value_t = 5000)]
+    count: usize,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Store URL; default: a SQLite file in a temp dir.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Recipient signing algorithm: PS256 or ES256.
+    #[arg(long, default_value = "PS256")]
+    alg: String,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(run(args))
+}
+
+struct Pki {
+    ca_pem: String,
+    client_cert: String,
+    client_key: String,
+}
+
+fn https_client(pki: &Pki, pool: usize) -> anyhow::Result<reqwest::Client> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut pki.ca_pem.as_bytes()) {
+        roots.add(c?)?;
+    }
+    let certs =
+        rustls_pemfile::certs(&mut pki.client_cert.as_bytes()).collect::<Result<Vec<_>, _>>()?;
+    let key = rustls_pemfile::private_key(&mut pki.client_key.as_bytes())?.context("client key")?;
+    let tls = rustls::ClientConfig::builder_with_provider(server::tls::provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certs, key)?;
+    Ok(reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .pool_max_idle_per_host(pool)
+        .tcp_nodelay(true)
+        .build()?)
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let ca = DevPki::new("Bench CA")?;
+    let server_cert = ca.server(&["localhost", "127.0.0.1"])?;
+    let client = ca.client("Bench Recipient")?;
+    let w = |name: &str, s: &str| -> anyhow::Result<String> {
+        let p = dir.path().join(name);
+        std::fs::write(&p, s)?;
+        Ok(p.display().to_string())
+    };
+    let cert_path = w("server.pem", &server_cert.cert_pem)?;
+    let key_path = w("server.key", &server_cert.key_pem)?;
+    let ca_path = w("ca.pem", &ca.ca_pem())?;
+
+    // Keys: the Register's (PS256, as the real one) and one recipient key shared by all products.
+    let register_key = SigningKey::generate_ps256("register-bench", 2048)?;
+    let adr_key = match args.alg.as_str() {
+        "ES256" => SigningKey::generate_es256("adr-bench")?,
+        _ => SigningKey::generate_ps256("adr-bench", 2048)?,
+    };
+
+    // A real HTTPS server for both JWKS documents.
+    let register_jwks = jwks_document([&register_key]).to_string();
+    let adr_jwks = jwks_document([&adr_key]).to_string();
+    let jwks_router = axum::Router::new()
+        .route(
+            "/register/jwks",
+            axum::routing::get(move || async move {
+                (
+                    [("content-type", "application/json")],
+                    register_jwks.clone(),
+                )
+            }),
+        )
+        .route(
+            "/adr/jwks",
+            axum::routing::get(move || async move {
+                ([("content-type", "application/json")], adr_jwks.clone())
+            }),
+        );
+    let jwks_cfg = server::tls::server_config(cert_path.as_ref(), key_path.as_ref(), None)?;
+    let jwks_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let jwks_base = format!("https://127.0.0.1:{}", jwks_listener.local_addr()?.port());
+    tokio::spawn(server::tls::serve(
+        jwks_listener,
+        jwks_router,
+        Some(tokio_rustls::TlsAcceptor::from(Arc::new(jwks_cfg))),
+        std::future::pending(),
+        Duration::from_secs(1),
+    ));
+
+    let mut raw = RawConfig::default();
+    raw.server.listen_addr = Some("127.0.0.1:0".into());
+    raw.server.portal_addr = Some("127.0.0.1:0".into());
+    raw.server.issuer = Some("https://dh.bench.example".into());
+    raw.tls.cert = Some(cert_path.clone());
+    raw.tls.key = Some(key_path.clone());
+    raw.tls.client_ca = Some(ca_path.clone());
+    raw.outbound.ca = Some(ca_path);
+    raw.database.url = Some(
+        args.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display())),
+    );
+    raw.register.jwks_uri = Some(format!("{jwks_base}/register/jwks"));
+    raw.register.base_uri = Some(jwks_base.clone());
+    raw.portal.site_root = Some(dir.path().display().to_string());
+    raw.log.filter = Some("warn".into());
+    let config = Config::try_from(raw).map_err(|e| anyhow::anyhow!("{e}"))?;
+    server::telemetry::init(config.log_format, "warn");
+    let issuer = config.issuer_str();
+    let app = server::startup::Application::build(config, Arc::new(SystemClock)).await?;
+    let base = format!("https://127.0.0.1:{}", app.api_addr()?.port());
+    let backend = app.state().store.backend().as_str();
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+
+    let pki = Pki {
+        ca_pem: ca.ca_pem(),
+        client_cert: client.cert_pem,
+        client_key: client.key_pem,
+    };
+    let http = https_client(&pki, args.concurrency)?;
+
+    println!(
+        "dcr-bench: store={backend} count={} concurrency={} recipient_alg={} (signing ahead of the timed part...)",
+        args.count,
+        args.concurrency,
+        adr_key.alg().as_str()
+    );
+    let now = SystemClock.now();
+    let adr_jwks_uri = format!("{jwks_base}/adr/jwks");
+    let started = Instant::now();
+    let requests: Vec<String> = (0..args.count)
+        .map(|i| {
+            let software_id = uuid::Uuid::new_v4().to_string();
+            let ssa = register_key.sign(&ssa_claims(&software_id, &adr_jwks_uri, now, i))?;
+            adr_key.sign(&request_claims(
+                &software_id,
+                &ssa,
+                &issuer,
+                now,
+                adr_key.alg().as_str(),
+            ))
+        })
+        .collect::<Result<_, _>>()?;
+    println!(
+        "  signed {} SSAs and requests in {:.1} s",
+        args.count,
+        started.elapsed().as_secs_f64()
+    );
+
+    // Warm-up: one registration so connection set-up and JWKS fetches are not in the figures.
+    let warm = {
+        let software_id = uuid::Uuid::new_v4().to_string();
+        let ssa = register_key.sign(&ssa_claims(&software_id, &adr_jwks_uri, now, 0))?;
+        adr_key.sign(&request_claims(
+            &software_id,
+            &ssa,
+            &issuer,
+            now,
+            adr_key.alg().as_str(),
+        ))?
+    };
+    let res = http
+        .post(format!("{base}/register"))
+        .header("content-type", "application/jwt")
+        .body(warm)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        res.status() == 201,
+        "warm-up registration failed: {}",
+        res.text().await?
+    );
+
+    let register_url = format!("{base}/register");
+    let (lat, elapsed, bodies) = drive(
+        &http,
+        args.concurrency,
+        requests,
+        move |c, body| {
+            c.post(register_url.clone())
+                .header("content-type", "application/jwt")
+                .body(body)
+        },
+        201,
+    )
+    .await?;
+    report("POST /register", &lat, elapsed);
+    let client_ids: Vec<String> = bodies
+        .iter()
+        .map(|b| {
+            serde_json::from_str::<Value>(b)
+                .ok()
+                .and_then(|v| v["client_id"].as_str().map(str::to_string))
+                .context("client_id")
+        })
+        .collect::<anyhow::Result<_>>()?;
+
+    let token_url = format!("{base}/token");
+    let now = SystemClock.now();
+    let assertions: Vec<String> = client_ids
+        .iter()
+        .map(|id| {
+            adr_key.sign(&json!({
+                "iss": id, "sub": id, "aud": format!("{issuer}/token"),
+                "iat": now, "exp": now + 300, "jti": uuid::Uuid::new_v4().to_string(),
+            }))
+        })
+        .collect::<Result<_, _>>()?;
+    let (lat, elapsed, bodies) = drive(
+        &http,
+        args.concurrency,
+        assertions,
+        move |c, a| {
+            c.post(token_url.clone()).form(&[
+                ("grant_type", "client_credentials"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", a.as_str()),
+                ("scope", "cdr:registration"),
+            ])
+        },
+        200,
+    )
+    .await?;
+    report("POST /token", &lat, elapsed);
+    let tokens: Vec<String> = bodies
+        .iter()
+        .map(|b| {
+            serde_json::from_str::<Value>(b)
+                .ok()
+                .and_then(|v| v["access_token"].as_str().map(str::to_string))
+                .context("token")
+        })
+        .collect::<anyhow::Result<_>>()?;
+
+    let gets: Vec<String> = client_ids
+        .iter()
+        .zip(&tokens)
+        .map(|(id, t)| format!("{id} {t}"))
+        .collect();
+    let base_get = base.clone();
+    let (lat, elapsed, _) = drive(
+        &http,
+        args.concurrency,
+        gets,
+        move |c, pair| {
+            let (id, token) = pair.split_once(' ').unwrap_or_default();
+            c.get(format!("{base_get}/register/{id}"))
+                .bearer_auth(token)
+        },
+        200,
+    )
+    .await?;
+    report("GET /register/{id}", &lat, elapsed);
+    Ok(())
+}
+
+type Latencies = Vec<Duration>;
+
+/// Runs every item through `make` with `concurrency` in flight; all must answer `expect`.
+async fn drive(
+    http: &reqwest::Client,
+    concurrency: usize,
+    items: Vec<String>,
+    make: impl Fn(&reqwest::Client, String) -> reqwest::RequestBuilder + Send + Sync + 'static,
+    expect: u16,
+) -> anyhow::Result<(Latencies, Duration, Vec<String>)> {
+    let n = items.len();
+    let items = Arc::new(items);
+    let next = Arc::new(AtomicUsize::new(0));
+    let make = Arc::new(make);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (items, next, make, http) = (items.clone(), next.clone(), make.clone(), http.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= items.len() {
+                    break;
+                }
+                let t = Instant::now();
+                let res = make(&http, items[i].clone()).send().await?;
+                let status = res.status().as_u16();
+                let body = res.text().await?;
+                let lat = t.elapsed();
+                anyhow::ensure!(status == expect, "request {i} answered {status}: {body}");
+                out.push((i, lat, body));
+            }
+            Ok::<_, anyhow::Error>(out)
+        }));
+    }
+    let mut all = Vec::with_capacity(n);
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    let elapsed = started.elapsed();
+    all.sort_by_key(|(i, _, _)| *i);
+    let lat = all.iter().map(|(_, l, _)| *l).collect();
+    let bodies = all.into_iter().map(|(_, _, b)| b).collect();
+    Ok((lat, elapsed, bodies))
+}
+
+fn report(name: &str, lat: &Latencies, elapsed: Duration) {
+    let mut sorted = lat.clone();
+    sorted.sort();
+    let pct = |p: f64| {
+        let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+        sorted.get(idx).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    println!(
+        "  {name:<20} {:>8.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({} requests in {:.2} s)",
+        lat.len() as f64 / elapsed.as_secs_f64(),
+        pct(0.50),
+        pct(0.99),
+        lat.len(),
+        elapsed.as_secs_f64()
+    );
+}
+
+fn ssa_claims(software_id: &str, jwks_uri: &str, now: i64, i: usize) -> Value {
+    json!({
+        "iss": "cdr-register",
+        "iat": now,
+        "exp": now + 600,
+        "jti": uuid::Uuid::new_v4().simple().to_string(),
+        "legal_entity_id": uuid::Uuid::new_v4().to_string(),
+        "legal_entity_name": format!("Bench Legal Entity {i}"),
+        "org_id": uuid::Uuid::new_v4().to_string(),
+        "org_name": format!("Bench Brand {i}"),
+        "client_name": format!("Bench Product {i}"),
+        "client_description": "A benchmark software product",
+        "client_uri": "https://bench.example.com.au",
+        "redirect_uris": ["https://bench.example.com.au/callback"],
+        "logo_uri": "https://bench.example.com.au/logo.png",
+        "tos_uri": "https://bench.example.com.au/tos",
+        "policy_uri": "https://bench.example.com.au/policy",
+        "jwks_uri": jwks_uri,
+        "revocation_uri": "https://bench.example.com.au/revoke",
+        "recipient_base_uri": "https://bench.example.com.au",
+        "software_id": software_id,
+        "software_roles": "data-recipient-software-product",
+        "scope": "openid profile bank:accounts.basic:read bank:transactions:read common:customer.basic:read cdr:registration",
+    })
+}
+
+fn request_claims(software_id: &str, ssa: &str, issuer: &str, now: i64, alg: &str) -> Value {
+    json!({
+        "iss": software_id,
+        "iat": now,
+        "exp": now + 300,
+        "jti": uuid::Uuid::new_v4().to_string(),
+        "aud": issuer,
+        "token_endpoint_auth_signing_alg": alg,
+        "token_endpoint_auth_method": "private_key_jwt",
+        "grant_types": ["client_credentials", "authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "application_type": "web",
+        "id_token_signed_response_alg": "PS256",
+        "request_object_signing_alg": "PS256",
+        "authorization_signed_response_alg": "PS256",
+        "redirect_uris": ["https://bench.example.com.au/callback"],
+        "software_statement": ssa,
+    })
+}

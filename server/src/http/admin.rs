@@ -1,0 +1,200 @@
+//! `POST {issuer}/cds-au/v1/admin/register/metadata`: the Admin Metadata Update endpoint the CDR
+//! Register calls to tell a Data Holder that participant metadata changed (CDS "Admin APIs" →
+//! Metadata Update; spec §10.2). It triggers an immediate Register status sync.
+//!
+//! # Security
+//! The Register authenticates with a self-signed JWT bearer (CDS "Client Authentication" →
+//! self-signed JWT): `iss` = `sub` = `cdr-register`, `aud` this endpoint's URL (or the issuer),
+//! `exp`, a single-use `jti`, signed with a key from the Register's JWKS
+//! (`DCR_REGISTER_JWKS_URI`, the keys that sign SSAs). No client certificate is required.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use dcr_core::jose::{decode_header, verify_with_set, Claims, JoseError};
+use serde_json::Value;
+
+use super::ApiError;
+use crate::state::AppState;
+
+/// The version of the Admin Metadata Update endpoint implemented.
+pub const METADATA_UPDATE_VERSION: u32 = 1;
+
+fn unauthorized(description: &str) -> ApiError {
+    tracing::info!(target: "security", reason = description, "admin metadata update refused");
+    let d = description.replace('"', "'");
+    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", description).with_www_authenticate(
+        format!("Bearer error=\"invalid_token\", error_description=\"{d}\""),
+    )
+}
+
+/// `x-v` / `x-min-v` as the CDS header rules have them: version 1 only.
+fn check_version(headers: &HeaderMap) -> Result<(), ApiError> {
+    let int = |name: &str| -> Result<Option<u32>, ApiError> {
+        match headers.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u32>().ok())
+                .filter(|n| *n >= 1)
+                .map(Some)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "urn:au-cds:error:cds-all:Header/InvalidVersion",
+                        format!("{name} must be a positive integer."),
+                    )
+                }),
+        }
+    };
+    let v = int("x-v")?;
+    let min = int("x-min-v")?;
+    let supported = match (v, min) {
+        (None, _) => true,
+        (Some(v), None) => v >= METADATA_UPDATE_VERSION,
+        (Some(v), Some(min)) => min <= METADATA_UPDATE_VERSION && v >= METADATA_UPDATE_VERSION,
+    };
+    if supported {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "urn:au-cds:error:cds-all:Header/UnsupportedVersion",
+            "Only version 1 of the Metadata Update endpoint is supported.",
+        ))
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| unauthorized("A bearer token from the CDR Register is required."))?;
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer")
+                && !token.trim().is_empty()
+                && token.len() <= dcr_core::jose::MAX_JWS_LEN =>
+        {
+            Ok(token.trim())
+        }
+        _ => Err(unauthorized("The Authorization header is malformed.")),
+    }
+}
+
+async fn verify_register_jwt(state: &AppState, token: &str) -> Result<Claims, ApiError> {
+    let uri = state.config.register_jwks_uri.as_str();
+    let unavailable = |e: crate::jwks::JwksError| {
+        tracing::error!(error = %e, "the CDR Register's JWKS could not be loaded");
+        ApiError::unavailable("Could not load the CDR Register's keys; try again shortly.")
+    };
+    let keys = state.jwks.get(uri).await.map_err(unavailable)?;
+    let claims = match verify_with_set(token, &keys) {
+        Err(JoseError::UnknownKid(kid)) => {
+            let keys = state
+                .jwks
+                .refresh_for_kid(uri, &kid)
+                .await
+                .map_err(unavailable)?;
+            verify_with_set(token, &keys)
+        }
+        other => other,
+    }
+    .map(|(_, claims)| claims)
+    .map_err(|e| {
+        let kid = decode_header(token).ok().and_then(|h| h.kid).unwrap_or_default();
+        tracing::info!(target: "security", kid = %dcr_core::jose::printable(&kid), error = %e, "admin token signature");
+        unauthorized("The token is not signed by the CDR Register.")
+    })?;
+    let now = state.clock.now();
+    let skew = state.config.clock_skew_secs;
+    let issuer = state.config.issuer_str();
+    let endpoint = format!("{issuer}{}", super::routes::ADMIN_REGISTER_METADATA);
+    let register = state.config.ssa_issuer.as_str();
+    let str_claim = |name: &str| claims.get(name).and_then(Value::as_str);
+    if str_claim("iss") != Some(register) || str_claim("sub") != Some(register) {
+        return Err(unauthorized("'iss' and 'sub' must be the CDR Register."));
+    }
+    let aud_ok = |a: &str| a == endpoint || a == issuer;
+    let aud = match claims.get("aud") {
+        Some(Value::String(a)) => aud_ok(a),
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).any(aud_ok),
+        _ => false,
+    };
+    if !aud {
+        return Err(unauthorized(
+            "'aud' must be this endpoint's URL or the issuer.",
+        ));
+    }
+    let exp = claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| unauthorized("'exp' is required."))?;
+    if exp + skew <= now {
+        return Err(unauthorized("The token has expired."));
+    }
+    for name in ["iat", "nbf"] {
+        if let Some(t) = claims.get(name) {
+            if t.as_i64().is_none_or(|t| t > now + skew) {
+                return Err(unauthorized("The token is not valid yet."));
+            }
+        }
+    }
+    let jti = str_claim("jti")
+        .filter(|j| !j.is_empty() && j.len() <= 256)
+        .ok_or_else(|| unauthorized("'jti' is required."))?;
+    let fresh = state
+        .store
+        .use_jti(&format!("adm:{jti}"), exp.max(now) + skew)
+        .await?;
+    if !fresh {
+        return Err(unauthorized("The token has already been used."));
+    }
+    Ok(claims)
+}
+
+/// `POST /cds-au/v1/admin/register/metadata` with `{"data":{"action":"REFRESH"}}`: 200 and an
+/// immediate Register status refresh.
+#[tracing::instrument(name = "dcr.admin.metadata_update", skip_all)]
+pub async fn metadata_update(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    super::CappedBody(body): super::CappedBody,
+) -> Result<Response, ApiError> {
+    let token = bearer(&headers)?;
+    verify_register_jwt(&state, token).await?;
+    check_version(&headers)?;
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request",
+            "The request body must be application/json.",
+        ));
+    }
+    let action = serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
+        v.pointer("/data/action")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    if action.as_deref() != Some("REFRESH") {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "urn:au-cds:error:cds-all:Field/Invalid",
+            "The body must be {\"data\":{\"action\":\"REFRESH\"}}.",
+        ));
+    }
+    state.register_sync.refresh();
+    tracing::info!("the CDR Register asked for a metadata refresh");
+    let mut res = StatusCode::OK.into_response();
+    res.headers_mut()
+        .insert("x-v", HeaderValue::from(METADATA_UPDATE_VERSION));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
+}

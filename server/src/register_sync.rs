@@ -1,0 +1,388 @@
+//! CDR Register status sync (spec §10; CDS "Participant Statuses", Register APIs "Get Data
+//! Recipients Statuses" and "Get Software Products Statuses").
+//!
+//! Every `DCR_REGISTER_POLL_SECS` (and at once when the Register calls the Admin Metadata Update
+//! endpoint, [`SyncHandle::refresh`]) one server instance fetches both status lists, with
+//! `If-None-Match` so that an unchanged list costs a 304, and applies them to the stored
+//! registrations: statuses are recorded on each registration (the token endpoint refuses a
+//! product or recipient that is not `ACTIVE`), and a product `REMOVED` (or a recipient `REVOKED`
+//! or `SURRENDERED`) has its registration cleaned up (status `removed`). Each change is written
+//! with an audit event whose actor is [`ACTOR`]. See `docs/register.md`.
+//!
+//! Outages: a failed fetch (after retries) keeps the last good list, stored with its ETag, and
+//! is never taken for a status change. Values the standard does not define are ignored.
+//!
+//! One poller among several instances: a lease row in the store ([`LEASE`]), renewed every
+//! [`TICK`] by its holder and taken over by another instance once it has lapsed for
+//! [`LEASE_TTL_SECS`]. An instance that is asked to refresh while another holds the lease
+//! records the request in the lease row; the holder sees it at its next renewal.
+
+pub mod fetch;
+pub mod status;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dcr_store::{NewAuditEvent, RegisterStatusChange, RegisterSyncState};
+use tokio::sync::Notify;
+use url::Url;
+
+use self::fetch::{fetch_list, Fetched, ListKind, Retry};
+use crate::state::AppState;
+
+/// The lease that elects the poller.
+pub const LEASE: &str = "register-sync";
+/// The audit actor of every change the sync makes.
+pub const ACTOR: &str = "register-sync";
+/// Sync state key of the data recipients list.
+pub const DATA_RECIPIENTS: &str = "data_recipients";
+/// Sync state key of the software products list.
+pub const SOFTWARE_PRODUCTS: &str = "software_products";
+/// Get Data Recipients Statuses, relative to `DCR_REGISTER_BASE_URI`.
+pub const DATA_RECIPIENTS_STATUS_PATH: &str = "/cdr-register/v1/all/data-recipients/status";
+/// Get Software Products Statuses, relative to `DCR_REGISTER_BASE_URI`.
+pub const SOFTWARE_PRODUCTS_STATUS_PATH: &str =
+    "/cdr-register/v1/all/data-recipients/brands/software-products/status";
+/// How long a lease lasts without renewal; another instance takes over after it.
+pub const LEASE_TTL_SECS: i64 = 60;
+/// How often the lease is renewed (or, by the others, tried).
+pub const TICK: Duration = Duration::from_secs(5);
+
+/// Shared between the poller and the Admin Metadata Update endpoint.
+pub struct SyncHandle {
+    notify: Notify,
+    instance_id: String,
+}
+
+impl std::fmt::Debug for SyncHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncHandle")
+            .field("instance_id", &self.instance_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for SyncHandle {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SyncHandle {
+    /// A handle with a fresh instance id (`<pid>-<random>`), the lease holder name.
+    #[must_use]
+    pub fn new() -> Self {
+        let rand = uuid::Uuid::new_v4().simple().to_string();
+        Self {
+            notify: Notify::new(),
+            instance_id: format!("{}-{}", std::process::id(), &rand[..12]),
+        }
+    }
+
+    /// This instance's name in the lease.
+    #[must_use]
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+
+    /// Asks for a refresh as soon as possible (the Register's Admin Metadata Update).
+    pub fn refresh(&self) {
+        self.notify.notify_one();
+    }
+}
+
+/// What one sync did, for logs and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Lists answered 200.
+    pub fetched: usize,
+    /// Lists answered 304.
+    pub not_modified: usize,
+    /// Lists that could not be fetched (the last good one was used).
+    pub failed: usize,
+    /// Registrations whose statuses changed.
+    pub changed: usize,
+    /// Registrations cleaned up.
+    pub removed: usize,
+    /// Register entries whose status value the standard does not define (ignored).
+    pub unknown: usize,
+}
+
+/// Runs the poller until `stopped` resolves, then gives up the lease.
+///
+/// # Cancel safety
+/// Meant to be spawned; `stopped` ends it cleanly (a sync in progress is dropped between two
+/// registration transactions, and the next holder redoes it).
+pub async fn run(
+    state: AppState,
+    handle: Arc<SyncHandle>,
+    stopped: impl std::future::Future<Output = ()>,
+) {
+    let me = handle.instance_id().to_string();
+    let poll = state.config.register_poll;
+    let mut next_poll = tokio::time::Instant::now();
+    let mut requested = false;
+    tokio::pin!(stopped);
+    loop {
+        let now = state.clock.now();
+        match state
+            .store
+            .acquire_lease(LEASE, &me, now, LEASE_TTL_SECS)
+            .await
+        {
+            Ok(Some(lease)) => {
+                let remote = lease.refresh_requested_at.is_some();
+                if requested || remote || tokio::time::Instant::now() >= next_poll {
+                    if remote {
+                        if let Err(e) = state.store.clear_lease_refresh(LEASE, &me).await {
+                            tracing::warn!(error = %e, "register sync: clearing the refresh request failed");
+                        }
+                    }
+                    requested = false;
+                    tokio::select! {
+                        () = &mut stopped => break,
+                        report = sync_once(&state, &me) => log_report(&report),
+                    }
+                    next_poll = tokio::time::Instant::now() + poll;
+                }
+            }
+            Ok(None) => {
+                if requested {
+                    // Another instance polls: hand the request over through the store.
+                    match state.store.request_lease_refresh(LEASE, now).await {
+                        Ok(()) => requested = false,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "register sync: passing on a refresh request failed")
+                        }
+                    }
+                }
+                // Should this instance take over, it polls at once.
+                next_poll = tokio::time::Instant::now();
+            }
+            Err(e) => tracing::warn!(error = %e, "register sync: the lease could not be read"),
+        }
+        let until_poll = next_poll.saturating_duration_since(tokio::time::Instant::now());
+        tokio::select! {
+            () = &mut stopped => break,
+            () = tokio::time::sleep(until_poll.min(TICK)) => {}
+            () = handle.notify.notified() => requested = true,
+        }
+    }
+    if let Err(e) = state.store.release_lease(LEASE, &me).await {
+        tracing::warn!(error = %e, "register sync: releasing the lease failed");
+    }
+}
+
+fn log_report(r: &Result<SyncReport, dcr_store::StoreError>) {
+    match r {
+        Ok(r) if r.failed > 0 => tracing::warn!(
+            failed = r.failed,
+            changed = r.changed,
+            removed = r.removed,
+            "register sync: the Register could not be reached; last good statuses kept"
+        ),
+        Ok(r) => tracing::info!(
+            fetched = r.fetched,
+            not_modified = r.not_modified,
+            changed = r.changed,
+            removed = r.removed,
+            unknown = r.unknown,
+            "register sync done"
+        ),
+        Err(e) => tracing::warn!(error = %e, "register sync: store failure"),
+    }
+}
+
+fn status_url(base: &Url, path: &str) -> Option<Url> {
+    Url::parse(&format!("{}{path}", base.as_str().trim_end_matches('/'))).ok()
+}
+
+/// Refreshes one list and returns the list to apply: the fresh one, or the last good one.
+async fn refresh_list(
+    state: &AppState,
+    me: &str,
+    resource: &str,
+    path: &str,
+    kind: ListKind,
+    report: &mut SyncReport,
+) -> Result<Option<BTreeMap<String, String>>, dcr_store::StoreError> {
+    let prev = state.store.register_sync_state(resource).await?;
+    let last_good: Option<BTreeMap<String, String>> = prev
+        .as_ref()
+        .filter(|p| p.synced_at.is_some())
+        .and_then(|p| serde_json::from_str(&p.statuses).ok());
+    let now = state.clock.now();
+    let mut next = prev.unwrap_or_else(|| RegisterSyncState {
+        resource: resource.to_string(),
+        etag: None,
+        statuses: "{}".into(),
+        synced_at: None,
+        fetched_at: None,
+        attempted_at: now,
+        attempts: 0,
+        failures: 0,
+        last_error: None,
+        synced_by: None,
+    });
+    next.attempted_at = now;
+    next.attempts += 1;
+    next.synced_by = Some(me.to_string());
+    // Without a last good list there is nothing a 304 could confirm.
+    let etag = last_good.as_ref().and(next.etag.as_deref());
+    let result = match status_url(&state.config.register_base_uri, path) {
+        Some(url) => fetch_list(state.outbound.client(), &url, kind, etag, Retry::default()).await,
+        None => Err(fetch::RegisterFetchError::Invalid(
+            "DCR_REGISTER_BASE_URI does not make a URL".into(),
+        )),
+    };
+    let list = match result {
+        Ok(Fetched::NotModified) => {
+            report.not_modified += 1;
+            next.synced_at = Some(now);
+            next.failures = 0;
+            next.last_error = None;
+            last_good
+        }
+        Ok(Fetched::Fresh(list)) => {
+            report.fetched += 1;
+            report.unknown += list
+                .statuses
+                .values()
+                .filter(|s| match kind {
+                    ListKind::DataRecipients => status::DataRecipientStatus::parse(s).is_none(),
+                    ListKind::SoftwareProducts => status::SoftwareProductStatus::parse(s).is_none(),
+                })
+                .count();
+            if list.skipped > 0 {
+                tracing::warn!(
+                    resource,
+                    skipped = list.skipped,
+                    "register sync: entries without id or status ignored"
+                );
+            }
+            next.etag = list.etag;
+            next.statuses =
+                serde_json::to_string(&list.statuses).unwrap_or_else(|_| "{}".to_string());
+            next.synced_at = Some(now);
+            next.fetched_at = Some(now);
+            next.failures = 0;
+            next.last_error = None;
+            Some(list.statuses)
+        }
+        Err(e) => {
+            report.failed += 1;
+            tracing::warn!(resource, error = %e, failures = next.failures + 1, "register sync: fetch failed");
+            next.failures += 1;
+            next.last_error = Some(e.to_string());
+            last_good
+        }
+    };
+    state.store.save_register_sync_state(&next).await?;
+    Ok(list)
+}
+
+/// One sync: both lists refreshed, then applied to every active or revoked registration.
+///
+/// # Errors
+/// Store failures (a Register failure is reported in [`SyncReport::failed`] instead).
+pub async fn sync_once(state: &AppState, me: &str) -> Result<SyncReport, dcr_store::StoreError> {
+    let mut report = SyncReport::default();
+    let dr = refresh_list(
+        state,
+        me,
+        DATA_RECIPIENTS,
+        DATA_RECIPIENTS_STATUS_PATH,
+        ListKind::DataRecipients,
+        &mut report,
+    )
+    .await?;
+    let sp = refresh_list(
+        state,
+        me,
+        SOFTWARE_PRODUCTS,
+        SOFTWARE_PRODUCTS_STATUS_PATH,
+        ListKind::SoftwareProducts,
+        &mut report,
+    )
+    .await?;
+    if dr.is_none() && sp.is_none() {
+        return Ok(report);
+    }
+    let dr = dr.unwrap_or_default();
+    let sp = sp.unwrap_or_default();
+    for t in state.store.register_sync_targets().await? {
+        let active = t.status == dcr_store::RegistrationStatus::Active.as_str();
+        let reported_sp = sp.get(&t.software_id.to_ascii_lowercase());
+        let reported_dr = t
+            .legal_entity_id
+            .as_ref()
+            .and_then(|le| dr.get(&le.to_ascii_lowercase()));
+        let current = status::Current {
+            active,
+            sp: t.register_sp_status.as_deref(),
+            dr: t.register_dr_status.as_deref(),
+        };
+        let Some(d) = status::decide(
+            current,
+            reported_sp.map(String::as_str),
+            reported_dr.map(String::as_str),
+        ) else {
+            continue;
+        };
+        let now = state.clock.now();
+        let state_json = |status: &str, sp: Option<&str>, dr: Option<&str>| {
+            serde_json::json!({
+                "status": status,
+                "register_sp_status": sp,
+                "register_dr_status": dr,
+            })
+            .to_string()
+        };
+        let after_status = if d.remove {
+            dcr_store::RegistrationStatus::Removed.as_str()
+        } else {
+            t.status.as_str()
+        };
+        let audit = NewAuditEvent {
+            occurred_at: now,
+            actor: ACTOR.into(),
+            action: if d.remove {
+                "registration.remove".into()
+            } else {
+                "registration.register_status".into()
+            },
+            client_id: Some(t.client_id.clone()),
+            software_id: Some(t.software_id.clone()),
+            reason: Some(d.reason.clone()),
+            before_state: Some(state_json(
+                &t.status,
+                t.register_sp_status.as_deref(),
+                t.register_dr_status.as_deref(),
+            )),
+            after_state: Some(state_json(after_status, d.sp.as_deref(), d.dr.as_deref())),
+        };
+        let change = RegisterStatusChange {
+            client_id: t.client_id.clone(),
+            previous_sp_status: t.register_sp_status.clone(),
+            previous_dr_status: t.register_dr_status.clone(),
+            sp_status: d.sp.clone(),
+            dr_status: d.dr.clone(),
+            remove: d.remove,
+            reason: d.remove.then(|| d.reason.clone()),
+            now,
+        };
+        if state.store.apply_register_status(&change, &audit).await? {
+            report.changed += 1;
+            if d.remove {
+                report.removed += 1;
+                tracing::warn!(target: "security", client_id = %t.client_id, software_id = %t.software_id,
+                    sp = ?d.sp, dr = ?d.dr, "registration removed: the CDR Register reports the product removed");
+            } else {
+                tracing::info!(client_id = %t.client_id, software_id = %t.software_id,
+                    sp = ?d.sp, dr = ?d.dr, "Register status changed");
+            }
+        }
+    }
+    Ok(report)
+}
