@@ -4,6 +4,7 @@
 mod helpers;
 
 mod foundation;
+mod gateway;
 mod hygiene;
 mod management;
 mod register;

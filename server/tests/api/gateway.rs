@@ -1,0 +1,109 @@
+//! Behind a TLS-terminating gateway: the client certificate comes from a configured header,
+//! honoured only from configured proxy addresses (off by default).
+
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::helpers::{error_of, spawn_app, spawn_app_with, Backend};
+
+const SW: &str = "c6327f87-687a-4369-99a4-eaacd3bb8210";
+const HEADER: &str = "x-ssl-client-cert";
+
+fn escaped(pem: &str) -> String {
+    percent_encoding::utf8_percent_encode(pem, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+async fn certificate_header_from_a_trusted_proxy_is_used(backend: Backend) {
+    let app = spawn_app_with(backend, |raw| {
+        raw.security.client_cert_header = Some(HEADER.into());
+        raw.security.trusted_proxies = Some(vec!["127.0.0.1".into()]);
+    })
+    .await;
+    let cert = escaped(&app.pki.client_a.cert_pem);
+    // The gateway (our anonymous TLS client) forwards the recipient's certificate.
+    let res = app
+        .anon
+        .post(format!("{}/register", app.base))
+        .header("content-type", "application/jwt")
+        .header(HEADER, &cert)
+        .body(app.request(SW, json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let client_id = res.json::<Value>().await.unwrap()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let assertion = app.assertion(&client_id, json!({}));
+    let res = app
+        .anon
+        .post(format!("{}/token", app.base))
+        .header(HEADER, &cert)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let token = res.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = app
+        .anon
+        .get(app.client_url(&client_id))
+        .bearer_auth(&token)
+        .header(HEADER, &cert)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // The token is bound to certificate A: presenting B's certificate through the header fails.
+    let other = escaped(&app.pki.client_b.cert_pem);
+    let res = app
+        .anon
+        .get(app.client_url(&client_id))
+        .bearer_auth(&token)
+        .header(HEADER, &other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}
+
+async fn certificate_header_is_ignored_from_untrusted_addresses_and_by_default(backend: Backend) {
+    let untrusted = spawn_app_with(backend, |raw| {
+        raw.security.client_cert_header = Some(HEADER.into());
+        raw.security.trusted_proxies = Some(vec!["10.9.8.7".into()]);
+    })
+    .await;
+    let default = spawn_app(backend).await;
+    for app in [&untrusted, &default] {
+        let res = app
+            .anon
+            .post(format!("{}/register", app.base))
+            .header("content-type", "application/jwt")
+            .header(HEADER, escaped(&app.pki.client_a.cert_pem))
+            .body(app.request(SW, json!({})))
+            .send()
+            .await
+            .unwrap();
+        let (status, error, _) = error_of(res).await;
+        assert_eq!(
+            (status, error.as_str()),
+            (403, "client_certificate_required")
+        );
+    }
+}
+
+both_backends!(
+    certificate_header_from_a_trusted_proxy_is_used,
+    certificate_header_is_ignored_from_untrusted_addresses_and_by_default,
+);
