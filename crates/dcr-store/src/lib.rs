@@ -13,6 +13,7 @@
 
 mod admin_portal;
 mod model;
+mod sqlite_writer;
 mod sync;
 
 use std::str::FromStr;
@@ -119,8 +120,9 @@ impl Backend {
 /// other pool and run concurrently under WAL.
 #[derive(Debug, Clone)]
 pub enum Store {
-    /// SQLite: the read pool and the single-connection write pool.
-    Sqlite(SqlitePool, SqlitePool),
+    /// SQLite: the read pool, the single-connection write pool, and the group-commit writer
+    /// that batches the hot writes (registrations, used `jti`s) on that connection.
+    Sqlite(SqlitePool, SqlitePool, sqlite_writer::SqliteWriter),
     /// PostgreSQL pool.
     Postgres(PgPool),
 }
@@ -131,7 +133,7 @@ pub enum Store {
 macro_rules! dispatch {
     ($store:expr, $pool:ident => $body:expr) => {
         match $store {
-            $crate::Store::Sqlite($pool, _) => $body,
+            $crate::Store::Sqlite($pool, ..) => $body,
             $crate::Store::Postgres($pool) => $body,
         }
     };
@@ -142,7 +144,7 @@ macro_rules! dispatch {
 macro_rules! dispatch_write {
     ($store:expr, $pool:ident => $body:expr) => {
         match $store {
-            $crate::Store::Sqlite(_, $pool) => $body,
+            $crate::Store::Sqlite(_, $pool, ..) => $body,
             $crate::Store::Postgres($pool) => $body,
         }
     };
@@ -154,7 +156,7 @@ macro_rules! dispatch_write {
 macro_rules! in_tx {
     ($store:expr, $tx:ident => $body:block) => {
         match $store {
-            $crate::Store::Sqlite(_, pool) => {
+            $crate::Store::Sqlite(_, pool, ..) => {
                 let mut $tx = pool.begin().await?;
                 let out = $body;
                 $tx.commit().await?;
@@ -192,7 +194,12 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10));
+                .busy_timeout(Duration::from_secs(10))
+                // Keep the indexes of a large registry in memory (64 MiB page cache per
+                // connection, memory-mapped reads).
+                .pragma("cache_size", "-65536")
+                .pragma("mmap_size", "268435456")
+                .pragma("temp_store", "memory");
             if url.contains(":memory:") || url.contains("mode=memory") {
                 return Err(StoreError::BadUrl("an in-memory SQLite database cannot be shared by the read and write pools; use a file".into()));
             }
@@ -213,7 +220,8 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(opts)
                 .await?;
-            Self::Sqlite(reader, writer)
+            let batcher = sqlite_writer::SqliteWriter::start(writer.clone());
+            Self::Sqlite(reader, writer, batcher)
         } else {
             return Err(StoreError::BadUrl(redact_url(url)));
         };
@@ -245,7 +253,7 @@ impl Store {
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         match self {
-            Self::Sqlite(reader, writer) => {
+            Self::Sqlite(reader, writer, _) => {
                 reader.close().await;
                 writer.close().await;
             }
@@ -268,8 +276,19 @@ impl Store {
         jti: Option<&UsedJti>,
         audit: &NewAuditEvent,
     ) -> Result<(), StoreError> {
-        if let Self::Sqlite(_, writer) = self {
-            return sqlite_create_registration(writer, reg, jti, audit).await;
+        if let Self::Sqlite(_, _, batcher) = self {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            batcher
+                .submit(sqlite_writer::Job::CreateRegistration {
+                    reg: Box::new(reg.clone()),
+                    jti: jti.cloned(),
+                    audit: Box::new(audit.clone()),
+                    reply,
+                })
+                .await?;
+            return answer
+                .await
+                .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?;
         }
         in_tx!(self, tx => {
             if let Some(j) = jti {
@@ -487,6 +506,19 @@ impl Store {
     /// # Errors
     /// Database failures.
     pub async fn use_jti(&self, key: &str, expires_at: i64) -> Result<bool, StoreError> {
+        if let Self::Sqlite(_, _, batcher) = self {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            batcher
+                .submit(sqlite_writer::Job::UseJti {
+                    key: key.to_string(),
+                    expires_at,
+                    reply,
+                })
+                .await?;
+            return answer
+                .await
+                .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?;
+        }
         let done = dispatch_write!(self, pool => {
             sqlx::query("INSERT INTO used_jti (jti_key, expires_at) VALUES ($1, $2) ON CONFLICT (jti_key) DO NOTHING")
                 .bind(key)
@@ -792,69 +824,6 @@ where
     .bind(ev.reason.clone())
     .bind(ev.before_state.clone())
     .bind(ev.after_state.clone())
-}
-
-/// The registration write on SQLite as one multi-statement call on the single writer
-/// connection: every statement is a round trip to SQLite's worker thread, so one call instead of
-/// five is most of the cost of a registration. On any error the transaction is rolled back
-/// before the connection goes back to the pool.
-async fn sqlite_create_registration(
-    writer: &SqlitePool,
-    reg: &Registration,
-    jti: Option<&UsedJti>,
-    audit: &NewAuditEvent,
-) -> Result<(), StoreError> {
-    let mut conn = writer.acquire().await?;
-    let (jti_key, jti_exp) = jti.map_or((None, 0), |j| (Some(j.key.as_str()), j.expires_at));
-    let result = sqlx::query(
-        "BEGIN IMMEDIATE; \
-         INSERT INTO used_jti (jti_key, expires_at) SELECT $1, $2 WHERE $1 IS NOT NULL; \
-         INSERT INTO registration (client_id, software_id, software_key, org_id, org_name, client_name, \
-           legal_entity_id, legal_entity_name, jwks_uri, scope, status, ssa, metadata, client_id_issued_at, \
-           created_at, updated_at) VALUES ($3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18); \
-         INSERT INTO audit_event (occurred_at, actor, action, client_id, software_id, reason, before_state, after_state) \
-           VALUES ($19, $20, $21, $22, $23, $24, $25, $26); \
-         COMMIT;",
-    )
-    .bind(jti_key)
-    .bind(jti_exp)
-    .bind(&reg.client_id)
-    .bind(&reg.software_id)
-    .bind(reg.software_id.to_ascii_lowercase())
-    .bind(&reg.org_id)
-    .bind(&reg.org_name)
-    .bind(&reg.client_name)
-    .bind(&reg.legal_entity_id)
-    .bind(&reg.legal_entity_name)
-    .bind(&reg.jwks_uri)
-    .bind(&reg.scope)
-    .bind(reg.status.as_str())
-    .bind(&reg.ssa)
-    .bind(&reg.metadata)
-    .bind(reg.client_id_issued_at)
-    .bind(reg.created_at)
-    .bind(reg.updated_at)
-    .bind(audit.occurred_at)
-    .bind(&audit.actor)
-    .bind(&audit.action)
-    .bind(&audit.client_id)
-    .bind(&audit.software_id)
-    .bind(&audit.reason)
-    .bind(&audit.before_state)
-    .bind(&audit.after_state)
-    .execute(&mut *conn)
-    .await;
-    if let Err(e) = result {
-        if let Err(rollback) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
-            // No transaction open means the failure came before BEGIN took effect; anything
-            // else leaves the connection unusable, so it must not return to the pool.
-            if !rollback.to_string().contains("no transaction") {
-                conn.detach();
-            }
-        }
-        return Err(e.into());
-    }
-    Ok(())
 }
 
 fn escape_like(s: &str) -> String {

@@ -1,0 +1,227 @@
+//! Group commit for SQLite's hot writes (registrations, used `jti`s).
+//!
+//! SQLite has one writer. Committing each registration on its own costs a WAL append of every
+//! page it touched (the row, each index, the audit row, the `jti`) and, every thousand pages, a
+//! checkpoint with an fsync: measured here, that serialised cost (not CPU) capped registrations
+//! at about 1,400/s with the CPU half idle. This task takes the writes that queue up while one
+//! batch commits and runs the next batch in one transaction, each write inside its own
+//! `SAVEPOINT`, so a failing write (a duplicate `software_id`, a replayed `jti`) is rolled back
+//! alone and answered with its own error while the others commit. Every caller still gets its
+//! answer only after its write is durable in the same sense as before (committed in WAL mode).
+
+use sqlx::SqlitePool;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{NewAuditEvent, Registration, StoreError, UsedJti};
+
+/// Most writes in one transaction.
+const MAX_BATCH: usize = 128;
+
+/// A write to run in a batch.
+pub(crate) enum Job {
+    /// Create a registration, consuming a `jti`, with its audit event.
+    CreateRegistration {
+        reg: Box<Registration>,
+        jti: Option<UsedJti>,
+        audit: Box<NewAuditEvent>,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// Record a used `jti`; answers whether it was fresh.
+    UseJti {
+        key: String,
+        expires_at: i64,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
+}
+
+/// Handle on the batching task; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SqliteWriter {
+    tx: mpsc::Sender<Job>,
+}
+
+impl SqliteWriter {
+    /// Starts the batching task over the single-connection write pool.
+    pub(crate) fn start(pool: SqlitePool) -> Self {
+        let (tx, rx) = mpsc::channel(4096);
+        tokio::spawn(run(pool, rx));
+        Self { tx }
+    }
+
+    pub(crate) async fn submit(&self, job: Job) -> Result<(), StoreError> {
+        self.tx
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))
+    }
+}
+
+async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        run_batch(&pool, batch).await;
+    }
+}
+
+enum Outcome {
+    Created(Result<(), StoreError>),
+    Jti(Result<bool, StoreError>),
+}
+
+async fn run_batch(pool: &SqlitePool, batch: Vec<Job>) {
+    let mut conn = match pool.acquire().await {
+        Ok(c) => c,
+        Err(e) => {
+            let msg = e.to_string();
+            for job in batch {
+                reply(
+                    job,
+                    Err(StoreError::Database(sqlx::Error::Protocol(msg.clone()))),
+                );
+            }
+            return;
+        }
+    };
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.len());
+    let begun = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await;
+    if let Err(e) = begun {
+        let msg = e.to_string();
+        for job in batch {
+            reply(
+                job,
+                Err(StoreError::Database(sqlx::Error::Protocol(msg.clone()))),
+            );
+        }
+        return;
+    }
+    for job in &batch {
+        let outcome = match job {
+            Job::CreateRegistration {
+                reg, jti, audit, ..
+            } => {
+                let r = create_in_savepoint(&mut conn, reg, jti.as_ref(), audit).await;
+                Outcome::Created(r)
+            }
+            Job::UseJti {
+                key, expires_at, ..
+            } => {
+                let r = sqlx::query(
+                    "INSERT INTO used_jti (jti_key, expires_at) VALUES ($1, $2) ON CONFLICT (jti_key) DO NOTHING",
+                )
+                .bind(key)
+                .bind(expires_at)
+                .execute(&mut *conn)
+                .await
+                .map(|r| r.rows_affected() == 1)
+                .map_err(StoreError::from);
+                Outcome::Jti(r)
+            }
+        };
+        outcomes.push(outcome);
+    }
+    if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        let msg = e.to_string();
+        for job in batch {
+            reply(
+                job,
+                Err(StoreError::Database(sqlx::Error::Protocol(msg.clone()))),
+            );
+        }
+        return;
+    }
+    for (job, outcome) in batch.into_iter().zip(outcomes) {
+        match (job, outcome) {
+            (Job::CreateRegistration { reply, .. }, Outcome::Created(r)) => {
+                let _ = reply.send(r);
+            }
+            (Job::UseJti { reply, .. }, Outcome::Jti(r)) => {
+                let _ = reply.send(r);
+            }
+            (job, _) => reply_err(job),
+        }
+    }
+}
+
+fn reply_err(job: Job) {
+    reply(
+        job,
+        Err(StoreError::Database(sqlx::Error::Protocol(
+            "batch bookkeeping".into(),
+        ))),
+    );
+}
+
+fn reply(job: Job, err: Result<(), StoreError>) {
+    let Err(e) = err else { return };
+    match job {
+        Job::CreateRegistration { reply, .. } => {
+            let _ = reply.send(Err(e));
+        }
+        Job::UseJti { reply, .. } => {
+            let _ = reply.send(Err(e));
+        }
+    }
+}
+
+/// One registration inside its own savepoint; on failure only its changes are undone.
+async fn create_in_savepoint(
+    conn: &mut sqlx::SqliteConnection,
+    reg: &Registration,
+    jti: Option<&UsedJti>,
+    audit: &NewAuditEvent,
+) -> Result<(), StoreError> {
+    let (jti_key, jti_exp) = jti.map_or((None, 0), |j| (Some(j.key.as_str()), j.expires_at));
+    let result = sqlx::query(
+        "SAVEPOINT reg; \
+         INSERT INTO used_jti (jti_key, expires_at) SELECT $1, $2 WHERE $1 IS NOT NULL; \
+         INSERT INTO registration (client_id, software_id, software_key, org_id, org_name, client_name, \
+           legal_entity_id, legal_entity_name, jwks_uri, scope, status, ssa, metadata, client_id_issued_at, \
+           created_at, updated_at) VALUES ($3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18); \
+         INSERT INTO audit_event (occurred_at, actor, action, client_id, software_id, reason, before_state, after_state) \
+           VALUES ($19, $20, $21, $22, $23, $24, $25, $26); \
+         RELEASE reg;",
+    )
+    .bind(jti_key)
+    .bind(jti_exp)
+    .bind(&reg.client_id)
+    .bind(&reg.software_id)
+    .bind(reg.software_id.to_ascii_lowercase())
+    .bind(&reg.org_id)
+    .bind(&reg.org_name)
+    .bind(&reg.client_name)
+    .bind(&reg.legal_entity_id)
+    .bind(&reg.legal_entity_name)
+    .bind(&reg.jwks_uri)
+    .bind(&reg.scope)
+    .bind(reg.status.as_str())
+    .bind(&reg.ssa)
+    .bind(&reg.metadata)
+    .bind(reg.client_id_issued_at)
+    .bind(reg.created_at)
+    .bind(reg.updated_at)
+    .bind(audit.occurred_at)
+    .bind(&audit.actor)
+    .bind(&audit.action)
+    .bind(&audit.client_id)
+    .bind(&audit.software_id)
+    .bind(&audit.reason)
+    .bind(&audit.before_state)
+    .bind(&audit.after_state)
+    .execute(&mut *conn)
+    .await;
+    if let Err(e) = result {
+        // Undo this registration's statements only; the batch's transaction stays open.
+        let _ = sqlx::query("ROLLBACK TO reg; RELEASE reg;")
+            .execute(&mut *conn)
+            .await;
+        return Err(e.into());
+    }
+    Ok(())
+}
