@@ -195,7 +195,7 @@ impl Store {
             let sqlite_text = format!("EXPLAIN QUERY PLAN {text}");
             let pg_text = format!("EXPLAIN {text}");
             let lines: Vec<String> = match self {
-                Store::Sqlite(pool, _) => {
+                Store::Sqlite(pool, ..) => {
                     let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(&sqlite_text);
                     if let Some(s) = &sql.pattern {
                         query = query.bind(s.clone());

@@ -323,7 +323,7 @@ impl Store {
             }};
         }
         match self {
-            Store::Sqlite(_, pool) => apply!(pool),
+            Store::Sqlite(_, pool, ..) => apply!(pool),
             Store::Postgres(pool) => apply!(pool),
         }
     }

@@ -380,7 +380,7 @@ async fn portal_queries_hold_on_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_list_is_indexed_and_fast_with_100k_registrations_on_sqlite() {
     let (store, _dir) = sqlite_store().await;
-    let Store::Sqlite(_, writer) = &store else {
+    let Store::Sqlite(_, writer, ..) = &store else {
         unreachable!()
     };
     let started = Instant::now();
