@@ -14,13 +14,19 @@ export LEPTOS_OUTPUT_NAME=dcr-portal
 
 ensure_wasm_bindgen
 
-if ensure_rustup_wasm_target; then
+# DCR_WASM_ROUTE=debian forces the fallback (to test it); the default tries rustup first.
+if [ "${DCR_WASM_ROUTE:-auto}" != debian ] && ensure_rustup_wasm_target; then
   log "wasm32 toolchain: rustup (wasm32-unknown-unknown target)"
   cargo build -p frontend --lib --target wasm32-unknown-unknown --profile "$PROFILE" --target-dir target/front
   WASM=target/front/wasm32-unknown-unknown/$PROFILE/frontend.wasm
 else
   log "wasm32 toolchain: Debian rustc-web with -Zbuild-std (the rustup target is not available here)"
-  ensure_apt rustc-web cargo-web rust-web-src lld-19
+  # Leptos 0.8 needs rustc >= 1.88; bookworm's own rustc-web is 1.85, bookworm-security has 1.96.
+  if ! /usr/bin/rustc --version 2>/dev/null | awk '{split($2,v,"."); exit !(v[1]>1 || v[2]>=88)}' \
+     || ! dpkg -s rust-web-src lld-19 >/dev/null 2>&1; then
+    ensure_apt_latest rustc-web cargo-web rust-web-src lld-19
+  fi
+  log "Debian toolchain: $(/usr/bin/rustc --version)"
   # RUSTC_BOOTSTRAP only here, in its own target dir, so the server build is not invalidated.
   env RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc /usr/bin/cargo build -p frontend --lib \
     --target wasm32-unknown-unknown --profile "$PROFILE" --target-dir target/front-debian \

@@ -43,3 +43,11 @@ ensure_rustup_wasm_target() {
   rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown && return 0
   timeout 180 rustup target add wasm32-unknown-unknown >/dev/null 2>&1
 }
+
+# Installs or upgrades Debian packages from freshly updated package lists (for packages whose
+# useful version only comes from bookworm-security, such as rustc-web 1.96).
+ensure_apt_latest() {
+  log "installing the latest Debian packages: $*"
+  as_root apt-get update -q >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and lints, unit tests, store contract and API integration tests on
 # SQLite and on a throwaway PostgreSQL cluster, and the Playwright browser tests against a
-# release build in Debian's Chromium. Installs what is missing first; quick when nothing is.
+# release build in Debian's Chromium, then schemathesis against the served OpenAPI document.
+# Installs what is missing first; quick when nothing is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -22,4 +23,6 @@ log "unit and integration tests (SQLite and PostgreSQL)"
 cargo test --workspace --exclude frontend
 log "browser tests"
 scripts/e2e.sh
+log "OpenAPI conformance (schemathesis against the live server)"
+scripts/openapi-check.sh
 log "all tests passed in $(( $(date +%s) - START )) s"

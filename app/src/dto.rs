@@ -500,13 +500,30 @@ fn split_time(secs: i64) -> (String, i64, i64, i64) {
     )
 }
 
+/// Text for a `<title>`. leptos_meta 0.8 writes the title into the server-rendered `<head>`
+/// without escaping it, so a recipient-supplied name such as `</title><script>` would become
+/// markup. The title is cosmetic, so the three characters that matter are swapped for look-alikes
+/// (the same on the server and in the browser).
+#[must_use]
+pub fn title_text(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '<' => '‹',
+            '>' => '›',
+            '&' => '＆',
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .collect()
+}
+
 /// A count with thousands separators: `100,000`.
 #[must_use]
 pub fn format_count(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -585,6 +602,14 @@ mod tests {
         assert_eq!(
             p.href(2),
             "/audit?client_id=c%201&actor=admin%3Aalice&page=2"
+        );
+    }
+
+    #[test]
+    fn titles_cannot_become_markup() {
+        assert_eq!(
+            title_text("</title><script>alert(1)</script> & co"),
+            "‹/title›‹script›alert(1)‹/script› ＆ co"
         );
     }
 

@@ -1,19 +1,25 @@
 //! The Data Holder administrators' portal: a Leptos app rendered on the server and hydrated by
-//! WASM. Pages work as plain HTML forms before the WASM arrives and get better after.
+//! WASM. Pages work as plain HTML before the WASM arrives (links, GET forms for search, POST
+//! forms for changes) and get better after (navigation without reloads, a dialog to confirm a
+//! revocation).
 //!
-//! The app owns its DTOs ([`dto`]); it reaches the store only through server functions, which
-//! exist on the server side only (`ssr` feature).
+//! The app owns its DTOs ([`dto`]) and reaches the store only through server functions
+//! ([`api`]), which exist on the server side only (`ssr` feature). Every route is rendered with
+//! [`SsrMode::Async`]: the server waits for the page's data and sends complete HTML, so nothing
+//! depends on script to appear.
 
 pub mod api;
+pub mod components;
 pub mod dto;
+pub mod error;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
-use leptos_router::components::{Route, Router, Routes};
-use leptos_router::StaticSegment;
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::{ParamSegment, SsrMode, StaticSegment};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -26,6 +32,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light"/>
                 <link rel="stylesheet" href=css/>
                 <link rel="icon" href="/favicon.ico"/>
                 <HydrationScripts options/>
@@ -46,8 +53,17 @@ pub fn App() -> impl IntoView {
         <Title text="DCR Admin"/>
         <Router>
             <Routes fallback=|| view! { <pages::NotFound/> }>
-                <Route path=StaticSegment("login") view=pages::login::LoginPage/>
-                <Route path=StaticSegment("") view=pages::home::HomePage/>
+                <Route path=StaticSegment("login") view=pages::login::LoginPage ssr=SsrMode::Async/>
+                <ParentRoute path=StaticSegment("") view=pages::layout::AppLayout ssr=SsrMode::Async>
+                    <Route path=StaticSegment("") view=pages::registrations::RegistrationsPage ssr=SsrMode::Async/>
+                    <Route
+                        path=(StaticSegment("registrations"), ParamSegment("client_id"))
+                        view=pages::registration::RegistrationPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route path=StaticSegment("audit") view=pages::audit::AuditPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("account") view=pages::account::AccountPage ssr=SsrMode::Async/>
+                </ParentRoute>
             </Routes>
         </Router>
     }

@@ -1,11 +1,24 @@
-//! Server-side helpers for the portal's server functions: the shared state and the session.
+//! Server-side helpers for the portal's server functions: the shared state, the session, the
+//! admin check every data function starts with, and the conversions from store rows to the
+//! DTOs the pages render.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde_json::Value;
 use tower_sessions::Session;
+
+use crate::dto::{AuditItem, Field, FieldValue, RegistrationSummary, Status};
+use crate::error::AdminError;
 
 /// Session key holding the signed-in administrator's username.
 pub const SESSION_ADMIN: &str = "admin";
 /// Session key holding when the session was signed in (Unix seconds), for the absolute timeout.
 pub const SESSION_SIGNED_IN_AT: &str = "signed_in_at";
+/// Session key holding the administrator's `updated_at` at sign-in: when the account changes
+/// (a new password, here or through the CLI), every session signed in before ends.
+pub const SESSION_ACCOUNT_VERSION: &str = "account_version";
 
 /// State the portal's server functions need, provided as Leptos context by the server.
 #[derive(Clone)]
@@ -16,10 +29,183 @@ pub struct PortalState {
     pub clock: dcr_core::clock::SharedClock,
 }
 
+/// Why fetching a recipient's JWKS failed, in terms an administrator can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyFetchError {
+    /// The `jwks_uri` is not an https URL.
+    NotHttps,
+    /// Connection, TLS or timeout failure.
+    Unreachable,
+    /// The server answered with this HTTP status.
+    Status(u16),
+    /// The document is larger than the server accepts.
+    TooLarge,
+}
+
+/// What [`KeyFetcher`] returns: the document's bytes, or why it could not be had.
+pub type KeyFetch = Pin<Box<dyn Future<Output = Result<Vec<u8>, KeyFetchError>> + Send>>;
+
+/// Fetches a document over HTTPS with the server's outbound client (timeout, no redirects,
+/// size cap). Provided as context by the server, which owns the HTTP client.
+#[derive(Clone)]
+pub struct KeyFetcher(
+    /// The fetch function.
+    pub Arc<dyn Fn(String) -> KeyFetch + Send + Sync>,
+);
+
 /// The signed-in administrator's username, if the request carries a valid session.
 pub async fn current_admin() -> Option<String> {
     let session: Session = leptos_axum::extract().await.ok()?;
     session.get::<String>(SESSION_ADMIN).await.ok().flatten()
+}
+
+/// The first step of every data server function: the signed-in administrator, or
+/// [`AdminError::Unauthenticated`]. (The portal's session gate already refuses requests
+/// without a session; this keeps each function safe on its own.)
+///
+/// # Errors
+/// [`AdminError::Unauthenticated`] without a signed-in session.
+pub async fn require_admin() -> Result<String, AdminError> {
+    current_admin().await.ok_or(AdminError::Unauthenticated)
+}
+
+/// The portal state from context.
+///
+/// # Errors
+/// [`AdminError::Unavailable`] if the server did not provide it (a wiring bug, logged).
+pub fn state() -> Result<PortalState, AdminError> {
+    leptos::prelude::use_context::<PortalState>().ok_or_else(|| {
+        tracing::error!("portal state missing from the server function context");
+        AdminError::Unavailable
+    })
+}
+
+/// Logs a store failure once and turns it into the message the browser sees.
+pub fn unavailable(context: &'static str) -> impl FnOnce(dcr_store::StoreError) -> AdminError {
+    move |e| {
+        tracing::error!(error = %e, context, "portal: store failure");
+        AdminError::Unavailable
+    }
+}
+
+/// The status shown for a registration.
+#[must_use]
+pub fn status_of(reg: &dcr_store::Registration) -> Status {
+    match dcr_store::StatusFilter::of(reg) {
+        dcr_store::StatusFilter::Active => Status::Active,
+        dcr_store::StatusFilter::Inactive => Status::Inactive,
+        dcr_store::StatusFilter::Revoked => Status::Revoked,
+        dcr_store::StatusFilter::Deleted => Status::Deleted,
+        dcr_store::StatusFilter::Removed => Status::Removed,
+    }
+}
+
+/// The store's filter for a status.
+#[must_use]
+pub fn filter_of(status: Status) -> dcr_store::StatusFilter {
+    match status {
+        Status::Active => dcr_store::StatusFilter::Active,
+        Status::Inactive => dcr_store::StatusFilter::Inactive,
+        Status::Revoked => dcr_store::StatusFilter::Revoked,
+        Status::Deleted => dcr_store::StatusFilter::Deleted,
+        Status::Removed => dcr_store::StatusFilter::Removed,
+    }
+}
+
+/// A list row.
+#[must_use]
+pub fn summary(reg: &dcr_store::Registration) -> RegistrationSummary {
+    RegistrationSummary {
+        client_id: reg.client_id.clone(),
+        client_name: reg.client_name.clone(),
+        software_id: reg.software_id.clone(),
+        org_id: reg.org_id.clone(),
+        org_name: reg.org_name.clone(),
+        legal_entity_id: reg.legal_entity_id.clone(),
+        legal_entity_name: reg.legal_entity_name.clone(),
+        status: status_of(reg),
+        created_at: reg.created_at,
+        updated_at: reg.updated_at,
+    }
+}
+
+/// An audit event as shown.
+#[must_use]
+pub fn audit_item(ev: dcr_store::AuditEvent) -> AuditItem {
+    let parse = |s: Option<String>| {
+        s.map(|s| serde_json::from_str::<Value>(&s).unwrap_or(Value::String(s)))
+    };
+    let details = match (parse(ev.before_state), parse(ev.after_state)) {
+        (None, None) => None,
+        (None, Some(after)) => Some(after.to_string()),
+        (Some(before), None) => Some(serde_json::json!({ "before": before }).to_string()),
+        (Some(before), Some(after)) => {
+            Some(serde_json::json!({ "before": before, "after": after }).to_string())
+        }
+    };
+    AuditItem {
+        id: ev.audit_event_id,
+        occurred_at: ev.occurred_at,
+        actor: ev.actor,
+        action: ev.action,
+        client_id: ev.client_id,
+        software_id: ev.software_id,
+        reason: ev.reason,
+        details,
+    }
+}
+
+/// Claims that hold a time (Unix seconds) and are shown as dates.
+const TIME_CLAIMS: &[&str] = &["iat", "exp", "nbf", "client_id_issued_at", "auth_time"];
+
+/// One field per member of a JSON object, every value ready to be shown as text.
+#[must_use]
+pub fn fields(map: &serde_json::Map<String, Value>) -> Vec<Field> {
+    map.iter()
+        .map(|(name, v)| Field {
+            name: name.clone(),
+            value: match v {
+                Value::String(s) => FieldValue::Text(s.clone()),
+                Value::Number(n) if TIME_CLAIMS.contains(&name.as_str()) => n
+                    .as_i64()
+                    .map_or_else(|| FieldValue::Text(n.to_string()), FieldValue::Time),
+                Value::Number(_) | Value::Bool(_) | Value::Null => FieldValue::Text(v.to_string()),
+                Value::Array(items) if items.iter().all(Value::is_string) => FieldValue::List(
+                    items
+                        .iter()
+                        .filter_map(|i| i.as_str().map(str::to_string))
+                        .collect(),
+                ),
+                _ => FieldValue::Json(
+                    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()),
+                ),
+            },
+        })
+        .collect()
+}
+
+/// Key ids and types listed in a JWKS document. Tolerant: the point is to show what is there,
+/// not to validate it (registration and token requests validate).
+///
+/// # Errors
+/// A sentence saying what is wrong with the document.
+pub fn keys_in(doc: &[u8]) -> Result<Vec<crate::dto::KeyInfo>, String> {
+    let v: Value = serde_json::from_slice(doc)
+        .map_err(|_| "The document at jwks_uri is not JSON.".to_string())?;
+    let keys = v
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or_else(|| "The document at jwks_uri has no \"keys\" list.".to_string())?;
+    let text = |k: &Value, name: &str| k.get(name).and_then(Value::as_str).map(str::to_string);
+    Ok(keys
+        .iter()
+        .map(|k| crate::dto::KeyInfo {
+            kid: text(k, "kid").unwrap_or_default(),
+            kty: text(k, "kty").unwrap_or_default(),
+            alg: text(k, "alg"),
+            key_use: text(k, "use"),
+        })
+        .collect())
 }
 
 /// Sets the Content-Security-Policy of the page being rendered, allowing Leptos' inline
@@ -39,5 +225,42 @@ pub fn content_security_policy() {
     );
     if let Ok(v) = http::HeaderValue::from_str(&csp) {
         res.insert_header(http::header::CONTENT_SECURITY_POLICY, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_render_every_json_shape_as_text() {
+        let v = serde_json::json!({
+            "client_name": "<img src=x onerror=alert(1)>",
+            "iat": 1_795_996_800,
+            "redirect_uris": ["https://a.example/cb", "javascript:alert(1)"],
+            "nested": {"a": [1, 2]},
+            "flag": true,
+        });
+        let f = fields(v.as_object().unwrap());
+        let get = |n: &str| f.iter().find(|x| x.name == n).unwrap().value.clone();
+        assert_eq!(
+            get("client_name"),
+            FieldValue::Text("<img src=x onerror=alert(1)>".into())
+        );
+        assert_eq!(get("iat"), FieldValue::Time(1_795_996_800));
+        assert!(matches!(get("redirect_uris"), FieldValue::List(l) if l.len() == 2));
+        assert!(matches!(get("nested"), FieldValue::Json(s) if s.contains("\"a\"")));
+        assert_eq!(get("flag"), FieldValue::Text("true".into()));
+    }
+
+    #[test]
+    fn keys_are_listed_tolerantly() {
+        let doc = br#"{"keys":[{"kid":"k1","kty":"RSA","alg":"PS256","use":"sig"},{"kty":"EC"}]}"#;
+        let keys = keys_in(doc).unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0].kid, "k1");
+        assert_eq!(keys[1].alg, None);
+        assert!(keys_in(b"<html>").is_err());
+        assert!(keys_in(b"{}").is_err());
     }
 }

@@ -1,21 +1,88 @@
 import { Page, expect } from '@playwright/test';
+import { mkdirSync } from 'node:fs';
 
 export const ADMIN_USER = process.env.E2E_ADMIN_USER ?? 'admin';
 export const ADMIN_PASSWORD = process.env.E2E_ADMIN_PASSWORD ?? '';
+/** An administrator the throttling test locks out (scripts/e2e.sh creates it). */
+export const LOCK_USER = process.env.E2E_LOCK_USER ?? 'e2e-locked';
+/** An administrator whose password the account test changes. */
+export const PASSWORD_USER = process.env.E2E_PASSWORD_USER ?? 'e2e-password';
+/** A second portal on the same store with 5 s idle and 12 s absolute session timeouts. */
+export const SHORT_SESSION_URL = process.env.E2E_SHORT_SESSION_URL ?? '';
+export const IDLE_SECS = Number(process.env.E2E_IDLE_SECS ?? '5');
+export const ABSOLUTE_SECS = Number(process.env.E2E_ABSOLUTE_SECS ?? '12');
+
+/** The headers a browser sends on a same-origin form post (for requests made outside a page). */
+export const SAME_ORIGIN = { 'sec-fetch-site': 'same-origin' };
+
+const consoles = new WeakMap<Page, string[]>();
+
+/** Keeps the page's console errors and uncaught exceptions, to explain a failed hydration. */
+export function watchConsole(page: Page) {
+  if (consoles.has(page)) return;
+  const lines: string[] = [];
+  consoles.set(page, lines);
+  page.on('console', m => { if (m.type() === 'error' || m.type() === 'warning') lines.push(`${m.type()}: ${m.text()}`); });
+  page.on('pageerror', e => lines.push(`pageerror: ${e.message}`));
+}
 
 /** Waits until the WASM has hydrated the page (the app marks <body data-hydrated>). */
 export async function hydrated(page: Page) {
-  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+  try {
+    await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+  } catch (e) {
+    throw new Error(`the page did not hydrate; browser console:\n${(consoles.get(page) ?? []).join('\n')}\n${e}`);
+  }
 }
 
 /** Signs in through the form, as a person would. */
 export async function signIn(page: Page, user = ADMIN_USER, password = ADMIN_PASSWORD) {
+  watchConsole(page);
   await page.goto('/login');
   await page.getByLabel('Username').fill(user);
   await page.getByLabel('Password', { exact: true }).fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
 }
 
+/** Signs in and waits for the registration list. */
+export async function signedIn(page: Page) {
+  await signIn(page);
+  await expect(page.getByRole('heading', { name: 'Registrations', level: 1 })).toBeVisible();
+}
+
 export async function shot(page: Page, name: string) {
+  mkdirSync('test-results/screenshots', { recursive: true });
   await page.screenshot({ path: `test-results/screenshots/${name}.png`, fullPage: true });
+}
+
+/**
+ * The synthetic registration number `n` written by `dcr-server dev-seed` (see server/src/seed.rs):
+ * its client id and name. scripts/e2e.sh seeds 0 to 119.
+ */
+export function seeded(n: number) {
+  const hex = (v: number, w: number) => v.toString(16).padStart(w, '0');
+  const brands = ['Acme Money', 'Billabong Budget', 'Coral Finance', 'Dingo Data', 'Eucalypt Energy',
+    'Flinders Analytics', 'Gumtree Insights', 'Harbour Lending', 'Ironbark Advisory', 'Jacaranda Wealth',
+    'Kookaburra Compare', 'Lorikeet Loans'];
+  const products = ['Budget Tracker', 'Spend Insights', 'Loan Compare', 'Energy Saver', 'Mortgage Check',
+    'Tax Helper', 'Savings Coach', 'Bill Splitter'];
+  const hostile = n % 50 === 7 ? HOSTILE_NAMES[0] : n % 50 === 13 ? HOSTILE_NAMES[1] : null;
+  return {
+    clientId: `${hex(n, 8)}-00c1-4000-8000-${hex(n, 12)}`,
+    softwareId: `${hex(n, 8)}-50f7-4000-8000-${hex(n, 12)}`,
+    name: hostile ?? `${brands[Math.floor(n / 3) % brands.length]} ${products[n % products.length]} #${n}`,
+  };
+}
+export const SEEDED_COUNT = 120;
+/** The hostile client names dev-seed gives registrations 7 and 13 (mod 50). */
+export const HOSTILE_NAMES = ['<img src=x onerror=alert(1)>', `"><script>alert('xss')</script>`];
+/** Seeded numbers by status (dev-seed's rule), for n in 0..120. */
+export function seededStatus(n: number): string {
+  if (n % 25 === 9) return 'removed';
+  switch (n % 10) {
+    case 3: return 'revoked';
+    case 6: return 'deleted';
+    case 8: return 'inactive';
+    default: return 'active';
+  }
 }

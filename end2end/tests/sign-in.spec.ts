@@ -1,5 +1,5 @@
 import { test, expect } from '@playwright/test';
-import { signIn, shot, ADMIN_USER } from './fixtures';
+import { signIn, shot, ADMIN_USER, ADMIN_PASSWORD, LOCK_USER } from './fixtures';
 
 test('an unknown user and a wrong password get the same message', async ({ page }) => {
   await signIn(page, 'nobody-here', 'whatever-password');
@@ -11,21 +11,55 @@ test('an unknown user and a wrong password get the same message', async ({ page 
   await shot(page, 'login-failed');
 });
 
-test('an administrator signs in and out', async ({ page }) => {
+test('an administrator signs in and out', async ({ page, context }) => {
   await signIn(page);
   await expect(page).toHaveURL(/\/$/);
-  await expect(page.getByRole('heading', { name: 'Registrations' })).toBeVisible();
-  await expect(page.getByText(ADMIN_USER)).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Registrations', level: 1 })).toBeVisible();
+  await expect(page.getByRole('banner').getByText(ADMIN_USER)).toBeVisible();
+  const cookie = (await context.cookies()).find(c => c.name === 'dcr_session');
+  expect(cookie?.httpOnly).toBe(true);
+  expect(cookie?.sameSite).toBe('Strict');
   await shot(page, 'home');
   await page.getByRole('button', { name: 'Sign out' }).click();
   await expect(page).toHaveURL(/\/login\?signed_out=1/);
+  await expect(page.getByRole('status')).toHaveText('You have signed out.');
+  await page.goto('/');
+  await expect(page).toHaveURL(/\/login$/);
+  await page.goto('/audit');
+  await expect(page).toHaveURL(/\/login$/);
+});
+
+test('the session id changes at sign-in', async ({ page, context }) => {
+  await signIn(page);
+  await expect(page).toHaveURL(/\/$/);
+  const before = (await context.cookies()).find(c => c.name === 'dcr_session')?.value;
+  expect(before).toBeTruthy();
+  await signIn(page);
+  await expect(page).toHaveURL(/\/$/);
+  const after = (await context.cookies()).find(c => c.name === 'dcr_session')?.value;
+  expect(after).toBeTruthy();
+  expect(after).not.toBe(before);
+});
+
+test('a page needs a session', async ({ page }) => {
   await page.goto('/');
   await expect(page).toHaveURL(/\/login$/);
 });
 
-test('a pages needs a session', async ({ page }) => {
-  await page.goto('/');
-  await expect(page).toHaveURL(/\/login$/);
+test('repeated failures lock the account, even for the right password', async ({ page }) => {
+  for (let i = 0; i < 4; i++) {
+    await signIn(page, LOCK_USER, `wrong-${i}`);
+    await expect(page.getByRole('alert')).toHaveText('The username or password is not correct.');
+  }
+  await signIn(page, LOCK_USER, 'wrong-4');
+  await expect(page).toHaveURL(/error=throttled/);
+  await expect(page.getByRole('alert')).toHaveText('Too many failed attempts. Wait a few minutes and try again.');
+  await signIn(page, LOCK_USER, ADMIN_PASSWORD);
+  await expect(page).toHaveURL(/error=throttled/);
+  await shot(page, 'login-throttled');
+  // Other accounts are not affected.
+  await signIn(page);
+  await expect(page).toHaveURL(/\/$/);
 });
 
 test('a cross-site sign-in post is refused', async ({ request }) => {

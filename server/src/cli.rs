@@ -1,4 +1,4 @@
-//! The command line: `serve`, `check-config`, `admin add`, `dev-certs`.
+//! The command line: `serve`, `check-config`, `admin add`, `dev-certs`, `register-sim`, `adr`.
 
 use std::io::{IsTerminal as _, Read as _};
 use std::path::PathBuf;
@@ -44,6 +44,25 @@ pub enum Command {
         /// Replace existing files.
         #[arg(long)]
         force: bool,
+    },
+    /// Run a CDR Register simulator (HTTPS), or add products and change statuses in a running one.
+    RegisterSim(Box<crate::register_sim::SimArgs>),
+    /// A data recipient: keys and certificate, SSA, register/get/update/delete, token.
+    Adr(crate::adr::AdrArgs),
+    /// Development only: add synthetic registrations straight into the store.
+    #[command(hide = true)]
+    DevSeed(crate::seed::SeedArgs),
+    /// The tamper-evident audit trail.
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::ops_cli::AuditCommand,
+    },
+    /// The Data Holder's signing keys: list, rotate, retire.
+    Keys {
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::ops_cli::KeysCommand,
     },
 }
 
@@ -107,7 +126,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("client key:   {}", p.client_key.display());
             Ok(())
         }
+        Command::RegisterSim(args) => crate::register_sim::run_cli(*args).await,
+        Command::Adr(args) => crate::adr::run_cli(args).await,
+        Command::DevSeed(args) => crate::seed::run_cli(cli.config.as_deref(), args).await,
+        Command::Audit { command } => crate::ops_cli::audit(cli.config.as_deref(), command).await,
+        Command::Keys { command } => crate::ops_cli::keys(cli.config.as_deref(), command).await,
     }
+}
+
+/// The store URL from the configuration file and environment, for commands that only need the
+/// store.
+///
+/// # Errors
+/// Unreadable configuration.
+pub(crate) fn store_url(config: Option<&std::path::Path>) -> anyhow::Result<String> {
+    database_url(config)
+}
+
+/// Whether a signing key file is configured (the store's keys are then not used).
+///
+/// # Errors
+/// Unreadable configuration.
+pub(crate) fn configured_signing_key(config: Option<&std::path::Path>) -> anyhow::Result<bool> {
+    let raw = RawConfig::load(config, &|k| std::env::var(k).ok())?;
+    Ok(raw.security.signing_key.is_some())
 }
 
 fn database_url(config: Option<&std::path::Path>) -> anyhow::Result<String> {

@@ -56,6 +56,9 @@ pub struct RawServer {
     pub shutdown_grace_secs: Option<u64>,
     /// Per-request timeout in seconds.
     pub request_timeout_secs: Option<u64>,
+    /// Prometheus scrape listener, plain HTTP, `GET /metrics` (off when unset).
+    /// `DCR_METRICS_ADDR`.
+    pub metrics_addr: Option<String>,
 }
 
 /// `[tls]`
@@ -122,6 +125,21 @@ pub struct RawSecurity {
     pub client_cert_header: Option<String>,
     /// Addresses trusted to set that header.
     pub trusted_proxies: Option<Vec<String>>,
+    /// The Data Holder's signing key (PKCS#8 PEM, RSA or P-256). `DCR_SIGNING_KEY`. When unset,
+    /// a key is generated on first start and kept in the store.
+    pub signing_key: Option<String>,
+    /// Key id for `signing_key` (default: derived from the key).
+    pub signing_kid: Option<String>,
+    /// Requests per minute per client certificate on `POST /register` and the token endpoint
+    /// (default 600; 0 turns every rate limit off). `DCR_RATE_LIMIT_PER_MINUTE`.
+    pub rate_limit_per_minute: Option<u32>,
+    /// Burst per client certificate (default 100). `DCR_RATE_LIMIT_BURST`.
+    pub rate_limit_burst: Option<u32>,
+    /// Requests per minute per peer address (default 10 times the per-certificate rate; 0 off).
+    /// `DCR_RATE_LIMIT_PER_ADDRESS_PER_MINUTE`.
+    pub rate_limit_per_address_per_minute: Option<u32>,
+    /// Burst per peer address (default 10 times the per-certificate burst).
+    pub rate_limit_address_burst: Option<u32>,
 }
 
 /// `[portal]`
@@ -164,8 +182,21 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("DCR_TOKEN_LIFETIME_SECS", "security.token_lifetime_secs"),
     ("DCR_CLIENT_CERT_HEADER", "security.client_cert_header"),
     ("DCR_TRUSTED_PROXIES", "security.trusted_proxies"),
+    ("DCR_SIGNING_KEY", "security.signing_key"),
     ("DCR_PORTAL_SITE_ROOT", "portal.site_root"),
+    ("DCR_SESSION_IDLE_SECS", "portal.session_idle_secs"),
+    ("DCR_SESSION_ABSOLUTE_SECS", "portal.session_absolute_secs"),
     ("DCR_LOG_FORMAT", "log.format"),
+    ("DCR_METRICS_ADDR", "server.metrics_addr"),
+    (
+        "DCR_RATE_LIMIT_PER_MINUTE",
+        "security.rate_limit_per_minute",
+    ),
+    ("DCR_RATE_LIMIT_BURST", "security.rate_limit_burst"),
+    (
+        "DCR_RATE_LIMIT_PER_ADDRESS_PER_MINUTE",
+        "security.rate_limit_per_address_per_minute",
+    ),
 ];
 
 /// Where the database lives.
@@ -252,6 +283,10 @@ pub struct Config {
     pub client_cert_header: Option<String>,
     /// Proxies trusted to set it.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// A configured signing key file (else generated and stored).
+    pub signing_key: Option<PathBuf>,
+    /// Its key id.
+    pub signing_kid: Option<String>,
     /// Built portal site.
     pub site_root: PathBuf,
     /// Idle session timeout, seconds.
@@ -262,6 +297,12 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Log filter.
     pub log_filter: String,
+    /// Prometheus scrape listener (off when `None`).
+    pub metrics_addr: Option<SocketAddr>,
+    /// Rate limit per client certificate.
+    pub rate_limit_cert: crate::rate_limit::Limit,
+    /// Rate limit per peer address.
+    pub rate_limit_addr: crate::rate_limit::Limit,
 }
 
 /// Every invalid field, named.
@@ -308,6 +349,11 @@ impl RawConfig {
                 .parse::<u64>()
                 .map_err(|_| format!("expected a whole number, got {v:?}"))
         };
+        let small = |v: &str| {
+            v.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("expected a whole number, got {v:?}"))
+        };
         let int = |v: &str| {
             v.trim()
                 .parse::<i64>()
@@ -318,6 +364,14 @@ impl RawConfig {
             "server.issuer" => self.server.issuer = Some(v),
             "server.listen_addr" => self.server.listen_addr = Some(v),
             "server.portal_addr" => self.server.portal_addr = Some(v),
+            "server.metrics_addr" => self.server.metrics_addr = Some(v),
+            "security.rate_limit_per_minute" => {
+                self.security.rate_limit_per_minute = Some(small(&v)?);
+            }
+            "security.rate_limit_burst" => self.security.rate_limit_burst = Some(small(&v)?),
+            "security.rate_limit_per_address_per_minute" => {
+                self.security.rate_limit_per_address_per_minute = Some(small(&v)?);
+            }
             "tls.cert" => self.tls.cert = Some(v),
             "tls.key" => self.tls.key = Some(v),
             "tls.client_ca" => self.tls.client_ca = Some(v),
@@ -343,7 +397,10 @@ impl RawConfig {
                         .collect(),
                 );
             }
+            "security.signing_key" => self.security.signing_key = Some(v),
             "portal.site_root" => self.portal.site_root = Some(v),
+            "portal.session_idle_secs" => self.portal.session_idle_secs = Some(int(&v)?),
+            "portal.session_absolute_secs" => self.portal.session_absolute_secs = Some(int(&v)?),
             "log.format" => self.log.format = Some(v),
             other => return Err(format!("unknown field {other}")),
         }
@@ -359,6 +416,30 @@ fn addr(errors: &mut Vec<String>, field: &str, v: Option<&str>, default: &str) -
         ));
         SocketAddr::from(([127, 0, 0, 1], 0))
     })
+}
+
+/// The per-certificate and per-address limits; a per-certificate rate of 0 turns both off.
+fn rate_limits(s: &RawSecurity) -> (crate::rate_limit::Limit, crate::rate_limit::Limit) {
+    use crate::rate_limit::Limit;
+    let per_minute = s.rate_limit_per_minute.unwrap_or(600);
+    let burst = s.rate_limit_burst.unwrap_or(100);
+    let cert = Limit { per_minute, burst };
+    let addr = if per_minute == 0 {
+        Limit {
+            per_minute: 0,
+            burst: 0,
+        }
+    } else {
+        Limit {
+            per_minute: s
+                .rate_limit_per_address_per_minute
+                .unwrap_or(per_minute.saturating_mul(10)),
+            burst: s
+                .rate_limit_address_burst
+                .unwrap_or(burst.saturating_mul(10)),
+        }
+    };
+    (cert, addr)
 }
 
 fn https_url(errors: &mut Vec<String>, field: &str, v: Option<&str>, default: Option<&str>) -> Url {
@@ -415,6 +496,13 @@ impl TryFrom<RawConfig> for Config {
             raw.server.portal_addr.as_deref(),
             "127.0.0.1:7080",
         );
+        let metrics_addr = raw
+            .server
+            .metrics_addr
+            .as_deref()
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| addr(&mut e, "server.metrics_addr", Some(v), ""));
+        let (rate_limit_cert, rate_limit_addr) = rate_limits(&raw.security);
         let default_issuer = format!("https://localhost:{}", listen_addr.port());
         let mut issuer = https_url(
             &mut e,
@@ -510,10 +598,17 @@ impl TryFrom<RawConfig> for Config {
                 );
             }
         }
+        let signing_key = raw
+            .security
+            .signing_key
+            .as_deref()
+            .map(|p| file(&mut e, "security.signing_key", Some(p)));
         let idle = raw.portal.session_idle_secs.unwrap_or(15 * 60);
         let absolute = raw.portal.session_absolute_secs.unwrap_or(8 * 3600);
-        if idle < 60 || absolute < idle {
-            e.push(format!("portal.session_idle_secs/session_absolute_secs: {idle}/{absolute} need idle >= 60 and absolute >= idle"));
+        // 5 s is far too short for people; it exists so that browser tests can watch a session
+        // time out.
+        if idle < 5 || absolute < idle {
+            e.push(format!("portal.session_idle_secs/session_absolute_secs: {idle}/{absolute} need idle >= 5 and absolute >= idle"));
         }
         let log_format = match raw.log.format.as_deref().unwrap_or("pretty") {
             "pretty" => LogFormat::Pretty,
@@ -553,11 +648,16 @@ impl TryFrom<RawConfig> for Config {
             max_body_bytes: raw.security.max_body_bytes.unwrap_or(64 * 1024),
             client_cert_header,
             trusted_proxies,
+            signing_key,
+            signing_kid: raw.security.signing_kid.clone(),
             site_root: PathBuf::from(raw.portal.site_root.unwrap_or_else(|| "target/site".into())),
             session_idle_secs: idle,
             session_absolute_secs: absolute,
             log_format,
             log_filter: raw.log.filter.unwrap_or_else(|| "info,sqlx=warn".into()),
+            metrics_addr,
+            rate_limit_cert,
+            rate_limit_addr,
         })
     }
 }
@@ -585,6 +685,9 @@ impl Config {
         let _ = writeln!(s, "[server]");
         let _ = writeln!(s, "listen_addr = {:?}", self.listen_addr.to_string());
         let _ = writeln!(s, "portal_addr = {:?}", self.portal_addr.to_string());
+        if let Some(m) = self.metrics_addr {
+            let _ = writeln!(s, "metrics_addr = {:?}", m.to_string());
+        }
         let _ = writeln!(s, "issuer = {:?}", self.issuer_str());
         let _ = writeln!(s, "shutdown_grace_secs = {}", self.shutdown_grace.as_secs());
         let _ = writeln!(
@@ -623,6 +726,22 @@ impl Config {
         let _ = writeln!(s, "clock_skew_secs = {}", self.clock_skew_secs);
         let _ = writeln!(s, "token_lifetime_secs = {}", self.token_lifetime_secs);
         let _ = writeln!(s, "max_body_bytes = {}", self.max_body_bytes);
+        let _ = writeln!(
+            s,
+            "rate_limit_per_minute = {}",
+            self.rate_limit_cert.per_minute
+        );
+        let _ = writeln!(s, "rate_limit_burst = {}", self.rate_limit_cert.burst);
+        let _ = writeln!(
+            s,
+            "rate_limit_per_address_per_minute = {}",
+            self.rate_limit_addr.per_minute
+        );
+        let _ = writeln!(
+            s,
+            "rate_limit_address_burst = {}",
+            self.rate_limit_addr.burst
+        );
         if let Some(h) = &self.client_cert_header {
             let _ = writeln!(s, "client_cert_header = {h:?}");
             let proxies: Vec<String> = self
@@ -631,6 +750,13 @@ impl Config {
                 .map(ToString::to_string)
                 .collect();
             let _ = writeln!(s, "trusted_proxies = {proxies:?}");
+        }
+        if let Some(k) = &self.signing_key {
+            let _ = writeln!(
+                s,
+                "signing_key = {:?}  # contents never printed",
+                k.display().to_string()
+            );
         }
         let _ = writeln!(s, "\n[portal]");
         let _ = writeln!(s, "site_root = {:?}", self.site_root.display().to_string());

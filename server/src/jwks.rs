@@ -47,6 +47,8 @@ pub struct JwksCache {
     min_refetch: Duration,
     negative_ttl: Duration,
     entries: RwLock<HashMap<String, Arc<Entry>>>,
+    /// The CDR Register's JWKS URI: metrics label it `source="register"`, the rest `recipient`.
+    register_uri: Option<String>,
 }
 
 impl JwksCache {
@@ -59,7 +61,28 @@ impl JwksCache {
             min_refetch: Duration::from_secs(10),
             negative_ttl: Duration::from_secs(5),
             entries: RwLock::new(HashMap::new()),
+            register_uri: None,
         }
+    }
+
+    /// Names the CDR Register's JWKS URI, so that metrics tell its fetches from recipients'.
+    #[must_use]
+    pub fn with_register_uri(mut self, uri: &str) -> Self {
+        self.register_uri = Some(uri.to_string());
+        self
+    }
+
+    fn source(&self, uri: &str) -> &'static str {
+        if self.register_uri.as_deref() == Some(uri) {
+            "register"
+        } else {
+            "recipient"
+        }
+    }
+
+    fn cache_result(&self, uri: &str, result: &'static str) {
+        metrics::counter!(crate::metrics::JWKS_CACHE, "source" => self.source(uri), "result" => result)
+            .increment(1);
     }
 
     fn entry(&self, uri: &str) -> Arc<Entry> {
@@ -84,6 +107,7 @@ impl JwksCache {
     pub async fn get(&self, uri: &str) -> Result<Arc<JwkSet>, JwksError> {
         let entry = self.entry(uri);
         if let Some(set) = fresh(&entry, self.ttl) {
+            self.cache_result(uri, "hit");
             return Ok(set);
         }
         self.fetch(uri, &entry, None).await
@@ -117,9 +141,13 @@ impl JwksCache {
                 .is_some_and(|at| at.elapsed() < self.min_refetch);
             match missing_kid {
                 Some(kid) if c.set.get(kid).is_some() || forced_recently => {
-                    return Ok(c.set.clone())
+                    self.cache_result(uri, "hit");
+                    return Ok(c.set.clone());
                 }
-                None if fresh => return Ok(c.set.clone()),
+                None if fresh => {
+                    self.cache_result(uri, "hit");
+                    return Ok(c.set.clone());
+                }
                 _ => {}
             }
         }
@@ -130,14 +158,22 @@ impl JwksCache {
         }
         if let Some((at, why)) = entry.failed.read().ok().and_then(|f| f.clone()) {
             if at.elapsed() < self.negative_ttl {
+                self.cache_result(uri, "negative");
                 return Err(JwksError::RecentlyFailed(why));
             }
         }
+        self.cache_result(uri, "miss");
         let started = Instant::now();
         let result = match self.outbound.get(uri).await {
             Ok(body) => JwkSet::parse(&body).map_err(|e| JwksError::Invalid(e.to_string())),
             Err(e) => Err(JwksError::Fetch(e)),
         };
+        let source = self.source(uri);
+        metrics::histogram!(crate::metrics::JWKS_FETCH_SECONDS, "source" => source)
+            .record(started.elapsed().as_secs_f64());
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        metrics::counter!(crate::metrics::JWKS_FETCHES, "source" => source, "outcome" => outcome)
+            .increment(1);
         match result {
             Ok(set) => {
                 let set = Arc::new(set);

@@ -1,41 +1,84 @@
 //! The admin portal's listener: Leptos pages rendered on the server, the WASM bundle and styles,
-//! server functions under `/api`, and the sign-in / sign-out form handlers (plain HTML forms, so
-//! they work before the WASM arrives).
+//! server functions under `/api`, and the form handlers for sign-in, sign-out, password change
+//! ([`crate::portal_auth`]) and revocation ([`crate::portal_admin`]): plain HTML forms, so they
+//! work before the WASM arrives.
 //!
 //! # Security
 //! Sessions live in the store (tower-sessions); the cookie is `HttpOnly`, `SameSite=Strict` and
 //! `Secure` unless the portal is plain HTTP on a loopback address (local development). Every
 //! state-changing request must come from our own origin (`Sec-Fetch-Site` / `Origin` check), which
 //! covers server functions too. Responses carry a CSP with a per-response nonce for Leptos'
-//! inline hydration script.
+//! inline hydration script. Pages need a signed-in session that is within the idle and absolute
+//! timeouts and was signed in with the account's current password.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use app::ssr::{PortalState, SESSION_ADMIN, SESSION_SIGNED_IN_AT};
+use app::ssr::{
+    KeyFetchError, KeyFetcher, PortalState, SESSION_ACCOUNT_VERSION, SESSION_ADMIN,
+    SESSION_SIGNED_IN_AT,
+};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Form, Router};
+use axum::routing::post;
+use axum::{Extension, Router};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use serde::Deserialize;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
 use crate::config::Config;
-use crate::password;
+use crate::outbound::{FetchError, Outbound};
+use crate::portal_auth::{change_password, clear_marker, has_marker, login, logout};
 use crate::session_store::StoreSessions;
-use crate::tls::ConnectionInfo;
+
+/// How long the portal waits for a recipient's `jwks_uri` when an administrator asks for its
+/// key ids.
+const KEY_FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Shared by the portal's own handlers.
 #[derive(Clone)]
 pub struct PortalCtx {
-    state: PortalState,
-    config: Arc<Config>,
+    pub(crate) state: PortalState,
+    pub(crate) config: Arc<Config>,
+}
+
+/// Whether the portal's cookies are `Secure`: always, except for plain HTTP on a loopback
+/// address (local development, where browsers would drop a `Secure` cookie).
+#[must_use]
+pub fn cookies_secure(config: &Config) -> bool {
+    !config.portal_addr.ip().is_loopback() || config.portal_tls
+}
+
+/// The key fetcher the inspect page uses: the server's outbound rules (https only, no
+/// redirects, size cap) with a short timeout.
+fn key_fetcher(config: &Config) -> KeyFetcher {
+    let outbound = Outbound::new(
+        config.outbound_ca.as_deref(),
+        KEY_FETCH_TIMEOUT,
+        config.max_response_bytes,
+    );
+    KeyFetcher(Arc::new(move |uri: String| {
+        let outbound = outbound.as_ref().ok().cloned();
+        Box::pin(async move {
+            let Some(outbound) = outbound else {
+                return Err(KeyFetchError::Unreachable);
+            };
+            outbound
+                .get(&uri)
+                .await
+                .map(|b| b.to_vec())
+                .map_err(|e| match e {
+                    FetchError::BadUrl(_) => KeyFetchError::NotHttps,
+                    FetchError::Transport(_) => KeyFetchError::Unreachable,
+                    FetchError::Status(code) => KeyFetchError::Status(code),
+                    FetchError::TooLarge(_) => KeyFetchError::TooLarge,
+                })
+        })
+    }))
 }
 
 /// Reads the build id the front-end build wrote, which names the hashed asset directory.
@@ -65,7 +108,9 @@ pub fn router(state: PortalState, config: Arc<Config>) -> Router {
         .build();
     let routes = generate_route_list(app::App);
 
-    let secure = !config.portal_addr.ip().is_loopback() || config.portal_tls;
+    let secure = cookies_secure(&config);
+    // The idle timeout is the session record's expiry, so the record is saved (its expiry
+    // pushed back) on every request, not only when the session changes.
     let sessions =
         SessionManagerLayer::new(StoreSessions::new(state.store.clone(), state.clock.clone()))
             .with_name("dcr_session")
@@ -73,6 +118,7 @@ pub fn router(state: PortalState, config: Arc<Config>) -> Router {
             .with_http_only(true)
             .with_same_site(SameSite::Strict)
             .with_path("/")
+            .with_always_save(true)
             .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
                 config.session_idle_secs,
             )));
@@ -82,17 +128,30 @@ pub fn router(state: PortalState, config: Arc<Config>) -> Router {
         config: config.clone(),
     };
     let ctx_state = state.clone();
+    let fetcher = key_fetcher(&config);
     let leptos_ctx = move || {
         provide_context(ctx_state.clone());
+        provide_context(fetcher.clone());
     };
 
+    // Static assets: no session, long-lived caching (the directory name is a content hash).
     let assets = Router::new()
         .nest_service(&format!("/{pkg}"), ServeDir::new(site_root.join(&pkg)))
-        .layer(axum::middleware::from_fn(immutable_cache));
+        .layer(axum::middleware::from_fn(immutable_cache))
+        .route_service(
+            "/favicon.ico",
+            ServeFile::new(site_root.join("favicon.ico")),
+        );
 
-    Router::new()
+    // Pages, server functions and form handlers: sessions and the session gate.
+    let pages = Router::new()
         .route("/auth/login", post(login))
         .route("/auth/logout", post(logout))
+        .route("/account/password", post(change_password))
+        .route(
+            "/registrations/{client_id}/revoke",
+            post(crate::portal_admin::revoke_form),
+        )
         .route(
             "/api/{*fn_name}",
             post({
@@ -104,26 +163,28 @@ pub fn router(state: PortalState, config: Arc<Config>) -> Router {
                 move |req: Request| leptos_axum::handle_server_fns_with_context(c.clone(), req)
             }),
         )
-        .leptos_routes_with_context(&options, routes, leptos_ctx, {
+        .leptos_routes_with_context(&options, routes, leptos_ctx.clone(), {
             let options = options.clone();
             move || app::shell(options.clone())
         })
-        .route_service(
-            "/favicon.ico",
-            ServeFile::new(site_root.join("favicon.ico")),
-        )
-        .merge(assets)
-        .fallback(get(not_found))
+        // Unknown paths get the app's own "not found" page (status 404).
+        .fallback(leptos_axum::render_app_to_stream_with_context(
+            leptos_ctx,
+            {
+                let options = options.clone();
+                move || app::shell(options.clone())
+            },
+        ))
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), gate))
         .layer(sessions)
+        .with_state(options);
+
+    Router::new()
+        .merge(assets)
+        .merge(pages)
         .layer(axum::middleware::from_fn(csrf))
         .layer(axum::middleware::from_fn(security_headers))
         .layer(Extension(ctx))
-        .with_state(options)
-}
-
-async fn not_found() -> impl IntoResponse {
-    (StatusCode::NOT_FOUND, axum::response::Html("<!DOCTYPE html><title>Not found</title><p>Page not found. <a href=\"/\">Back to registrations</a></p>"))
 }
 
 async fn immutable_cache(req: Request, next: Next) -> Response {
@@ -200,7 +261,10 @@ async fn csrf(req: Request, next: Next) -> Response {
     }
 }
 
-/// Pages other than sign-in need a session; sessions past the absolute timeout are ended.
+/// Pages other than sign-in need a session. A session ends at the absolute timeout (the idle
+/// timeout is the session record's expiry, extended on each request) and when the account
+/// changed since sign-in (a new password). A browser that had signed in and comes back
+/// without a valid session is told its session ended.
 async fn gate(
     State(ctx): State<PortalCtx>,
     session: Session,
@@ -208,35 +272,82 @@ async fn gate(
     next: Next,
 ) -> Response {
     let path = req.uri().path().to_string();
-    let public = path == "/login"
-        || path.starts_with("/auth/")
-        || path.starts_with("/pkg/")
-        || path == "/favicon.ico";
-    let signed_in = session
-        .get::<String>(SESSION_ADMIN)
-        .await
-        .ok()
-        .flatten()
-        .is_some();
-    if signed_in {
-        let at = session
-            .get::<i64>(SESSION_SIGNED_IN_AT)
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or(0);
-        if ctx.state.clock.now() - at >= ctx.config.session_absolute_secs {
-            let _ = session.flush().await;
-            return expired(&path);
+    if path.starts_with("/pkg/") || path == "/favicon.ico" {
+        return next.run(req).await;
+    }
+    let public = path == "/login" || path.starts_with("/auth/");
+    let admin = session.get::<String>(SESSION_ADMIN).await.ok().flatten();
+    if let Some(username) = &admin {
+        match session_check(&ctx, &session, username).await {
+            SessionCheck::Valid => {}
+            SessionCheck::Ended(reason) => {
+                tracing::info!(target: "security", username = %username, reason, "portal session ended");
+                let _ = session.flush().await;
+                return if public {
+                    next.run(req).await
+                } else {
+                    clear_marker(&ctx.config, expired(&path))
+                };
+            }
+            SessionCheck::Unavailable => return unavailable(&path),
         }
     }
-    if public || signed_in {
+    if public || admin.is_some() {
         return next.run(req).await;
+    }
+    if has_marker(req.headers()) {
+        return clear_marker(&ctx.config, expired(&path));
     }
     if path.starts_with("/api/") {
         return (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({"error": "unauthenticated", "error_description": "Sign in first."}))).into_response();
     }
     Redirect::to("/login").into_response()
+}
+
+enum SessionCheck {
+    Valid,
+    Ended(&'static str),
+    /// The store did not answer: refuse this request but keep the session.
+    Unavailable,
+}
+
+/// Whether a signed-in session may go on.
+async fn session_check(ctx: &PortalCtx, session: &Session, username: &str) -> SessionCheck {
+    let at = session
+        .get::<i64>(SESSION_SIGNED_IN_AT)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(0);
+    if ctx.state.clock.now() - at >= ctx.config.session_absolute_secs {
+        return SessionCheck::Ended("absolute timeout");
+    }
+    let version = session
+        .get::<i64>(SESSION_ACCOUNT_VERSION)
+        .await
+        .ok()
+        .flatten();
+    match ctx.state.store.find_admin(username).await {
+        Ok(Some(a)) if Some(a.updated_at) == version => SessionCheck::Valid,
+        Ok(Some(_)) => SessionCheck::Ended("account changed since sign-in"),
+        Ok(None) => SessionCheck::Ended("account no longer exists"),
+        Err(e) => {
+            tracing::error!(error = %e, "portal: could not check the session's account");
+            SessionCheck::Unavailable
+        }
+    }
+}
+
+fn unavailable(path: &str) -> Response {
+    if path.starts_with("/api/") {
+        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"error": "unavailable", "error_description": "The portal cannot reach its store."}))).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::response::Html("<!DOCTYPE html><title>Unavailable</title><p>The portal cannot reach its data store right now. Try again in a moment.</p>"),
+        )
+            .into_response()
+    }
 }
 
 fn expired(path: &str) -> Response {
@@ -245,68 +356,4 @@ fn expired(path: &str) -> Response {
     } else {
         Redirect::to("/login?error=expired").into_response()
     }
-}
-
-#[derive(Deserialize)]
-struct LoginForm {
-    username: String,
-    password: String,
-}
-
-async fn login(
-    Extension(ctx): Extension<PortalCtx>,
-    conn: Option<Extension<ConnectionInfo>>,
-    session: Session,
-    Form(form): Form<LoginForm>,
-) -> Response {
-    let now = ctx.state.clock.now();
-    let peer = conn.map(|c| c.0.peer.ip().to_string()).unwrap_or_default();
-    let username = form.username.trim().to_string();
-    if username.is_empty() || username.len() > 128 || form.password.len() > 1024 {
-        return Redirect::to("/login?error=1").into_response();
-    }
-    let user = match ctx.state.store.find_admin(&username).await {
-        Ok(u) => u,
-        Err(e) => {
-            tracing::error!(error = %e, "sign-in: store failure");
-            return Redirect::to("/login?error=unavailable").into_response();
-        }
-    };
-    // Same work whether or not the account exists: verify against a dummy hash otherwise.
-    let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let ok = password::verify(form.password, hash).await;
-    if !(ok && user.is_some()) {
-        tracing::info!(target: "security", %peer, "portal sign-in failed");
-        return Redirect::to("/login?error=1").into_response();
-    }
-    if let Err(e) = session.cycle_id().await {
-        tracing::error!(error = %e, "sign-in: session rotation failed");
-        return Redirect::to("/login?error=unavailable").into_response();
-    }
-    let stored = session.insert(SESSION_ADMIN, &username).await.is_ok()
-        && session.insert(SESSION_SIGNED_IN_AT, now).await.is_ok();
-    if !stored {
-        return Redirect::to("/login?error=unavailable").into_response();
-    }
-    let _ = ctx
-        .state
-        .store
-        .append_audit(&dcr_store::NewAuditEvent {
-            occurred_at: now,
-            actor: format!("admin:{username}"),
-            action: "admin.sign_in".into(),
-            after_state: Some(serde_json::json!({ "address": peer }).to_string()),
-            ..Default::default()
-        })
-        .await;
-    tracing::info!(target: "security", %peer, username = %username, "portal sign-in");
-    Redirect::to("/").into_response()
-}
-
-async fn logout(session: Session) -> Response {
-    let _ = session.flush().await;
-    let mut res = Redirect::to("/login?signed_out=1").into_response();
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
 }

@@ -53,6 +53,8 @@ pub const TICK: Duration = Duration::from_secs(5);
 pub struct SyncHandle {
     notify: Notify,
     instance_id: String,
+    /// Unix time of the last round in which every list was had (0: none yet), for metrics.
+    last_success: std::sync::atomic::AtomicI64,
 }
 
 impl std::fmt::Debug for SyncHandle {
@@ -77,6 +79,7 @@ impl SyncHandle {
         Self {
             notify: Notify::new(),
             instance_id: format!("{}-{}", std::process::id(), &rand[..12]),
+            last_success: std::sync::atomic::AtomicI64::new(0),
         }
     }
 
@@ -84,6 +87,13 @@ impl SyncHandle {
     #[must_use]
     pub fn instance_id(&self) -> &str {
         &self.instance_id
+    }
+
+    /// Unix time of this instance's last good sync round, if any.
+    #[must_use]
+    pub fn last_success(&self) -> Option<i64> {
+        let at = self.last_success.load(std::sync::atomic::Ordering::Relaxed);
+        (at > 0).then_some(at)
     }
 
     /// Asks for a refresh as soon as possible (the Register's Admin Metadata Update).
@@ -122,6 +132,7 @@ pub async fn run(
     let me = handle.instance_id().to_string();
     let poll = state.config.register_poll;
     let mut next_poll = tokio::time::Instant::now();
+    let mut holder = false;
     let mut requested = false;
     tokio::pin!(stopped);
     loop {
@@ -132,8 +143,13 @@ pub async fn run(
             .await
         {
             Ok(Some(lease)) => {
+                let took_over = !holder;
+                holder = true;
                 let remote = lease.refresh_requested_at.is_some();
-                if requested || remote || tokio::time::Instant::now() >= next_poll {
+                if took_over || requested || remote || tokio::time::Instant::now() >= next_poll {
+                    if took_over {
+                        tracing::info!(instance = %me, "register sync: this instance polls the Register");
+                    }
                     if remote {
                         if let Err(e) = state.store.clear_lease_refresh(LEASE, &me).await {
                             tracing::warn!(error = %e, "register sync: clearing the refresh request failed");
@@ -142,12 +158,16 @@ pub async fn run(
                     requested = false;
                     tokio::select! {
                         () = &mut stopped => break,
-                        report = sync_once(&state, &me) => log_report(&report),
+                        report = sync_once(&state, &me) => {
+                            record_metrics(&handle, &report, state.clock.now());
+                            log_report(&report);
+                        }
                     }
                     next_poll = tokio::time::Instant::now() + poll;
                 }
             }
             Ok(None) => {
+                holder = false;
                 if requested {
                     // Another instance polls: hand the request over through the store.
                     match state.store.request_lease_refresh(LEASE, now).await {
@@ -157,21 +177,65 @@ pub async fn run(
                         }
                     }
                 }
-                // Should this instance take over, it polls at once.
-                next_poll = tokio::time::Instant::now();
             }
-            Err(e) => tracing::warn!(error = %e, "register sync: the lease could not be read"),
+            Err(e) => {
+                // Not knowing, act as a non-holder: wait a tick, and poll at once on recovery.
+                holder = false;
+                tracing::warn!(error = %e, "register sync: the lease could not be read");
+            }
         }
-        let until_poll = next_poll.saturating_duration_since(tokio::time::Instant::now());
+        let wait = wait_before_next_round(holder, next_poll, tokio::time::Instant::now());
         tokio::select! {
             () = &mut stopped => break,
-            () = tokio::time::sleep(until_poll.min(TICK)) => {}
+            () = tokio::time::sleep(wait) => {}
             () = handle.notify.notified() => requested = true,
         }
     }
     if let Err(e) = state.store.release_lease(LEASE, &me).await {
         tracing::warn!(error = %e, "register sync: releasing the lease failed");
     }
+}
+
+/// How long the loop sleeps: the holder wakes for its next poll or to renew the lease,
+/// whichever comes first; the others try the lease once a [`TICK`]. (A refresh request wakes
+/// either at once.) Never zero for a non-holder, so that it cannot spin on the lease.
+fn wait_before_next_round(
+    holder: bool,
+    next_poll: tokio::time::Instant,
+    now: tokio::time::Instant,
+) -> Duration {
+    if holder {
+        next_poll.saturating_duration_since(now).min(TICK)
+    } else {
+        TICK
+    }
+}
+
+fn record_metrics(handle: &SyncHandle, r: &Result<SyncReport, dcr_store::StoreError>, now: i64) {
+    use crate::metrics::{REGISTER_SYNC_LAST_SUCCESS, REGISTER_SYNC_LISTS, REGISTER_SYNC_RUNS};
+    let outcome = match r {
+        Ok(r) => {
+            for (result, n) in [
+                ("fetched", r.fetched),
+                ("not_modified", r.not_modified),
+                ("failed", r.failed),
+            ] {
+                metrics::counter!(REGISTER_SYNC_LISTS, "result" => result).increment(n as u64);
+            }
+            if r.failed > 0 {
+                "degraded"
+            } else {
+                handle
+                    .last_success
+                    .store(now, std::sync::atomic::Ordering::Relaxed);
+                #[allow(clippy::cast_precision_loss)]
+                metrics::gauge!(REGISTER_SYNC_LAST_SUCCESS).set(now as f64);
+                "ok"
+            }
+        }
+        Err(_) => "store_error",
+    };
+    metrics::counter!(REGISTER_SYNC_RUNS, "outcome" => outcome).increment(1);
 }
 
 fn log_report(r: &Result<SyncReport, dcr_store::StoreError>) {
@@ -198,7 +262,11 @@ fn status_url(base: &Url, path: &str) -> Option<Url> {
     Url::parse(&format!("{}{path}", base.as_str().trim_end_matches('/'))).ok()
 }
 
-/// Refreshes one list and returns the list to apply: the fresh one, or the last good one.
+/// The list to apply (the fresh one, or the last good one) and the sync state to save once it
+/// has been applied.
+type Refreshed = (Option<BTreeMap<String, String>>, RegisterSyncState);
+
+/// Refreshes one list.
 async fn refresh_list(
     state: &AppState,
     me: &str,
@@ -206,7 +274,7 @@ async fn refresh_list(
     path: &str,
     kind: ListKind,
     report: &mut SyncReport,
-) -> Result<Option<BTreeMap<String, String>>, dcr_store::StoreError> {
+) -> Result<Refreshed, dcr_store::StoreError> {
     let prev = state.store.register_sync_state(resource).await?;
     let last_good: Option<BTreeMap<String, String>> = prev
         .as_ref()
@@ -278,8 +346,7 @@ async fn refresh_list(
             last_good
         }
     };
-    state.store.save_register_sync_state(&next).await?;
-    Ok(list)
+    Ok((list, next))
 }
 
 /// One sync: both lists refreshed, then applied to every active or revoked registration.
@@ -288,7 +355,7 @@ async fn refresh_list(
 /// Store failures (a Register failure is reported in [`SyncReport::failed`] instead).
 pub async fn sync_once(state: &AppState, me: &str) -> Result<SyncReport, dcr_store::StoreError> {
     let mut report = SyncReport::default();
-    let dr = refresh_list(
+    let (dr, dr_state) = refresh_list(
         state,
         me,
         DATA_RECIPIENTS,
@@ -297,7 +364,7 @@ pub async fn sync_once(state: &AppState, me: &str) -> Result<SyncReport, dcr_sto
         &mut report,
     )
     .await?;
-    let sp = refresh_list(
+    let (sp, sp_state) = refresh_list(
         state,
         me,
         SOFTWARE_PRODUCTS,
@@ -306,11 +373,29 @@ pub async fn sync_once(state: &AppState, me: &str) -> Result<SyncReport, dcr_sto
         &mut report,
     )
     .await?;
-    if dr.is_none() && sp.is_none() {
-        return Ok(report);
+    if dr.is_some() || sp.is_some() {
+        apply(
+            state,
+            &dr.unwrap_or_default(),
+            &sp.unwrap_or_default(),
+            &mut report,
+        )
+        .await?;
     }
-    let dr = dr.unwrap_or_default();
-    let sp = sp.unwrap_or_default();
+    // Saved after the lists were applied: a new ETag is only kept once its list is in effect,
+    // and observers that see the attempt counted see its effects too.
+    state.store.save_register_sync_state(&dr_state).await?;
+    state.store.save_register_sync_state(&sp_state).await?;
+    Ok(report)
+}
+
+/// Applies the lists to every active or revoked registration.
+async fn apply(
+    state: &AppState,
+    dr: &BTreeMap<String, String>,
+    sp: &BTreeMap<String, String>,
+    report: &mut SyncReport,
+) -> Result<(), dcr_store::StoreError> {
     for t in state.store.register_sync_targets().await? {
         let active = t.status == dcr_store::RegistrationStatus::Active.as_str();
         let reported_sp = sp.get(&t.software_id.to_ascii_lowercase());
@@ -384,5 +469,35 @@ pub async fn sync_once(state: &AppState, me: &str) -> Result<SyncReport, dcr_sto
             }
         }
     }
-    Ok(report)
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_holder_wakes_early_and_nobody_spins() {
+        let now = tokio::time::Instant::now();
+        let past = now.checked_sub(Duration::from_secs(1)).unwrap_or(now);
+        assert_eq!(
+            wait_before_next_round(false, past, now),
+            TICK,
+            "non-holder: a tick"
+        );
+        assert_eq!(
+            wait_before_next_round(false, now + Duration::from_secs(1), now),
+            TICK
+        );
+        assert_eq!(
+            wait_before_next_round(true, now + Duration::from_secs(2), now),
+            Duration::from_secs(2),
+            "holder: its next poll"
+        );
+        assert_eq!(
+            wait_before_next_round(true, now + Duration::from_secs(60), now),
+            TICK,
+            "holder: renews the lease every tick"
+        );
+    }
 }

@@ -18,6 +18,8 @@ use crate::{http, portal, tls};
 pub struct Application {
     api_listener: TcpListener,
     portal_listener: TcpListener,
+    /// The Prometheus scrape listener and its router, when `metrics_addr` is set.
+    metrics: Option<(TcpListener, axum::Router)>,
     api_router: axum::Router,
     portal_router: axum::Router,
     api_tls: TlsAcceptor,
@@ -36,7 +38,11 @@ impl Application {
         let store = dcr_store::Store::connect(config.database_url.expose())
             .await
             .with_context(|| format!("connecting to the store {:?}", config.database_url))?;
-        let keys = KeyRing::load_or_create(&store, clock.now()).await?;
+        let configured_key = config
+            .signing_key
+            .as_deref()
+            .map(|p| (p, config.signing_kid.as_deref()));
+        let keys = KeyRing::load(&store, clock.now(), configured_key).await?;
         let api_cfg =
             tls::server_config(&config.tls_cert, &config.tls_key, Some(&config.client_ca))
                 .context("API listener TLS")?;
@@ -61,23 +67,40 @@ impl Application {
         )?;
         let state = AppState {
             discovery: Arc::new(AppState::build_discovery(&config)),
-            jwks: Arc::new(crate::jwks::JwksCache::new(
-                outbound.clone(),
-                config.jwks_ttl,
+            jwks: Arc::new(
+                crate::jwks::JwksCache::new(outbound.clone(), config.jwks_ttl)
+                    .with_register_uri(config.register_jwks_uri.as_str()),
+            ),
+            rate_limiter: Arc::new(crate::rate_limit::RateLimiter::new(
+                config.rate_limit_cert,
+                config.rate_limit_addr,
             )),
             outbound,
             registration_policy: Arc::new(AppState::build_policy(&config)),
+            token_cache: Arc::new(crate::token_cache::TokenCache::default()),
             register_sync: Arc::new(crate::register_sync::SyncHandle::new()),
             config: config.clone(),
             store: store.clone(),
             clock: clock.clone(),
-            keys: Arc::new(keys),
+            keys: Arc::new(crate::keys::LiveKeys::new(keys, configured_key.is_some())),
+        };
+        let metrics = match config.metrics_addr {
+            Some(addr) => {
+                let handle = crate::metrics::install()
+                    .context("installing the metrics recorder (another one is installed)")?;
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the metrics listener on {addr}"))?;
+                Some((listener, crate::metrics::router(handle, state.clone())))
+            }
+            None => None,
         };
         let api_router = http::router(state.clone());
         let portal_router = portal::router(app::ssr::PortalState { store, clock }, config);
         Ok(Self {
             api_listener,
             portal_listener,
+            metrics,
             api_router,
             portal_router,
             api_tls,
@@ -100,6 +123,12 @@ impl Application {
     /// Never in practice (the socket is bound).
     pub fn portal_addr(&self) -> std::io::Result<SocketAddr> {
         self.portal_listener.local_addr()
+    }
+
+    /// Where the metrics listener is bound, when metrics are on.
+    #[must_use]
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// The shared state (tests reach the store through it).
@@ -126,6 +155,12 @@ impl Application {
         };
         let grace = self.state.config.shutdown_grace;
         let purge = tokio::spawn(purge_loop(self.state.clone(), stopped(rx.clone())));
+        let key_reload = tokio::spawn(crate::keys::reload_loop(
+            self.state.keys.clone(),
+            self.state.store.clone(),
+            self.state.clock.clone(),
+            stopped(rx.clone()),
+        ));
         let register_sync = tokio::spawn(crate::register_sync::run(
             self.state.clone(),
             self.state.register_sync.clone(),
@@ -152,8 +187,14 @@ impl Application {
             stopped(rx.clone()),
             grace,
         );
-        tokio::join!(api, portal);
+        let metrics = async {
+            if let Some((listener, router)) = self.metrics {
+                tls::serve(listener, router, None, stopped(rx.clone()), grace).await;
+            }
+        };
+        tokio::join!(api, portal, metrics);
         purge.abort();
+        key_reload.abort();
         // The poller gives its lease up on the way out, so that another instance takes over.
         let _ = tokio::time::timeout(Duration::from_secs(5), register_sync).await;
         self.state.store.close().await;

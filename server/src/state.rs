@@ -5,7 +5,7 @@ use std::sync::Arc;
 use dcr_core::clock::SharedClock;
 
 use crate::config::Config;
-use crate::keys::KeyRing;
+use crate::keys::LiveKeys;
 
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
@@ -16,18 +16,22 @@ pub struct AppState {
     pub store: dcr_store::Store,
     /// Injected time.
     pub clock: SharedClock,
-    /// Our signing keys.
-    pub keys: Arc<KeyRing>,
+    /// Our signing keys, reloaded from the store periodically (rotation without restart).
+    pub keys: Arc<LiveKeys>,
     /// Discovery document, built once.
     pub discovery: Arc<serde_json::Value>,
     /// Remote JWK sets (Register, recipients).
     pub jwks: Arc<crate::jwks::JwksCache>,
     /// Outbound HTTPS client.
     pub outbound: crate::outbound::Outbound,
+    /// Access tokens issued or verified here (skips repeat signature checks).
+    pub token_cache: Arc<crate::token_cache::TokenCache>,
     /// Registration validation policy.
     pub registration_policy: Arc<dcr_core::registration::RegistrationPolicy>,
     /// The CDR Register status sync (refresh trigger, instance id).
     pub register_sync: Arc<crate::register_sync::SyncHandle>,
+    /// Rate limits of `POST /register` and the token endpoint (per instance).
+    pub rate_limiter: Arc<crate::rate_limit::RateLimiter>,
 }
 
 impl AppState {

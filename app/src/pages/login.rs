@@ -2,6 +2,7 @@
 //! WASM; once hydrated, the "show password" control works too.
 
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 /// The sign-in page.
@@ -15,6 +16,7 @@ pub fn LoginPage() -> impl IntoView {
             }
             Some("expired") => Some("Your session has ended. Please sign in again."),
             Some("csrf") => Some("The form was not accepted. Reload the page and try again."),
+            Some("unavailable") => Some("Sign-in is unavailable right now. Try again in a moment."),
             Some(_) => Some("The username or password is not correct."),
             None => None,
         })
@@ -22,6 +24,7 @@ pub fn LoginPage() -> impl IntoView {
     let signed_out = move || query.with(|q| q.get("signed_out").is_some());
     let (show, set_show) = signal(false);
     view! {
+        <Title text="Sign in · DCR Admin"/>
         <main class="login">
             <form class="card login-card" method="post" action="/auth/login">
                 <h1>"Data Holder DCR"</h1>

@@ -12,15 +12,15 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    insert_audit_sql, insert_registration_sql, Backend, NewAuditEvent, Page, Registration,
-    RegistrationRow, Sort, Store, StoreError, REGISTRATION_COLUMNS,
+    insert_registration_sql, Backend, NewAuditEvent, Page, Registration, RegistrationRow, Sort,
+    Store, StoreError, REGISTRATION_COLUMNS,
 };
 
 /// The statuses an administrator filters the list by. Unlike [`crate::RegistrationStatus`] it
 /// tells apart an active registration whose software product or recipient the CDR Register
 /// reports as not active: such a registration gets no tokens (spec §10.2) and is shown as
 /// "inactive".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StatusFilter {
     /// Active here and not reported inactive by the Register.
@@ -453,7 +453,7 @@ impl Store {
             .await?;
             let changed = done.rows_affected() > 0;
             if changed {
-                insert_audit_sql(audit).execute(&mut *tx).await?;
+                crate::audit_chain::insert_audit(&mut *tx, audit).await?;
             }
             Ok::<bool, StoreError>(changed)
         })
@@ -493,7 +493,7 @@ impl Store {
                         .await?;
                     }
                     if let Some(a) = &seed.audit {
-                        insert_audit_sql(a).execute(&mut *tx).await?;
+                        crate::audit_chain::insert_audit(&mut *tx, a).await?;
                     }
                 }
                 Ok::<(), StoreError>(())

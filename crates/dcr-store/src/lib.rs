@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 mod admin_portal;
+mod audit_chain;
 mod model;
 mod sqlite_writer;
 mod sync;
@@ -24,6 +25,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use admin_portal::*;
+pub use audit_chain::{event_hash, ChainStatus, CHAIN_LOCK};
 pub use model::*;
 pub use sync::{Lease, RegisterStatusChange, RegisterSyncState, RegisterSyncTarget};
 
@@ -225,6 +227,13 @@ impl Store {
         } else {
             return Err(StoreError::BadUrl(redact_url(url)));
         };
+        let backfilled = store.backfill_audit_chain().await?;
+        if backfilled > 0 {
+            tracing::info!(
+                events = backfilled,
+                "hashed the audit events written before the audit chain"
+            );
+        }
         tracing::info!(
             backend = store.backend().as_str(),
             "store connected and migrated"
@@ -296,7 +305,7 @@ impl Store {
                     .bind(&j.key).bind(j.expires_at).execute(&mut *tx).await?;
             }
             insert_registration_sql(reg).execute(&mut *tx).await?;
-            insert_audit_sql(audit).execute(&mut *tx).await?;
+            audit_chain::insert_audit(&mut *tx, audit).await?;
             Ok::<(), StoreError>(())
         })
     }
@@ -337,7 +346,7 @@ impl Store {
             if done.rows_affected() == 0 {
                 return Err(StoreError::NotFound);
             }
-            insert_audit_sql(audit).execute(&mut *tx).await?;
+            audit_chain::insert_audit(&mut *tx, audit).await?;
             Ok::<(), StoreError>(())
         })
     }
@@ -377,7 +386,7 @@ impl Store {
                 .await?;
             let changed = done.rows_affected() > 0;
             if changed {
-                insert_audit_sql(audit).execute(&mut *tx).await?;
+                audit_chain::insert_audit(&mut *tx, audit).await?;
             }
             Ok::<bool, StoreError>(changed)
         })
@@ -688,8 +697,10 @@ impl Store {
     /// # Errors
     /// Database failures.
     pub async fn append_audit(&self, ev: &NewAuditEvent) -> Result<(), StoreError> {
-        dispatch_write!(self, pool => insert_audit_sql(ev).execute(pool).await.map(|_| ()))?;
-        Ok(())
+        in_tx!(self, tx => {
+            audit_chain::insert_audit(&mut *tx, ev).await?;
+            Ok::<(), StoreError>(())
+        })
     }
 
     /// Audit events, newest first, filtered.
@@ -741,6 +752,32 @@ impl Store {
             .await
         })?;
         Ok(rows)
+    }
+
+    /// Retires (sets `retired_at = now` on) every live signing key older than the newest live
+    /// one, provided the newest was created at or before `superseded_before`. Returns the kids
+    /// retired. Idempotent, so every instance may run it.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn retire_superseded_signing_keys(
+        &self,
+        superseded_before: i64,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = dispatch_write!(self, pool => {
+            sqlx::query_as(
+                "UPDATE signing_key SET retired_at = $2 WHERE retired_at IS NULL \
+                 AND created_at < (SELECT MAX(created_at) FROM signing_key WHERE retired_at IS NULL) \
+                 AND (SELECT MAX(created_at) FROM signing_key WHERE retired_at IS NULL) <= $1 \
+                 RETURNING kid",
+            )
+            .bind(superseded_before)
+            .bind(now)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
     /// Adds a signing key; returns false if one with that kid exists.
@@ -801,29 +838,6 @@ where
     .bind(reg.client_id_issued_at)
     .bind(reg.created_at)
     .bind(reg.updated_at)
-}
-
-fn insert_audit_sql<'q, DB>(
-    ev: &'q NewAuditEvent,
-) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
-where
-    DB: sqlx::Database,
-    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    sqlx::query(
-        "INSERT INTO audit_event (occurred_at, actor, action, client_id, software_id, reason, before_state, after_state) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(ev.occurred_at)
-    .bind(ev.actor.clone())
-    .bind(ev.action.clone())
-    .bind(ev.client_id.clone())
-    .bind(ev.software_id.clone())
-    .bind(ev.reason.clone())
-    .bind(ev.before_state.clone())
-    .bind(ev.after_state.clone())
 }
 
 fn escape_like(s: &str) -> String {

@@ -178,50 +178,47 @@ async fn create_in_savepoint(
     audit: &NewAuditEvent,
 ) -> Result<(), StoreError> {
     let (jti_key, jti_exp) = jti.map_or((None, 0), |j| (Some(j.key.as_str()), j.expires_at));
-    let result = sqlx::query(
-        "SAVEPOINT reg; \
-         INSERT INTO used_jti (jti_key, expires_at) SELECT $1, $2 WHERE $1 IS NOT NULL; \
-         INSERT INTO registration (client_id, software_id, software_key, org_id, org_name, client_name, \
-           legal_entity_id, legal_entity_name, jwks_uri, scope, status, ssa, metadata, client_id_issued_at, \
-           created_at, updated_at) VALUES ($3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18); \
-         INSERT INTO audit_event (occurred_at, actor, action, client_id, software_id, reason, before_state, after_state) \
-           VALUES ($19, $20, $21, $22, $23, $24, $25, $26); \
-         RELEASE reg;",
-    )
-    .bind(jti_key)
-    .bind(jti_exp)
-    .bind(&reg.client_id)
-    .bind(&reg.software_id)
-    .bind(reg.software_id.to_ascii_lowercase())
-    .bind(&reg.org_id)
-    .bind(&reg.org_name)
-    .bind(&reg.client_name)
-    .bind(&reg.legal_entity_id)
-    .bind(&reg.legal_entity_name)
-    .bind(&reg.jwks_uri)
-    .bind(&reg.scope)
-    .bind(reg.status.as_str())
-    .bind(&reg.ssa)
-    .bind(&reg.metadata)
-    .bind(reg.client_id_issued_at)
-    .bind(reg.created_at)
-    .bind(reg.updated_at)
-    .bind(audit.occurred_at)
-    .bind(&audit.actor)
-    .bind(&audit.action)
-    .bind(&audit.client_id)
-    .bind(&audit.software_id)
-    .bind(&audit.reason)
-    .bind(&audit.before_state)
-    .bind(&audit.after_state)
-    .execute(&mut *conn)
+    let result = async {
+        sqlx::query(
+            "SAVEPOINT reg; \
+             INSERT INTO used_jti (jti_key, expires_at) SELECT $1, $2 WHERE $1 IS NOT NULL; \
+             INSERT INTO registration (client_id, software_id, software_key, org_id, org_name, client_name, \
+               legal_entity_id, legal_entity_name, jwks_uri, scope, status, ssa, metadata, client_id_issued_at, \
+               created_at, updated_at) VALUES ($3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18);",
+        )
+        .bind(jti_key)
+        .bind(jti_exp)
+        .bind(&reg.client_id)
+        .bind(&reg.software_id)
+        .bind(reg.software_id.to_ascii_lowercase())
+        .bind(&reg.org_id)
+        .bind(&reg.org_name)
+        .bind(&reg.client_name)
+        .bind(&reg.legal_entity_id)
+        .bind(&reg.legal_entity_name)
+        .bind(&reg.jwks_uri)
+        .bind(&reg.scope)
+        .bind(reg.status.as_str())
+        .bind(&reg.ssa)
+        .bind(&reg.metadata)
+        .bind(reg.client_id_issued_at)
+        .bind(reg.created_at)
+        .bind(reg.updated_at)
+        .execute(&mut *conn)
+        .await?;
+        // The audit chain's head is read on this same connection, so it sees the events the
+        // earlier savepoints of this batch inserted.
+        crate::audit_chain::insert_audit(&mut *conn, audit).await?;
+        sqlx::query("RELEASE reg").execute(&mut *conn).await?;
+        Ok::<(), StoreError>(())
+    }
     .await;
     if let Err(e) = result {
         // Undo this registration's statements only; the batch's transaction stays open.
         let _ = sqlx::query("ROLLBACK TO reg; RELEASE reg;")
             .execute(&mut *conn)
             .await;
-        return Err(e.into());
+        return Err(e);
     }
     Ok(())
 }

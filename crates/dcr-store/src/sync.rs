@@ -8,9 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    dispatch, dispatch_write, insert_audit_sql, Backend, NewAuditEvent, Store, StoreError,
-};
+use crate::{dispatch, dispatch_write, Backend, NewAuditEvent, Store, StoreError};
 
 /// A lease as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
@@ -317,7 +315,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 }
-                insert_audit_sql(audit).execute(&mut *tx).await?;
+                crate::audit_chain::insert_audit(&mut *tx, audit).await?;
                 tx.commit().await?;
                 Ok::<bool, StoreError>(true)
             }};

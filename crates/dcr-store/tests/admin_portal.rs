@@ -456,7 +456,7 @@ async fn the_list_is_indexed_and_fast_with_100k_registrations_on_sqlite() {
         let plans = store.explain_search_registrations(query).await.unwrap();
         for line in &plans {
             assert!(
-                !(line.starts_with("SCAN registration") && !line.contains("INDEX")),
+                !line.starts_with("SCAN registration") || line.contains("INDEX"),
                 "{name}: a table scan: {plans:?}"
             );
         }

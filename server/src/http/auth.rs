@@ -102,13 +102,20 @@ pub fn authorize_management(
     let cert = client_cert(state, conn, headers).ok_or_else(certificate_required)?;
     let token = bearer(headers)?;
     let now = state.clock.now();
-    let claims = verify_access_token(token, state.keys.published(), &state.config.issuer_str(), now).map_err(|e| {
-        tracing::info!(target: "security", reason = %e, "management call with an invalid access token");
-        match e {
-            AccessTokenError::Expired => invalid_token("The access token has expired"),
-            other => invalid_token(&other.to_string()),
+    let claims = match state.token_cache.get(token, now) {
+        Some(c) => (*c).clone(),
+        None => {
+            let claims = verify_access_token(token, state.keys.load().published(), &state.config.issuer_str(), now).map_err(|e| {
+                tracing::info!(target: "security", reason = %e, "management call with an invalid access token");
+                match e {
+                    AccessTokenError::Expired => invalid_token("The access token has expired"),
+                    other => invalid_token(&other.to_string()),
+                }
+            })?;
+            state.token_cache.insert(token, claims.clone(), now);
+            claims
         }
-    })?;
+    };
     if !ct_eq(&claims.cnf.x5t_s256, &cert.thumbprint) {
         tracing::warn!(target: "security", client_id = %claims.client_id, "holder-of-key check failed");
         return Err(invalid_token(

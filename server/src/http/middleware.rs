@@ -1,5 +1,5 @@
 //! Middleware of the API listener, outer to inner: `x-fapi-interaction-id` (echo a valid one,
-//! else generate), tracing span, request timeout, body size limit.
+//! else generate), latency histogram, tracing span, request timeout, body size limit.
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
@@ -62,7 +62,31 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
             )
         }))
         .layer(axum::middleware::from_fn(json_errors))
+        .layer(axum::middleware::from_fn(record_latency))
         .layer(axum::middleware::from_fn(interaction_id))
+}
+
+/// Records `dcr_http_request_duration_seconds{method, route, status}`, `route` being the matched
+/// path template (`/register/{client_id}`), or `unmatched`, so that label values stay bounded.
+async fn record_latency(req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = ["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"]
+        .into_iter()
+        .find(|m| *m == req.method().as_str())
+        .unwrap_or("OTHER");
+    let res = next.run(req).await;
+    metrics::histogram!(
+        crate::metrics::HTTP_SECONDS,
+        "method" => method,
+        "route" => route,
+        "status" => res.status().as_u16().to_string(),
+    )
+    .record(started.elapsed().as_secs_f64());
+    res
 }
 
 /// Safety net: any 4xx/5xx that is not already JSON (a framework rejection) gets the JSON body

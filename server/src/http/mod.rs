@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod middleware;
+pub mod openapi;
 pub mod register;
 pub mod routes;
 pub mod token;
@@ -80,6 +81,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route(routes::JWKS, get(jwks).fallback(method_not_allowed))
         .route(
+            routes::OPENAPI,
+            get(openapi::serve).fallback(method_not_allowed),
+        )
+        .route(
             routes::REGISTER,
             post(register::post).fallback(method_not_allowed),
         )
@@ -124,6 +129,14 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// `GET /.well-known/openid-configuration`.
+#[utoipa::path(
+    get,
+    path = "/.well-known/openid-configuration",
+    operation_id = "discovery",
+    tag = "discovery",
+    responses((status = 200, description = "OpenID Provider metadata", body = openapi::DiscoveryDocument))
+)]
 async fn discovery(State(state): State<AppState>) -> Response {
     let mut res = Json(state.discovery_document()).into_response();
     res.headers_mut().insert(
@@ -134,7 +147,7 @@ async fn discovery(State(state): State<AppState>) -> Response {
 }
 
 async fn jwks(State(state): State<AppState>) -> Response {
-    let mut res = Json(state.keys.public_jwks()).into_response();
+    let mut res = Json(state.keys.load().public_jwks()).into_response();
     res.headers_mut().insert(
         axum::http::header::CACHE_CONTROL,
         axum::http::HeaderValue::from_static("public, max-age=300"),

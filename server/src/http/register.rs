@@ -218,6 +218,27 @@ fn audit_state(r: &Registration) -> String {
 }
 
 /// `POST /register`.
+#[utoipa::path(
+    post,
+    path = "/register",
+    operation_id = "register",
+    tag = "registration",
+    request_body(
+        content = super::openapi::CompactJws,
+        content_type = "application/jwt",
+        description = "The registration request: a JWT signed with a key from the SSA's jwks_uri"
+    ),
+    responses(
+        (status = 201, description = "Registered", body = super::openapi::RegistrationResponse),
+        (status = 400, description = "Invalid request, metadata or software statement", body = super::openapi::ErrorBody),
+        (status = 403, description = "No client certificate", body = super::openapi::ErrorBody),
+        (status = 413, description = "Body too large", body = super::openapi::ErrorBody),
+        (status = 415, description = "Content type is not application/jwt", body = super::openapi::ErrorBody),
+        (status = 429, description = "Rate limited (per certificate or per address)", body = super::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The store or the CDR Register is unavailable", body = super::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    security(("mtls" = []))
+)]
 #[tracing::instrument(name = "dcr.register.post", skip_all, fields(software_id = tracing::field::Empty))]
 pub async fn post(
     State(state): State<AppState>,
@@ -225,9 +246,25 @@ pub async fn post(
     headers: HeaderMap,
     super::CappedBody(body): super::CappedBody,
 ) -> Result<Response, ApiError> {
-    client_cert(&state, conn.as_deref(), &headers).ok_or_else(certificate_required)?;
-    require_jwt_content_type(&headers)?;
-    let v = validate(&state, &body).await.inspect_err(log_rejection)?;
+    let result = create(&state, conn.as_deref(), &headers, &body).await;
+    match &result {
+        Ok(_) => crate::metrics::registration("created", ""),
+        Err(e) => crate::metrics::registration("rejected", &e.error),
+    }
+    result
+}
+
+async fn create(
+    state: &AppState,
+    conn: Option<&ConnectionInfo>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
+    let cert = client_cert(state, conn, headers);
+    crate::rate_limit::check(state, "register", conn, cert.as_ref())?;
+    cert.ok_or_else(certificate_required)?;
+    require_jwt_content_type(headers)?;
+    let v = validate(state, body).await.inspect_err(log_rejection)?;
     let now = state.clock.now();
     let client_id = uuid::Uuid::new_v4().to_string();
     let row = registration_row(&client_id, now, &v, now)?;
@@ -291,6 +328,20 @@ async fn active_registration(
 }
 
 /// `GET /register/{client_id}`.
+#[utoipa::path(
+    get,
+    path = "/register/{client_id}",
+    operation_id = "getRegistration",
+    tag = "registration",
+    params(("client_id" = String, Path, description = "The client_id issued at registration")),
+    responses(
+        (status = 200, description = "The registration", body = super::openapi::RegistrationResponse),
+        (status = 401, description = "Missing, invalid or unbound access token, or unknown client", body = super::openapi::ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 403, description = "No client certificate, or the token's client is another", body = super::openapi::ErrorBody),
+        (status = 503, description = "The store or the CDR Register is unavailable", body = super::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    security(("mtls" = [], "bearer" = []))
+)]
 #[tracing::instrument(name = "dcr.register.get", skip_all, fields(client_id = tracing::field::Empty))]
 pub async fn get(
     State(state): State<AppState>,
@@ -308,6 +359,28 @@ pub async fn get(
 
 /// `PUT /register/{client_id}`: re-validates like POST, keeps `client_id` and
 /// `client_id_issued_at`, refuses a different `software_id`.
+#[utoipa::path(
+    put,
+    path = "/register/{client_id}",
+    operation_id = "updateRegistration",
+    tag = "registration",
+    params(("client_id" = String, Path, description = "The client_id issued at registration")),
+    request_body(
+        content = super::openapi::CompactJws,
+        content_type = "application/jwt",
+        description = "The updated registration request, signed like POST's"
+    ),
+    responses(
+        (status = 200, description = "Updated", body = super::openapi::RegistrationResponse),
+        (status = 400, description = "Invalid request, metadata or software statement", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing, invalid or unbound access token, or unknown client", body = super::openapi::ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 403, description = "No client certificate, or the token's client is another", body = super::openapi::ErrorBody),
+        (status = 413, description = "Body too large", body = super::openapi::ErrorBody),
+        (status = 415, description = "Content type is not application/jwt", body = super::openapi::ErrorBody),
+        (status = 503, description = "The store or the CDR Register is unavailable", body = super::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    security(("mtls" = [], "bearer" = []))
+)]
 #[tracing::instrument(name = "dcr.register.put", skip_all, fields(client_id = tracing::field::Empty, software_id = tracing::field::Empty))]
 pub async fn put(
     State(state): State<AppState>,
@@ -355,6 +428,20 @@ pub async fn put(
 
 /// `DELETE /register/{client_id}`: the registration is marked deleted (kept for the audit
 /// trail), its tokens stop working at once, and the software product may register again.
+#[utoipa::path(
+    delete,
+    path = "/register/{client_id}",
+    operation_id = "deleteRegistration",
+    tag = "registration",
+    params(("client_id" = String, Path, description = "The client_id issued at registration")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing, invalid or unbound access token, or unknown client", body = super::openapi::ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 403, description = "No client certificate, or the token's client is another", body = super::openapi::ErrorBody),
+        (status = 503, description = "The store or the CDR Register is unavailable", body = super::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    security(("mtls" = [], "bearer" = []))
+)]
 #[tracing::instrument(name = "dcr.register.delete", skip_all, fields(client_id = tracing::field::Empty))]
 pub async fn delete(
     State(state): State<AppState>,

@@ -12,6 +12,8 @@ pub const JWKS: &str = "/jwks";
 pub const REGISTER: &str = "/register";
 /// Registration management (RFC 7592).
 pub const REGISTER_CLIENT: &str = "/register/{client_id}";
+/// The OpenAPI 3.1 document of discovery, registration and the token endpoint.
+pub const OPENAPI: &str = "/openapi.json";
 /// Token endpoint.
 pub const TOKEN: &str = "/token";
 /// Admin Metadata Update, called by the CDR Register (CDS Admin APIs).

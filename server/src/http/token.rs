@@ -38,6 +38,25 @@ fn log(e: &ApiError) {
 }
 
 /// `POST /token`.
+#[utoipa::path(
+    post,
+    path = "/token",
+    operation_id = "token",
+    tag = "token",
+    request_body(
+        content = super::openapi::TokenRequestForm,
+        content_type = "application/x-www-form-urlencoded"
+    ),
+    responses(
+        (status = 200, description = "An access token bound to the client certificate", body = super::openapi::TokenResponse),
+        (status = 400, description = "RFC 6749 §5.2 error (invalid_request, invalid_client, invalid_grant, unsupported_grant_type, invalid_scope)", body = super::openapi::ErrorBody),
+        (status = 403, description = "The software product or recipient is not active at the CDR Register", body = super::openapi::ErrorBody),
+        (status = 413, description = "Body too large", body = super::openapi::ErrorBody),
+        (status = 429, description = "Rate limited (per certificate or per address)", body = super::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The store or the CDR Register is unavailable", body = super::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    security(("mtls" = []))
+)]
 #[tracing::instrument(name = "dcr.token", skip_all, fields(client_id = tracing::field::Empty))]
 pub async fn post(
     State(state): State<AppState>,
@@ -45,9 +64,14 @@ pub async fn post(
     headers: HeaderMap,
     super::CappedBody(body): super::CappedBody,
 ) -> Result<Response, ApiError> {
-    issue(&state, conn.as_deref(), &headers, &body)
+    let result = issue(&state, conn.as_deref(), &headers, &body)
         .await
-        .inspect_err(log)
+        .inspect_err(log);
+    match &result {
+        Ok(_) => crate::metrics::token("issued", ""),
+        Err(e) => crate::metrics::token("refused", &e.error),
+    }
+    result
 }
 
 async fn issue(
@@ -56,7 +80,9 @@ async fn issue(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Response, ApiError> {
-    let cert = client_cert(state, conn, headers).ok_or_else(|| {
+    let cert = client_cert(state, conn, headers);
+    crate::rate_limit::check(state, "token", conn, cert.as_ref())?;
+    let cert = cert.ok_or_else(|| {
         ApiError::from(TokenError::invalid_client(
             "A client certificate is required: connect with mutual TLS.",
         ))
@@ -158,10 +184,11 @@ async fn issue(
         },
         aud: issuer,
     };
-    let token = issue_access_token(state.keys.active(), &claims).map_err(|e| {
+    let token = issue_access_token(state.keys.load().active(), &claims).map_err(|e| {
         tracing::error!(error = %e, "signing an access token");
         ApiError::internal()
     })?;
+    state.token_cache.insert(&token, claims, now);
     tracing::info!("access token issued");
     let body = serde_json::json!({
         "access_token": token,

@@ -102,7 +102,39 @@ async fn jwks_publishes_a_persisted_signing_key(backend: Backend) {
     assert_eq!(keys[0]["kid"], stored[0].kid);
 }
 
+async fn shutdown_lets_in_flight_requests_finish(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    // The recipient's JWKS answers slowly, so the registration is in flight when we stop.
+    app.stub.delay("/adr/jwks", 1500);
+    let req = app.request(
+        "c6327f87-687a-4369-99a4-eaacd3bb8210",
+        serde_json::json!({}),
+    );
+    let client = app.client.clone();
+    let url = format!("{}/register", app.base);
+    let in_flight = tokio::spawn(async move {
+        client
+            .post(url)
+            .header("content-type", "application/jwt")
+            .body(req)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    app.stop();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let late = app.anon.get(format!("{}/healthz", app.base)).send().await;
+    assert!(late.is_err(), "no new connections after the stop");
+    assert_eq!(
+        in_flight.await.unwrap().unwrap(),
+        201,
+        "the in-flight request completed"
+    );
+}
+
 both_backends!(
+    shutdown_lets_in_flight_requests_finish,
     health_and_readiness_answer,
     readiness_fails_when_the_store_is_gone,
     discovery_advertises_the_dcr_endpoints,

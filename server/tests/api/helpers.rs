@@ -49,6 +49,7 @@ type Docs = Arc<Mutex<HashMap<String, (u16, Vec<u8>)>>>;
 pub struct StubState {
     pub docs: Docs,
     pub hits: Arc<Mutex<HashMap<String, usize>>>,
+    pub delays_ms: Arc<Mutex<HashMap<String, u64>>>,
 }
 
 impl StubState {
@@ -57,6 +58,9 @@ impl StubState {
             .lock()
             .unwrap()
             .insert(path.to_string(), (status, body.into()));
+    }
+    pub fn delay(&self, path: &str, ms: u64) {
+        self.delays_ms.lock().unwrap().insert(path.to_string(), ms);
     }
     pub fn hits(&self, path: &str) -> usize {
         self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
@@ -69,6 +73,10 @@ async fn stub_handler(
 ) -> axum::response::Response {
     let path = format!("/{path}");
     *s.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+    let delay = s.delays_ms.lock().unwrap().get(&path).copied();
+    if let Some(ms) = delay {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
     let doc = s.docs.lock().unwrap().get(&path).cloned();
     match doc {
         Some((status, body)) => (
@@ -92,6 +100,8 @@ pub struct Pki {
 
 pub struct TestApp {
     pub base: String,
+    /// The admin portal (plain HTTP on loopback).
+    pub portal: String,
     pub issuer: String,
     pub clock: MockClock,
     pub store: dcr_store::Store,
@@ -105,7 +115,13 @@ pub struct TestApp {
     pub anon: reqwest::Client,
     /// Client whose certificate chains to a CA the server does not trust.
     pub stranger: reqwest::Client,
+    /// The Prometheus scrape URL (`http://.../metrics`), when metrics are on.
+    pub metrics: Option<String>,
     pub pki: Pki,
+    /// The server's signing keys (tests reload them instead of waiting for the reload loop).
+    pub keys: Arc<server::keys::LiveKeys>,
+    /// The configuration the server was built with (a peer instance reuses it).
+    pub config: Config,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -222,11 +238,16 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut RawConfig)
     let config = Config::try_from(raw).unwrap();
     let issuer = config.issuer_str();
     let clock = MockClock::new(NOW);
-    let app = Application::build(config, Arc::new(clock.clone()))
+    let app = Application::build(config.clone(), Arc::new(clock.clone()))
         .await
         .unwrap();
     let api = app.api_addr().unwrap();
+    let portal = format!("http://127.0.0.1:{}", app.portal_addr().unwrap().port());
     let store = app.state().store.clone();
+    let keys = app.state().keys.clone();
+    let metrics = app
+        .metrics_addr()
+        .map(|a| format!("http://127.0.0.1:{}/metrics", a.port()));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
@@ -240,6 +261,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut RawConfig)
     };
     TestApp {
         base: format!("https://127.0.0.1:{}", api.port()),
+        portal,
         issuer,
         clock,
         store,
@@ -249,12 +271,59 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut RawConfig)
         client_b: https_client(&ca_pem, Some(&pki.client_b)),
         anon: https_client(&ca_pem, None),
         stranger: https_client(&ca_pem, Some(&pki.stranger)),
+        metrics,
         pki,
+        keys,
+        config,
         shutdown: Some(tx),
     }
 }
 
+/// Another instance of the same deployment: same configuration (store, CA, stub, issuer) and
+/// clock, its own listeners and in-process state (JWKS cache, token cache, rate limits). Stops
+/// when dropped.
+pub struct Peer {
+    pub base: String,
+    pub store: dcr_store::Store,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
 impl TestApp {
+    /// Starts a second instance on the same database (a multi-instance deployment).
+    pub async fn spawn_peer(&self) -> Peer {
+        let app = Application::build(self.config.clone(), Arc::new(self.clock.clone()))
+            .await
+            .unwrap();
+        let base = format!("https://127.0.0.1:{}", app.api_addr().unwrap().port());
+        let state = app.state().clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until_stopped(async move {
+            let _ = rx.await;
+        }));
+        Peer {
+            base,
+            store: state.store,
+            shutdown: Some(tx),
+        }
+    }
+}
+
+impl TestApp {
+    /// Asks the server to stop (as SIGTERM does).
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
     pub fn adr_jwks_uri(&self) -> String {
         format!("{}/adr/jwks", self.stub_base)
     }

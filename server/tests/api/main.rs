@@ -3,9 +3,18 @@
 
 mod helpers;
 
+mod cli;
 mod foundation;
 mod gateway;
 mod hygiene;
+mod key_rotation;
 mod management;
+mod metrics;
+mod multi_instance;
+mod openapi;
+mod ops_cli;
+mod portal;
+mod rate_limit;
 mod register;
+mod register_sync;
 mod token;

@@ -1,0 +1,141 @@
+//! Small pieces shared by the pages: status badges, times, field lists, the pager and the
+//! loading, empty and error states. Every value is rendered as text.
+
+use leptos::prelude::*;
+
+use crate::dto::{format_count, format_time, rfc3339, Field, FieldValue, Status};
+use crate::error::AdminError;
+
+/// A registration's status as a coloured badge with its meaning as a tooltip.
+#[component]
+pub fn StatusBadge(status: Status) -> impl IntoView {
+    view! {
+        <span class=format!("badge badge-{}", status.as_str()) title=status.meaning()>
+            {status.label()}
+        </span>
+    }
+}
+
+/// An identifier, cut with an ellipsis in tables; the full value is its title.
+#[component]
+pub fn Id(#[prop(into)] value: String) -> impl IntoView {
+    let title = value.clone();
+    view! { <span class="id mono" title=title>{value}</span> }
+}
+
+/// A time in UTC, machine-readable too.
+#[component]
+pub fn Time(secs: i64) -> impl IntoView {
+    view! { <time datetime=rfc3339(secs)>{format_time(secs)}</time> }
+}
+
+/// Shown while data loads for the first time.
+#[component]
+pub fn Loading(#[prop(into)] what: String) -> impl IntoView {
+    view! {
+        <div class="loading" role="status" aria-live="polite">
+            <span class="spinner" aria-hidden="true"></span>
+            {format!("Loading {what}…")}
+        </div>
+    }
+}
+
+/// A failure, in words an administrator can act on.
+#[component]
+pub fn ErrorPanel(error: AdminError) -> impl IntoView {
+    let signed_out = error == AdminError::Unauthenticated;
+    view! {
+        <div class="alert alert-error" role="alert">
+            <p>{error.to_string()}</p>
+            {signed_out.then(|| view! { <p><a href="/login?error=expired" rel="external">"Sign in again"</a></p> })}
+        </div>
+    }
+}
+
+/// Name/value pairs, each value as text (lists as lists, other JSON indented).
+#[component]
+pub fn FieldList(fields: Vec<Field>, #[prop(into)] empty: String) -> impl IntoView {
+    if fields.is_empty() {
+        return view! { <p class="muted">{empty}</p> }.into_any();
+    }
+    view! {
+        <dl class="meta">
+            {fields
+                .into_iter()
+                .map(|f| {
+                    view! {
+                        <dt class="mono">{f.name}</dt>
+                        <dd>{field_value(f.value)}</dd>
+                    }
+                })
+                .collect_view()}
+        </dl>
+    }
+    .into_any()
+}
+
+/// Text longer than this (an SSA, say) is folded behind a disclosure.
+const LONG_TEXT: usize = 240;
+
+fn field_value(v: FieldValue) -> AnyView {
+    match v {
+        FieldValue::Text(s) if s.chars().count() > LONG_TEXT => {
+            let preview: String = s.chars().take(48).collect();
+            let count = format!(" ({} characters)", format_count(s.chars().count() as u64));
+            view! {
+                <details class="long">
+                    <summary><span class="preview">{preview}"…"</span>{count}</summary>
+                    <pre class="json">{s}</pre>
+                </details>
+            }
+            .into_any()
+        }
+        FieldValue::Text(s) => view! { <span class="value">{s}</span> }.into_any(),
+        FieldValue::Time(t) => view! { <span><Time secs=t/>" "<span class="muted mono">{format!("({t})")}</span></span> }.into_any(),
+        FieldValue::List(items) if items.is_empty() => {
+            view! { <span class="muted">"(empty list)"</span> }.into_any()
+        }
+        FieldValue::List(items) => view! {
+            <ul class="plain">{items.into_iter().map(|i| view! { <li class="mono">{i}</li> }).collect_view()}</ul>
+        }
+        .into_any(),
+        FieldValue::Json(s) => view! { <pre class="json">{s}</pre> }.into_any(),
+    }
+}
+
+/// "Showing 26–50 of 1,234" and first / previous / next / last links. `href` builds the URL of
+/// a page, so the query stays in the address bar.
+pub fn pager(page: u32, per_page: u32, total: u64, href: &dyn Fn(u32) -> String) -> impl IntoView {
+    let per = u64::from(per_page.max(1));
+    let last = u32::try_from(total.div_ceil(per).max(1)).unwrap_or(u32::MAX);
+    let from = (u64::from(page) - 1) * per + 1;
+    let to = (u64::from(page) * per).min(total);
+    let summary = if total == 0 || from > total {
+        format!("{} in all", format_count(total))
+    } else {
+        format!(
+            "Showing {}–{} of {}",
+            format_count(from),
+            format_count(to),
+            format_count(total)
+        )
+    };
+    let link = |label: &'static str, rel: &'static str, target: Option<u32>| match target {
+        Some(p) => view! { <a class="btn btn-ghost" href=href(p) rel=rel>{label}</a> }.into_any(),
+        None => {
+            view! { <span class="btn btn-ghost" aria-disabled="true">{label}</span> }.into_any()
+        }
+    };
+    view! {
+        <nav class="pager" aria-label="Pages">
+            <p class="muted" aria-live="polite">{summary}</p>
+            <div class="pager-links">
+                {link("« First", "first", (page > 1).then_some(1))}
+                {link("‹ Previous", "prev", (page > 1).then(|| (page - 1).min(last)))}
+                <span class="pager-page">{format!("Page {} of {}", format_count(u64::from(page)), format_count(u64::from(last)))}</span>
+                {link("Next ›", "next", (page < last).then_some(page + 1))}
+                {link("Last »", "last", (page < last).then_some(last))}
+            </div>
+        </nav>
+    }
+}

@@ -1,0 +1,314 @@
+//! The tamper-evident audit trail: a hash chain over `audit_event`.
+//!
+//! Each event stores `prev_hash` (the hash of the event before it in id order, NULL for the
+//! first) and `hash` = SHA-256 over a canonical, length-prefixed encoding of its content and
+//! `prev_hash`. Editing an event breaks its own hash; deleting or reordering one breaks the
+//! `prev_hash` link of the event after it. The id is not hashed (PostgreSQL assigns it at insert),
+//! the link order is.
+//!
+//! One chain across writers: every insert goes through [`insert_audit`], which reads the chain
+//! head and inserts inside the caller's transaction. On PostgreSQL it first takes a transaction
+//! advisory lock ([`CHAIN_LOCK`]) so concurrent instances append one after another; on SQLite
+//! there is a single writer connection already.
+//!
+//! What it does not do: an attacker who can write the database can recompute the whole chain
+//! (there is no secret), and deleting the newest events leaves a shorter valid chain. Operators
+//! anchor the chain by recording the head hash that `dcr-server audit verify` prints somewhere
+//! the database credentials cannot write (docs/deploy.md).
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::{NewAuditEvent, Store, StoreError};
+
+/// Key of the PostgreSQL transaction advisory lock that serialises audit appends ("DCRAUDIT").
+pub const CHAIN_LOCK: i64 = 0x4443_5241_5544_4954;
+
+/// Rows read per page when verifying or backfilling.
+const PAGE: i64 = 1000;
+
+/// The result of walking the audit chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainStatus {
+    /// Whether every event verified.
+    pub ok: bool,
+    /// Events that verified (all of them when `ok`; those before the first broken one otherwise).
+    pub checked: u64,
+    /// Id of the first event whose hash or link does not verify.
+    pub first_broken: Option<i64>,
+    /// What was wrong with it.
+    pub problem: Option<String>,
+    /// Hash of the newest event when `ok` (record it elsewhere to anchor the chain).
+    pub head: Option<String>,
+}
+
+/// Lowercase hex SHA-256 of an event's canonical content and the previous event's hash.
+#[must_use]
+pub fn event_hash(prev_hash: Option<&str>, ev: &NewAuditEvent) -> String {
+    fn field(h: &mut Sha256, v: Option<&[u8]>) {
+        match v {
+            None => h.update([0u8]),
+            Some(b) => {
+                h.update([1u8]);
+                h.update((b.len() as u64).to_be_bytes());
+                h.update(b);
+            }
+        }
+    }
+    let mut h = Sha256::new();
+    h.update(b"dcr-audit-v1");
+    field(&mut h, prev_hash.map(str::as_bytes));
+    h.update(ev.occurred_at.to_be_bytes());
+    field(&mut h, Some(ev.actor.as_bytes()));
+    field(&mut h, Some(ev.action.as_bytes()));
+    for v in [
+        &ev.client_id,
+        &ev.software_id,
+        &ev.reason,
+        &ev.before_state,
+        &ev.after_state,
+    ] {
+        field(&mut h, v.as_deref().map(str::as_bytes));
+    }
+    let digest = h.finalize();
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+        out.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
+    }
+    out
+}
+
+/// A connection that can append to the chain (implemented for both backends' connections, so a
+/// transaction's `&mut *tx` is accepted).
+pub(crate) trait ChainConn: Send {
+    /// Serialises appenders until the transaction ends (PostgreSQL; nothing on SQLite).
+    fn lock_chain(&mut self) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    /// Reads the head and inserts the event with its hash.
+    fn append(
+        &mut self,
+        ev: &NewAuditEvent,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+const HEAD_SQL: &str = "SELECT hash FROM audit_event ORDER BY audit_event_id DESC LIMIT 1";
+const INSERT_SQL: &str = "INSERT INTO audit_event (occurred_at, actor, action, client_id, software_id, \
+    reason, before_state, after_state, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+macro_rules! append_body {
+    ($conn:expr, $ev:expr) => {{
+        let head: Option<(Option<String>,)> =
+            sqlx::query_as(HEAD_SQL).fetch_optional(&mut *$conn).await?;
+        let prev = head.and_then(|h| h.0);
+        let hash = event_hash(prev.as_deref(), $ev);
+        sqlx::query(INSERT_SQL)
+            .bind($ev.occurred_at)
+            .bind(&$ev.actor)
+            .bind(&$ev.action)
+            .bind(&$ev.client_id)
+            .bind(&$ev.software_id)
+            .bind(&$ev.reason)
+            .bind(&$ev.before_state)
+            .bind(&$ev.after_state)
+            .bind(&prev)
+            .bind(&hash)
+            .execute(&mut *$conn)
+            .await?;
+        Ok(())
+    }};
+}
+
+impl ChainConn for sqlx::SqliteConnection {
+    async fn lock_chain(&mut self) -> Result<(), sqlx::Error> {
+        // One writer connection: the transaction already excludes other appenders.
+        Ok(())
+    }
+
+    async fn append(&mut self, ev: &NewAuditEvent) -> Result<(), sqlx::Error> {
+        append_body!(self, ev)
+    }
+}
+
+impl ChainConn for sqlx::PgConnection {
+    async fn lock_chain(&mut self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(CHAIN_LOCK)
+            .execute(&mut *self)
+            .await
+            .map(|_| ())
+    }
+
+    async fn append(&mut self, ev: &NewAuditEvent) -> Result<(), sqlx::Error> {
+        append_body!(self, ev)
+    }
+}
+
+/// Appends an audit event to the chain inside the caller's transaction: the only way an audit
+/// event is written. The transaction must be committed by the caller.
+pub(crate) async fn insert_audit<C: ChainConn + ?Sized>(
+    conn: &mut C,
+    ev: &NewAuditEvent,
+) -> Result<(), StoreError> {
+    conn.lock_chain().await?;
+    conn.append(ev).await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct ChainRow {
+    audit_event_id: i64,
+    occurred_at: i64,
+    actor: String,
+    action: String,
+    client_id: Option<String>,
+    software_id: Option<String>,
+    reason: Option<String>,
+    before_state: Option<String>,
+    after_state: Option<String>,
+    prev_hash: Option<String>,
+    hash: Option<String>,
+}
+
+impl ChainRow {
+    fn content(self) -> (i64, Option<String>, Option<String>, NewAuditEvent) {
+        (
+            self.audit_event_id,
+            self.prev_hash,
+            self.hash,
+            NewAuditEvent {
+                occurred_at: self.occurred_at,
+                actor: self.actor,
+                action: self.action,
+                client_id: self.client_id,
+                software_id: self.software_id,
+                reason: self.reason,
+                before_state: self.before_state,
+                after_state: self.after_state,
+            },
+        )
+    }
+}
+
+const PAGE_SQL: &str =
+    "SELECT audit_event_id, occurred_at, actor, action, client_id, software_id, \
+    reason, before_state, after_state, prev_hash, hash FROM audit_event \
+    WHERE audit_event_id > $1 ORDER BY audit_event_id LIMIT $2";
+
+impl Store {
+    /// Walks the whole audit chain in id order, recomputing every hash, and reports the first
+    /// event that does not verify.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn verify_audit_chain(&self) -> Result<ChainStatus, StoreError> {
+        let mut after = 0_i64;
+        let mut expected_prev: Option<String> = None;
+        let mut checked = 0_u64;
+        loop {
+            let rows: Vec<ChainRow> = crate::dispatch!(self, pool => {
+                sqlx::query_as(PAGE_SQL).bind(after).bind(PAGE).fetch_all(pool).await
+            })?;
+            let Some(last) = rows.last() else { break };
+            after = last.audit_event_id;
+            for row in rows {
+                let (id, prev, hash, ev) = row.content();
+                let broken = |problem: &str| ChainStatus {
+                    ok: false,
+                    checked,
+                    first_broken: Some(id),
+                    problem: Some(problem.to_string()),
+                    head: None,
+                };
+                if prev != expected_prev {
+                    return Ok(broken(
+                        "prev_hash does not match the previous event (an event before it was deleted, inserted or changed)",
+                    ));
+                }
+                let Some(hash) = hash else {
+                    return Ok(broken("the event has no hash"));
+                };
+                if event_hash(prev.as_deref(), &ev) != hash {
+                    return Ok(broken(
+                        "the event's content does not match its hash (edited)",
+                    ));
+                }
+                checked += 1;
+                expected_prev = Some(hash);
+            }
+        }
+        Ok(ChainStatus {
+            ok: true,
+            checked,
+            first_broken: None,
+            problem: None,
+            head: expected_prev,
+        })
+    }
+
+    /// Hashes the events written before the chain existed, once: only while no event has a
+    /// hash yet (the first start after the migration), so a hash removed later is reported by
+    /// [`Store::verify_audit_chain`] instead of being silently recomputed.
+    pub(crate) async fn backfill_audit_chain(&self) -> Result<u64, StoreError> {
+        crate::in_tx!(self, tx => {
+            ChainConn::lock_chain(&mut *tx).await?;
+            let hashed: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_event WHERE hash IS NOT NULL")
+                .fetch_one(&mut *tx)
+                .await?;
+            let mut done = 0_u64;
+            if hashed.0 == 0 {
+                let mut after = 0_i64;
+                let mut prev: Option<String> = None;
+                loop {
+                    let rows: Vec<ChainRow> = sqlx::query_as(PAGE_SQL)
+                        .bind(after)
+                        .bind(PAGE)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    let Some(last) = rows.last() else { break };
+                    after = last.audit_event_id;
+                    for row in rows {
+                        let (id, _, _, ev) = row.content();
+                        let hash = event_hash(prev.as_deref(), &ev);
+                        sqlx::query("UPDATE audit_event SET prev_hash = $2, hash = $3 WHERE audit_event_id = $1")
+                            .bind(id)
+                            .bind(&prev)
+                            .bind(&hash)
+                            .execute(&mut *tx)
+                            .await?;
+                        prev = Some(hash);
+                        done += 1;
+                    }
+                }
+            }
+            Ok::<u64, StoreError>(done)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_depends_on_every_field_and_the_link() {
+        let ev = NewAuditEvent {
+            occurred_at: 1,
+            actor: "a".into(),
+            action: "b".into(),
+            ..Default::default()
+        };
+        let base = event_hash(None, &ev);
+        assert_eq!(base.len(), 64);
+        assert_eq!(base, event_hash(None, &ev), "deterministic");
+        assert_ne!(base, event_hash(Some(""), &ev), "None and empty differ");
+        let mut moved = ev.clone();
+        moved.actor = "ab".into();
+        moved.action = String::new();
+        assert_ne!(base, event_hash(None, &moved), "length-prefixed fields");
+        let mut reason = ev;
+        reason.reason = Some("x".into());
+        assert_ne!(base, event_hash(None, &reason));
+    }
+}

@@ -1,0 +1,51 @@
+import { test, expect, Page } from '@playwright/test';
+import { signedIn, shot, seeded, ADMIN_USER } from './fixtures';
+
+const rows = (page: Page) => page.locator('table.audit-table tbody tr');
+
+test.beforeEach(async ({ page }) => {
+  await signedIn(page);
+});
+
+test('the audit log lists events, newest first, filtered by registration, actor and action', async ({ page }) => {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit log' }).click();
+  await expect(page).toHaveURL(/\/audit$/);
+  await expect(page.getByRole('heading', { name: 'Audit log', level: 1 })).toBeVisible();
+  await expect(rows(page)).toHaveCount(50);
+  await expect(page.getByText(/^Showing 1–50 of /)).toBeVisible();
+  // The sign-in just made is the newest event.
+  await expect(rows(page).first()).toContainText('admin.sign_in');
+  await expect(rows(page).first()).toContainText(`admin:${ADMIN_USER}`);
+  await shot(page, 'audit');
+
+  await page.getByLabel('Action').fill('admin.sign_in');
+  await page.getByLabel('Actor').fill(`admin:${ADMIN_USER}`);
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/action=admin\.sign_in/);
+  await expect(page).toHaveURL(/actor=admin%3A/);
+  for (const a of await rows(page).locator('td[data-label="Action"]').allTextContents()) expect(a).toBe('admin.sign_in');
+
+  const reg = seeded(3);
+  await page.goto('/audit');
+  await page.getByLabel('Registration (client ID)').fill(reg.clientId);
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(rows(page)).toHaveCount(1);
+  await expect(rows(page).first()).toContainText('registration.create');
+  await expect(rows(page).first()).toContainText(`recipient:${reg.softwareId}`);
+  // The registration link leads to its page.
+  await rows(page).first().getByRole('link').click();
+  await expect(page).toHaveURL(new RegExp(`/registrations/${reg.clientId}$`));
+
+  await page.goto('/audit?action=no.such.action');
+  await expect(page.getByRole('heading', { name: 'No events' })).toBeVisible();
+});
+
+test('the audit log pages with the query in the URL', async ({ page }) => {
+  await page.goto('/audit?action=registration.create');
+  await expect(rows(page)).toHaveCount(50);
+  await page.getByRole('link', { name: 'Next ›' }).click();
+  await expect(page).toHaveURL(/action=registration\.create&page=2/);
+  await expect(page.getByText(/^Showing 51–100 of /)).toBeVisible();
+  await page.goBack();
+  await expect(page.getByText(/^Showing 1–50 of /)).toBeVisible();
+});

@@ -1,0 +1,64 @@
+import { test, expect } from '@playwright/test';
+import { signedIn, shot, seeded } from './fixtures';
+
+test.beforeEach(async ({ page }) => {
+  await signedIn(page);
+});
+
+test('inspect shows metadata, the decoded SSA, redirect URIs, the Register view and history', async ({ page }) => {
+  const reg = seeded(0);
+  await page.getByLabel('Search').fill(reg.clientId);
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.getByRole('link', { name: reg.name }).click();
+  await expect(page).toHaveURL(new RegExp(`/registrations/${reg.clientId}$`));
+  await expect(page.getByRole('heading', { name: reg.name, level: 1 })).toBeVisible();
+  await expect(page).toHaveTitle(`${reg.name} · DCR Admin`);
+
+  const summary = page.getByRole('region', { name: 'Registration', exact: true });
+  await expect(summary).toContainText(reg.clientId);
+  await expect(summary).toContainText(reg.softwareId);
+  const register = page.getByRole('region', { name: 'CDR Register' });
+  await expect(register).toContainText('Software product status');
+  await expect(register).toContainText('ACTIVE');
+  await expect(register.getByRole('listitem')).toHaveText(['https://adr0.example/callback', 'https://adr0.example/cb2']);
+
+  const metadata = page.getByRole('region', { name: 'Registered metadata' });
+  await expect(metadata).toContainText('token_endpoint_auth_method');
+  await expect(metadata).toContainText('private_key_jwt');
+  await expect(metadata.getByText('software_statement')).toBeVisible();
+  const ssa = page.getByRole('region', { name: 'Software statement (SSA)' });
+  await expect(ssa).toContainText('software_roles');
+  await expect(ssa).toContainText('data-recipient-software-product');
+  await expect(ssa).toContainText('seed-register-key');
+  await expect(ssa.locator('time').first()).toBeVisible();
+
+  const history = page.getByRole('region', { name: 'History' });
+  await expect(history).toContainText('registration.create');
+  await expect(history).toContainText(`recipient:${reg.softwareId}`);
+  await shot(page, 'inspect');
+
+  // The key ids are fetched on request; this recipient's server does not exist.
+  await page.getByRole('link', { name: 'Fetch key ids now' }).click();
+  const keys = page.getByRole('region', { name: 'Keys', exact: true });
+  await expect(keys.getByRole('alert')).toContainText("jwks_uri could not be reached", { timeout: 15_000 });
+  await expect(keys.getByRole('alert')).not.toContainText('error');
+});
+
+test('the key ids at a real recipient jwks_uri are listed', async ({ page }) => {
+  const clientId = process.env.E2E_ADR_CLIENT_ID;
+  test.skip(!clientId, 'needs the recipient tool registration from scripts/e2e.sh');
+  await page.goto(`/registrations/${clientId}`);
+  await page.getByRole('link', { name: 'Fetch key ids now' }).click();
+  const keys = page.getByRole('region', { name: 'Keys', exact: true });
+  await expect(keys.getByRole('columnheader', { name: 'Key id (kid)' })).toBeVisible();
+  await expect(keys.locator('tbody tr')).not.toHaveCount(0);
+  await expect(keys.locator('tbody td').nth(1)).toHaveText('RSA');
+  await shot(page, 'inspect-keys');
+});
+
+test('an unknown client id says so', async ({ page }) => {
+  await page.goto('/registrations/no-such-client');
+  await expect(page.getByRole('heading', { name: 'No such registration' })).toBeVisible();
+  await page.goto('/nowhere/at/all');
+  await expect(page.getByRole('heading', { name: 'Page not found' })).toBeVisible();
+});

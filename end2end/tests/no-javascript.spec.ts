@@ -1,0 +1,57 @@
+import { test, expect } from '@playwright/test';
+import { signIn, shot, seeded, ADMIN_USER } from './fixtures';
+
+// Every page works as plain HTML: server-rendered data, GET forms for search, POST forms for
+// changes.
+test.use({ javaScriptEnabled: false });
+
+test('sign in, browse, search, page, inspect, audit and sign out without JavaScript', async ({ page }) => {
+  await signIn(page);
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.locator('body')).not.toHaveAttribute('data-hydrated', 'true');
+  await expect(page.locator('table.reg-table tbody tr')).toHaveCount(25);
+  await shot(page, 'registrations-no-js');
+
+  await page.getByLabel('Search').fill('savings coach');
+  await page.getByLabel('Status').selectOption('active');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await expect(page).toHaveURL(/q=savings\+coach&status=active/);
+  for (const n of await page.locator('table.reg-table tbody td[data-label="Software product"] a').allTextContents()) {
+    expect(n.toLowerCase()).toContain('savings coach');
+  }
+
+  await page.goto('/');
+  await page.getByRole('link', { name: 'Next ›' }).click();
+  await expect(page).toHaveURL(/page=2/);
+  await expect(page.getByText(/^Showing 26–50 of /)).toBeVisible();
+
+  const reg = seeded(10);
+  await page.goto(`/?q=${reg.clientId}`);
+  await page.getByRole('link', { name: reg.name }).click();
+  await expect(page.getByRole('heading', { name: reg.name, level: 1 })).toBeVisible();
+  await expect(page.getByRole('region', { name: 'Software statement (SSA)' })).toContainText('software_id');
+  await shot(page, 'inspect-no-js');
+
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit log' }).click();
+  await expect(page.locator('table.audit-table tbody tr').first()).toContainText('admin.sign_in');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Account' }).click();
+  await expect(page.getByRole('heading', { name: 'Change password' })).toBeVisible();
+
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL(/signed_out=1/);
+});
+
+test('revoke without JavaScript: the form opens in the page', async ({ page }) => {
+  await signIn(page);
+  const reg = seeded(2);
+  await page.goto(`/registrations/${reg.clientId}`);
+  await expect(page.getByRole('dialog')).toHaveCount(0);
+  await page.getByText('Revoke…').click();
+  await page.getByLabel('Reason').fill('Recipient asked us to (no JavaScript)');
+  await page.getByLabel('I understand the recipient loses access immediately.').check();
+  await shot(page, 'revoke-no-js');
+  await page.getByRole('button', { name: 'Revoke registration' }).click();
+  await expect(page).toHaveURL(/done=revoked/);
+  await expect(page.locator('.detail-head .badge')).toHaveText('Revoked');
+  await expect(page.getByRole('region', { name: 'History' })).toContainText(`admin:${ADMIN_USER}`);
+});

@@ -1,0 +1,129 @@
+import { test, expect, Page } from '@playwright/test';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { signedIn, hydrated, shot, seeded, watchConsole, ADMIN_USER } from './fixtures';
+
+/** Runs the recipient tool (`dcr-server adr ...`) against the Data Holder, as the recipient would. */
+function adr(...args: string[]) {
+  const r = spawnSync(process.env.E2E_BIN!, ['adr', ...args], { encoding: 'utf8', timeout: 30_000 });
+  return { ok: r.status === 0, out: `${r.stdout}\n${r.stderr}` };
+}
+
+/** GET /register/{client_id} over mTLS with the recipient's certificate and a bearer token. */
+function readRegistration(clientId: string, token: string): Promise<number> {
+  const dir = process.env.DCR_ADR_DIR!;
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(`${process.env.E2E_API_URL}/register/${clientId}`, {
+      cert: readFileSync(`${dir}/client.pem`),
+      key: readFileSync(`${dir}/client.key`),
+      ca: readFileSync(`${dir}/ca.pem`),
+      headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+    }, res => { res.resume(); resolve(res.statusCode ?? 0); });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function openRegistration(page: Page, clientId: string) {
+  watchConsole(page);
+  await page.goto(`/registrations/${clientId}`);
+  await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
+}
+
+test.beforeEach(async ({ page }) => {
+  await signedIn(page);
+});
+
+test('revoking in the dialog takes effect at once: the recipient\'s token is refused', async ({ page }) => {
+  const clientId = process.env.E2E_ADR_CLIENT_ID;
+  test.skip(!clientId || !process.env.E2E_BIN, 'needs the recipient tool registration from scripts/e2e.sh');
+  // Before: the recipient gets a token and reads its registration with it.
+  const before = adr('token');
+  expect(before.ok, before.out).toBe(true);
+  const token = JSON.parse(before.out.slice(before.out.indexOf('{'), before.out.lastIndexOf('}') + 1)).access_token;
+  expect(await readRegistration(clientId!, token)).toBe(200);
+
+  await openRegistration(page, clientId!);
+  await hydrated(page);
+  await page.getByRole('button', { name: 'Revoke…' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Revoke this registration?' });
+  await expect(dialog).toBeVisible();
+  await expect(dialog.getByLabel('Reason')).toBeFocused();
+  await shot(page, 'revoke-dialog');
+  // Nothing happens without a reason and the confirmation.
+  await dialog.getByRole('button', { name: 'Revoke registration' }).click();
+  await expect(dialog).toBeVisible();
+  await dialog.getByLabel('Reason').fill('Key compromise reported by the recipient (ticket 4711)');
+  await dialog.getByRole('button', { name: 'Revoke registration' }).click();
+  await expect(dialog).toBeVisible();
+  await dialog.getByLabel('I understand the recipient loses access immediately.').check();
+  await dialog.getByRole('button', { name: 'Revoke registration' }).click();
+
+  await expect(page).toHaveURL(/done=revoked/);
+  await expect(page.getByRole('status').filter({ hasText: 'The registration is revoked' })).toBeVisible();
+  await expect(page.locator('.detail-head .badge')).toHaveText('Revoked');
+  await expect(page.getByText('Key compromise reported by the recipient (ticket 4711)').first()).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Revoke…' })).toHaveCount(0);
+  await shot(page, 'revoked');
+
+  // After: the token already issued is refused, and no new token is issued.
+  expect(await readRegistration(clientId!, token)).toBe(401);
+  const again = adr('token');
+  expect(again.ok).toBe(false);
+  expect(again.out).toContain('invalid_client');
+
+  // The history and the audit log record who, why and when.
+  const history = page.getByRole('region', { name: 'History' });
+  await expect(history).toContainText('registration.revoke');
+  await expect(history).toContainText(`admin:${ADMIN_USER}`);
+  await page.goto(`/audit?client_id=${clientId}&action=registration.revoke`);
+  await expect(page.locator('table.audit-table tbody tr')).toHaveCount(1);
+  await expect(page.locator('table.audit-table tbody tr')).toContainText('Key compromise reported by the recipient (ticket 4711)');
+  // And the list shows the new status.
+  await page.goto(`/?q=${clientId}`);
+  await expect(page.locator('table.reg-table tbody td[data-label="Status"]')).toHaveText('Revoked');
+});
+
+test('cancel and Escape close the dialog without revoking', async ({ page }) => {
+  const reg = seeded(11);
+  await openRegistration(page, reg.clientId);
+  await hydrated(page);
+  await page.getByRole('button', { name: 'Revoke…' }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await expect(dialog).toBeHidden();
+  await page.getByRole('button', { name: 'Revoke…' }).click();
+  await page.keyboard.press('Escape');
+  await expect(dialog).toBeHidden();
+  await page.reload();
+  await expect(page.locator('.detail-head .badge')).toHaveText('Active');
+});
+
+test('revoking twice is harmless', async ({ page, context }) => {
+  const reg = seeded(4);
+  const other = await context.newPage();
+  await openRegistration(page, reg.clientId);
+  await openRegistration(other, reg.clientId);
+  for (const p of [page, other]) {
+    await hydrated(p);
+    await p.getByRole('button', { name: 'Revoke…' }).click();
+    await p.getByLabel('Reason').fill('Duplicate product (first tab)');
+    await p.getByLabel('I understand the recipient loses access immediately.').check();
+  }
+  await page.getByRole('dialog').getByRole('button', { name: 'Revoke registration' }).click();
+  await expect(page).toHaveURL(/done=revoked/);
+  await other.getByRole('dialog').getByRole('button', { name: 'Revoke registration' }).click();
+  await expect(other).toHaveURL(/done=already_revoked/);
+  await expect(other.getByRole('status').filter({ hasText: 'already revoked' })).toBeVisible();
+  await other.goto(`/audit?client_id=${reg.clientId}&action=registration.revoke`);
+  await expect(other.locator('table.audit-table tbody tr')).toHaveCount(1);
+});
+
+test('a deleted registration cannot be revoked', async ({ page }) => {
+  const reg = seeded(6);
+  await openRegistration(page, reg.clientId);
+  await expect(page.locator('.detail-head .badge')).toHaveText('Deleted by recipient');
+  await expect(page.getByRole('button', { name: 'Revoke…' })).toHaveCount(0);
+  await expect(page.getByRole('region', { name: 'Revoke' })).toHaveCount(0);
+});

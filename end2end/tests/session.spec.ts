@@ -1,0 +1,50 @@
+import { test, expect, Page } from '@playwright/test';
+import { ADMIN_USER, ADMIN_PASSWORD, SHORT_SESSION_URL, IDLE_SECS, ABSOLUTE_SECS, hydrated, watchConsole } from './fixtures';
+
+// These run against a second server on the same store whose sessions time out after
+// IDLE_SECS without activity and ABSOLUTE_SECS after sign-in (scripts/e2e.sh starts it).
+test.skip(!SHORT_SESSION_URL, 'needs E2E_SHORT_SESSION_URL');
+test.use({ baseURL: SHORT_SESSION_URL });
+test.setTimeout(60_000);
+
+async function signIn(page: Page) {
+  watchConsole(page);
+  await page.goto('/login');
+  await page.getByLabel('Username').fill(ADMIN_USER);
+  await page.getByLabel('Password', { exact: true }).fill(ADMIN_PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('heading', { name: 'Registrations', level: 1 })).toBeVisible();
+}
+
+test('a session ends after the idle timeout', async ({ page }) => {
+  await signIn(page);
+  await page.waitForTimeout((IDLE_SECS + 1.5) * 1000);
+  await page.goto('/audit');
+  await expect(page).toHaveURL(/\/login\?error=expired/);
+  await expect(page.getByRole('alert')).toHaveText('Your session has ended. Please sign in again.');
+});
+
+test('activity keeps a session alive until the absolute timeout', async ({ page }) => {
+  await signIn(page);
+  const start = Date.now();
+  while (Date.now() - start < (ABSOLUTE_SECS - 3) * 1000) {
+    await page.waitForTimeout(2000);
+    await page.goto('/');
+    await expect(page).toHaveURL(/\/$/);
+  }
+  await page.waitForTimeout((ABSOLUTE_SECS * 1000) - (Date.now() - start) + 1000);
+  await page.goto('/');
+  await expect(page).toHaveURL(/\/login\?error=expired/);
+});
+
+test('a hydrated page says so when its session has ended', async ({ page }) => {
+  await signIn(page);
+  await hydrated(page);
+  await page.waitForTimeout((IDLE_SECS + 1.5) * 1000);
+  // Client-side navigation: the server function is refused, and the page explains.
+  await page.getByRole('link', { name: 'Next ›' }).click();
+  await expect(page.getByRole('alert')).toContainText('Your session has ended. Sign in again to continue.');
+  await page.getByRole('link', { name: 'Sign in again' }).click();
+  await expect(page).toHaveURL(/\/login/);
+  await expect(page.getByLabel('Username')).toBeVisible();
+});

@@ -1,0 +1,127 @@
+//! Changes an administrator makes to registrations from the portal: revocation. A plain form
+//! handler behind the portal's session gate and CSRF check; it answers with a redirect back to
+//! the registration's page (303), so it works without the WASM.
+//!
+//! # Revocation
+//! The registration moves from `active` to `revoked` in one transaction with its audit event
+//! (actor `admin:<username>`, action `registration.revoke`, the reason). The DCR API loads the
+//! registration on every token and management request and refuses anything not active, so the
+//! revocation takes effect at once, on every instance. Revoking a revoked registration changes
+//! nothing. A revoked registration keeps its software_id reserved (see `docs/portal.md`).
+
+use app::ssr::SESSION_ADMIN;
+use axum::extract::Path;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use dcr_store::{NewAuditEvent, RegistrationStatus, Store, StoreError};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use crate::portal::PortalCtx;
+
+/// Shortest and longest revocation reason, in characters.
+pub const REASON_CHARS: std::ops::RangeInclusive<usize> = 4..=500;
+
+/// What a revocation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    /// The registration was active and is now revoked.
+    Revoked,
+    /// It was already revoked; nothing changed.
+    AlreadyRevoked,
+    /// It is deleted or removed: there is nothing to revoke.
+    NotActive,
+    /// No such registration.
+    NotFound,
+}
+
+/// Revokes a registration on behalf of `admin`, recording `reason`.
+///
+/// # Errors
+/// Store failures.
+pub async fn revoke(
+    store: &Store,
+    client_id: &str,
+    admin: &str,
+    reason: &str,
+    now: i64,
+) -> Result<RevokeOutcome, StoreError> {
+    let Some(reg) = store.get_registration(client_id).await? else {
+        return Ok(RevokeOutcome::NotFound);
+    };
+    let event = NewAuditEvent {
+        occurred_at: now,
+        actor: format!("admin:{admin}"),
+        action: "registration.revoke".into(),
+        client_id: Some(reg.client_id.clone()),
+        software_id: Some(reg.software_id.clone()),
+        reason: Some(reason.to_string()),
+        before_state: Some(serde_json::json!({ "status": "active" }).to_string()),
+        after_state: Some(serde_json::json!({ "status": "revoked" }).to_string()),
+    };
+    let changed = store
+        .set_registration_status(
+            client_id,
+            &[RegistrationStatus::Active],
+            RegistrationStatus::Revoked,
+            Some(reason),
+            now,
+            &event,
+        )
+        .await?;
+    if changed {
+        return Ok(RevokeOutcome::Revoked);
+    }
+    // Not active when the update ran: read the status it has now.
+    Ok(
+        match store.get_registration(client_id).await?.map(|r| r.status) {
+            Some(RegistrationStatus::Revoked) => RevokeOutcome::AlreadyRevoked,
+            Some(_) => RevokeOutcome::NotActive,
+            None => RevokeOutcome::NotFound,
+        },
+    )
+}
+
+/// The revoke form.
+#[derive(Deserialize)]
+pub struct RevokeForm {
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// `POST /registrations/{client_id}/revoke`.
+pub async fn revoke_form(
+    Extension(ctx): Extension<PortalCtx>,
+    session: Session,
+    Path(client_id): Path<String>,
+    Form(form): Form<RevokeForm>,
+) -> Response {
+    let page = app::dto::registration_href(&client_id);
+    let back = |q: &str| Redirect::to(&format!("{page}?{q}")).into_response();
+    let Ok(Some(admin)) = session.get::<String>(SESSION_ADMIN).await else {
+        return Redirect::to("/login?error=expired").into_response();
+    };
+    let reason = form.reason.trim();
+    if !REASON_CHARS.contains(&reason.chars().count()) {
+        return back("error=reason");
+    }
+    if form.confirm != "yes" {
+        return back("error=confirm");
+    }
+    let now = ctx.state.clock.now();
+    match revoke(&ctx.state.store, &client_id, &admin, reason, now).await {
+        Ok(RevokeOutcome::Revoked) => {
+            tracing::info!(target: "security", %client_id, admin = %admin, "registration revoked by an administrator");
+            back("done=revoked")
+        }
+        Ok(RevokeOutcome::AlreadyRevoked) => back("done=already_revoked"),
+        Ok(RevokeOutcome::NotActive) => back("error=state"),
+        Ok(RevokeOutcome::NotFound) => Redirect::to(&page).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, %client_id, "revocation: store failure");
+            back("error=unavailable")
+        }
+    }
+}

@@ -1,0 +1,1150 @@
+//! `dcr-server register-sim`: a CDR Register simulator, for development, demonstrations and
+//! tests. An HTTPS server that holds data recipients (legal entities) and their software
+//! products, and serves what a Data Holder and a recipient need from the Register:
+//!
+//! - `GET /cdr-register/v1/jwks`: the Register's JWKS (one PS256 RSA key, generated on first start
+//!   and kept in the data file);
+//! - `GET /cdr-register/v1/{industry}/data-recipients/brands/{brandId}/software-products/{softwareProductId}/ssa`:
+//!   an SSA signed PS256 as the Register issues it (spec §5: `iss` `cdr-register`, 10 minutes,
+//!   `jti` a GUID without dashes, `org_id` the brand id, `software_roles`, `scope` …); 403 when the
+//!   product or its recipient is not active;
+//! - `GET /cdr-register/v1/{industry}/data-recipients/status` and
+//!   `GET /cdr-register/v1/{industry}/data-recipients/brands/software-products/status`: the status
+//!   lists (v2/v3 bodies) with an ETag (304 on a matching `If-None-Match`), `page`/`page-size`
+//!   paging with `links.next`;
+//! - `GET /recipients/{softwareProductId}/jwks`: a recipient JWKS uploaded with the product
+//!   (so a whole flow runs on one machine without a recipient web server);
+//! - `/admin/...` (JSON): add products, change product and recipient statuses, upload a product's
+//!   JWKS, simulate an outage, read counters. Unauthenticated: bind the simulator to loopback.
+//!
+//! After every status change the simulator can call Data Holders' Admin Metadata Update endpoint
+//! (`--notify`), with a self-signed JWT as the Register does, so that they refresh at once.
+//!
+//! The real Register also requires an access token for the SSA API and cascades brand
+//! statuses; the simulator does neither (see `docs/register.md`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use anyhow::Context as _;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use dcr_core::clock::SharedClock;
+use dcr_core::jose::{JwkSet, SigningKey};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use url::Url;
+
+mod cli;
+mod http;
+
+pub use cli::{run_cli, AddProductArgs, ConnArgs, ServeArgs, SimArgs, SimClient, SimCommand};
+pub use http::{router, start, RunningSim, SimOptions};
+
+/// The demo recipient's legal entity id (pre-loaded by `scripts/dev.sh`).
+pub const DEMO_LEGAL_ENTITY_ID: &str = "5f1b8e3a-2c4d-4b6e-9a7f-1e2d3c4b5a60";
+/// The demo brand id.
+pub const DEMO_BRAND_ID: &str = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
+/// The demo software product id.
+pub const DEMO_SOFTWARE_PRODUCT_ID: &str = "2f6c1a9e-8b3d-4e5f-a1c2-9d8e7f6a5b4c";
+/// The scope the simulator puts in SSAs unless a product says otherwise: what an accredited
+/// banking and energy recipient gets (the Data Holder keeps the scopes it supports).
+pub const DEFAULT_SCOPE: &str = "openid profile cdr:registration bank:accounts.basic:read \
+bank:accounts.detail:read bank:transactions:read bank:payees:read bank:regular_payments:read \
+common:customer.basic:read common:customer.detail:read energy:accounts.basic:read";
+/// Status API versions served (v2 and v3 have the same body).
+const STATUS_VERSIONS: std::ops::RangeInclusive<u32> = 2..=3;
+/// SSA lifetime (spec §5.1: 10 minutes).
+pub const SSA_LIFETIME_SECS: i64 = 600;
+/// Largest admin request body.
+const MAX_ADMIN_BODY: usize = 256 * 1024;
+
+/// A data recipient (accredited legal entity).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recipient {
+    /// Legal entity id (a GUID at the real Register).
+    pub legal_entity_id: String,
+    /// Legal entity name.
+    pub legal_entity_name: String,
+    /// `ACTIVE`, `SUSPENDED`, `REVOKED`, `SURRENDERED` (other values are served as they are, for
+    /// testing how Data Holders treat them).
+    pub status: String,
+}
+
+/// A software product as the simulator holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Product {
+    /// Software product id (SSA `software_id`).
+    pub software_product_id: String,
+    /// SSA `client_name`.
+    pub software_product_name: String,
+    /// SSA `client_description`.
+    pub software_product_description: String,
+    /// The recipient that owns it.
+    pub legal_entity_id: String,
+    /// Brand id (SSA `org_id`).
+    pub brand_id: String,
+    /// Brand name (SSA `org_name`).
+    pub brand_name: String,
+    /// SSA `redirect_uris`.
+    pub redirect_uris: Vec<String>,
+    /// SSA `jwks_uri`; when `None`, the simulator's own `/recipients/{id}/jwks`.
+    pub jwks_uri: Option<String>,
+    /// A public JWKS the simulator serves at `/recipients/{id}/jwks`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<Value>,
+    /// SSA `scope`.
+    pub scope: String,
+    /// SSA `client_uri`.
+    pub client_uri: String,
+    /// SSA `logo_uri`.
+    pub logo_uri: String,
+    /// SSA `tos_uri`.
+    pub tos_uri: Option<String>,
+    /// SSA `policy_uri`.
+    pub policy_uri: Option<String>,
+    /// SSA `recipient_base_uri`.
+    pub recipient_base_uri: Option<String>,
+    /// SSA `sector_identifier_uri`.
+    pub sector_identifier_uri: Option<String>,
+    /// SSA `revocation_uri` (legacy).
+    pub revocation_uri: Option<String>,
+    /// `ACTIVE`, `INACTIVE`, `REMOVED` (other values are served as they are).
+    pub status: String,
+}
+
+/// A product to add (`POST /admin/products`). Missing ids are generated; a new legal entity id
+/// creates an `ACTIVE` recipient.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewProduct {
+    /// Software product id (a new GUID when absent).
+    pub software_product_id: Option<String>,
+    /// Name.
+    pub software_product_name: String,
+    /// Description.
+    pub software_product_description: Option<String>,
+    /// Recipient legal entity id (a new GUID when absent).
+    pub legal_entity_id: Option<String>,
+    /// Recipient legal entity name (for a new recipient).
+    pub legal_entity_name: Option<String>,
+    /// Brand id (a new GUID when absent).
+    pub brand_id: Option<String>,
+    /// Brand name.
+    pub brand_name: Option<String>,
+    /// Redirect URIs.
+    pub redirect_uris: Option<Vec<String>>,
+    /// The recipient's JWKS URL (else the simulator hosts `jwks`).
+    pub jwks_uri: Option<String>,
+    /// A public JWKS to host.
+    pub jwks: Option<Value>,
+    /// Scope (space separated).
+    pub scope: Option<String>,
+    /// Product web page.
+    pub client_uri: Option<String>,
+    /// Logo.
+    pub logo_uri: Option<String>,
+    /// Terms.
+    pub tos_uri: Option<String>,
+    /// Policy.
+    pub policy_uri: Option<String>,
+    /// Recipient base URI.
+    pub recipient_base_uri: Option<String>,
+    /// Sector identifier URI.
+    pub sector_identifier_uri: Option<String>,
+    /// Initial status (`ACTIVE`).
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredKey {
+    kid: String,
+    private_pem: String,
+}
+
+/// The persisted state (the `--data` file).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct SimData {
+    #[serde(default)]
+    signing_key: Option<StoredKey>,
+    #[serde(default)]
+    recipients: BTreeMap<String, Recipient>,
+    #[serde(default)]
+    products: BTreeMap<String, Product>,
+}
+
+/// Counters, for tests and curiosity (`GET /admin/stats`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Data recipients status answered 200.
+    pub dr_status_ok: u64,
+    /// Data recipients status answered 304.
+    pub dr_status_not_modified: u64,
+    /// Software products status answered 200.
+    pub sp_status_ok: u64,
+    /// Software products status answered 304.
+    pub sp_status_not_modified: u64,
+    /// Status or SSA requests refused by a simulated outage.
+    pub outage_refusals: u64,
+    /// SSAs issued.
+    pub ssa_issued: u64,
+    /// SSAs refused (not active).
+    pub ssa_refused: u64,
+    /// Metadata Update calls made to Data Holders that answered 2xx.
+    pub notifications_sent: u64,
+    /// Metadata Update calls that failed.
+    pub notifications_failed: u64,
+    /// `x-v` of the last status request.
+    pub last_x_v: Option<String>,
+    /// `x-min-v` of the last status request.
+    pub last_x_min_v: Option<String>,
+}
+
+/// Why an operation was refused (answered as a CDS `ResponseErrorListV2`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    /// Unknown product, recipient or brand.
+    #[error("{0}")]
+    NotFound(String),
+    /// The id is taken.
+    #[error("{0}")]
+    Conflict(String),
+    /// A field is invalid.
+    #[error("{0}")]
+    Invalid(String),
+    /// The product or its recipient is not active (SSA).
+    #[error("{0}")]
+    NotActive(String),
+    /// A simulated outage.
+    #[error("the Register is unavailable (simulated outage)")]
+    Outage(u16),
+    /// The version asked for is not served.
+    #[error("{0}")]
+    UnsupportedVersion(String),
+    /// Persisting or signing failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl IntoResponse for SimError {
+    fn into_response(self) -> Response {
+        let (status, code, title) = match &self {
+            Self::NotFound(_) => (
+                StatusCode::NOT_FOUND,
+                "urn:au-cds:error:cds-all:Resource/NotFound",
+                "Resource Not Found",
+            ),
+            Self::Conflict(_) => (
+                StatusCode::CONFLICT,
+                "urn:au-cds:error:cds-all:Field/Invalid",
+                "Conflict",
+            ),
+            Self::Invalid(_) => (
+                StatusCode::BAD_REQUEST,
+                "urn:au-cds:error:cds-all:Field/Invalid",
+                "Invalid Field",
+            ),
+            Self::NotActive(_) => (
+                StatusCode::FORBIDDEN,
+                "urn:au-cds:error:cds-all:Authorisation/AdrStatusNotActive",
+                "ADR Status Is Not Active",
+            ),
+            Self::Outage(s) => (
+                StatusCode::from_u16(*s).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+                "urn:au-cds:error:cds-all:Service/Unavailable",
+                "Service Unavailable",
+            ),
+            Self::UnsupportedVersion(_) => (
+                StatusCode::NOT_ACCEPTABLE,
+                "urn:au-cds:error:cds-all:Header/UnsupportedVersion",
+                "Unsupported Version",
+            ),
+            Self::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "urn:au-cds:error:cds-all:GeneralError/Unexpected",
+                "Unexpected Error Encountered",
+            ),
+        };
+        let body = json!({"errors": [{"code": code, "title": title, "detail": self.to_string()}]});
+        (status, Json(body)).into_response()
+    }
+}
+
+struct Notifier {
+    http: reqwest::Client,
+    targets: Vec<NotifyTarget>,
+}
+
+/// A Data Holder's Admin Metadata Update endpoint the simulator calls after every change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyTarget {
+    /// Where to POST.
+    pub url: Url,
+    /// The `aud` of the self-signed JWT: the endpoint's URL under the Data Holder's issuer
+    /// (the same as `url` unless the Data Holder is reached at another address).
+    pub aud: String,
+}
+
+impl From<Url> for NotifyTarget {
+    fn from(url: Url) -> Self {
+        Self {
+            aud: url.as_str().to_string(),
+            url,
+        }
+    }
+}
+
+struct Inner {
+    data: Mutex<SimData>,
+    key: SigningKey,
+    path: Option<PathBuf>,
+    public_url: Url,
+    page_size: usize,
+    clock: SharedClock,
+    outage: Mutex<Option<u16>>,
+    stats: Mutex<Stats>,
+    notifier: Mutex<Option<Arc<Notifier>>>,
+}
+
+/// The simulator's state and behaviour; cheap to clone.
+#[derive(Clone)]
+pub struct Simulator {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn valid_id(field: &str, id: &str) -> Result<(), SimError> {
+    if !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        Ok(())
+    } else {
+        Err(SimError::Invalid(format!(
+            "{field} must be 1 to 64 letters, digits, '-' or '_'"
+        )))
+    }
+}
+
+fn valid_status(status: &str) -> Result<String, SimError> {
+    let s = status.trim().to_ascii_uppercase();
+    if !s.is_empty() && s.len() <= 32 && s.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+        Ok(s)
+    } else {
+        Err(SimError::Invalid(
+            "status must be 1 to 32 letters or '_' (ACTIVE, INACTIVE, REMOVED, SUSPENDED, REVOKED, SURRENDERED)".into(),
+        ))
+    }
+}
+
+fn valid_https(field: &str, uri: &str) -> Result<(), SimError> {
+    match Url::parse(uri) {
+        Ok(u) if u.scheme() == "https" && u.host().is_some() => Ok(()),
+        _ => Err(SimError::Invalid(format!(
+            "{field} must be an absolute https URL"
+        ))),
+    }
+}
+
+fn valid_text(field: &str, s: &str) -> Result<String, SimError> {
+    let s = s.trim();
+    if s.is_empty() || s.chars().count() > 200 {
+        return Err(SimError::Invalid(format!(
+            "{field} must be 1 to 200 characters"
+        )));
+    }
+    Ok(s.to_string())
+}
+
+fn new_guid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// The status a product is reported with, after the Register's cascade from its recipient
+/// (CDS "Participant Statuses": Suspended → Inactive, Revoked/Surrendered → Removed).
+#[must_use]
+pub fn effective_product_status(product: &str, recipient: &str) -> String {
+    match recipient {
+        "SUSPENDED" if product == "ACTIVE" => "INACTIVE".into(),
+        "REVOKED" | "SURRENDERED" => "REMOVED".into(),
+        _ => product.to_string(),
+    }
+}
+
+/// Whether an `If-None-Match` value matches `etag` (weak comparison, lists, `*`).
+#[must_use]
+pub fn etag_matches(if_none_match: &str, etag: &str) -> bool {
+    let strip = |s: &str| s.trim().trim_start_matches("W/").to_string();
+    if_none_match
+        .split(',')
+        .any(|c| c.trim() == "*" || strip(c) == strip(etag))
+}
+
+/// Paging of a status list request (`page`, `page-size`, CDS pagination).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Paging {
+    /// 1-based page.
+    pub page: Option<usize>,
+    /// Page size (at most 1000).
+    #[serde(rename = "page-size")]
+    pub page_size: Option<usize>,
+}
+
+impl Simulator {
+    /// Opens the simulator on a data file (created when missing; `None`: in memory only),
+    /// generating and persisting the Register's signing key on first start.
+    ///
+    /// # Errors
+    /// An unreadable data file or key, or key generation failure.
+    pub fn open(
+        path: Option<&Path>,
+        public_url: Url,
+        page_size: usize,
+        clock: SharedClock,
+    ) -> anyhow::Result<Self> {
+        let mut data: SimData = match path {
+            Some(p) if p.exists() => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading {}", p.display()))?;
+                serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))?
+            }
+            _ => SimData::default(),
+        };
+        let key = match &data.signing_key {
+            Some(k) => SigningKey::from_pkcs8_pem(&k.private_pem, k.kid.clone())
+                .context("loading the Register signing key from the data file")?,
+            None => {
+                let rand = uuid::Uuid::new_v4().simple().to_string();
+                let kid = format!("cdr-register-{}", &rand[..16]);
+                let key = SigningKey::generate_ps256(kid.clone(), 2048)
+                    .context("generating the Register signing key")?;
+                data.signing_key = Some(StoredKey {
+                    kid,
+                    private_pem: key.to_pkcs8_pem(),
+                });
+                key
+            }
+        };
+        let sim = Self {
+            inner: Arc::new(Inner {
+                data: Mutex::new(data),
+                key,
+                path: path.map(Path::to_path_buf),
+                public_url,
+                page_size: page_size.clamp(1, 1000),
+                clock,
+                outage: Mutex::new(None),
+                stats: Mutex::new(Stats::default()),
+                notifier: Mutex::new(None),
+            }),
+        };
+        sim.save().map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(sim)
+    }
+
+    /// Calls `targets` (Data Holders' Admin Metadata Update endpoints) after every change, with
+    /// `http` (which must trust their certificates). An empty list stops the calls.
+    pub fn set_notify(&self, http: reqwest::Client, targets: Vec<NotifyTarget>) {
+        *lock(&self.inner.notifier) =
+            (!targets.is_empty()).then(|| Arc::new(Notifier { http, targets }));
+    }
+
+    fn save(&self) -> Result<(), SimError> {
+        let Some(path) = &self.inner.path else {
+            return Ok(());
+        };
+        let text = serde_json::to_string_pretty(&*lock(&self.inner.data))
+            .map_err(|e| SimError::Internal(e.to_string()))?;
+        let tmp = path.with_extension("tmp");
+        let write = || -> std::io::Result<()> {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(&tmp, text)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                // The data file holds the Register's private key.
+                std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+            }
+            std::fs::rename(&tmp, path)
+        };
+        write().map_err(|e| SimError::Internal(format!("saving {}: {e}", path.display())))
+    }
+
+    /// The public base URL (links, hosted `jwks_uri`s).
+    #[must_use]
+    pub fn public_url(&self) -> &Url {
+        &self.inner.public_url
+    }
+
+    /// The Register's JWKS document.
+    #[must_use]
+    pub fn jwks(&self) -> Value {
+        let mut jwk = self.inner.key.public_jwk();
+        if let Some(o) = jwk.as_object_mut() {
+            o.insert("key_ops".into(), json!(["verify"]));
+        }
+        json!({ "keys": [jwk] })
+    }
+
+    /// Signs claims with the Register's key (PS256, header `alg`, `kid`, `typ`).
+    ///
+    /// # Errors
+    /// A signing failure.
+    pub fn sign(&self, claims: &Value) -> Result<String, SimError> {
+        self.inner
+            .key
+            .sign(claims)
+            .map_err(|e| SimError::Internal(e.to_string()))
+    }
+
+    /// A self-signed JWT as the Register sends to a Data Holder's Admin Metadata Update endpoint
+    /// `aud` (CDS client authentication: `iss` = `sub` = `cdr-register`, 5 minutes, single-use
+    /// `jti`).
+    ///
+    /// # Errors
+    /// A signing failure.
+    pub fn admin_jwt(&self, aud: &str) -> Result<String, SimError> {
+        let now = self.inner.clock.now();
+        self.sign(&json!({
+            "iss": dcr_core::ssa::CDR_REGISTER_ISSUER,
+            "sub": dcr_core::ssa::CDR_REGISTER_ISSUER,
+            "aud": aud,
+            "iat": now,
+            "exp": now + 300,
+            "jti": uuid::Uuid::new_v4().simple().to_string(),
+        }))
+    }
+
+    /// Counters so far.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        lock(&self.inner.stats).clone()
+    }
+
+    /// Starts (`Some(status)`, e.g. 503) or ends (`None`) a simulated outage of the status and SSA
+    /// APIs.
+    pub fn set_outage(&self, status: Option<u16>) {
+        *lock(&self.inner.outage) = status.filter(|s| (400..=599).contains(s));
+    }
+
+    fn outage(&self) -> Result<(), SimError> {
+        match *lock(&self.inner.outage) {
+            Some(s) => {
+                lock(&self.inner.stats).outage_refusals += 1;
+                Err(SimError::Outage(s))
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn hosted_jwks_uri(&self, product_id: &str) -> String {
+        format!(
+            "{}/recipients/{product_id}/jwks",
+            self.inner.public_url.as_str().trim_end_matches('/')
+        )
+    }
+
+    fn view(&self, data: &SimData, p: &Product) -> Value {
+        let recipient = data.recipients.get(&p.legal_entity_id);
+        let recipient_status = recipient.map_or("ACTIVE", |r| r.status.as_str());
+        json!({
+            "software_product_id": p.software_product_id,
+            "software_product_name": p.software_product_name,
+            "software_product_description": p.software_product_description,
+            "legal_entity_id": p.legal_entity_id,
+            "legal_entity_name": recipient.map(|r| r.legal_entity_name.clone()),
+            "recipient_status": recipient_status,
+            "brand_id": p.brand_id,
+            "brand_name": p.brand_name,
+            "redirect_uris": p.redirect_uris,
+            "jwks_uri": p.jwks_uri.clone().unwrap_or_else(|| self.hosted_jwks_uri(&p.software_product_id)),
+            "hosted_jwks": p.jwks.is_some(),
+            "scope": p.scope,
+            "status": p.status,
+            "effective_status": effective_product_status(&p.status, recipient_status),
+            "ssa_url": format!(
+                "{}/cdr-register/v1/all/data-recipients/brands/{}/software-products/{}/ssa",
+                self.inner.public_url.as_str().trim_end_matches('/'),
+                p.brand_id,
+                p.software_product_id
+            ),
+        })
+    }
+
+    /// Every product, as the admin API shows them.
+    #[must_use]
+    pub fn products(&self) -> Vec<Value> {
+        let data = lock(&self.inner.data);
+        data.products
+            .values()
+            .map(|p| self.view(&data, p))
+            .collect()
+    }
+
+    /// One product (matched case-insensitively).
+    ///
+    /// # Errors
+    /// [`SimError::NotFound`].
+    pub fn product(&self, id: &str) -> Result<Value, SimError> {
+        let data = lock(&self.inner.data);
+        let p = find_product(&data, id)?;
+        Ok(self.view(&data, p))
+    }
+
+    /// Adds a product (and its recipient when new).
+    ///
+    /// # Errors
+    /// [`SimError::Invalid`] for a bad field, [`SimError::Conflict`] for a taken id.
+    pub fn add_product(&self, n: NewProduct) -> Result<Value, SimError> {
+        let view = self.insert_product(n)?;
+        self.notify();
+        Ok(view)
+    }
+
+    fn insert_product(&self, n: NewProduct) -> Result<Value, SimError> {
+        let id = n.software_product_id.unwrap_or_else(new_guid);
+        valid_id("software_product_id", &id)?;
+        let name = valid_text("software_product_name", &n.software_product_name)?;
+        let le = n.legal_entity_id.unwrap_or_else(new_guid);
+        valid_id("legal_entity_id", &le)?;
+        let brand_id = n.brand_id.unwrap_or_else(new_guid);
+        valid_id("brand_id", &brand_id)?;
+        let redirect_uris = n
+            .redirect_uris
+            .unwrap_or_else(|| vec!["https://recipient.example.com.au/callback".into()]);
+        if redirect_uris.is_empty() {
+            return Err(SimError::Invalid("redirect_uris must not be empty".into()));
+        }
+        for u in &redirect_uris {
+            valid_https("redirect_uris", u)?;
+        }
+        if let Some(u) = &n.jwks_uri {
+            valid_https("jwks_uri", u)?;
+        }
+        if let Some(j) = &n.jwks {
+            check_jwks(j)?;
+        }
+        for (field, v) in [
+            ("client_uri", &n.client_uri),
+            ("logo_uri", &n.logo_uri),
+            ("tos_uri", &n.tos_uri),
+            ("policy_uri", &n.policy_uri),
+            ("recipient_base_uri", &n.recipient_base_uri),
+            ("sector_identifier_uri", &n.sector_identifier_uri),
+        ] {
+            if let Some(u) = v {
+                valid_https(field, u)?;
+            }
+        }
+        let status = valid_status(n.status.as_deref().unwrap_or("ACTIVE"))?;
+        let brand_name = match n.brand_name {
+            Some(b) => valid_text("brand_name", &b)?,
+            None => format!("{name} Brand"),
+        };
+        let product = Product {
+            software_product_id: id.clone(),
+            software_product_description: match n.software_product_description {
+                Some(d) => valid_text("software_product_description", &d)?,
+                None => format!("{name}, a software product in the CDR Register simulator"),
+            },
+            software_product_name: name,
+            legal_entity_id: le.clone(),
+            brand_id,
+            brand_name,
+            redirect_uris,
+            jwks_uri: n.jwks_uri,
+            jwks: n.jwks,
+            scope: n
+                .scope
+                .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| DEFAULT_SCOPE.to_string()),
+            client_uri: n
+                .client_uri
+                .unwrap_or_else(|| "https://recipient.example.com.au".into()),
+            logo_uri: n
+                .logo_uri
+                .unwrap_or_else(|| "https://recipient.example.com.au/logo.png".into()),
+            tos_uri: n.tos_uri,
+            policy_uri: n.policy_uri,
+            recipient_base_uri: n
+                .recipient_base_uri
+                .or_else(|| Some("https://recipient.example.com.au".into())),
+            sector_identifier_uri: n.sector_identifier_uri,
+            revocation_uri: None,
+            status,
+        };
+        let view = {
+            let mut data = lock(&self.inner.data);
+            if find_product(&data, &id).is_ok() {
+                return Err(SimError::Conflict(format!(
+                    "software product {id} already exists"
+                )));
+            }
+            let le_name = n.legal_entity_name;
+            let existing = data
+                .recipients
+                .keys()
+                .find(|k| k.eq_ignore_ascii_case(&le))
+                .cloned();
+            let le_key = match existing {
+                Some(k) => k,
+                None => {
+                    let legal_entity_name = match le_name {
+                        Some(s) => valid_text("legal_entity_name", &s)?,
+                        None => format!("{} Pty Ltd", product.brand_name),
+                    };
+                    data.recipients.insert(
+                        le.clone(),
+                        Recipient {
+                            legal_entity_id: le.clone(),
+                            legal_entity_name,
+                            status: "ACTIVE".into(),
+                        },
+                    );
+                    le
+                }
+            };
+            let mut product = product;
+            product.legal_entity_id = le_key;
+            data.products.insert(id.clone(), product);
+            let p = data
+                .products
+                .get(&id)
+                .ok_or_else(|| SimError::Internal("lost".into()))?;
+            self.view(&data, p)
+        };
+        self.save()?;
+        tracing::info!(software_product_id = %id, "register-sim: product added");
+        Ok(view)
+    }
+
+    /// Sets a product's status (any value; the standard's are ACTIVE, INACTIVE, REMOVED).
+    ///
+    /// # Errors
+    /// [`SimError::NotFound`], [`SimError::Invalid`].
+    pub fn set_product_status(&self, id: &str, status: &str) -> Result<Value, SimError> {
+        let status = valid_status(status)?;
+        let view = {
+            let mut data = lock(&self.inner.data);
+            let key = find_product(&data, id)?.software_product_id.clone();
+            if let Some(p) = data.products.get_mut(&key) {
+                p.status = status.clone();
+            }
+            let p = find_product(&data, &key)?;
+            self.view(&data, p)
+        };
+        self.save()?;
+        tracing::info!(software_product_id = %id, %status, "register-sim: product status changed");
+        self.notify();
+        Ok(view)
+    }
+
+    /// Sets a recipient's status (the standard's: ACTIVE, SUSPENDED, REVOKED, SURRENDERED).
+    ///
+    /// # Errors
+    /// [`SimError::NotFound`], [`SimError::Invalid`].
+    pub fn set_recipient_status(&self, id: &str, status: &str) -> Result<Recipient, SimError> {
+        let status = valid_status(status)?;
+        let r = {
+            let mut data = lock(&self.inner.data);
+            let r = data
+                .recipients
+                .iter_mut()
+                .find(|(k, _)| k.eq_ignore_ascii_case(id))
+                .map(|(_, r)| r)
+                .ok_or_else(|| SimError::NotFound(format!("no data recipient {id}")))?;
+            r.status = status.clone();
+            r.clone()
+        };
+        self.save()?;
+        tracing::info!(legal_entity_id = %id, %status, "register-sim: recipient status changed");
+        self.notify();
+        Ok(r)
+    }
+
+    /// Replaces the JWKS the simulator hosts for a product.
+    ///
+    /// # Errors
+    /// [`SimError::NotFound`], [`SimError::Invalid`] for a document that is not a usable JWKS.
+    pub fn set_product_jwks(&self, id: &str, jwks: Value) -> Result<Value, SimError> {
+        check_jwks(&jwks)?;
+        let view = {
+            let mut data = lock(&self.inner.data);
+            let key = find_product(&data, id)?.software_product_id.clone();
+            if let Some(p) = data.products.get_mut(&key) {
+                p.jwks = Some(jwks);
+            }
+            let p = find_product(&data, &key)?;
+            self.view(&data, p)
+        };
+        self.save()?;
+        Ok(view)
+    }
+
+    /// The JWKS hosted for a product.
+    ///
+    /// # Errors
+    /// [`SimError::NotFound`].
+    pub fn product_jwks(&self, id: &str) -> Result<Value, SimError> {
+        let data = lock(&self.inner.data);
+        find_product(&data, id)?
+            .jwks
+            .clone()
+            .ok_or_else(|| SimError::NotFound(format!("no JWKS hosted for {id}")))
+    }
+
+    /// Adds the demo product (fixed ids) hosting `jwks`, or refreshes its hosted JWKS.
+    ///
+    /// # Errors
+    /// As [`Simulator::add_product`].
+    pub fn seed_demo(&self, jwks: Value) -> Result<(), SimError> {
+        if self.product(DEMO_SOFTWARE_PRODUCT_ID).is_ok() {
+            self.set_product_jwks(DEMO_SOFTWARE_PRODUCT_ID, jwks)?;
+            return Ok(());
+        }
+        // At start-up: no Data Holder to tell yet.
+        self.insert_product(NewProduct {
+            software_product_id: Some(DEMO_SOFTWARE_PRODUCT_ID.into()),
+            software_product_name: "Demo Budget App".into(),
+            software_product_description: Some(
+                "A budgeting app that reads bank accounts and transactions (demo)".into(),
+            ),
+            legal_entity_id: Some(DEMO_LEGAL_ENTITY_ID.into()),
+            legal_entity_name: Some("Demo Recipient Pty Ltd".into()),
+            brand_id: Some(DEMO_BRAND_ID.into()),
+            brand_name: Some("Demo Budgeting".into()),
+            redirect_uris: Some(vec!["https://demo-budgeting.example.com.au/callback".into()]),
+            jwks: Some(jwks),
+            client_uri: Some("https://demo-budgeting.example.com.au".into()),
+            logo_uri: Some("https://demo-budgeting.example.com.au/logo.png".into()),
+            tos_uri: Some("https://demo-budgeting.example.com.au/terms".into()),
+            policy_uri: Some("https://demo-budgeting.example.com.au/policy".into()),
+            recipient_base_uri: Some("https://demo-budgeting.example.com.au".into()),
+            ..Default::default()
+        })?;
+        Ok(())
+    }
+
+    /// Issues an SSA for a product of a brand, as the Register does (spec §5).
+    ///
+    /// # Errors
+    /// [`SimError::NotFound`] for an unknown product or a brand mismatch, [`SimError::NotActive`]
+    /// when the product or its recipient is not active, [`SimError::Outage`].
+    pub fn issue_ssa(&self, brand_id: &str, product_id: &str) -> Result<String, SimError> {
+        self.outage()?;
+        let claims = {
+            let data = lock(&self.inner.data);
+            let p = find_product(&data, product_id)?;
+            if !p.brand_id.eq_ignore_ascii_case(brand_id) {
+                return Err(SimError::NotFound(format!(
+                    "software product {product_id} does not belong to brand {brand_id}"
+                )));
+            }
+            let r = data.recipients.get(&p.legal_entity_id);
+            let r_status = r.map_or("ACTIVE", |r| r.status.as_str());
+            let status = effective_product_status(&p.status, r_status);
+            if status != "ACTIVE" || r_status != "ACTIVE" {
+                lock(&self.inner.stats).ssa_refused += 1;
+                return Err(SimError::NotActive(format!(
+                    "software product status is {status}, data recipient status is {r_status}"
+                )));
+            }
+            let now = self.inner.clock.now();
+            let mut c = json!({
+                "iss": dcr_core::ssa::CDR_REGISTER_ISSUER,
+                "iat": now,
+                "exp": now + SSA_LIFETIME_SECS,
+                "jti": uuid::Uuid::new_v4().simple().to_string(),
+                "legal_entity_id": p.legal_entity_id,
+                "legal_entity_name": r.map(|r| r.legal_entity_name.clone()),
+                "org_id": p.brand_id,
+                "org_name": p.brand_name,
+                "client_name": p.software_product_name,
+                "client_description": p.software_product_description,
+                "client_uri": p.client_uri,
+                "redirect_uris": p.redirect_uris,
+                "logo_uri": p.logo_uri,
+                "jwks_uri": p.jwks_uri.clone().unwrap_or_else(|| self.hosted_jwks_uri(&p.software_product_id)),
+                "software_id": p.software_product_id,
+                "software_roles": dcr_core::ssa::DEFAULT_SOFTWARE_ROLES,
+                "scope": p.scope,
+            });
+            if let Some(o) = c.as_object_mut() {
+                for (k, v) in [
+                    ("tos_uri", &p.tos_uri),
+                    ("policy_uri", &p.policy_uri),
+                    ("recipient_base_uri", &p.recipient_base_uri),
+                    ("sector_identifier_uri", &p.sector_identifier_uri),
+                    ("revocation_uri", &p.revocation_uri),
+                ] {
+                    if let Some(v) = v {
+                        o.insert(k.into(), json!(v));
+                    }
+                }
+            }
+            c
+        };
+        let ssa = self.sign(&claims)?;
+        lock(&self.inner.stats).ssa_issued += 1;
+        Ok(ssa)
+    }
+
+    /// The data recipients status list: `(legalEntityId, status)`, in id order.
+    #[must_use]
+    pub fn recipient_statuses(&self) -> Vec<(String, String)> {
+        lock(&self.inner.data)
+            .recipients
+            .values()
+            .map(|r| (r.legal_entity_id.clone(), r.status.clone()))
+            .collect()
+    }
+
+    /// The software products status list: `(softwareProductId, status after the cascade)`.
+    #[must_use]
+    pub fn product_statuses(&self) -> Vec<(String, String)> {
+        let data = lock(&self.inner.data);
+        data.products
+            .values()
+            .map(|p| {
+                let r = data
+                    .recipients
+                    .get(&p.legal_entity_id)
+                    .map_or("ACTIVE", |r| r.status.as_str());
+                (
+                    p.software_product_id.clone(),
+                    effective_product_status(&p.status, r),
+                )
+            })
+            .collect()
+    }
+
+    fn notify(&self) {
+        let Some(n) = lock(&self.inner.notifier).clone() else {
+            return;
+        };
+        for target in &n.targets {
+            let sim = self.clone();
+            let http = n.http.clone();
+            let NotifyTarget { url, aud } = target.clone();
+            tokio::spawn(async move {
+                let ok = match sim.admin_jwt(&aud) {
+                    Ok(jwt) => http
+                        .post(url.clone())
+                        .bearer_auth(jwt)
+                        .header("x-v", "1")
+                        .json(&json!({"data": {"action": "REFRESH"}}))
+                        .send()
+                        .await
+                        .map(|r| r.status()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "register-sim: signing a notification");
+                        return;
+                    }
+                };
+                match ok {
+                    Ok(s) if s.is_success() => {
+                        lock(&sim.inner.stats).notifications_sent += 1;
+                        tracing::info!(%url, "register-sim: Data Holder notified");
+                    }
+                    Ok(s) => {
+                        lock(&sim.inner.stats).notifications_failed += 1;
+                        tracing::warn!(%url, status = s.as_u16(), "register-sim: notification refused");
+                    }
+                    Err(e) => {
+                        lock(&sim.inner.stats).notifications_failed += 1;
+                        tracing::warn!(%url, error = %e.without_url(), "register-sim: notification failed");
+                    }
+                }
+            });
+        }
+    }
+}
+
+fn find_product<'a>(data: &'a SimData, id: &str) -> Result<&'a Product, SimError> {
+    data.products
+        .values()
+        .find(|p| p.software_product_id.eq_ignore_ascii_case(id))
+        .ok_or_else(|| SimError::NotFound(format!("no software product {id}")))
+}
+
+fn check_jwks(jwks: &Value) -> Result<(), SimError> {
+    let bytes = serde_json::to_vec(jwks).map_err(|e| SimError::Invalid(e.to_string()))?;
+    let set = JwkSet::parse(&bytes).map_err(|e| SimError::Invalid(format!("jwks: {e}")))?;
+    if set.is_empty() {
+        return Err(SimError::Invalid("jwks: no usable key".into()));
+    }
+    if jwks.to_string().contains("\"d\"") {
+        return Err(SimError::Invalid(
+            "jwks: a private key was sent; upload the public JWKS only".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dcr_core::clock::{Clock, MockClock};
+
+    fn sim() -> (Simulator, MockClock) {
+        let clock = MockClock::new(1_800_000_000);
+        let s = Simulator::open(
+            None,
+            Url::parse("https://localhost:1").unwrap(),
+            1000,
+            Arc::new(clock.clone()),
+        )
+        .unwrap();
+        (s, clock)
+    }
+
+    #[test]
+    fn ssas_are_signed_ps256_exactly_as_the_register_issues_them() {
+        let (s, clock) = sim();
+        let p = s
+            .add_product(NewProduct {
+                software_product_name: "Budget".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        let id = p["software_product_id"].as_str().unwrap();
+        let brand = p["brand_id"].as_str().unwrap();
+        let ssa = s.issue_ssa(brand, id).unwrap();
+        let header = dcr_core::jose::decode_header(&ssa).unwrap();
+        assert_eq!(header.alg, "PS256");
+        let keys = JwkSet::parse(s.jwks().to_string().as_bytes()).unwrap();
+        let v = dcr_core::ssa::verify_ssa(&ssa, &keys, clock.now(), &Default::default()).unwrap();
+        assert_eq!(v.iss, "cdr-register");
+        assert_eq!(v.exp - v.iat, 600, "10 minutes");
+        assert_eq!(v.jti.len(), 32, "a GUID without dashes");
+        assert!(!v.jti.contains('-'));
+        assert_eq!(v.org_id, brand, "org_id is the brand id");
+        assert_eq!(v.software_id, id);
+        assert_eq!(v.software_roles, "data-recipient-software-product");
+        assert!(v.scope.contains("cdr:registration"));
+        assert_eq!(
+            v.jwks_uri,
+            format!("https://localhost:1/recipients/{id}/jwks")
+        );
+        assert!(v.legal_entity_id.is_some() && v.legal_entity_name.is_some());
+        assert!(s.issue_ssa("other-brand", id).is_err(), "brand must match");
+    }
+
+    #[test]
+    fn no_ssa_for_an_inactive_product_or_recipient() {
+        let (s, _) = sim();
+        let p = s
+            .add_product(NewProduct {
+                software_product_name: "Budget".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        let (id, brand, le) = (
+            p["software_product_id"].as_str().unwrap(),
+            p["brand_id"].as_str().unwrap(),
+            p["legal_entity_id"].as_str().unwrap(),
+        );
+        s.set_product_status(id, "inactive").unwrap();
+        assert!(matches!(
+            s.issue_ssa(brand, id),
+            Err(SimError::NotActive(_))
+        ));
+        s.set_product_status(id, "ACTIVE").unwrap();
+        s.set_recipient_status(le, "SUSPENDED").unwrap();
+        assert!(matches!(
+            s.issue_ssa(brand, id),
+            Err(SimError::NotActive(_))
+        ));
+        assert_eq!(
+            s.product_statuses()[0].1,
+            "INACTIVE",
+            "suspended cascades to inactive"
+        );
+        s.set_recipient_status(le, "REVOKED").unwrap();
+        assert_eq!(
+            s.product_statuses()[0].1,
+            "REMOVED",
+            "revoked cascades to removed"
+        );
+        assert_eq!(s.stats().ssa_refused, 2);
+    }
+
+    #[test]
+    fn products_are_validated() {
+        let (s, _) = sim();
+        let bad = [
+            NewProduct::default(),
+            NewProduct {
+                software_product_name: "x".into(),
+                redirect_uris: Some(vec!["http://plain".into()]),
+                ..Default::default()
+            },
+            NewProduct {
+                software_product_name: "x".into(),
+                software_product_id: Some("a/b".into()),
+                ..Default::default()
+            },
+            NewProduct {
+                software_product_name: "x".into(),
+                jwks: Some(json!({"keys": "no"})),
+                ..Default::default()
+            },
+        ];
+        for n in bad {
+            assert!(matches!(s.add_product(n), Err(SimError::Invalid(_))));
+        }
+        let n = NewProduct {
+            software_product_id: Some("p1".into()),
+            software_product_name: "x".into(),
+            ..Default::default()
+        };
+        s.add_product(n.clone()).unwrap();
+        assert!(matches!(s.add_product(n), Err(SimError::Conflict(_))));
+    }
+
+    #[test]
+    fn etags_match_weakly_in_lists() {
+        assert!(etag_matches("\"a\"", "\"a\""));
+        assert!(etag_matches("W/\"a\"", "\"a\""));
+        assert!(etag_matches("\"b\", \"a\"", "\"a\""));
+        assert!(etag_matches("*", "\"a\""));
+        assert!(!etag_matches("\"b\"", "\"a\""));
+    }
+
+    #[test]
+    fn data_file_keeps_key_and_products_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sim.json");
+        let clock: SharedClock = Arc::new(MockClock::new(1));
+        let url = Url::parse("https://localhost:1").unwrap();
+        let a = Simulator::open(Some(&path), url.clone(), 10, clock.clone()).unwrap();
+        a.add_product(NewProduct {
+            software_product_id: Some("p1".into()),
+            software_product_name: "x".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        let b = Simulator::open(Some(&path), url, 10, clock).unwrap();
+        assert_eq!(a.jwks(), b.jwks(), "same Register key");
+        assert!(
+            b.product("P1").is_ok(),
+            "products kept; ids case-insensitive"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "the data file holds a private key");
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! The command line, run as a user would: `dev-certs`, `check-config`, `admin add`, and `serve`
+//! with a graceful stop on SIGTERM.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_dcr-server");
+
+fn dev_env(dir: &std::path::Path) -> Vec<(String, String)> {
+    let c = dir.join("certs");
+    vec![
+        (
+            "DCR_TLS_CERT".into(),
+            c.join("server.pem").display().to_string(),
+        ),
+        (
+            "DCR_TLS_KEY".into(),
+            c.join("server.key").display().to_string(),
+        ),
+        (
+            "DCR_CLIENT_CA".into(),
+            c.join("ca.pem").display().to_string(),
+        ),
+        (
+            "DCR_DATABASE_URL".into(),
+            format!("sqlite://{}", dir.join("dcr.db").display()),
+        ),
+        ("DCR_LISTEN_ADDR".into(), "127.0.0.1:0".into()),
+        ("DCR_PORTAL_ADDR".into(), "127.0.0.1:0".into()),
+    ]
+}
+
+#[test]
+fn dev_certs_are_written_once_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["dev-certs"])
+        .arg(dir.path().join("certs"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ca = std::fs::read_to_string(dir.path().join("certs/ca.pem")).unwrap();
+    assert!(ca.contains("BEGIN CERTIFICATE"));
+    let out = Command::new(BIN)
+        .args(["dev-certs"])
+        .arg(dir.path().join("certs"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("certs/ca.pem")).unwrap(),
+        ca,
+        "idempotent"
+    );
+    let server = std::fs::read_to_string(dir.path().join("certs/server.pem")).unwrap();
+    let der = rustls_pemfile::certs(&mut server.as_bytes())
+        .next()
+        .unwrap()
+        .unwrap();
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+    let san = cert
+        .subject_alternative_name()
+        .unwrap()
+        .unwrap()
+        .value
+        .general_names
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        san.contains("DNSName(\"localhost\")") && san.contains("IPAddress([127, 0, 0, 1])"),
+        "{san}"
+    );
+}
+
+#[test]
+fn check_config_names_bad_fields_and_redacts_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .env_clear()
+        .env("DCR_LISTEN_ADDR", "nowhere")
+        .env("DCR_DATABASE_URL", "postgres://dcr:s3cret@db/dcr")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("server.listen_addr") && err.contains("tls.cert"),
+        "{err}"
+    );
+    Command::new(BIN)
+        .args(["dev-certs"])
+        .arg(dir.path().join("certs"))
+        .output()
+        .unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("check-config").env_clear();
+    for (k, v) in dev_env(dir.path()) {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .env("DCR_DATABASE_URL", "postgres://dcr:s3cret@db/dcr")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("[database]") && !shown.contains("s3cret"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn admin_add_reads_the_password_from_stdin_and_stores_an_argon2id_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("dcr.db").display());
+    let add = |password: &str| {
+        let mut child = Command::new(BIN)
+            .args(["admin", "add", "alice"])
+            .env_clear()
+            .env("DCR_DATABASE_URL", &url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(password.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let short = add("short\n");
+    assert!(!short.status.success(), "a short password is refused");
+    let ok = add("a long enough password\n");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let admin = rt.block_on(async {
+        let store = dcr_store::Store::connect(&url).await.unwrap();
+        store.find_admin("alice").await.unwrap().unwrap()
+    });
+    assert!(admin.password_hash.starts_with("$argon2id$"));
+    assert!(!admin.password_hash.contains("long enough"));
+}
+
+#[test]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a plain test thread waits for the child process"
+)]
+fn serve_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    Command::new(BIN)
+        .args(["dev-certs"])
+        .arg(dir.path().join("certs"))
+        .output()
+        .unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("serve")
+        .env_clear()
+        .env("DCR_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in dev_env(dir.path()) {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "exit status {:?}: {logs}", out.status);
+    assert!(
+        logs.contains("\"serving\"") || logs.contains("serving"),
+        "{logs}"
+    );
+    assert!(logs.contains("stopped"), "{logs}");
+    for line in logs.lines() {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "JSON logs: {line}"
+        );
+    }
+}

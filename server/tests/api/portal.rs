@@ -1,0 +1,538 @@
+//! The admin portal over HTTP: revocation taking effect on the DCR API at once, sign-in
+//! throttling per account and per address, CSRF refusal (server functions included), sessions
+//! ending when the account changes, and recipient-supplied text escaped in rendered pages.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::helpers::{error_of, spawn_app, Backend, TestApp};
+
+const SW: &str = "9a3b2c1d-0000-4000-8000-00000000a11c";
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A browser stand-in: keeps cookies, never follows redirects, and sends the headers a browser
+/// sends on a same-origin form post.
+struct Browser {
+    base: String,
+    http: reqwest::Client,
+    cookies: Mutex<HashMap<String, String>>,
+}
+
+impl Browser {
+    fn new(app: &TestApp) -> Self {
+        Self {
+            base: app.portal.clone(),
+            // Plain HTTP, but reqwest still wants a TLS configuration (no default provider).
+            http: reqwest::Client::builder()
+                .use_preconfigured_tls(
+                    rustls::ClientConfig::builder_with_provider(server::tls::provider())
+                        .with_safe_default_protocol_versions()
+                        .unwrap()
+                        .with_root_certificates(rustls::RootCertStore::empty())
+                        .with_no_client_auth(),
+                )
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep_cookies(&self, res: &reqwest::Response) {
+        for c in res.headers().get_all(SET_COOKIE) {
+            let c = c.to_str().unwrap();
+            let pair = c.split(';').next().unwrap();
+            let (k, v) = pair.split_once('=').unwrap();
+            let mut jar = self.cookies.lock().unwrap();
+            if v.is_empty() || c.contains("Max-Age=0") {
+                jar.remove(k);
+            } else {
+                jar.insert(k.to_string(), v.to_string());
+            }
+        }
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep_cookies(&res);
+        res
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)], site: &str) -> reqwest::Response {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .header("sec-fetch-site", site)
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.keep_cookies(&res);
+        res
+    }
+
+    async fn sign_in(&self, user: &str, password: &str) -> String {
+        let res = self
+            .post(
+                "/auth/login",
+                &[("username", user), ("password", password)],
+                "same-origin",
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        location(&res)
+    }
+}
+
+fn location(res: &reqwest::Response) -> String {
+    res.headers()
+        .get(LOCATION)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+/// Sessions compare their expiry with the injected clock; run it at the real time.
+fn real_time(app: &TestApp) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    app.clock.set(i64::try_from(now).unwrap());
+}
+
+async fn add_admin(app: &TestApp, user: &str) {
+    let hash = server::password::hash(PASSWORD.into()).await.unwrap();
+    app.store
+        .upsert_admin(&format!("id-{user}"), user, &hash, app.now())
+        .await
+        .unwrap();
+}
+
+async fn token_response(app: &TestApp, client_id: &str) -> reqwest::Response {
+    let assertion = app.assertion(client_id, json!({}));
+    app.token_request(
+        &app.client,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", &assertion),
+            ("scope", "cdr:registration"),
+        ],
+    )
+    .await
+}
+
+async fn revoking_in_the_portal_takes_effect_on_the_api_at_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    real_time(&app);
+    let client_id = app.register(SW).await["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = app.token(&client_id).await;
+    let read = |token: String| {
+        let url = app.client_url(&client_id);
+        let client = app.client.clone();
+        async move { client.get(url).bearer_auth(token).send().await.unwrap() }
+    };
+    assert_eq!(read(token.clone()).await.status(), 200);
+
+    add_admin(&app, "alice").await;
+    let browser = Browser::new(&app);
+    assert_eq!(browser.sign_in("alice", PASSWORD).await, "/");
+    let revoke = format!("/registrations/{client_id}/revoke");
+
+    // a reason and the confirmation are required
+    let res = browser
+        .post(
+            &revoke,
+            &[("reason", "  "), ("confirm", "yes")],
+            "same-origin",
+        )
+        .await;
+    assert!(location(&res).ends_with("?error=reason"));
+    let res = browser
+        .post(&revoke, &[("reason", "Compromised key")], "same-origin")
+        .await;
+    assert!(location(&res).ends_with("?error=confirm"));
+    assert_eq!(
+        read(token.clone()).await.status(),
+        200,
+        "nothing changed yet"
+    );
+
+    let res = browser
+        .post(
+            &revoke,
+            &[("reason", "Compromised key <b>now</b>"), ("confirm", "yes")],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&res),
+        format!("/registrations/{client_id}?done=revoked")
+    );
+
+    // the token already issued stops working, and no new token is issued
+    let res = read(token).await;
+    assert_eq!(res.status(), 401, "management call with an old token");
+    let (status, error, _) = error_of(token_response(&app, &client_id).await).await;
+    assert_ne!(status, 200);
+    assert_eq!(error, "invalid_client");
+
+    // the software_id stays reserved: the recipient cannot register again
+    let res = app.post_register(&app.request(SW, json!({}))).await;
+    assert_ne!(
+        res.status(),
+        201,
+        "a revoked registration keeps its software_id"
+    );
+
+    // revoking again is harmless
+    let res = browser
+        .post(
+            &revoke,
+            &[("reason", "again"), ("confirm", "yes")],
+            "same-origin",
+        )
+        .await;
+    assert!(location(&res).ends_with("?done=already_revoked"));
+
+    // the audit trail has one revocation, by alice, with the reason
+    let events = app
+        .store
+        .list_audit(&dcr_store::AuditQuery {
+            client_id: Some(client_id.clone()),
+            action: Some("registration.revoke".into()),
+            page: 1,
+            per_page: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.total, 1);
+    assert_eq!(events.items[0].actor, "admin:alice");
+    assert_eq!(
+        events.items[0].reason.as_deref(),
+        Some("Compromised key <b>now</b>")
+    );
+
+    // the pages show it, with the reason as text
+    let page = browser.get(&format!("/registrations/{client_id}")).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Revoked"), "status badge");
+    assert!(html.contains("Compromised key &lt;b&gt;now&lt;/b&gt;"));
+    assert!(!html.contains("<b>now</b>"));
+    let list = browser.get("/?status=revoked").await.text().await.unwrap();
+    assert!(list.contains(&client_id));
+}
+
+async fn sign_in_is_throttled_per_account_and_per_address(backend: Backend) {
+    let app = spawn_app(backend).await;
+    real_time(&app);
+    add_admin(&app, "alice").await;
+    add_admin(&app, "bob").await;
+    let browser = Browser::new(&app);
+    for _ in 0..4 {
+        assert_eq!(browser.sign_in("alice", "wrong").await, "/login?error=1");
+    }
+    assert_eq!(
+        browser.sign_in("ALICE", "wrong").await,
+        "/login?error=throttled",
+        "the fifth failure locks the account, whatever the case of the name"
+    );
+    assert_eq!(
+        browser.sign_in("alice", PASSWORD).await,
+        "/login?error=throttled",
+        "a locked account is refused even with the right password"
+    );
+    assert_eq!(
+        browser.sign_in("bob", PASSWORD).await,
+        "/",
+        "other accounts are not locked"
+    );
+    // unknown accounts are throttled the same way (nothing to learn from the lock)
+    for _ in 0..4 {
+        assert_eq!(browser.sign_in("nobody", "x").await, "/login?error=1");
+    }
+    assert_eq!(
+        browser.sign_in("nobody", "x").await,
+        "/login?error=throttled"
+    );
+
+    // 20 failures from one address lock the address, for every account
+    let mut last = String::new();
+    for i in 0..11 {
+        last = browser.sign_in(&format!("guess{i}"), "x").await;
+    }
+    assert_eq!(last, "/login?error=throttled");
+    assert_eq!(
+        browser.sign_in("bob", PASSWORD).await,
+        "/login?error=throttled"
+    );
+
+    // after the lock, sign-in works again
+    app.clock.advance(16 * 60);
+    assert_eq!(browser.sign_in("bob", PASSWORD).await, "/");
+    let locks = app
+        .store
+        .list_audit(&dcr_store::AuditQuery {
+            action: Some("admin.sign_in_locked".into()),
+            page: 1,
+            per_page: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(locks.total >= 2, "locks are audited");
+}
+
+async fn state_changing_requests_must_come_from_the_portal(backend: Backend) {
+    let app = spawn_app(backend).await;
+    real_time(&app);
+    add_admin(&app, "alice").await;
+    let browser = Browser::new(&app);
+    browser.sign_in("alice", PASSWORD).await;
+    let form = [("q", ""), ("status", ""), ("sort", ""), ("page", "1")];
+    for site in ["cross-site", "same-site", "none"] {
+        let res = browser.post("/api/registrations", &form, site).await;
+        assert_eq!(res.status(), 403, "server function from {site}");
+        let res = browser
+            .post(
+                "/registrations/x/revoke",
+                &[("reason", "csrf"), ("confirm", "yes")],
+                site,
+            )
+            .await;
+        assert_eq!(res.status(), 403, "revoke from {site}");
+        let res = browser.post("/auth/logout", &[], site).await;
+        assert_eq!(res.status(), 403, "sign-out from {site}");
+    }
+    // neither Sec-Fetch-Site nor Origin: refused
+    let res = browser
+        .http
+        .post(format!("{}/api/registrations", browser.base))
+        .header(COOKIE, browser.cookie_header())
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    // a matching Origin (older browsers) is accepted
+    let host = browser.base.trim_start_matches("http://").to_string();
+    let res = browser
+        .http
+        .post(format!("{}/api/registrations", browser.base))
+        .header(COOKIE, browser.cookie_header())
+        .header("origin", format!("http://{host}"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["total"], 0);
+    // same origin, signed in: the server function answers
+    let res = browser
+        .post("/api/registrations", &form, "same-origin")
+        .await;
+    assert_eq!(res.status(), 200);
+}
+
+async fn server_functions_need_a_session_and_say_so_as_json(backend: Backend) {
+    let app = spawn_app(backend).await;
+    real_time(&app);
+    let browser = Browser::new(&app);
+    let res = browser
+        .post(
+            "/api/registrations",
+            &[("q", ""), ("status", ""), ("sort", ""), ("page", "1")],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(res.status(), 401);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "unauthenticated");
+    let res = browser.get("/audit").await;
+    assert_eq!(location(&res), "/login");
+}
+
+async fn a_password_change_ends_the_accounts_other_sessions(backend: Backend) {
+    let app = spawn_app(backend).await;
+    real_time(&app);
+    add_admin(&app, "alice").await;
+    let (a, b) = (Browser::new(&app), Browser::new(&app));
+    a.sign_in("alice", PASSWORD).await;
+    b.sign_in("alice", PASSWORD).await;
+    let before = a.cookies.lock().unwrap().get("dcr_session").cloned();
+    assert_eq!(b.get("/account").await.status(), 200);
+
+    let change = |current: &'static str, new: &'static str, confirm: &'static str| {
+        let a = &a;
+        async move {
+            let res = a
+                .post(
+                    "/account/password",
+                    &[
+                        ("current_password", current),
+                        ("new_password", new),
+                        ("confirm_password", confirm),
+                    ],
+                    "same-origin",
+                )
+                .await;
+            location(&res)
+        }
+    };
+    assert_eq!(
+        change(PASSWORD, "short", "short").await,
+        "/account?error=short"
+    );
+    assert_eq!(
+        change(PASSWORD, "a long new password", "another one").await,
+        "/account?error=mismatch"
+    );
+    assert_eq!(
+        change(
+            "wrong current",
+            "a long new password",
+            "a long new password"
+        )
+        .await,
+        "/account?error=current"
+    );
+    assert_eq!(
+        change(PASSWORD, PASSWORD, PASSWORD).await,
+        "/account?error=same"
+    );
+    // (one second later, so the account's version changes)
+    app.clock.advance(1);
+    assert_eq!(
+        change(PASSWORD, "a long new password", "a long new password").await,
+        "/account?changed=1"
+    );
+    let after = a.cookies.lock().unwrap().get("dcr_session").cloned();
+    assert_ne!(before, after, "the session id is rotated");
+    assert_eq!(
+        a.get("/account").await.status(),
+        200,
+        "this session goes on"
+    );
+    let res = b.get("/account").await;
+    assert_eq!(
+        location(&res),
+        "/login?error=expired",
+        "the other session ended"
+    );
+
+    let c = Browser::new(&app);
+    assert_eq!(c.sign_in("alice", PASSWORD).await, "/login?error=1");
+    assert_eq!(c.sign_in("alice", "a long new password").await, "/");
+    let events = app
+        .store
+        .list_audit(&dcr_store::AuditQuery {
+            actor: Some("admin:alice".into()),
+            action: Some("admin.password_change".into()),
+            page: 1,
+            per_page: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.total, 1);
+}
+
+/// (The idle and absolute timeouts are watched in real time by the browser tests: the session
+/// records' expiry comes from the wall clock, which a test clock cannot move.)
+async fn a_timed_out_session_is_told_once_then_signed_out(backend: Backend) {
+    let app = spawn_app(backend).await;
+    real_time(&app);
+    add_admin(&app, "alice").await;
+    let browser = Browser::new(&app);
+    browser.sign_in("alice", PASSWORD).await;
+    assert_eq!(browser.get("/").await.status(), 200);
+    app.clock.advance(8 * 3_600 + 1);
+    let res = browser.get("/").await;
+    assert_eq!(location(&res), "/login?error=expired");
+    let res = browser.get("/").await;
+    assert_eq!(location(&res), "/login", "said once, then a plain sign-in");
+    let res = browser
+        .post(
+            "/api/registrations",
+            &[("q", ""), ("status", ""), ("sort", ""), ("page", "1")],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(res.status(), 401);
+}
+
+async fn recipient_text_is_escaped_in_rendered_pages(backend: Backend) {
+    let app = spawn_app(backend).await;
+    real_time(&app);
+    add_admin(&app, "alice").await;
+    let mut seed = server::seed::registration(7, 8, 0, app.now());
+    seed.registration.org_name = "\"><svg onload=alert(2)>".into();
+    let client_id = seed.registration.client_id.clone();
+    let mut breakout = server::seed::registration(6, 8, 0, app.now());
+    breakout.registration.client_name = "</title><script>alert(3)</script>".into();
+    let breakout_id = breakout.registration.client_id.clone();
+    app.store
+        .insert_registrations_bulk(&[seed, breakout])
+        .await
+        .unwrap();
+    let browser = Browser::new(&app);
+    browser.sign_in("alice", PASSWORD).await;
+    for path in [
+        "/".to_string(),
+        format!("/registrations/{client_id}"),
+        format!("/?q={}", "%3Cimg"),
+        format!("/registrations/{breakout_id}"),
+    ] {
+        let res = browser.get(&path).await;
+        assert_eq!(res.status(), 200, "{path}");
+        let html = res.text().await.unwrap();
+        assert!(
+            html.contains("&lt;img src=x onerror=alert(1)&gt;")
+                || html.contains("&lt;/title&gt;&lt;script&gt;alert(3)"),
+            "{path}"
+        );
+        assert!(!html.contains("<img src=x"), "{path}");
+        assert!(!html.contains("</title><script"), "{path}");
+        assert!(!html.contains("<svg onload"), "{path}");
+    }
+}
+
+both_backends!(
+    revoking_in_the_portal_takes_effect_on_the_api_at_once,
+    sign_in_is_throttled_per_account_and_per_address,
+    state_changing_requests_must_come_from_the_portal,
+    server_functions_need_a_session_and_say_so_as_json,
+    a_password_change_ends_the_accounts_other_sessions,
+    a_timed_out_session_is_told_once_then_signed_out,
+    recipient_text_is_escaped_in_rendered_pages,
+);
