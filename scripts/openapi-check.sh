@@ -89,7 +89,8 @@ TOML
 
 log "schemathesis against $DCR_ISSUER/openapi.json"
 status=0
-"$VENV/bin/schemathesis" --config-file "$WORK/schemathesis.toml" run "$DCR_ISSUER/openapi.json" \
+# From $WORK: schemathesis keeps a `.schemathesis/` cache in its working directory.
+(cd "$WORK" && "$VENV/bin/schemathesis" --config-file "$WORK/schemathesis.toml" run "$DCR_ISSUER/openapi.json" \
   --url "$DCR_ISSUER" \
   --tls-verify "$WORK/certs/ca.pem" \
   --request-cert "$WORK/certs/client.pem" --request-cert-key "$WORK/certs/client.key" \
@@ -99,7 +100,7 @@ status=0
   --seed 7 \
   --workers 2 \
   --no-color \
-  "$@" || status=$?
+  "$@") || status=$?
 if [ $status -ne 0 ]; then
   log "server log (last 30 lines):"; tail -30 "$WORK/server.log"
 fi

@@ -3,11 +3,13 @@
 //! sign-in throttling shared by every instance, administrators' own password changes, and bulk
 //! inserts for development seeds.
 //!
-//! The list runs in two steps: the ids of one page are found first, from an index that holds
+//! The list runs in two steps: the ids of one page are found first, from indexes that hold
 //! every column the filter and the order need (no wide row is read), and only those rows are
-//! then loaded by primary key. SQLite is told which index serves a free-text search
-//! (`INDEXED BY`), because a substring match cannot use a B-tree and its planner would
-//! otherwise walk the sort index and read every wide row.
+//! then loaded by primary key. On SQLite a search of 3 characters or more is answered by the
+//! FTS5 trigram index `registration_search` (kept in step by triggers); a shorter one, or a
+//! filter on the Register statuses, scans the narrow `registration_list_idx` (named with
+//! `INDEXED BY`, since the planner would otherwise read the wide rows). PostgreSQL matches with
+//! ILIKE.
 
 use serde::{Deserialize, Serialize};
 
@@ -90,9 +92,9 @@ impl StatusFilter {
                 "status = 'active' AND upper(coalesce(register_sp_status, 'ACTIVE')) = 'ACTIVE' \
                  AND upper(coalesce(register_dr_status, 'ACTIVE')) = 'ACTIVE'"
             }
+            // Word for word the condition of the partial index `registration_inactive_idx`.
             Self::Inactive => {
-                "status = 'active' AND (upper(coalesce(register_sp_status, 'ACTIVE')) <> 'ACTIVE' \
-                 OR upper(coalesce(register_dr_status, 'ACTIVE')) <> 'ACTIVE')"
+                "status = 'active' AND (upper(coalesce(register_sp_status, 'ACTIVE')) <> 'ACTIVE' OR upper(coalesce(register_dr_status, 'ACTIVE')) <> 'ACTIVE')"
             }
             Self::Revoked => "status = 'revoked'",
             Self::Deleted => "status = 'deleted'",
@@ -100,9 +102,10 @@ impl StatusFilter {
         }
     }
 
-    /// Whether the condition reads the Register statuses (which only the list index holds).
+    /// Whether the condition is best served by a scan of the narrow list index (the only one
+    /// holding the Register statuses). Inactive has a partial index of its own.
     fn reads_register_status(self) -> bool {
-        matches!(self, Self::Active | Self::Inactive)
+        matches!(self, Self::Active)
     }
 }
 
@@ -234,19 +237,28 @@ impl Store {
     /// The SQL text of a list query. Only constant fragments go into the text; the search
     /// pattern, limit and offset are bound.
     fn list_sql(&self, q: &AdminListQuery) -> ListSql {
-        let pattern = q
-            .search
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| format!("%{}%", crate::escape_like(s)));
+        let term = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        // SQLite answers a search of 3 characters or more from its trigram index
+        // (`registration_search`); shorter ones, and PostgreSQL, match with LIKE / ILIKE.
+        let fts = self.backend() == Backend::Sqlite && term.is_some_and(|t| t.chars().count() >= 3);
+        let pattern = term.map(|s| {
+            if fts {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                format!("%{}%", crate::escape_like(s))
+            }
+        });
         let mut conds: Vec<&'static str> = Vec::new();
         if let Some(s) = q.status {
             conds.push(s.sql());
         }
         if pattern.is_some() {
-            // SQLite's LIKE ignores ASCII case; PostgreSQL needs ILIKE.
             conds.push(match self.backend() {
+                Backend::Sqlite if fts => {
+                    "client_id IN (SELECT client_id FROM registration_search \
+                     WHERE registration_search MATCH $1)"
+                }
+                // SQLite's LIKE ignores ASCII case; PostgreSQL needs ILIKE.
                 Backend::Sqlite => {
                     "(client_name LIKE $1 ESCAPE '\\' OR org_name LIKE $1 ESCAPE '\\' \
                      OR legal_entity_name LIKE $1 ESCAPE '\\' OR client_id LIKE $1 ESCAPE '\\' \
@@ -266,10 +278,15 @@ impl Store {
         } else {
             format!("WHERE {}", conds.join(" AND "))
         };
-        let needs_list_index =
-            pattern.is_some() || q.status.is_some_and(StatusFilter::reads_register_status);
-        let from = match (self.backend(), needs_list_index) {
-            (Backend::Sqlite, true) => "registration INDEXED BY registration_list_idx",
+        // The narrow list index serves scans that read the Register statuses or match with
+        // LIKE; SQLite's planner would otherwise read the wide rows. (After a trigram lookup,
+        // reading the matching rows by primary key is cheaper.)
+        let needs_list_index = !fts
+            && (pattern.is_some() || q.status.is_some_and(StatusFilter::reads_register_status));
+        let inactive_only = !fts && q.status == Some(StatusFilter::Inactive);
+        let from = match (self.backend(), needs_list_index, inactive_only) {
+            (Backend::Sqlite, true, _) => "registration INDEXED BY registration_list_idx",
+            (Backend::Sqlite, _, true) => "registration INDEXED BY registration_inactive_idx",
             _ => "registration",
         };
         // With a search the first parameter is the pattern; limit and offset follow it.

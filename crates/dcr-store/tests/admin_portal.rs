@@ -193,6 +193,56 @@ async fn list_contract(store: &Store) {
         ["client-007"]
     );
     assert_eq!(search("   ", None).await.len(), 10, "blank means no search");
+    assert_eq!(search("\"quoted\"", None).await.len(), 0);
+
+    // The search follows changes to a registration (PUT /register) and to short ids.
+    let mut renamed = store.get_registration("client-004").await.unwrap().unwrap();
+    renamed.client_name = "Renamed Widget".into();
+    renamed.updated_at = 9_000;
+    store
+        .update_registration(
+            &renamed,
+            None,
+            &NewAuditEvent {
+                occurred_at: 9_000,
+                actor: "recipient:SW-004".into(),
+                action: "registration.update".into(),
+                client_id: Some("client-004".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(search("renamed widget", None).await, ["client-004"]);
+    assert!(
+        search("budget app 4", None).await.is_empty(),
+        "the old name is gone"
+    );
+    let mut short = reg(99, "Tiny", RegistrationStatus::Active);
+    short.client_id = "c9".into();
+    store
+        .insert_registrations_bulk(&[SeedRegistration {
+            registration: short.clone(),
+            audit: None,
+        }])
+        .await
+        .unwrap();
+    short.client_name = "Tinier".into();
+    store
+        .update_registration(
+            &short,
+            None,
+            &NewAuditEvent {
+                occurred_at: 9_000,
+                actor: "x".into(),
+                action: "registration.update".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(search("tinier", None).await, ["c9"]);
+    assert_eq!(search("tiny", None).await.len(), 0);
     let plans = store
         .explain_search_registrations(&q(Some("x"), None, Sort::NameAsc, 2))
         .await
