@@ -259,6 +259,8 @@ pub const KNOWN_ACTIONS: &[&str] = &[
     "registration.update",
     "registration.delete",
     "registration.revoke",
+    "registration.register_status",
+    "registration.remove",
     "admin.sign_in",
     "admin.sign_out",
     "admin.sign_in_locked",

@@ -1,4 +1,4 @@
-import { Page, expect } from '@playwright/test';
+import { Locator, Page, expect } from '@playwright/test';
 import { mkdirSync } from 'node:fs';
 
 export const ADMIN_USER = process.env.E2E_ADMIN_USER ?? 'admin';
@@ -33,6 +33,18 @@ export async function hydrated(page: Page) {
   } catch (e) {
     throw new Error(`the page did not hydrate; browser console:\n${(consoles.get(page) ?? []).join('\n')}\n${e}`);
   }
+}
+
+/**
+ * Waits until every element `locator` finds satisfies `ok` (and there is at least one). Once the
+ * page is hydrated, the URL changes before the new results arrive, so a one-off read could see
+ * the previous results.
+ */
+export async function expectEvery(locator: Locator, ok: (text: string) => boolean, what: string) {
+  await expect.poll(async () => {
+    const texts = (await locator.allTextContents()).map(t => t.trim());
+    return texts.length > 0 && texts.every(ok) ? 'yes' : texts.join(' | ');
+  }, { message: `every ${what}` }).toBe('yes');
 }
 
 /** Signs in through the form, as a person would. */

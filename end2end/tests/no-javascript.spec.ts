@@ -1,5 +1,5 @@
 import { test, expect } from '@playwright/test';
-import { signIn, shot, seeded, ADMIN_USER } from './fixtures';
+import { signIn, shot, seeded, expectEvery, ADMIN_USER } from './fixtures';
 
 // Every page works as plain HTML: server-rendered data, GET forms for search, POST forms for
 // changes.
@@ -16,9 +16,8 @@ test('sign in, browse, search, page, inspect, audit and sign out without JavaScr
   await page.getByLabel('Status').selectOption('active');
   await page.getByRole('button', { name: 'Search' }).click();
   await expect(page).toHaveURL(/q=savings\+coach&status=active/);
-  for (const n of await page.locator('table.reg-table tbody td[data-label="Software product"] a').allTextContents()) {
-    expect(n.toLowerCase()).toContain('savings coach');
-  }
+  await expectEvery(page.locator('table.reg-table tbody td[data-label="Software product"] a'),
+    n => n.toLowerCase().includes('savings coach'), 'name matches');
 
   await page.goto('/');
   await page.getByRole('link', { name: 'Next ›' }).click();

@@ -16,6 +16,18 @@ async function signIn(page: Page) {
   await expect(page.getByRole('heading', { name: 'Registrations', level: 1 })).toBeVisible();
 }
 
+test('a session is valid on every instance: sessions live in the store', async ({ page }) => {
+  // Sign in on the main server; the session cookie (same host) opens this instance's pages too.
+  watchConsole(page);
+  await page.goto(`${process.env.BASE_URL}/login`);
+  await page.getByLabel('Username').fill(ADMIN_USER);
+  await page.getByLabel('Password', { exact: true }).fill(ADMIN_PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('heading', { name: 'Registrations', level: 1 })).toBeVisible();
+  await page.goto('/audit');
+  await expect(page.getByRole('heading', { name: 'Audit log', level: 1 })).toBeVisible();
+});
+
 test('a session ends after the idle timeout', async ({ page }) => {
   await signIn(page);
   await page.waitForTimeout((IDLE_SECS + 1.5) * 1000);

@@ -51,3 +51,9 @@ END;
 -- condition is the one the list query uses, word for word, so that the planner matches it.
 CREATE INDEX registration_inactive_idx ON registration (created_at, client_id)
     WHERE status = 'active' AND (upper(coalesce(register_sp_status, 'ACTIVE')) <> 'ACTIVE' OR upper(coalesce(register_dr_status, 'ACTIVE')) <> 'ACTIVE');
+
+-- The rows a trigram lookup finds are then sorted and filtered from this index (looked up by
+-- client_id, covering what the list's orders and status filters read) instead of the wide rows.
+CREATE INDEX registration_search_key_idx ON registration (
+    client_id, created_at, updated_at, status, client_name, register_sp_status, register_dr_status
+);

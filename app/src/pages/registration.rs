@@ -227,6 +227,21 @@ fn keys_table(report: KeysReport) -> impl IntoView {
     .into_any()
 }
 
+/// An event's before/after state: short ones inline, long ones (a whole registration) folded.
+fn details(d: String) -> AnyView {
+    if d.chars().count() <= 160 {
+        return view! { <code class="details">{d}</code> }.into_any();
+    }
+    let preview: String = d.chars().take(60).collect();
+    view! {
+        <details class="long">
+            <summary><span class="preview">{preview}"…"</span>" Show all"</summary>
+            <code class="details">{d}</code>
+        </details>
+    }
+    .into_any()
+}
+
 /// Audit events as a table (shared with the audit page).
 pub fn history(items: Vec<AuditItem>) -> impl IntoView {
     if items.is_empty() {
@@ -254,7 +269,7 @@ pub fn history(items: Vec<AuditItem>) -> impl IntoView {
                             })}</td>
                             <td data-label="Details">
                                 {e.reason.map(|r| view! { <q class="reason">{r}</q> })}
-                                {e.details.map(|d| view! { <code class="details">{d}</code> })}
+                                {e.details.map(details)}
                             </td>
                         </tr>
                     }).collect_view()}

@@ -101,12 +101,6 @@ impl StatusFilter {
             Self::Removed => "status = 'removed'",
         }
     }
-
-    /// Whether the condition is best served by a scan of the narrow list index (the only one
-    /// holding the Register statuses). Inactive has a partial index of its own.
-    fn reads_register_status(self) -> bool {
-        matches!(self, Self::Active)
-    }
 }
 
 /// The portal's registration list query.
@@ -278,16 +272,20 @@ impl Store {
         } else {
             format!("WHERE {}", conds.join(" AND "))
         };
-        // The narrow list index serves scans that read the Register statuses or match with
-        // LIKE; SQLite's planner would otherwise read the wide rows. (After a trigram lookup,
-        // reading the matching rows by primary key is cheaper.)
-        let needs_list_index = !fts
-            && (pattern.is_some() || q.status.is_some_and(StatusFilter::reads_register_status));
-        let inactive_only = !fts && q.status == Some(StatusFilter::Inactive);
-        let from = match (self.backend(), needs_list_index, inactive_only) {
-            (Backend::Sqlite, true, _) => "registration INDEXED BY registration_list_idx",
-            (Backend::Sqlite, _, true) => "registration INDEXED BY registration_inactive_idx",
-            _ => "registration",
+        // SQLite is told which index to use where its planner would read the wide rows: the
+        // trigram lookup's matches are sorted and filtered from an index keyed by client_id; a
+        // LIKE search or the Active filter scans the narrow list index; Inactive has a partial
+        // index.
+        let from = if self.backend() == Backend::Postgres {
+            "registration"
+        } else if fts {
+            "registration INDEXED BY registration_search_key_idx"
+        } else if pattern.is_some() || q.status == Some(StatusFilter::Active) {
+            "registration INDEXED BY registration_list_idx"
+        } else if q.status == Some(StatusFilter::Inactive) {
+            "registration INDEXED BY registration_inactive_idx"
+        } else {
+            "registration"
         };
         // With a search the first parameter is the pattern; limit and offset follow it.
         let (limit_p, offset_p) = if pattern.is_some() {
@@ -302,7 +300,13 @@ impl Store {
             ids: format!(
                 "SELECT client_id FROM {from} {where_sql} ORDER BY {order} LIMIT {limit_p} OFFSET {offset_p}"
             ),
-            count: format!("SELECT COUNT(*) FROM {from} {where_sql}"),
+            // Every registration has one row in the trigram index, so without a status filter
+            // the index counts the matches by itself.
+            count: if fts && q.status.is_none() {
+                "SELECT COUNT(*) FROM registration_search WHERE registration_search MATCH $1".into()
+            } else {
+                format!("SELECT COUNT(*) FROM {from} {where_sql}")
+            },
             pattern,
             limit,
             offset,

@@ -100,12 +100,34 @@ async fn run_batch(pool: &SqlitePool, batch: Vec<Job>) {
         }
         return;
     }
+    // The audit chain's head, read once: the batch holds SQLite's write lock from BEGIN
+    // IMMEDIATE to COMMIT, so no other writer (another process included) can append meanwhile,
+    // and each savepoint below moves the head only when it is released.
+    let mut head: Option<String> = match sqlx::query_as::<_, (Option<String>,)>(
+        "SELECT hash FROM audit_event ORDER BY audit_event_id DESC LIMIT 1",
+    )
+    .fetch_optional(&mut *conn)
+    .await
+    {
+        Ok(row) => row.and_then(|r| r.0),
+        Err(e) => {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            let msg = e.to_string();
+            for job in batch {
+                reply(
+                    job,
+                    Err(StoreError::Database(sqlx::Error::Protocol(msg.clone()))),
+                );
+            }
+            return;
+        }
+    };
     for job in &batch {
         let outcome = match job {
             Job::CreateRegistration {
                 reg, jti, audit, ..
             } => {
-                let r = create_in_savepoint(&mut conn, reg, jti.as_ref(), audit).await;
+                let r = create_in_savepoint(&mut conn, reg, jti.as_ref(), audit, &mut head).await;
                 Outcome::Created(r)
             }
             Job::UseJti {
@@ -170,55 +192,65 @@ fn reply(job: Job, err: Result<(), StoreError>) {
     }
 }
 
-/// One registration inside its own savepoint; on failure only its changes are undone.
+/// One registration inside its own savepoint, in a single call to SQLite (the registration, its
+/// `jti`, and its audit event chained onto `head`); on failure only its changes are undone and
+/// `head` is left as it was.
 async fn create_in_savepoint(
     conn: &mut sqlx::SqliteConnection,
     reg: &Registration,
     jti: Option<&UsedJti>,
     audit: &NewAuditEvent,
+    head: &mut Option<String>,
 ) -> Result<(), StoreError> {
     let (jti_key, jti_exp) = jti.map_or((None, 0), |j| (Some(j.key.as_str()), j.expires_at));
-    let result = async {
-        sqlx::query(
-            "SAVEPOINT reg; \
-             INSERT INTO used_jti (jti_key, expires_at) SELECT $1, $2 WHERE $1 IS NOT NULL; \
-             INSERT INTO registration (client_id, software_id, software_key, org_id, org_name, client_name, \
-               legal_entity_id, legal_entity_name, jwks_uri, scope, status, ssa, metadata, client_id_issued_at, \
-               created_at, updated_at) VALUES ($3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18);",
-        )
-        .bind(jti_key)
-        .bind(jti_exp)
-        .bind(&reg.client_id)
-        .bind(&reg.software_id)
-        .bind(reg.software_id.to_ascii_lowercase())
-        .bind(&reg.org_id)
-        .bind(&reg.org_name)
-        .bind(&reg.client_name)
-        .bind(&reg.legal_entity_id)
-        .bind(&reg.legal_entity_name)
-        .bind(&reg.jwks_uri)
-        .bind(&reg.scope)
-        .bind(reg.status.as_str())
-        .bind(&reg.ssa)
-        .bind(&reg.metadata)
-        .bind(reg.client_id_issued_at)
-        .bind(reg.created_at)
-        .bind(reg.updated_at)
-        .execute(&mut *conn)
-        .await?;
-        // The audit chain's head is read on this same connection, so it sees the events the
-        // earlier savepoints of this batch inserted.
-        crate::audit_chain::insert_audit(&mut *conn, audit).await?;
-        sqlx::query("RELEASE reg").execute(&mut *conn).await?;
-        Ok::<(), StoreError>(())
-    }
+    let hash = crate::audit_chain::event_hash(head.as_deref(), audit);
+    let result = sqlx::query(
+        "SAVEPOINT reg; \
+         INSERT INTO used_jti (jti_key, expires_at) SELECT $1, $2 WHERE $1 IS NOT NULL; \
+         INSERT INTO registration (client_id, software_id, software_key, org_id, org_name, client_name, \
+           legal_entity_id, legal_entity_name, jwks_uri, scope, status, ssa, metadata, client_id_issued_at, \
+           created_at, updated_at) VALUES ($3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18); \
+         INSERT INTO audit_event (occurred_at, actor, action, client_id, software_id, reason, before_state, \
+           after_state, prev_hash, hash) VALUES ($19, $20, $21, $22, $23, $24, $25, $26, $27, $28); \
+         RELEASE reg;",
+    )
+    .bind(jti_key)
+    .bind(jti_exp)
+    .bind(&reg.client_id)
+    .bind(&reg.software_id)
+    .bind(reg.software_id.to_ascii_lowercase())
+    .bind(&reg.org_id)
+    .bind(&reg.org_name)
+    .bind(&reg.client_name)
+    .bind(&reg.legal_entity_id)
+    .bind(&reg.legal_entity_name)
+    .bind(&reg.jwks_uri)
+    .bind(&reg.scope)
+    .bind(reg.status.as_str())
+    .bind(&reg.ssa)
+    .bind(&reg.metadata)
+    .bind(reg.client_id_issued_at)
+    .bind(reg.created_at)
+    .bind(reg.updated_at)
+    .bind(audit.occurred_at)
+    .bind(&audit.actor)
+    .bind(&audit.action)
+    .bind(&audit.client_id)
+    .bind(&audit.software_id)
+    .bind(&audit.reason)
+    .bind(&audit.before_state)
+    .bind(&audit.after_state)
+    .bind(head.as_deref())
+    .bind(&hash)
+    .execute(&mut *conn)
     .await;
     if let Err(e) = result {
         // Undo this registration's statements only; the batch's transaction stays open.
         let _ = sqlx::query("ROLLBACK TO reg; RELEASE reg;")
             .execute(&mut *conn)
             .await;
-        return Err(e);
+        return Err(e.into());
     }
+    *head = Some(hash);
     Ok(())
 }

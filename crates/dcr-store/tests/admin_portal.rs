@@ -493,6 +493,14 @@ async fn the_list_is_indexed_and_fast_with_100k_registrations_on_sqlite() {
             q(Some("nothing like it"), None, Sort::CreatedDesc, 1),
         ),
         (
+            "search matching every row",
+            q(Some("of brand"), None, Sort::CreatedDesc, 1),
+        ),
+        (
+            "search of 2 characters",
+            q(Some("12"), None, Sort::NameAsc, 3),
+        ),
+        (
             "search + status",
             q(
                 Some("legal entity 12 "),
@@ -529,8 +537,15 @@ async fn the_list_is_indexed_and_fast_with_100k_registrations_on_sqlite() {
             page.items.len(),
             page.total
         );
+        // Generous bounds: this is an unoptimised build on a shared machine. (Release builds
+        // answer in tens of milliseconds; a search matching every row takes longest.)
+        let bound = if name.contains("every row") {
+            4_000
+        } else {
+            1_500
+        };
         assert!(
-            took.as_millis() < 1_500,
+            took.as_millis() < bound,
             "{name} took {took:?} (expected well under a second)"
         );
     }

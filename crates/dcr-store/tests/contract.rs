@@ -321,6 +321,12 @@ async fn contract(store: Store) {
         }
     }
     assert_eq!(ok, 1, "exactly one concurrent create wins");
+    // Batched writes, with the losers rolled back inside the batch, leave one intact chain.
+    let chain = store.verify_audit_chain().await.unwrap();
+    assert!(
+        chain.ok,
+        "audit chain intact after concurrent writes: {chain:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
