@@ -701,6 +701,16 @@ async fn one_instance_polls_when_several_share_the_store(backend: Backend) {
     })
     .await;
     let holder_b = b.store.lease(LEASE).await.unwrap().unwrap().holder;
+    // B polls once on taking over; let that sync finish first, or a refresh asked while it is
+    // in flight could be answered by its older lists.
+    eventually("B's take-over sync is saved", || async {
+        b.store
+            .register_sync_state(SOFTWARE_PRODUCTS)
+            .await
+            .unwrap()
+            .is_some_and(|s| s.synced_by.as_deref() == Some(holder_b.as_str()))
+    })
+    .await;
     sim.sim().set_product_status(SW, "INACTIVE").unwrap();
     refresh(&b).await;
     assert_eq!(statuses(&b, &client_id).await, active("INACTIVE", "ACTIVE"));
