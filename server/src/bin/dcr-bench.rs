@@ -12,6 +12,11 @@
 //! cargo run --release -p server --bin dcr-bench -- --database-url postgres://...
 //! ```
 
+/// mimalloc: glibc's allocator was a tenth of the request path's CPU under load (arena locks and
+/// consolidation across tokio's worker threads), measured with `scripts/bench.sh`.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
