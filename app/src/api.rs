@@ -2,12 +2,12 @@
 //! `require_admin()`, and answers with an [`AdminError`] whose text is safe to show: causes
 //! are logged on the server, never sent.
 //!
-//! They only read. Changes (revoke, password) are plain form posts to the server's own
+//! They only read. Changes (revoke, release, password) are plain form posts to the server's own
 //! handlers, which work without the WASM and sit behind the same CSRF check.
 
 use leptos::prelude::*;
 
-use crate::dto::{AuditPage, KeysReport, Me, RegistrationDetail, RegistrationPage};
+use crate::dto::{AuditPage, ChainReport, KeysReport, Me, RegistrationDetail, RegistrationPage};
 use crate::error::AdminError;
 
 /// The signed-in administrator, if any.
@@ -197,4 +197,26 @@ pub async fn list_audit(
         page,
         per_page: AUDIT_PER_PAGE,
     })
+}
+
+/// Whether the audit hash chain verifies. With `verify`, the chain is walked now (or the result
+/// of a walk finished seconds ago is reused); without, the last result this server computed is
+/// returned, or `None` if it has not verified the chain since it started.
+#[server(prefix = "/api", endpoint = "audit-chain")]
+pub async fn audit_chain(verify: bool) -> Result<Option<ChainReport>, AdminError> {
+    use crate::ssr::{require_admin, state, unavailable, ChainCheck};
+    require_admin().await?;
+    let st = state()?;
+    let check = use_context::<ChainCheck>().ok_or_else(|| {
+        tracing::error!("audit chain check missing from the server function context");
+        AdminError::Unavailable
+    })?;
+    if !verify {
+        return Ok(check.last());
+    }
+    check
+        .verify(&st.store, &st.clock)
+        .await
+        .map(Some)
+        .map_err(unavailable("verifying the audit chain"))
 }

@@ -31,6 +31,9 @@ pub enum Status {
     Inactive,
     /// Revoked by an administrator.
     Revoked,
+    /// Released by an administrator: refused like a revoked one, and the software product may
+    /// register again.
+    Released,
     /// Deleted by the recipient.
     Deleted,
     /// Removed because the Register removed the software product.
@@ -39,10 +42,11 @@ pub enum Status {
 
 impl Status {
     /// All, in the order the filter lists them.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Active,
         Self::Inactive,
         Self::Revoked,
+        Self::Released,
         Self::Deleted,
         Self::Removed,
     ];
@@ -54,6 +58,7 @@ impl Status {
             Self::Active => "active",
             Self::Inactive => "inactive",
             Self::Revoked => "revoked",
+            Self::Released => "released",
             Self::Deleted => "deleted",
             Self::Removed => "removed",
         }
@@ -72,6 +77,7 @@ impl Status {
             Self::Active => "Active",
             Self::Inactive => "Inactive at Register",
             Self::Revoked => "Revoked",
+            Self::Released => "Released",
             Self::Deleted => "Deleted by recipient",
             Self::Removed => "Removed at Register",
         }
@@ -84,6 +90,7 @@ impl Status {
             Self::Active => "The recipient can obtain tokens and manage this registration.",
             Self::Inactive => "The CDR Register reports the software product or its recipient as not active, so no tokens are issued until it is active again.",
             Self::Revoked => "An administrator revoked this registration: tokens and management calls are refused, and the software product cannot register again until the registration is released.",
+            Self::Released => "An administrator released this registration: its client ID no longer works (tokens and management calls are refused), and the software product may register again, getting a new client ID.",
             Self::Deleted => "The recipient deleted this registration; it may register again.",
             Self::Removed => "The CDR Register removed the software product; the registration is kept for the audit trail.",
         }
@@ -251,6 +258,52 @@ impl AuditParams {
     pub fn is_filtered(&self) -> bool {
         !(self.client_id.is_empty() && self.actor.is_empty() && self.action.is_empty())
     }
+
+    /// This view with the audit chain verified now (`verify=1`).
+    #[must_use]
+    pub fn verify_href(&self) -> String {
+        let href = self.href(self.page);
+        let sep = if href.contains('?') { '&' } else { '?' };
+        format!("{href}{sep}verify=1")
+    }
+}
+
+/// The result of walking the audit hash chain (every event's hash recomputed and its link to
+/// the event before checked), and when it ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainReport {
+    /// When the verification ran (Unix seconds).
+    pub checked_at: i64,
+    /// Events that verified: all of them when the chain is intact, those before the first
+    /// broken one otherwise.
+    pub verified: u64,
+    /// The first event that does not verify, and why; `None` when the chain is intact.
+    pub broken: Option<ChainBreak>,
+}
+
+/// Where and why the audit chain does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainBreak {
+    /// The event's id.
+    pub event_id: i64,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl ChainReport {
+    /// The status line: `Audit chain verified: 1,234 events` or
+    /// `Audit chain BROKEN at event 17: <problem>`.
+    #[must_use]
+    pub fn status_line(&self) -> String {
+        match &self.broken {
+            None => format!(
+                "Audit chain verified: {} event{}",
+                format_count(self.verified),
+                if self.verified == 1 { "" } else { "s" }
+            ),
+            Some(b) => format!("Audit chain BROKEN at event {}: {}", b.event_id, b.problem),
+        }
+    }
 }
 
 /// Actions recorded in the audit trail, offered as suggestions on the audit page.
@@ -259,6 +312,7 @@ pub const KNOWN_ACTIONS: &[&str] = &[
     "registration.update",
     "registration.delete",
     "registration.revoke",
+    "registration.release",
     "registration.register_status",
     "registration.remove",
     "admin.sign_in",
@@ -604,6 +658,38 @@ mod tests {
         assert_eq!(
             p.href(2),
             "/audit?client_id=c%201&actor=admin%3Aalice&page=2"
+        );
+    }
+
+    #[test]
+    fn the_verify_link_keeps_the_filters() {
+        let mut p = AuditParams::default();
+        assert_eq!(p.verify_href(), "/audit?verify=1");
+        p.action = "registration.release".into();
+        p.page = 2;
+        assert_eq!(
+            p.verify_href(),
+            "/audit?action=registration.release&page=2&verify=1"
+        );
+    }
+
+    #[test]
+    fn chain_status_lines_say_verified_or_broken() {
+        let mut r = ChainReport {
+            checked_at: 0,
+            verified: 12_345,
+            broken: None,
+        };
+        assert_eq!(r.status_line(), "Audit chain verified: 12,345 events");
+        r.verified = 1;
+        assert_eq!(r.status_line(), "Audit chain verified: 1 event");
+        r.broken = Some(ChainBreak {
+            event_id: 17,
+            problem: "the event's content does not match its hash (edited)".into(),
+        });
+        assert_eq!(
+            r.status_line(),
+            "Audit chain BROKEN at event 17: the event's content does not match its hash (edited)"
         );
     }
 

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use serde_json::Value;
 use tower_sessions::Session;
 
-use crate::dto::{AuditItem, Field, FieldValue, RegistrationSummary, Status};
+use crate::dto::{
+    AuditItem, ChainBreak, ChainReport, Field, FieldValue, RegistrationSummary, Status,
+};
 use crate::error::AdminError;
 
 /// Session key holding the signed-in administrator's username.
@@ -27,6 +29,70 @@ pub struct PortalState {
     pub store: dcr_store::Store,
     /// Injected time.
     pub clock: dcr_core::clock::SharedClock,
+}
+
+/// How long a verification of the audit chain is reused when another is asked for (seconds):
+/// pressing "Verify now" repeatedly, or several administrators at once, walks the chain once.
+pub const CHAIN_REUSE_SECS: i64 = 10;
+
+/// The audit page's chain check (issue 6): the last verification this server ran, with its
+/// time, and a gate that lets one verification run at a time. Walking the chain reads every
+/// audit event, so it runs when an administrator asks for it, not on every page view; the page
+/// shows the last result and when it was computed. Held in memory: each server instance keeps
+/// its own, and a restart forgets it. Provided as context by the server.
+#[derive(Clone, Default)]
+pub struct ChainCheck {
+    last: Arc<std::sync::Mutex<Option<ChainReport>>>,
+    running: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl ChainCheck {
+    /// The last result, if this server has verified the chain since it started.
+    #[must_use]
+    pub fn last(&self) -> Option<ChainReport> {
+        self.last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Verifies the chain now, unless a verification finished less than [`CHAIN_REUSE_SECS`]
+    /// ago (its result is returned). Requests that arrive while one runs wait for it.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn verify(
+        &self,
+        store: &dcr_store::Store,
+        clock: &dcr_core::clock::SharedClock,
+    ) -> Result<ChainReport, dcr_store::StoreError> {
+        let _one_at_a_time = self.running.lock().await;
+        if let Some(last) = self.last() {
+            if clock.now() - last.checked_at < CHAIN_REUSE_SECS {
+                return Ok(last);
+            }
+        }
+        let status = store.verify_audit_chain().await?;
+        let report = ChainReport {
+            checked_at: clock.now(),
+            verified: status.checked,
+            broken: status.first_broken.map(|event_id| ChainBreak {
+                event_id,
+                problem: status.problem.clone().unwrap_or_default(),
+            }),
+        };
+        match &report.broken {
+            None => tracing::info!(events = report.verified, "portal: audit chain verified"),
+            Some(b) => {
+                tracing::warn!(target: "security", event_id = b.event_id, problem = %b.problem, "portal: audit chain does not verify");
+            }
+        }
+        *self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(report.clone());
+        Ok(report)
+    }
 }
 
 /// Why fetching a recipient's JWKS failed, in terms an administrator can act on.
@@ -95,6 +161,7 @@ pub fn status_of(reg: &dcr_store::Registration) -> Status {
         dcr_store::StatusFilter::Active => Status::Active,
         dcr_store::StatusFilter::Inactive => Status::Inactive,
         dcr_store::StatusFilter::Revoked => Status::Revoked,
+        dcr_store::StatusFilter::Released => Status::Released,
         dcr_store::StatusFilter::Deleted => Status::Deleted,
         dcr_store::StatusFilter::Removed => Status::Removed,
     }
@@ -107,6 +174,7 @@ pub fn filter_of(status: Status) -> dcr_store::StatusFilter {
         Status::Active => dcr_store::StatusFilter::Active,
         Status::Inactive => dcr_store::StatusFilter::Inactive,
         Status::Revoked => dcr_store::StatusFilter::Revoked,
+        Status::Released => dcr_store::StatusFilter::Released,
         Status::Deleted => dcr_store::StatusFilter::Deleted,
         Status::Removed => dcr_store::StatusFilter::Removed,
     }

@@ -1,5 +1,7 @@
 import { Locator, Page, expect } from '@playwright/test';
-import { mkdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 
 export const ADMIN_USER = process.env.E2E_ADMIN_USER ?? 'admin';
 export const ADMIN_PASSWORD = process.env.E2E_ADMIN_PASSWORD ?? '';
@@ -97,4 +99,41 @@ export function seededStatus(n: number): string {
     case 8: return 'inactive';
     default: return 'active';
   }
+}
+
+/** Runs the recipient tool (`dcr-server adr ...`) against the Data Holder, as the recipient would. */
+export function adr(...args: string[]) {
+  const r = spawnSync(process.env.E2E_BIN!, ['adr', ...args], { encoding: 'utf8', timeout: 30_000 });
+  return { ok: r.status === 0, out: `${r.stdout}\n${r.stderr}` };
+}
+
+/** The JSON object the recipient tool printed. */
+export function adrJson(out: string) {
+  return JSON.parse(out.slice(out.indexOf('{'), out.lastIndexOf('}') + 1));
+}
+
+/**
+ * The recipient tool's state (scripts/e2e.sh registers a real software product with it): its
+ * software product and its current client id, which changes when it registers again.
+ */
+export function adrState(): { clientId?: string; softwareProductId?: string } {
+  const dir = process.env.DCR_ADR_DIR;
+  if (!dir || !process.env.E2E_BIN) return {};
+  const state = JSON.parse(readFileSync(`${dir}/state.json`, 'utf8'));
+  return { clientId: state.client_id ?? undefined, softwareProductId: state.software_product_id ?? undefined };
+}
+
+/** GET /register/{client_id} over mTLS with the recipient's certificate and a bearer token. */
+export function readRegistration(clientId: string, token: string): Promise<number> {
+  const dir = process.env.DCR_ADR_DIR!;
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(`${process.env.E2E_API_URL}/register/${clientId}`, {
+      cert: readFileSync(`${dir}/client.pem`),
+      key: readFileSync(`${dir}/client.key`),
+      ca: readFileSync(`${dir}/ca.pem`),
+      headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+    }, res => { res.resume(); resolve(res.statusCode ?? 0); });
+    req.on('error', reject);
+    req.end();
+  });
 }

@@ -46,7 +46,7 @@ test('revoke without JavaScript: the form opens in the page', async ({ page }) =
   await page.goto(`/registrations/${reg.clientId}`);
   await expect(page.getByRole('dialog')).toHaveCount(0);
   await page.getByText('Revoke…').click();
-  await page.getByLabel('Reason').fill('Recipient asked us to (no JavaScript)');
+  await page.getByRole('region', { name: 'Revoke' }).getByLabel('Reason').fill('Recipient asked us to (no JavaScript)');
   await page.getByLabel('I understand the recipient loses access immediately.').check();
   await shot(page, 'revoke-no-js');
   await page.getByRole('button', { name: 'Revoke registration' }).click();

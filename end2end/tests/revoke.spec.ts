@@ -1,29 +1,5 @@
 import { test, expect, Page } from '@playwright/test';
-import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
-import { signedIn, hydrated, shot, seeded, watchConsole, ADMIN_USER } from './fixtures';
-
-/** Runs the recipient tool (`dcr-server adr ...`) against the Data Holder, as the recipient would. */
-function adr(...args: string[]) {
-  const r = spawnSync(process.env.E2E_BIN!, ['adr', ...args], { encoding: 'utf8', timeout: 30_000 });
-  return { ok: r.status === 0, out: `${r.stdout}\n${r.stderr}` };
-}
-
-/** GET /register/{client_id} over mTLS with the recipient's certificate and a bearer token. */
-function readRegistration(clientId: string, token: string): Promise<number> {
-  const dir = process.env.DCR_ADR_DIR!;
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(`${process.env.E2E_API_URL}/register/${clientId}`, {
-      cert: readFileSync(`${dir}/client.pem`),
-      key: readFileSync(`${dir}/client.key`),
-      ca: readFileSync(`${dir}/ca.pem`),
-      headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
-    }, res => { res.resume(); resolve(res.statusCode ?? 0); });
-    req.on('error', reject);
-    req.end();
-  });
-}
+import { signedIn, hydrated, shot, seeded, watchConsole, adr, adrJson, adrState, readRegistration, ADMIN_USER } from './fixtures';
 
 async function openRegistration(page: Page, clientId: string) {
   watchConsole(page);
@@ -36,12 +12,13 @@ test.beforeEach(async ({ page }) => {
 });
 
 test('revoking in the dialog takes effect at once: the recipient\'s token is refused', async ({ page }) => {
-  const clientId = process.env.E2E_ADR_CLIENT_ID;
-  test.skip(!clientId || !process.env.E2E_BIN, 'needs the recipient tool registration from scripts/e2e.sh');
+  // The recipient's current registration (lost-client-id.spec.ts may have made a new one).
+  const clientId = adrState().clientId;
+  test.skip(!clientId, 'needs the recipient tool registration from scripts/e2e.sh');
   // Before: the recipient gets a token and reads its registration with it.
   const before = adr('token');
   expect(before.ok, before.out).toBe(true);
-  const token = JSON.parse(before.out.slice(before.out.indexOf('{'), before.out.lastIndexOf('}') + 1)).access_token;
+  const token = adrJson(before.out).access_token;
   expect(await readRegistration(clientId!, token)).toBe(200);
 
   await openRegistration(page, clientId!);
@@ -108,7 +85,7 @@ test('revoking twice is harmless', async ({ page, context }) => {
   for (const p of [page, other]) {
     await hydrated(p);
     await p.getByRole('button', { name: 'Revoke…' }).click();
-    await p.getByLabel('Reason').fill('Duplicate product (first tab)');
+    await p.getByRole('dialog').getByLabel('Reason').fill('Duplicate product (first tab)');
     await p.getByLabel('I understand the recipient loses access immediately.').check();
   }
   await page.getByRole('dialog').getByRole('button', { name: 'Revoke registration' }).click();

@@ -1,7 +1,7 @@
 //! The admin portal's listener: Leptos pages rendered on the server, the WASM bundle and styles,
 //! server functions under `/api`, and the form handlers for sign-in, sign-out, password change
-//! ([`crate::portal_auth`]) and revocation ([`crate::portal_admin`]): plain HTML forms, so they
-//! work before the WASM arrives.
+//! ([`crate::portal_auth`]), revocation and release ([`crate::portal_admin`]): plain HTML forms,
+//! so they work before the WASM arrives.
 //!
 //! # Security
 //! Sessions live in the store (tower-sessions); the cookie is `HttpOnly`, `SameSite=Strict` and
@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use app::ssr::{
-    KeyFetchError, KeyFetcher, PortalState, SESSION_ACCOUNT_VERSION, SESSION_ADMIN,
+    ChainCheck, KeyFetchError, KeyFetcher, PortalState, SESSION_ACCOUNT_VERSION, SESSION_ADMIN,
     SESSION_SIGNED_IN_AT,
 };
 use axum::extract::{Request, State};
@@ -129,9 +129,11 @@ pub fn router(state: PortalState, config: Arc<Config>) -> Router {
     };
     let ctx_state = state.clone();
     let fetcher = key_fetcher(&config);
+    let chain_check = ChainCheck::default();
     let leptos_ctx = move || {
         provide_context(ctx_state.clone());
         provide_context(fetcher.clone());
+        provide_context(chain_check.clone());
     };
 
     // Static assets: no session, long-lived caching (the directory name is a content hash).
@@ -151,6 +153,10 @@ pub fn router(state: PortalState, config: Arc<Config>) -> Router {
         .route(
             "/registrations/{client_id}/revoke",
             post(crate::portal_admin::revoke_form),
+        )
+        .route(
+            "/registrations/{client_id}/release",
+            post(crate::portal_admin::release_form),
         )
         .route(
             "/api/{*fn_name}",

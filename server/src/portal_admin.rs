@@ -1,6 +1,6 @@
-//! Changes an administrator makes to registrations from the portal: revocation. A plain form
-//! handler behind the portal's session gate and CSRF check; it answers with a redirect back to
-//! the registration's page (303), so it works without the WASM.
+//! Changes an administrator makes to registrations from the portal: revocation and release.
+//! Plain form handlers behind the portal's session gate and CSRF check; they answer with a
+//! redirect back to the registration's page (303), so they work without the WASM.
 //!
 //! # Revocation
 //! The registration moves from `active` to `revoked` in one transaction with its audit event
@@ -8,18 +8,27 @@
 //! registration on every token and management request and refuses anything not active, so the
 //! revocation takes effect at once, on every instance. Revoking a revoked registration changes
 //! nothing. A revoked registration keeps its software_id reserved (see `docs/portal.md`).
+//!
+//! # Release
+//! For a recipient that lost its client_id (CDS standards-maintenance#581), or to let a revoked
+//! software product register again: an active or revoked registration becomes `released`, in one
+//! transaction with its audit event (actor `admin:<username>`, action `registration.release`,
+//! the status before, the reason). Its tokens are refused at once, like a revoked one's, and its
+//! software_id is free: `POST /register` gives the product a new client_id. Releasing a
+//! registration that holds no software_id (released, deleted, removed) changes nothing and says
+//! so. The runbook is `docs/runbook-lost-client-id.md`.
 
 use app::ssr::SESSION_ADMIN;
 use axum::extract::Path;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
-use dcr_store::{NewAuditEvent, RegistrationStatus, Store, StoreError};
+use dcr_store::{NewAuditEvent, RegistrationStatus, ReleaseOutcome, Store, StoreError};
 use serde::Deserialize;
 use tower_sessions::Session;
 
 use crate::portal::PortalCtx;
 
-/// Shortest and longest revocation reason, in characters.
+/// Shortest and longest revocation or release reason, in characters.
 pub const REASON_CHARS: std::ops::RangeInclusive<usize> = 4..=500;
 
 /// What a revocation did.
@@ -82,13 +91,27 @@ pub async fn revoke(
     )
 }
 
-/// The revoke form.
+/// The revoke and release forms: a reason and a confirmation tick.
 #[derive(Deserialize)]
-pub struct RevokeForm {
+pub struct ReasonForm {
     #[serde(default)]
     reason: String,
     #[serde(default)]
     confirm: String,
+}
+
+impl ReasonForm {
+    /// The trimmed reason, or which field is wrong (`reason`, `confirm`).
+    fn checked(&self) -> Result<&str, &'static str> {
+        let reason = self.reason.trim();
+        if !REASON_CHARS.contains(&reason.chars().count()) {
+            return Err("reason");
+        }
+        if self.confirm != "yes" {
+            return Err("confirm");
+        }
+        Ok(reason)
+    }
 }
 
 /// `POST /registrations/{client_id}/revoke`.
@@ -96,20 +119,17 @@ pub async fn revoke_form(
     Extension(ctx): Extension<PortalCtx>,
     session: Session,
     Path(client_id): Path<String>,
-    Form(form): Form<RevokeForm>,
+    Form(form): Form<ReasonForm>,
 ) -> Response {
     let page = app::dto::registration_href(&client_id);
     let back = |q: &str| Redirect::to(&format!("{page}?{q}")).into_response();
     let Ok(Some(admin)) = session.get::<String>(SESSION_ADMIN).await else {
         return Redirect::to("/login?error=expired").into_response();
     };
-    let reason = form.reason.trim();
-    if !REASON_CHARS.contains(&reason.chars().count()) {
-        return back("error=reason");
-    }
-    if form.confirm != "yes" {
-        return back("error=confirm");
-    }
+    let reason = match form.checked() {
+        Ok(r) => r,
+        Err(field) => return back(&format!("error={field}")),
+    };
     let now = ctx.state.clock.now();
     match revoke(&ctx.state.store, &client_id, &admin, reason, now).await {
         Ok(RevokeOutcome::Revoked) => {
@@ -122,6 +142,52 @@ pub async fn revoke_form(
         Err(e) => {
             tracing::error!(error = %e, %client_id, "revocation: store failure");
             back("error=unavailable")
+        }
+    }
+}
+
+/// `POST /registrations/{client_id}/release`.
+pub async fn release_form(
+    Extension(ctx): Extension<PortalCtx>,
+    session: Session,
+    Path(client_id): Path<String>,
+    Form(form): Form<ReasonForm>,
+) -> Response {
+    let page = app::dto::registration_href(&client_id);
+    let back = |q: &str| Redirect::to(&format!("{page}?{q}")).into_response();
+    let Ok(Some(admin)) = session.get::<String>(SESSION_ADMIN).await else {
+        return Redirect::to("/login?error=expired").into_response();
+    };
+    let reason = match form.checked() {
+        Ok(r) => r,
+        Err(field) => return back(&format!("error=release_{field}")),
+    };
+    let now = ctx.state.clock.now();
+    let actor = format!("admin:{admin}");
+    match ctx
+        .state
+        .store
+        .release_registration(&client_id, &actor, reason, now)
+        .await
+    {
+        Ok(ReleaseOutcome::Released { from, software_id }) => {
+            tracing::info!(target: "security", %client_id, %software_id, from = from.as_str(), admin = %admin, "registration released by an administrator");
+            back("done=released")
+        }
+        Ok(ReleaseOutcome::Unchanged(RegistrationStatus::Released)) => {
+            back("done=already_released")
+        }
+        Ok(ReleaseOutcome::Unchanged(
+            RegistrationStatus::Deleted | RegistrationStatus::Removed,
+        )) => back("done=already_free"),
+        // Active or revoked, yet not released: it changed under the update; let them retry.
+        Ok(ReleaseOutcome::Unchanged(RegistrationStatus::Active | RegistrationStatus::Revoked)) => {
+            back("error=release_state")
+        }
+        Ok(ReleaseOutcome::NotFound) => Redirect::to(&page).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, %client_id, "release: store failure");
+            back("error=release_unavailable")
         }
     }
 }

@@ -1,14 +1,18 @@
 //! The audit log (`/audit`): every audit event, newest first, filtered by registration, actor
-//! and action, paged, with the query in the URL.
+//! and action, paged, with the query in the URL; and whether the audit hash chain verifies.
+//!
+//! Verifying the chain reads every audit event, so it runs when an administrator asks for it
+//! (`?verify=1`, the "Verify now" link), not on every view; the server keeps the last result
+//! with its time and the page shows it (see [`crate::ssr::ChainCheck`]).
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::list_audit;
-use crate::components::{pager, ErrorPanel, Loading};
-use crate::dto::{AuditParams, KNOWN_ACTIONS};
+use crate::api::{audit_chain, list_audit};
+use crate::components::{pager, ErrorPanel, Loading, Time};
+use crate::dto::{AuditParams, ChainReport, KNOWN_ACTIONS};
 use crate::pages::registration::history;
 
 /// The audit log.
@@ -20,6 +24,8 @@ pub fn AuditPage() -> impl IntoView {
         move || params.get(),
         |p| list_audit(p.client_id, p.actor, p.action, p.page),
     );
+    let verify = Memo::new(move |_| query.with(|q| q.get_str("verify") == Some("1")));
+    let chain = Resource::new(move || verify.get(), audit_chain);
     let (pending, set_pending) = signal(false);
     let client_id = move || params.with(|p| p.client_id.clone());
     let actor = move || params.with(|p| p.actor.clone());
@@ -30,6 +36,18 @@ pub fn AuditPage() -> impl IntoView {
             <h1>"Audit log"</h1>
             <p class="muted">"Every change to a registration and every administrator action, newest first."</p>
         </div>
+        <section class="card chain" aria-labelledby="h-chain">
+            <h2 id="h-chain">"Tamper check"</h2>
+            <Transition fallback=|| view! { <Loading what="the audit chain's state"/> }>
+                {move || Suspend::new(async move {
+                    let href = params.with(AuditParams::verify_href);
+                    match chain.await {
+                        Ok(report) => chain_status(report, href).into_any(),
+                        Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
         <div class="card filters">
             <Form method="GET" action="/audit">
                 <div class="toolbar" role="search">
@@ -82,4 +100,27 @@ pub fn AuditPage() -> impl IntoView {
             </Transition>
         </div>
     }
+}
+
+/// The chain's state: the status line, when it was computed, and a link to verify it now.
+fn chain_status(report: Option<ChainReport>, verify_href: String) -> impl IntoView {
+    let Some(r) = report else {
+        return view! {
+            <p class="alert alert-info chain-status" role="status">"The audit chain has not been verified since this server started."</p>
+            <p class="hint">"Verifying recomputes the hash of every audit event and checks each event's link to the one before, so that an edited, deleted or inserted event is found."</p>
+            <p><a class="btn btn-ghost" href=verify_href>"Verify now"</a></p>
+        }
+        .into_any();
+    };
+    let ok = r.broken.is_none();
+    view! {
+        <p class=if ok { "alert alert-ok chain-status" } else { "alert alert-error chain-status" } role=if ok { "status" } else { "alert" }>
+            {r.status_line()}
+        </p>
+        <p class="hint">"Checked " <Time secs=r.checked_at/> " by this server. "
+            {(!ok).then_some("Change nothing in the database: keep a copy of it as it is, run dcr-server audit verify on a server, and follow docs/deploy.md (section 9, the audit trail).")}
+        </p>
+        <p><a class="btn btn-ghost" href=verify_href>"Verify again"</a></p>
+    }
+    .into_any()
 }

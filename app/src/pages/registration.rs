@@ -1,9 +1,10 @@
 //! Inspect one registration (`/registrations/{client_id}`): its metadata, the decoded SSA, the
 //! redirect URIs, the keys at its `jwks_uri` (fetched on request), the Register's view and its
-//! history; and revoke it.
+//! history; and revoke or release it.
 //!
-//! Everything a recipient supplied is rendered as text. Revocation is a form post with a
-//! required reason and confirmation; once the WASM is running it opens in a modal dialog.
+//! Everything a recipient supplied is rendered as text. Revocation and release are form posts
+//! with a required reason and confirmation; once the WASM is running each opens in a modal
+//! dialog.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -67,6 +68,12 @@ fn flash_message(done: Option<&str>, error: Option<&str>) -> Option<(bool, &'sta
     match (done, error) {
         (Some("revoked"), _) => Some((true, "The registration is revoked. From now on the recipient's tokens and management calls are refused.")),
         (Some("already_revoked"), _) => Some((true, "This registration was already revoked; nothing changed.")),
+        (Some("released"), _) => Some((true, "The registration is released. Its client ID no longer works, and the software product may register again: tell the recipient to register (POST /register) to get a new client ID.")),
+        (Some("already_released"), _) => Some((true, "This registration was already released; nothing changed.")),
+        (Some("already_free"), _) => Some((true, "This registration is deleted or removed, so its software product ID is already free; nothing changed.")),
+        (_, Some("release_reason")) => Some((false, "Give a reason for the release (4 to 500 characters); it is kept in the audit trail.")),
+        (_, Some("release_confirm")) => Some((false, "Tick the box to confirm the release.")),
+        (_, Some(e)) if e.starts_with("release") => Some((false, "The release could not be completed. Try again in a moment.")),
         (_, Some("reason")) => Some((false, "Give a reason for the revocation (4 to 500 characters); it is kept in the audit trail.")),
         (_, Some("confirm")) => Some((false, "Tick the box to confirm the revocation.")),
         (_, Some("state")) => Some((false, "Only an active registration can be revoked; this one's status has changed.")),
@@ -87,6 +94,7 @@ fn Detail(
         s.client_name.clone()
     };
     let audit_href = format!("/audit?client_id={}", encode(&s.client_id));
+    let product_href = format!("/?q={}", encode(&s.software_id));
     let keys_href = format!("{}?keys=1#keys", registration_href(&s.client_id));
     let history_more = d.history_total > d.history.len() as u64;
     view! {
@@ -110,7 +118,9 @@ fn Detail(
                 <h2 id="h-summary">"Registration"</h2>
                 <dl class="meta">
                     <dt>"Client ID"</dt><dd class="mono">{s.client_id.clone()}</dd>
-                    <dt>"Software product ID"</dt><dd class="mono">{s.software_id.clone()}</dd>
+                    <dt>"Software product ID"</dt>
+                    <dd><span class="mono">{s.software_id.clone()}</span>
+                        <div class="sub"><a href=product_href>"Every registration of this software product"</a></div></dd>
                     <dt>"Brand"</dt><dd>{s.org_name.clone()}<div class="sub mono">{s.org_id.clone()}</div></dd>
                     <dt>"Legal entity"</dt><dd>{s.legal_entity_name.clone().unwrap_or_default()}<div class="sub mono">{s.legal_entity_id.clone().unwrap_or_default()}</div></dd>
                     <dt>"Scope"</dt><dd class="mono">{d.scope.clone()}</dd>
@@ -187,7 +197,10 @@ fn Detail(
         </section>
 
         {(s.status == Status::Active || s.status == Status::Inactive).then(|| view! {
-            <RevokePanel client_id=s.client_id.clone() name=title.clone()/>
+            <DangerAction copy=&REVOKE client_id=s.client_id.clone() name=title.clone()/>
+        })}
+        {matches!(s.status, Status::Active | Status::Inactive | Status::Revoked).then(|| view! {
+            <DangerAction copy=&RELEASE client_id=s.client_id.clone() name=title.clone()/>
         })}
     }
 }
@@ -280,24 +293,58 @@ pub fn history(items: Vec<AuditItem>) -> impl IntoView {
     .into_any()
 }
 
-/// The revoke action. Without the WASM a disclosure holds the form; with it a button opens the
-/// same form in a modal dialog. Either way the browser posts the form and the server answers
-/// with a redirect back here.
+/// The words and names of one of the registration page's irreversible actions.
+struct ActionCopy {
+    /// The path segment the form posts to, and the prefix of its element ids and classes.
+    slug: &'static str,
+    heading: &'static str,
+    intro: &'static str,
+    open: &'static str,
+    dialog_title: &'static str,
+    confirm: &'static str,
+    submit: &'static str,
+}
+
+const REVOKE: ActionCopy = ActionCopy {
+    slug: "revoke",
+    heading: "Revoke",
+    intro: "Revoking takes effect at once: the recipient's tokens stop working, new tokens and management calls are refused, and the software product cannot register again until an administrator releases it.",
+    open: "Revoke…",
+    dialog_title: "Revoke this registration?",
+    confirm: " I understand the recipient loses access immediately.",
+    submit: "Revoke registration",
+};
+
+const RELEASE: ActionCopy = ActionCopy {
+    slug: "release",
+    heading: "Release",
+    intro: "Release a registration whose recipient has lost its client ID, or a revoked one, so that the software product can register again. This client ID stops working at once and for good: tokens and management calls are refused. The recipient then registers again (POST /register) and gets a new client ID. Before releasing, confirm out of band that the request comes from the recipient the CDR Register lists for this brand (see the runbook for a lost client ID).",
+    open: "Release…",
+    dialog_title: "Release this registration?",
+    confirm: " I have checked who is asking, and this client ID stops working for good.",
+    submit: "Release registration",
+};
+
+/// An irreversible action (revoke, release). Without the WASM a disclosure holds the form; with
+/// it a button opens the same form in a modal dialog. Either way the browser posts the form and
+/// the server answers with a redirect back here.
 #[component]
-fn RevokePanel(client_id: String, name: String) -> impl IntoView {
+fn DangerAction(copy: &'static ActionCopy, client_id: String, name: String) -> impl IntoView {
     let (hydrated, set_hydrated) = signal(false);
     // Effects run in the browser only, after hydration.
     Effect::new(move |_| set_hydrated.set(true));
     let dialog = NodeRef::<leptos::html::Dialog>::new();
-    let action = format!("{}/revoke", registration_href(&client_id));
+    let action = format!("{}/{}", registration_href(&client_id), copy.slug);
+    let heading_id = format!("h-{}", copy.slug);
     view! {
-        <section class="card danger-zone" aria-labelledby="h-revoke">
-            <h2 id="h-revoke">"Revoke"</h2>
-            <p>"Revoking takes effect at once: the recipient's tokens stop working, new tokens and management calls are refused, and the software product cannot register again until an administrator releases it."</p>
+        <section class="card danger-zone" aria-labelledby=heading_id.clone()>
+            <h2 id=heading_id.clone()>{copy.heading}</h2>
+            <p>{copy.intro}</p>
             {move || {
                 let action = action.clone();
                 let name = name.clone();
                 if hydrated.get() {
+                    let title_id = format!("{}-title", copy.slug);
                     view! {
                         <button type="button" class="btn btn-danger" aria-haspopup="dialog"
                             on:click=move |_| {
@@ -305,20 +352,20 @@ fn RevokePanel(client_id: String, name: String) -> impl IntoView {
                                     let _ = d.show_modal();
                                 }
                             }>
-                            "Revoke…"
+                            {copy.open}
                         </button>
-                        <dialog node_ref=dialog aria-labelledby="revoke-title" class="revoke-dialog">
-                            <h2 id="revoke-title">"Revoke this registration?"</h2>
+                        <dialog node_ref=dialog aria-labelledby=title_id.clone() class=format!("{}-dialog action-dialog", copy.slug)>
+                            <h2 id=title_id.clone()>{copy.dialog_title}</h2>
                             <p><strong>{name}</strong></p>
-                            {revoke_form(action, Some(dialog))}
+                            {action_form(copy, action, Some(dialog))}
                         </dialog>
                     }
                     .into_any()
                 } else {
                     view! {
-                        <details class="revoke-details">
-                            <summary class="btn btn-danger">"Revoke…"</summary>
-                            {revoke_form(action, None)}
+                        <details class=format!("{}-details action-details", copy.slug)>
+                            <summary class="btn btn-danger">{copy.open}</summary>
+                            {action_form(copy, action, None)}
                         </details>
                     }
                     .into_any()
@@ -328,18 +375,24 @@ fn RevokePanel(client_id: String, name: String) -> impl IntoView {
     }
 }
 
-fn revoke_form(action: String, dialog: Option<NodeRef<leptos::html::Dialog>>) -> impl IntoView {
+fn action_form(
+    copy: &'static ActionCopy,
+    action: String,
+    dialog: Option<NodeRef<leptos::html::Dialog>>,
+) -> impl IntoView {
+    let reason_id = format!("{}-reason", copy.slug);
+    let hint_id = format!("{}-reason-hint", copy.slug);
     view! {
-        <form method="post" action=action class="stack revoke-form">
-            <label for="revoke-reason">"Reason"</label>
-            <p class="hint" id="revoke-reason-hint">"Kept in the audit trail with your name and the time. 4 to 500 characters."</p>
-            <textarea id="revoke-reason" name="reason" required minlength="4" maxlength="500" aria-describedby="revoke-reason-hint"></textarea>
+        <form method="post" action=action class=format!("stack {}-form action-form", copy.slug)>
+            <label for=reason_id.clone()>"Reason"</label>
+            <p class="hint" id=hint_id.clone()>"Kept in the audit trail with your name and the time. 4 to 500 characters."</p>
+            <textarea id=reason_id name="reason" required minlength="4" maxlength="500" aria-describedby=hint_id></textarea>
             <label class="check">
                 <input type="checkbox" name="confirm" value="yes" required/>
-                " I understand the recipient loses access immediately."
+                {copy.confirm}
             </label>
             <div class="form-actions">
-                <button type="submit" class="btn btn-danger">"Revoke registration"</button>
+                <button type="submit" class="btn btn-danger">{copy.submit}</button>
                 {dialog.map(|d| view! {
                     <button type="button" class="btn btn-ghost" on:click=move |_| {
                         if let Some(el) = d.get() {

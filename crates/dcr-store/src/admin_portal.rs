@@ -1,7 +1,7 @@
-//! Queries of the administrators' portal (issue 5): the registration list (search, status
+//! Queries of the administrators' portal (issues 5 and 6): the registration list (search, status
 //! filter including "inactive at the Register", sort, paging that stays fast at 100,000 rows),
-//! sign-in throttling shared by every instance, administrators' own password changes, and bulk
-//! inserts for development seeds.
+//! releasing a registration, sign-in throttling shared by every instance, administrators' own
+//! password changes, and bulk inserts for development seeds.
 //!
 //! The list runs in two steps: the ids of one page are found first, from indexes that hold
 //! every column the filter and the order need (no wide row is read), and only those rows are
@@ -14,8 +14,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    insert_registration_sql, Backend, NewAuditEvent, Page, Registration, RegistrationRow, Sort,
-    Store, StoreError, REGISTRATION_COLUMNS,
+    insert_registration_sql, Backend, NewAuditEvent, Page, Registration, RegistrationRow,
+    RegistrationStatus, Sort, Store, StoreError, REGISTRATION_COLUMNS,
 };
 
 /// The statuses an administrator filters the list by. Unlike [`crate::RegistrationStatus`] it
@@ -31,6 +31,8 @@ pub enum StatusFilter {
     Inactive,
     /// Revoked by an administrator.
     Revoked,
+    /// Released by an administrator: the software product may register again.
+    Released,
     /// Deleted by the recipient.
     Deleted,
     /// Removed because the Register removed the software product.
@@ -45,6 +47,7 @@ impl StatusFilter {
             Self::Active => "active",
             Self::Inactive => "inactive",
             Self::Revoked => "revoked",
+            Self::Released => "released",
             Self::Deleted => "deleted",
             Self::Removed => "removed",
         }
@@ -57,6 +60,7 @@ impl StatusFilter {
             "active" => Self::Active,
             "inactive" => Self::Inactive,
             "revoked" => Self::Revoked,
+            "released" => Self::Released,
             "deleted" => Self::Deleted,
             "removed" => Self::Removed,
             _ => return None,
@@ -79,6 +83,7 @@ impl StatusFilter {
                 }
             }
             crate::RegistrationStatus::Revoked => Self::Revoked,
+            crate::RegistrationStatus::Released => Self::Released,
             crate::RegistrationStatus::Deleted => Self::Deleted,
             crate::RegistrationStatus::Removed => Self::Removed,
         }
@@ -97,6 +102,7 @@ impl StatusFilter {
                 "status = 'active' AND (upper(coalesce(register_sp_status, 'ACTIVE')) <> 'ACTIVE' OR upper(coalesce(register_dr_status, 'ACTIVE')) <> 'ACTIVE')"
             }
             Self::Revoked => "status = 'revoked'",
+            Self::Released => "status = 'released'",
             Self::Deleted => "status = 'deleted'",
             Self::Removed => "status = 'removed'",
         }
@@ -137,6 +143,24 @@ struct ListSql {
     pattern: Option<String>,
     limit: i64,
     offset: i64,
+}
+
+/// What [`Store::release_registration`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReleaseOutcome {
+    /// The registration had status `from` (active or revoked) and is now released, with its
+    /// audit event.
+    Released {
+        /// The status it had.
+        from: RegistrationStatus,
+        /// Its software product id, which is free again.
+        software_id: String,
+    },
+    /// The registration holds no software product id already (it is released, deleted or
+    /// removed, as given): nothing changed and nothing was audited.
+    Unchanged(RegistrationStatus),
+    /// No registration has this client id.
+    NotFound,
 }
 
 /// A registration with its Register statuses, for [`Store::insert_registrations_bulk`].
@@ -341,6 +365,80 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         regs.sort_by_key(|r| ids.iter().position(|(id,)| *id == r.client_id));
         Ok(regs)
+    }
+
+    // ----- release ----------------------------------------------------------------------------
+
+    /// Releases a registration (issue 6; CDS standards-maintenance#581): an `active` or
+    /// `revoked` registration becomes `released`, with `reason` as its status reason, and an
+    /// audit event is appended (action `registration.release` by `actor`, the status before and
+    /// after, the reason), in one transaction. From then on its tokens and management calls are
+    /// refused (every API path requires `active`), and its software product may register again:
+    /// the unique index on the software product covers `active` and `revoked` only.
+    ///
+    /// Each status that can be released is tried by its own conditional `UPDATE`, so the first
+    /// statement takes the write lock (SQLite) or the row lock (PostgreSQL) and the status
+    /// recorded as "before" is the one replaced, whatever runs concurrently.
+    ///
+    /// # Errors
+    /// Database failures, or an unreadable status.
+    pub async fn release_registration(
+        &self,
+        client_id: &str,
+        actor: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<ReleaseOutcome, StoreError> {
+        crate::in_tx!(self, tx => {
+            let mut released = None;
+            for from in [RegistrationStatus::Active, RegistrationStatus::Revoked] {
+                let row: Option<(String,)> = sqlx::query_as(
+                    "UPDATE registration SET status = 'released', status_reason = $3, updated_at = $4 \
+                     WHERE client_id = $1 AND status = $2 RETURNING software_id",
+                )
+                .bind(client_id)
+                .bind(from.as_str())
+                .bind(reason)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some((software_id,)) = row {
+                    released = Some((from, software_id));
+                    break;
+                }
+            }
+            let outcome = if let Some((from, software_id)) = released {
+                let event = NewAuditEvent {
+                    occurred_at: now,
+                    actor: actor.to_string(),
+                    action: "registration.release".into(),
+                    client_id: Some(client_id.to_string()),
+                    software_id: Some(software_id.clone()),
+                    reason: Some(reason.to_string()),
+                    before_state: Some(serde_json::json!({ "status": from.as_str() }).to_string()),
+                    after_state: Some(serde_json::json!({ "status": "released" }).to_string()),
+                };
+                crate::audit_chain::insert_audit(&mut *tx, &event).await?;
+                ReleaseOutcome::Released { from, software_id }
+            } else {
+                let row: Option<(String,)> =
+                    sqlx::query_as("SELECT status FROM registration WHERE client_id = $1")
+                        .bind(client_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                match row {
+                    None => ReleaseOutcome::NotFound,
+                    Some((status,)) => ReleaseOutcome::Unchanged(
+                        RegistrationStatus::parse(&status).ok_or_else(|| StoreError::Inconsistent {
+                            table: "registration",
+                            column: "status",
+                            message: format!("unknown status {status:?} for {client_id}"),
+                        })?,
+                    ),
+                }
+            };
+            Ok::<ReleaseOutcome, StoreError>(outcome)
+        })
     }
 
     // ----- sign-in throttling ----------------------------------------------------------------

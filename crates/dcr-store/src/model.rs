@@ -12,6 +12,9 @@ pub enum RegistrationStatus {
     Active,
     /// Revoked by an administrator; keeps the software_id until released.
     Revoked,
+    /// Released by an administrator (a recipient that lost its client_id, or a revoked
+    /// registration): refused like a revoked one, but the software_id is free again.
+    Released,
     /// Deleted by the recipient (DELETE /register/{id}); software_id free again.
     Deleted,
     /// Removed because the Register reports the software product REMOVED; software_id free.
@@ -25,6 +28,7 @@ impl RegistrationStatus {
         match self {
             Self::Active => "active",
             Self::Revoked => "revoked",
+            Self::Released => "released",
             Self::Deleted => "deleted",
             Self::Removed => "removed",
         }
@@ -36,6 +40,7 @@ impl RegistrationStatus {
         Some(match s {
             "active" => Self::Active,
             "revoked" => Self::Revoked,
+            "released" => Self::Released,
             "deleted" => Self::Deleted,
             "removed" => Self::Removed,
             _ => return None,

@@ -1,6 +1,8 @@
-//! The admin portal over HTTP: revocation taking effect on the DCR API at once, sign-in
-//! throttling per account and per address, CSRF refusal (server functions included), sessions
-//! ending when the account changes, and recipient-supplied text escaped in rendered pages.
+//! The admin portal over HTTP: revocation taking effect on the DCR API at once, release of a
+//! registration whose recipient lost its client_id (and of a revoked one), the audit chain's
+//! status on the audit page, sign-in throttling per account and per address, CSRF refusal
+//! (server functions included), sessions ending when the account changes, and
+//! recipient-supplied text escaped in rendered pages.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -252,6 +254,286 @@ async fn revoking_in_the_portal_takes_effect_on_the_api_at_once(backend: Backend
     assert!(list.contains(&client_id));
 }
 
+async fn a_recipient_that_lost_its_client_id_registers_again_after_a_release(backend: Backend) {
+    let app = spawn_app(backend).await;
+    real_time(&app);
+    let old_id = app.register(SW).await["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let old_token = app.token(&old_id).await;
+    let read = |client_id: String, token: String| {
+        let url = app.client_url(&client_id);
+        let client = app.client.clone();
+        async move { client.get(url).bearer_auth(token).send().await.unwrap() }
+    };
+    assert_eq!(read(old_id.clone(), old_token.clone()).await.status(), 200);
+
+    // The recipient lost its client_id: registering again is refused as a duplicate.
+    let (status, error, _) = error_of(app.post_register(&app.request(SW, json!({}))).await).await;
+    assert_eq!(status, 400);
+    assert_eq!(error, "invalid_client_metadata");
+
+    // The administrator pastes the software_id (as the recipient wrote it) into the search.
+    add_admin(&app, "alice").await;
+    let browser = Browser::new(&app);
+    browser.sign_in("alice", PASSWORD).await;
+    let list = browser
+        .get(&format!("/?q=%20{}%20", SW.to_ascii_uppercase()))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(list.contains(&old_id), "found by software_id");
+    let page = browser
+        .get(&format!("/registrations/{old_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Release…"), "the release action is offered");
+
+    // A reason and the confirmation are required.
+    let release = format!("/registrations/{old_id}/release");
+    let res = browser
+        .post(
+            &release,
+            &[("reason", "no"), ("confirm", "yes")],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(
+        location(&res),
+        format!("/registrations/{old_id}?error=release_reason")
+    );
+    let res = browser
+        .post(&release, &[("reason", "Lost client_id")], "same-origin")
+        .await;
+    assert_eq!(
+        location(&res),
+        format!("/registrations/{old_id}?error=release_confirm")
+    );
+    assert_eq!(
+        read(old_id.clone(), old_token.clone()).await.status(),
+        200,
+        "nothing changed yet"
+    );
+
+    let reason = "Recipient lost its client_id; identity confirmed by phone (ticket 4711)";
+    let res = browser
+        .post(
+            &release,
+            &[("reason", reason), ("confirm", "yes")],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&res),
+        format!("/registrations/{old_id}?done=released")
+    );
+
+    // The old client_id stops working at once: its token, and any new token.
+    assert_eq!(
+        read(old_id.clone(), old_token.clone()).await.status(),
+        401,
+        "management call with the old token"
+    );
+    let (status, error, _) = error_of(token_response(&app, &old_id).await).await;
+    assert_ne!(status, 200);
+    assert_eq!(error, "invalid_client");
+
+    // The recipient registers again and gets a new client_id that works.
+    let res = app.post_register(&app.request(SW, json!({}))).await;
+    assert_eq!(res.status(), 201, "registration after the release");
+    let body: Value = res.json().await.unwrap();
+    let new_id = body["client_id"].as_str().unwrap().to_string();
+    assert_ne!(new_id, old_id);
+    let new_token = app.token(&new_id).await;
+    assert_eq!(read(new_id.clone(), new_token).await.status(), 200);
+    assert_eq!(read(old_id.clone(), old_token).await.status(), 401);
+
+    // Releasing again changes nothing, and says so.
+    let res = browser
+        .post(
+            &release,
+            &[("reason", "once more"), ("confirm", "yes")],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(
+        location(&res),
+        format!("/registrations/{old_id}?done=already_released")
+    );
+
+    // One audit event, by alice, with the reason and the status it replaced.
+    let events = app
+        .store
+        .list_audit(&dcr_store::AuditQuery {
+            client_id: Some(old_id.clone()),
+            action: Some("registration.release".into()),
+            page: 1,
+            per_page: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.total, 1);
+    let ev = &events.items[0];
+    assert_eq!(ev.actor, "admin:alice");
+    assert_eq!(ev.reason.as_deref(), Some(reason));
+    assert_eq!(ev.software_id.as_deref(), Some(SW));
+    assert_eq!(ev.before_state.as_deref(), Some(r#"{"status":"active"}"#));
+    assert_eq!(ev.after_state.as_deref(), Some(r#"{"status":"released"}"#));
+    let chain = app.store.verify_audit_chain().await.unwrap();
+    assert!(chain.ok, "the audit chain still verifies: {chain:?}");
+
+    // The pages show it: the status and the reason, both registrations of the product, the
+    // Released filter.
+    let html = browser
+        .get(&format!("/registrations/{old_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("badge-released"), "status badge");
+    assert!(html.contains("identity confirmed by phone (ticket 4711)"));
+    assert!(!html.contains("Release…"), "nothing left to release");
+    let list = browser
+        .get(&format!("/?q={SW}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(list.contains(&old_id) && list.contains(&new_id));
+    let released = browser.get("/?status=released").await.text().await.unwrap();
+    assert!(released.contains(&old_id));
+    assert!(!released.contains(&new_id));
+
+    // A revoked registration is released the same way, and its product registers again.
+    let revoke = format!("/registrations/{new_id}/revoke");
+    browser
+        .post(
+            &revoke,
+            &[("reason", "Compromised key"), ("confirm", "yes")],
+            "same-origin",
+        )
+        .await;
+    assert_ne!(
+        app.post_register(&app.request(SW, json!({})))
+            .await
+            .status(),
+        201,
+        "revoked: still reserved"
+    );
+    let res = browser
+        .post(
+            &format!("/registrations/{new_id}/release"),
+            &[("reason", "New keys issued"), ("confirm", "yes")],
+            "same-origin",
+        )
+        .await;
+    assert!(location(&res).ends_with("?done=released"));
+    app.register(SW).await;
+    let events = app
+        .store
+        .list_audit(&dcr_store::AuditQuery {
+            client_id: Some(new_id.clone()),
+            action: Some("registration.release".into()),
+            page: 1,
+            per_page: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        events.items[0].before_state.as_deref(),
+        Some(r#"{"status":"revoked"}"#)
+    );
+}
+
+async fn the_audit_page_says_whether_the_chain_verifies(backend: Backend) {
+    let app = spawn_app(backend).await;
+    real_time(&app);
+    app.register(SW).await;
+    add_admin(&app, "alice").await;
+    let browser = Browser::new(&app);
+    browser.sign_in("alice", PASSWORD).await;
+
+    // Not verified on a plain view: the walk reads every event, so it runs when asked.
+    let html = browser.get("/audit").await.text().await.unwrap();
+    assert!(
+        html.contains("has not been verified since this server started"),
+        "{html}"
+    );
+    assert!(html.contains("href=\"/audit?verify=1\""));
+
+    // The registration and alice's sign-in, at least.
+    let events = app
+        .store
+        .list_audit(&dcr_store::AuditQuery {
+            page: 1,
+            per_page: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .total;
+    assert!(events >= 2);
+    let verified = format!("Audit chain verified: {events} events");
+    let html = browser.get("/audit?verify=1").await.text().await.unwrap();
+    assert!(html.contains(&verified), "{html}");
+    // The result is kept, with its time, for the next views.
+    let html = browser
+        .get("/audit?action=admin.sign_in")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(&verified));
+    assert!(html.contains("Checked"));
+
+    // Someone with database access edits the registration's event.
+    let tampered = "UPDATE audit_event SET reason = 'nothing to see' \
+        WHERE action = 'registration.create'";
+    match &app.store {
+        dcr_store::Store::Sqlite(_, writer, ..) => {
+            sqlx::query(tampered).execute(writer).await.unwrap();
+        }
+        dcr_store::Store::Postgres(pool, ..) => {
+            sqlx::query(tampered).execute(pool).await.unwrap();
+        }
+    }
+    let first = app
+        .store
+        .list_audit(&dcr_store::AuditQuery {
+            action: Some("registration.create".into()),
+            page: 1,
+            per_page: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .items[0]
+        .audit_event_id;
+    // A verification is reused for a few seconds; after that "Verify again" walks the chain.
+    app.clock.advance(11);
+    let html = browser.get("/audit?verify=1").await.text().await.unwrap();
+    assert!(
+        html.contains(&format!("Audit chain BROKEN at event {first}: the event")),
+        "{html}"
+    );
+    assert!(html.contains("does not match its hash (edited)"));
+
+    // The server function answers the hydrated page the same way.
+    let res = browser
+        .post("/api/audit-chain", &[("verify", "false")], "same-origin")
+        .await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["broken"]["event_id"], first);
+}
+
 async fn sign_in_is_throttled_per_account_and_per_address(backend: Backend) {
     let app = spawn_app(backend).await;
     real_time(&app);
@@ -330,6 +612,14 @@ async fn state_changing_requests_must_come_from_the_portal(backend: Backend) {
             )
             .await;
         assert_eq!(res.status(), 403, "revoke from {site}");
+        let res = browser
+            .post(
+                "/registrations/x/release",
+                &[("reason", "csrf"), ("confirm", "yes")],
+                site,
+            )
+            .await;
+        assert_eq!(res.status(), 403, "release from {site}");
         let res = browser.post("/auth/logout", &[], site).await;
         assert_eq!(res.status(), 403, "sign-out from {site}");
     }
@@ -529,6 +819,8 @@ async fn recipient_text_is_escaped_in_rendered_pages(backend: Backend) {
 
 both_backends!(
     revoking_in_the_portal_takes_effect_on_the_api_at_once,
+    a_recipient_that_lost_its_client_id_registers_again_after_a_release,
+    the_audit_page_says_whether_the_chain_verifies,
     sign_in_is_throttled_per_account_and_per_address,
     state_changing_requests_must_come_from_the_portal,
     server_functions_need_a_session_and_say_so_as_json,
