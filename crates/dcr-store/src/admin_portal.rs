@@ -5,11 +5,13 @@
 //!
 //! The list runs in two steps: the ids of one page are found first, from indexes that hold
 //! every column the filter and the order need (no wide row is read), and only those rows are
-//! then loaded by primary key. On SQLite a search of 3 characters or more is answered by the
-//! FTS5 trigram index `registration_search` (kept in step by triggers); a shorter one, or a
-//! filter on the Register statuses, scans the narrow `registration_list_idx` (named with
-//! `INDEXED BY`, since the planner would otherwise read the wide rows). PostgreSQL matches with
-//! ILIKE.
+//! then loaded by primary key. On SQLite the first step reads `registration_list`, a narrow copy
+//! of the list columns kept off the registration write path (see
+//! [`Store::sync_registration_list`], which every list query calls first so that it sees every
+//! committed registration); a search of 3 characters or more is answered by its FTS5 trigram
+//! index `registration_search`; a shorter one, or a filter on the Register statuses, scans the
+//! narrow `registration_list_idx` (named with `INDEXED BY`). PostgreSQL matches with ILIKE on
+//! the registration table itself.
 
 use serde::{Deserialize, Serialize};
 
@@ -181,6 +183,7 @@ impl Store {
         &self,
         q: &AdminListQuery,
     ) -> Result<Page<Registration>, StoreError> {
+        self.sync_registration_list().await?;
         let sql = self.list_sql(q);
         let (ids, total): (Vec<(String,)>, (i64,)) = crate::dispatch!(self, pool => {
             let mut ids = sqlx::query_as(&sql.ids);
@@ -210,6 +213,7 @@ impl Store {
         &self,
         q: &AdminListQuery,
     ) -> Result<Vec<String>, StoreError> {
+        self.sync_registration_list().await?;
         let sql = self.list_sql(q);
         let mut out = Vec::new();
         for (text, paged) in [(&sql.ids, true), (&sql.count, false)] {
@@ -231,7 +235,7 @@ impl Store {
                         .map(|r| r.3)
                         .collect()
                 }
-                Store::Postgres(pool) => {
+                Store::Postgres(pool, _) => {
                     let mut query = sqlx::query_as::<_, (String,)>(&pg_text);
                     if let Some(s) = &sql.pattern {
                         query = query.bind(s.clone());
@@ -303,13 +307,13 @@ impl Store {
         let from = if self.backend() == Backend::Postgres {
             "registration"
         } else if fts {
-            "registration INDEXED BY registration_search_key_idx"
+            "registration_list INDEXED BY registration_search_key_idx"
         } else if pattern.is_some() || q.status == Some(StatusFilter::Active) {
-            "registration INDEXED BY registration_list_idx"
+            "registration_list INDEXED BY registration_list_idx"
         } else if q.status == Some(StatusFilter::Inactive) {
-            "registration INDEXED BY registration_inactive_idx"
+            "registration_list INDEXED BY registration_inactive_idx"
         } else {
-            "registration"
+            "registration_list"
         };
         // With a search the first parameter is the pattern; limit and offset follow it.
         let (limit_p, offset_p) = if pattern.is_some() {
@@ -618,6 +622,6 @@ impl Store {
                 Ok::<(), StoreError>(())
             })?;
         }
-        Ok(())
+        self.sync_registration_list().await
     }
 }

@@ -14,6 +14,7 @@
 mod admin_portal;
 mod audit_chain;
 mod model;
+mod pg_writer;
 mod sqlite_writer;
 mod sync;
 
@@ -125,8 +126,8 @@ pub enum Store {
     /// SQLite: the read pool, the single-connection write pool, and the group-commit writer
     /// that batches the hot writes (registrations, used `jti`s) on that connection.
     Sqlite(SqlitePool, SqlitePool, sqlite_writer::SqliteWriter),
-    /// PostgreSQL pool.
-    Postgres(PgPool),
+    /// PostgreSQL: the pool, and the group-commit writer of registrations.
+    Postgres(PgPool, pg_writer::PgWriter),
 }
 
 /// Runs the same expression against whichever pool is in use (the read pool on SQLite). The
@@ -136,7 +137,7 @@ macro_rules! dispatch {
     ($store:expr, $pool:ident => $body:expr) => {
         match $store {
             $crate::Store::Sqlite($pool, ..) => $body,
-            $crate::Store::Postgres($pool) => $body,
+            $crate::Store::Postgres($pool, ..) => $body,
         }
     };
 }
@@ -147,7 +148,7 @@ macro_rules! dispatch_write {
     ($store:expr, $pool:ident => $body:expr) => {
         match $store {
             $crate::Store::Sqlite(_, $pool, ..) => $body,
-            $crate::Store::Postgres($pool) => $body,
+            $crate::Store::Postgres($pool, ..) => $body,
         }
     };
 }
@@ -164,7 +165,7 @@ macro_rules! in_tx {
                 $tx.commit().await?;
                 out
             }
-            $crate::Store::Postgres(pool) => {
+            $crate::Store::Postgres(pool, ..) => {
                 let mut $tx = pool.begin().await?;
                 let out = $body;
                 $tx.commit().await?;
@@ -189,7 +190,8 @@ impl Store {
                 .connect_with(opts)
                 .await?;
             POSTGRES_MIGRATOR.run(&pool).await?;
-            Self::Postgres(pool)
+            let writer = pg_writer::PgWriter::start(pool.clone());
+            Self::Postgres(pool, writer)
         } else if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -245,7 +247,7 @@ impl Store {
     pub fn backend(&self) -> Backend {
         match self {
             Self::Sqlite(..) => Backend::Sqlite,
-            Self::Postgres(_) => Backend::Postgres,
+            Self::Postgres(..) => Backend::Postgres,
         }
     }
 
@@ -265,7 +267,7 @@ impl Store {
                 reader.close().await;
                 writer.close().await;
             }
-            Self::Postgres(pool) => pool.close().await,
+            Self::Postgres(pool, _) => pool.close().await,
         }
     }
 
@@ -284,29 +286,35 @@ impl Store {
         jti: Option<&UsedJti>,
         audit: &NewAuditEvent,
     ) -> Result<(), StoreError> {
-        if let Self::Sqlite(_, _, batcher) = self {
-            let (reply, answer) = tokio::sync::oneshot::channel();
-            batcher
-                .submit(sqlite_writer::Job::CreateRegistration {
-                    reg: Box::new(reg.clone()),
-                    jti: jti.cloned(),
-                    audit: Box::new(audit.clone()),
-                    reply,
-                })
-                .await?;
-            return answer
-                .await
-                .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?;
-        }
-        in_tx!(self, tx => {
-            if let Some(j) = jti {
-                sqlx::query("INSERT INTO used_jti (jti_key, expires_at) VALUES ($1, $2)")
-                    .bind(&j.key).bind(j.expires_at).execute(&mut *tx).await?;
+        // Both backends batch registrations into group commits (see their writer modules).
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let (reg, audit) = (Box::new(reg.clone()), Box::new(audit.clone()));
+        let jti = jti.cloned();
+        match self {
+            Self::Sqlite(_, _, batcher) => {
+                batcher
+                    .submit(sqlite_writer::Job::CreateRegistration {
+                        reg,
+                        jti,
+                        audit,
+                        reply,
+                    })
+                    .await?;
             }
-            insert_registration_sql(reg).execute(&mut *tx).await?;
-            audit_chain::insert_audit(&mut *tx, audit).await?;
-            Ok::<(), StoreError>(())
-        })
+            Self::Postgres(_, writer) => {
+                writer
+                    .submit(pg_writer::Job {
+                        reg,
+                        jti,
+                        audit,
+                        reply,
+                    })
+                    .await?;
+            }
+        }
+        answer
+            .await
+            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?
     }
 
     /// Replaces the stored metadata of a registration (PUT), consuming the request's `jti`, with
@@ -433,6 +441,25 @@ impl Store {
                 .await
         })?;
         row.map(Registration::try_from).transpose()
+    }
+
+    /// Brings SQLite's `registration_list` (the portal's list copy) up to date with every
+    /// committed registration; nothing to do on PostgreSQL, whose list reads the registration
+    /// table. The store's writer otherwise copies new registrations whenever it is idle.
+    ///
+    /// # Errors
+    /// Database failures, or the writer stopped.
+    pub async fn sync_registration_list(&self) -> Result<(), StoreError> {
+        let Self::Sqlite(_, _, batcher) = self else {
+            return Ok(());
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        batcher
+            .submit(sqlite_writer::Job::SyncList { reply })
+            .await?;
+        answer
+            .await
+            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?
     }
 
     /// The registration holding a software product id (active or revoked), if any.

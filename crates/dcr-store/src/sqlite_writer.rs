@@ -8,14 +8,37 @@
 //! `SAVEPOINT`, so a failing write (a duplicate `software_id`, a replayed `jti`) is rolled back
 //! alone and answered with its own error while the others commit. Every caller still gets its
 //! answer only after its write is durable in the same sense as before (committed in WAL mode).
+//!
+//! The same task keeps `registration_list` (the portal's narrow copy with the list and search
+//! indexes, see migration `20261201000002_registration_list`) up to date: it copies new
+//! registrations there in bulk when no write is waiting (or, under a steady stream of writes,
+//! a chunk between two batches from [`MAX_LAG`] on), and at once when a reader asks
+//! ([`Job::SyncList`]).
+
+use std::time::Duration;
 
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use crate::{NewAuditEvent, Registration, StoreError, UsedJti};
 
 /// Most writes in one transaction.
 const MAX_BATCH: usize = 128;
+
+/// How long the queue must stay empty before new registrations are copied to the list.
+const IDLE: Duration = Duration::from_millis(50);
+
+/// Under a steady stream of writes, copying starts at the latest this long after the first
+/// registration not yet copied, a chunk between two batches. (Until then a flood of
+/// registrations pays nothing for the list; a list query never waits for this, it asks.)
+const MAX_LAG: Duration = Duration::from_secs(5);
+
+/// Most registrations copied to the list in one transaction between two batches of writes.
+const LIST_CHUNK: i64 = 256;
+
+/// Most registrations copied in one transaction when the writer is idle or a reader waits.
+const LIST_CHUNK_IDLE: i64 = 2048;
 
 /// A write to run in a batch.
 pub(crate) enum Job {
@@ -31,6 +54,10 @@ pub(crate) enum Job {
         key: String,
         expires_at: i64,
         reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
+    /// Bring `registration_list` up to date with every committed registration, then answer.
+    SyncList {
+        reply: oneshot::Sender<Result<(), StoreError>>,
     },
 }
 
@@ -57,7 +84,32 @@ impl SqliteWriter {
 }
 
 async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
-    while let Some(first) = rx.recv().await {
+    // Registrations may have been committed but not copied when the process last stopped.
+    let mut behind = true;
+    let mut behind_since = Instant::now();
+    loop {
+        let first = if behind {
+            match tokio::time::timeout(IDLE, rx.recv()).await {
+                Ok(Some(job)) => job,
+                Ok(None) => break,
+                Err(_) => {
+                    // Idle: copy everything, a chunk at a time, yielding to new writes.
+                    match copy_to_list(&pool, LIST_CHUNK_IDLE).await {
+                        Ok(more) => behind = more,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "registration list: copying new registrations failed");
+                            behind_since = Instant::now();
+                        }
+                    }
+                    continue;
+                }
+            }
+        } else {
+            match rx.recv().await {
+                Some(job) => job,
+                None => break,
+            }
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -65,13 +117,80 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        run_batch(&pool, batch).await;
+        let mut waiters = Vec::new();
+        let mut writes = Vec::with_capacity(batch.len());
+        for job in batch {
+            match job {
+                Job::SyncList { reply } => waiters.push(reply),
+                other => writes.push(other),
+            }
+        }
+        if !writes.is_empty() {
+            let creates = writes
+                .iter()
+                .any(|j| matches!(j, Job::CreateRegistration { .. }));
+            run_batch(&pool, writes).await;
+            if creates && !behind {
+                behind = true;
+                behind_since = Instant::now();
+            }
+        }
+        if !waiters.is_empty() {
+            let result = copy_all_to_list(&pool).await;
+            if result.is_ok() {
+                behind = false;
+            }
+            for w in waiters {
+                let _ = w.send(match &result {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(StoreError::Database(sqlx::Error::Protocol(e.to_string()))),
+                });
+            }
+        } else if behind && behind_since.elapsed() >= MAX_LAG {
+            // Writes keep coming: copy a chunk between two batches.
+            match copy_to_list(&pool, LIST_CHUNK).await {
+                Ok(false) => behind = false,
+                Ok(true) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "registration list: copying new registrations failed");
+                    behind_since = Instant::now();
+                }
+            }
+        }
     }
+}
+
+/// Copies up to `limit` registrations not yet in `registration_list`, in rowid order; answers
+/// whether more may be waiting.
+async fn copy_to_list(pool: &SqlitePool, limit: i64) -> Result<bool, sqlx::Error> {
+    let copied = sqlx::query(
+        "INSERT INTO registration_list (reg_rowid, client_id, software_id, software_key, org_id, \
+           org_name, client_name, legal_entity_id, legal_entity_name, status, register_sp_status, \
+           register_dr_status, created_at, updated_at) \
+         SELECT rowid, client_id, software_id, software_key, org_id, org_name, client_name, \
+           legal_entity_id, legal_entity_name, status, register_sp_status, register_dr_status, \
+           created_at, updated_at \
+         FROM registration \
+         WHERE rowid > coalesce((SELECT max(reg_rowid) FROM registration_list), 0) \
+         ORDER BY rowid LIMIT $1",
+    )
+    .bind(limit)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(i64::try_from(copied).unwrap_or(i64::MAX) >= limit)
+}
+
+/// Copies every registration not yet in `registration_list`.
+pub(crate) async fn copy_all_to_list(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    while copy_to_list(pool, LIST_CHUNK_IDLE).await? {}
+    Ok(())
 }
 
 enum Outcome {
     Created(Result<(), StoreError>),
     Jti(Result<bool, StoreError>),
+    Synced,
 }
 
 async fn run_batch(pool: &SqlitePool, batch: Vec<Job>) {
@@ -144,6 +263,8 @@ async fn run_batch(pool: &SqlitePool, batch: Vec<Job>) {
                 .map_err(StoreError::from);
                 Outcome::Jti(r)
             }
+            // Taken out of the batch by `run`.
+            Job::SyncList { .. } => Outcome::Synced,
         };
         outcomes.push(outcome);
     }
@@ -166,6 +287,9 @@ async fn run_batch(pool: &SqlitePool, batch: Vec<Job>) {
             (Job::UseJti { reply, .. }, Outcome::Jti(r)) => {
                 let _ = reply.send(r);
             }
+            (Job::SyncList { reply }, Outcome::Synced) => {
+                let _ = reply.send(Ok(()));
+            }
             (job, _) => reply_err(job),
         }
     }
@@ -187,6 +311,9 @@ fn reply(job: Job, err: Result<(), StoreError>) {
             let _ = reply.send(Err(e));
         }
         Job::UseJti { reply, .. } => {
+            let _ = reply.send(Err(e));
+        }
+        Job::SyncList { reply } => {
             let _ = reply.send(Err(e));
         }
     }

@@ -322,7 +322,7 @@ impl Store {
         }
         match self {
             Store::Sqlite(_, pool, ..) => apply!(pool),
-            Store::Postgres(pool) => apply!(pool),
+            Store::Postgres(pool, _) => apply!(pool),
         }
     }
 }

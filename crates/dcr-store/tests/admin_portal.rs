@@ -424,6 +424,133 @@ async fn portal_queries_hold_on_postgres() {
     store.close().await;
 }
 
+fn created(n: u32) -> NewAuditEvent {
+    NewAuditEvent {
+        occurred_at: 1_000,
+        actor: format!("recipient:SW-{n:03}"),
+        action: "registration.create".into(),
+        client_id: Some(format!("client-{n:03}")),
+        ..Default::default()
+    }
+}
+
+/// SQLite: registrations written on the API's path reach the list's copy by themselves once the
+/// writer is idle, a list query sees every committed registration at once, and changes of a
+/// registration already copied (status, names) follow it, search index included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_list_copy_follows_registrations_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("dcr.db").display());
+    let store = Store::connect(&url).await.unwrap();
+    let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let copied = || async {
+        sqlx::query_as::<_, (i64,)>("SELECT count(*) FROM registration_list")
+            .fetch_one(&raw)
+            .await
+            .unwrap()
+            .0
+    };
+    for n in 0..3 {
+        store
+            .create_registration(
+                &reg(n, "Budget Buddy", RegistrationStatus::Active),
+                None,
+                &created(n),
+            )
+            .await
+            .unwrap();
+    }
+    // No list query: the writer copies them when it is idle.
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while copied().await < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the idle writer did not copy the registrations"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // Written and listed at once: the list query brings the copy up to date first.
+    store
+        .create_registration(
+            &reg(3, "Fresh Saver", RegistrationStatus::Active),
+            None,
+            &created(3),
+        )
+        .await
+        .unwrap();
+    let found = store
+        .search_registrations(&q(Some("fresh sav"), None, Sort::CreatedDesc, 1))
+        .await
+        .unwrap();
+    assert_eq!(ids(&found), ["client-003"]);
+    assert_eq!(
+        store
+            .search_registrations(&q(None, None, Sort::CreatedDesc, 1))
+            .await
+            .unwrap()
+            .total,
+        4
+    );
+
+    // A status change and a name change of copied rows.
+    let revoked = store
+        .set_registration_status(
+            "client-001",
+            &[RegistrationStatus::Active],
+            RegistrationStatus::Revoked,
+            Some("test"),
+            2_000,
+            &NewAuditEvent {
+                occurred_at: 2_000,
+                actor: "admin:test".into(),
+                action: "registration.revoke".into(),
+                client_id: Some("client-001".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(revoked);
+    let page = store
+        .search_registrations(&q(None, Some(StatusFilter::Revoked), Sort::CreatedDesc, 1))
+        .await
+        .unwrap();
+    assert_eq!(ids(&page), ["client-001"]);
+    let mut renamed = reg(2, "Penny Wise", RegistrationStatus::Active);
+    renamed.updated_at = 3_000;
+    store
+        .update_registration(
+            &renamed,
+            None,
+            &NewAuditEvent {
+                occurred_at: 3_000,
+                actor: "recipient:SW-002".into(),
+                action: "registration.update".into(),
+                client_id: Some("client-002".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let by_new = store
+        .search_registrations(&q(Some("penny"), None, Sort::CreatedDesc, 1))
+        .await
+        .unwrap();
+    assert_eq!(ids(&by_new), ["client-002"]);
+    let by_old = store
+        .search_registrations(&q(Some("budget"), None, Sort::CreatedDesc, 1))
+        .await
+        .unwrap();
+    assert_eq!(ids(&by_old), ["client-001", "client-000"]);
+    sqlx::query("INSERT INTO registration_search (registration_search) VALUES ('integrity-check')")
+        .execute(&raw)
+        .await
+        .expect("the search index matches the copy");
+    raw.close().await;
+    store.close().await;
+}
+
 /// Every list query shape at 100,000 registrations (with realistically wide rows): each is
 /// served by an index (no plain table scan, no temporary sort for the default order) and
 /// answers quickly.
