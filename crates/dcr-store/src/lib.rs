@@ -202,7 +202,11 @@ impl Store {
                 // Memory-mapped reads. (A large `cache_size` was tried and measured slower:
                 // SQLite walks the page cache's hash table at every commit.)
                 .pragma("mmap_size", "268435456")
-                .pragma("temp_store", "memory");
+                .pragma("temp_store", "memory")
+                // No checkpoint on the writer's commit path: `checkpointer` runs them beside it.
+                .pragma("wal_autocheckpoint", "0")
+                // A rewound WAL keeps up to this much of its file, reused without reallocation.
+                .pragma("journal_size_limit", "67108864");
             if url.contains(":memory:") || url.contains("mode=memory") {
                 return Err(StoreError::BadUrl("an in-memory SQLite database cannot be shared by the read and write pools; use a file".into()));
             }
@@ -224,6 +228,7 @@ impl Store {
                 .connect_with(opts)
                 .await?;
             let batcher = sqlite_writer::SqliteWriter::start(writer.clone());
+            tokio::spawn(sqlite_writer::checkpointer(reader.clone()));
             Self::Sqlite(reader, writer, batcher)
         } else {
             return Err(StoreError::BadUrl(redact_url(url)));

@@ -365,3 +365,46 @@ async fn connect_rejects_unknown_url_scheme() {
     assert!(text.contains("unsupported"), "{text}");
     assert!(!text.contains("secret"), "password must not leak: {text}");
 }
+
+/// SQLite: the writer never checkpoints (it would stall the registrations behind it); the
+/// store's checkpointer copies the WAL into the database file beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_wal_is_checkpointed_beside_the_writer_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dcr.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = Store::connect(&url).await.unwrap();
+    let size = || std::fs::metadata(&path).unwrap().len();
+    let before = size();
+    let wide = "x".repeat(4000);
+    let mut writes = Vec::new();
+    for n in 0..200 {
+        let store = store.clone();
+        let mut r = reg(
+            &format!("wal-{n}"),
+            &format!("wal-sw-{n}"),
+            "Wal",
+            1_000 + n,
+        );
+        r.ssa = wide.clone();
+        writes.push(tokio::spawn(async move {
+            store
+                .create_registration(&r, None, &audit("registration.create", &r.client_id))
+                .await
+        }));
+    }
+    for w in writes {
+        w.await.unwrap().unwrap();
+    }
+    // 200 rows of 4 kB: 800 kB that only a checkpoint moves into the database file.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while size() < before + 800_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint: the database file stayed at {} bytes",
+            size()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    store.close().await;
+}
