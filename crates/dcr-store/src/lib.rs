@@ -13,6 +13,7 @@
 
 mod admin_portal;
 mod audit_chain;
+mod fast_read;
 mod model;
 mod pg_writer;
 mod sqlite_writer;
@@ -125,7 +126,12 @@ impl Backend {
 pub enum Store {
     /// SQLite: the read pool, the single-connection write pool, and the group-commit writer
     /// that batches the hot writes (registrations, used `jti`s) on that connection.
-    Sqlite(SqlitePool, SqlitePool, sqlite_writer::SqliteWriter),
+    Sqlite(
+        SqlitePool,
+        SqlitePool,
+        sqlite_writer::SqliteWriter,
+        fast_read::FastReader,
+    ),
     /// PostgreSQL: the pool, and the group-commit writer of registrations.
     Postgres(PgPool, pg_writer::PgWriter),
 }
@@ -210,6 +216,7 @@ impl Store {
             if url.contains(":memory:") || url.contains("mode=memory") {
                 return Err(StoreError::BadUrl("an in-memory SQLite database cannot be shared by the read and write pools; use a file".into()));
             }
+            let opts_path = opts.get_filename().to_path_buf();
             let writer = SqlitePoolOptions::new()
                 .max_connections(1)
                 .min_connections(1)
@@ -229,7 +236,8 @@ impl Store {
                 .await?;
             let batcher = sqlite_writer::SqliteWriter::start(writer.clone());
             tokio::spawn(sqlite_writer::checkpointer(reader.clone()));
-            Self::Sqlite(reader, writer, batcher)
+            let fast = fast_read::FastReader::new(opts_path);
+            Self::Sqlite(reader, writer, batcher, fast)
         } else {
             return Err(StoreError::BadUrl(redact_url(url)));
         };
@@ -268,7 +276,8 @@ impl Store {
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         match self {
-            Self::Sqlite(reader, writer, _) => {
+            Self::Sqlite(reader, writer, _, fast) => {
+                fast.forget();
                 reader.close().await;
                 writer.close().await;
             }
@@ -296,7 +305,7 @@ impl Store {
         let (reg, audit) = (Box::new(reg.clone()), Box::new(audit.clone()));
         let jti = jti.cloned();
         match self {
-            Self::Sqlite(_, _, batcher) => {
+            Self::Sqlite(_, _, batcher, _) => {
                 batcher
                     .submit(sqlite_writer::Job::CreateRegistration {
                         reg,
@@ -439,6 +448,14 @@ impl Store {
         &self,
         client_id: &str,
     ) -> Result<Option<Registration>, StoreError> {
+        if let Self::Sqlite(.., fast) = self {
+            match fast.registration(client_id) {
+                Ok(row) => return row.map(Registration::try_from).transpose(),
+                Err(e) => {
+                    tracing::debug!(error = %e, "fast registration read failed; reading through the pool")
+                }
+            }
+        }
         let row: Option<RegistrationRow> = dispatch!(self, pool => {
             sqlx::query_as(&format!("SELECT {REGISTRATION_COLUMNS} FROM registration WHERE client_id = $1"))
                 .bind(client_id)
@@ -455,7 +472,7 @@ impl Store {
     /// # Errors
     /// Database failures, or the writer stopped.
     pub async fn sync_registration_list(&self) -> Result<(), StoreError> {
-        let Self::Sqlite(_, _, batcher) = self else {
+        let Self::Sqlite(_, _, batcher, _) = self else {
             return Ok(());
         };
         let (reply, answer) = tokio::sync::oneshot::channel();
@@ -546,7 +563,7 @@ impl Store {
     /// # Errors
     /// Database failures.
     pub async fn use_jti(&self, key: &str, expires_at: i64) -> Result<bool, StoreError> {
-        if let Self::Sqlite(_, _, batcher) = self {
+        if let Self::Sqlite(_, _, batcher, _) = self {
             let (reply, answer) = tokio::sync::oneshot::channel();
             batcher
                 .submit(sqlite_writer::Job::UseJti {

@@ -114,6 +114,33 @@ pub(crate) struct RegistrationRow {
     updated_at: i64,
 }
 
+impl RegistrationRow {
+    /// Reads the columns of `REGISTRATION_COLUMNS`, in that order.
+    pub(crate) fn from_sqlite_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            client_id: row.get(0)?,
+            software_id: row.get(1)?,
+            org_id: row.get(2)?,
+            org_name: row.get(3)?,
+            client_name: row.get(4)?,
+            legal_entity_id: row.get(5)?,
+            legal_entity_name: row.get(6)?,
+            jwks_uri: row.get(7)?,
+            scope: row.get(8)?,
+            status: row.get(9)?,
+            status_reason: row.get(10)?,
+            register_sp_status: row.get(11)?,
+            register_dr_status: row.get(12)?,
+            register_synced_at: row.get(13)?,
+            ssa: row.get(14)?,
+            metadata: row.get(15)?,
+            client_id_issued_at: row.get(16)?,
+            created_at: row.get(17)?,
+            updated_at: row.get(18)?,
+        })
+    }
+}
+
 impl TryFrom<RegistrationRow> for Registration {
     type Error = StoreError;
     fn try_from(r: RegistrationRow) -> Result<Self, StoreError> {
