@@ -16,6 +16,7 @@ mod audit_chain;
 mod fast_read;
 mod model;
 mod pg_writer;
+mod sqlite_batch;
 mod sqlite_writer;
 mod sync;
 
@@ -85,7 +86,7 @@ impl From<sqlx::Error> for StoreError {
 
 /// SQLite reports "UNIQUE constraint failed: registration.software_key"; map that to the
 /// constraint names declared in the migrations so callers match one name on both backends.
-fn sqlite_constraint_name(message: &str) -> String {
+pub(crate) fn sqlite_constraint_name(message: &str) -> String {
     let cols = message.rsplit(": ").next().unwrap_or(message);
     match cols {
         "registration.software_key" => "registration_software_key_key".into(),
@@ -166,7 +167,10 @@ macro_rules! in_tx {
     ($store:expr, $tx:ident => $body:block) => {
         match $store {
             $crate::Store::Sqlite(_, pool, ..) => {
-                let mut $tx = pool.begin().await?;
+                // IMMEDIATE: the write lock is taken (waiting in the busy handler) before the
+                // first read, so a commit by the batch connection in between cannot make this
+                // transaction's snapshot stale (SQLITE_BUSY_SNAPSHOT).
+                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
                 let out = $body;
                 $tx.commit().await?;
                 out
@@ -234,7 +238,7 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(opts)
                 .await?;
-            let batcher = sqlite_writer::SqliteWriter::start(writer.clone());
+            let batcher = sqlite_writer::SqliteWriter::start(writer.clone(), opts_path.clone());
             tokio::spawn(sqlite_writer::checkpointer(reader.clone()));
             let fast = fast_read::FastReader::new(opts_path);
             Self::Sqlite(reader, writer, batcher, fast)

@@ -15,6 +15,7 @@
 //! a chunk between two batches from [`MAX_LAG`] on), and at once when a reader asks
 //! ([`Job::SyncList`]).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use sqlx::SqlitePool;
@@ -44,7 +45,7 @@ const LIST_CHUNK_IDLE: i64 = 2048;
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
 /// WAL frames (4 KiB pages) beyond which the checkpointer makes the WAL rewind: 32 MiB.
-const RESTART_FRAMES: i64 = 8192;
+const RESTART_FRAMES: i64 = 32768;
 
 /// A write to run in a batch.
 pub(crate) enum Job {
@@ -74,10 +75,12 @@ pub struct SqliteWriter {
 }
 
 impl SqliteWriter {
-    /// Starts the batching task over the single-connection write pool.
-    pub(crate) fn start(pool: SqlitePool) -> Self {
+    /// Starts the batching task: batches run on a connection of their own to the database file
+    /// at `path` (see `sqlite_batch`), or on the single-connection write pool if that cannot
+    /// be opened.
+    pub(crate) fn start(pool: SqlitePool, path: PathBuf) -> Self {
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(run(pool, rx));
+        tokio::spawn(run(pool, path, rx));
         Self { tx }
     }
 
@@ -89,7 +92,42 @@ impl SqliteWriter {
     }
 }
 
-async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
+/// Runs a batch on the batch connection (on a blocking thread, which answers every job), or
+/// through the pool when there is no such connection.
+async fn write(
+    pool: &SqlitePool,
+    path: &std::path::Path,
+    conn: &mut Option<rusqlite::Connection>,
+    writes: Vec<Job>,
+) {
+    let Some(mut c) = conn.take() else {
+        run_batch(pool, writes).await;
+        *conn = crate::sqlite_batch::open(path).ok();
+        return;
+    };
+    match tokio::task::spawn_blocking(move || {
+        crate::sqlite_batch::run(&mut c, writes);
+        c
+    })
+    .await
+    {
+        Ok(c) => *conn = Some(c),
+        Err(e) => {
+            // The jobs' reply senders were dropped with the thread: their callers get an error.
+            tracing::error!(error = %e, "SQLite write batch panicked");
+            *conn = crate::sqlite_batch::open(path).ok();
+        }
+    }
+}
+
+async fn run(pool: SqlitePool, path: PathBuf, mut rx: mpsc::Receiver<Job>) {
+    let mut conn = match crate::sqlite_batch::open(&path) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(error = %e, "SQLite batch connection unavailable; writing through the pool");
+            None
+        }
+    };
     // Registrations may have been committed but not copied when the process last stopped.
     let mut behind = true;
     let mut behind_since = Instant::now();
@@ -135,7 +173,7 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
             let creates = writes
                 .iter()
                 .any(|j| matches!(j, Job::CreateRegistration { .. }));
-            run_batch(&pool, writes).await;
+            write(&pool, &path, &mut conn, writes).await;
             if creates && !behind {
                 behind = true;
                 behind_since = Instant::now();
@@ -347,6 +385,11 @@ fn reply_err(job: Job) {
             "batch bookkeeping".into(),
         ))),
     );
+}
+
+/// Answers a job with an error.
+pub(crate) fn fail(job: Job, e: StoreError) {
+    reply(job, Err(e));
 }
 
 fn reply(job: Job, err: Result<(), StoreError>) {

@@ -290,8 +290,8 @@ impl Store {
             }
         };
         macro_rules! apply {
-            ($pool:ident) => {{
-                let mut tx = $pool.begin().await?;
+            ($pool:ident, $begin:expr) => {{
+                let mut tx = $pool.begin_with($begin).await?;
                 let done = sqlx::query(sql)
                     .bind(&change.client_id)
                     .bind(&change.sp_status)
@@ -321,8 +321,8 @@ impl Store {
             }};
         }
         match self {
-            Store::Sqlite(_, pool, ..) => apply!(pool),
-            Store::Postgres(pool, _) => apply!(pool),
+            Store::Sqlite(_, pool, ..) => apply!(pool, "BEGIN IMMEDIATE"),
+            Store::Postgres(pool, _) => apply!(pool, "BEGIN"),
         }
     }
 }
