@@ -4,8 +4,9 @@
 //! page it touched (the row, each index, the audit row, the `jti`) and, every thousand pages, a
 //! checkpoint with an fsync: measured here, that serialised cost (not CPU) capped registrations
 //! at about 1,400/s with the CPU half idle. This task takes the writes that queue up while one
-//! batch commits and runs the next batch in one transaction, each write inside its own
-//! `SAVEPOINT`, so a failing write (a duplicate `software_id`, a replayed `jti`) is rolled back
+//! batch commits and runs the next batch in one transaction (on a blocking thread with a
+//! connection of its own, `sqlite_batch`), each write inside its own `SAVEPOINT`, so a failing
+//! write (a duplicate `software_id`, a replayed `jti`) is rolled back
 //! alone and answered with its own error while the others commit. Every caller still gets its
 //! answer only after its write is durable in the same sense as before (committed in WAL mode).
 //!
@@ -93,18 +94,26 @@ impl SqliteWriter {
     }
 }
 
-/// Runs a batch on the batch connection (on a blocking thread, which answers every job), or
-/// through the pool when there is no such connection.
-async fn write(
-    pool: &SqlitePool,
-    path: &std::path::Path,
-    conn: &mut Option<rusqlite::Connection>,
-    writes: Vec<Job>,
-) {
-    let Some(mut c) = conn.take() else {
-        run_batch(pool, writes).await;
-        *conn = crate::sqlite_batch::open(path).ok();
-        return;
+/// Runs a batch on the batch connection, on a blocking thread that answers every job. The
+/// connection is opened again for the next batch if it could not be (every job of this one
+/// then gets the error).
+async fn write(path: &std::path::Path, conn: &mut Option<rusqlite::Connection>, writes: Vec<Job>) {
+    let mut c = match conn.take() {
+        Some(c) => c,
+        None => match crate::sqlite_batch::open(path) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "SQLite batch connection could not be opened");
+                let msg = e.to_string();
+                for job in writes {
+                    fail(
+                        job,
+                        StoreError::Database(sqlx::Error::Protocol(msg.clone())),
+                    );
+                }
+                return;
+            }
+        },
     };
     match tokio::task::spawn_blocking(move || {
         crate::sqlite_batch::run(&mut c, writes);
@@ -113,22 +122,13 @@ async fn write(
     .await
     {
         Ok(c) => *conn = Some(c),
-        Err(e) => {
-            // The jobs' reply senders were dropped with the thread: their callers get an error.
-            tracing::error!(error = %e, "SQLite write batch panicked");
-            *conn = crate::sqlite_batch::open(path).ok();
-        }
+        // The jobs' reply senders were dropped with the thread: their callers get an error.
+        Err(e) => tracing::error!(error = %e, "SQLite write batch panicked"),
     }
 }
 
 async fn run(pool: SqlitePool, path: PathBuf, mut rx: mpsc::Receiver<Job>) {
-    let mut conn = match crate::sqlite_batch::open(&path) {
-        Ok(c) => Some(c),
-        Err(e) => {
-            tracing::warn!(error = %e, "SQLite batch connection unavailable; writing through the pool");
-            None
-        }
-    };
+    let mut conn: Option<rusqlite::Connection> = None;
     // Registrations may have been committed but not copied when the process last stopped.
     let mut behind = true;
     let mut behind_since = Instant::now();
@@ -174,7 +174,7 @@ async fn run(pool: SqlitePool, path: PathBuf, mut rx: mpsc::Receiver<Job>) {
             let creates = writes
                 .iter()
                 .any(|j| matches!(j, Job::CreateRegistration { .. }));
-            write(&pool, &path, &mut conn, writes).await;
+            write(&path, &mut conn, writes).await;
             if creates && !behind {
                 behind = true;
                 behind_since = Instant::now();
@@ -271,130 +271,8 @@ pub(crate) async fn copy_all_to_list(pool: &SqlitePool) -> Result<(), sqlx::Erro
     Ok(())
 }
 
-enum Outcome {
-    Created(Result<(), StoreError>),
-    Jti(Result<bool, StoreError>),
-    Synced,
-}
-
-async fn run_batch(pool: &SqlitePool, batch: Vec<Job>) {
-    let mut conn = match pool.acquire().await {
-        Ok(c) => c,
-        Err(e) => {
-            let msg = e.to_string();
-            for job in batch {
-                reply(
-                    job,
-                    Err(StoreError::Database(sqlx::Error::Protocol(msg.clone()))),
-                );
-            }
-            return;
-        }
-    };
-    let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.len());
-    let begun = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await;
-    if let Err(e) = begun {
-        let msg = e.to_string();
-        for job in batch {
-            reply(
-                job,
-                Err(StoreError::Database(sqlx::Error::Protocol(msg.clone()))),
-            );
-        }
-        return;
-    }
-    // The audit chain's head, read once: the batch holds SQLite's write lock from BEGIN
-    // IMMEDIATE to COMMIT, so no other writer (another process included) can append meanwhile,
-    // and each savepoint below moves the head only when it is released.
-    let mut head: Option<String> = match sqlx::query_as::<_, (Option<String>,)>(
-        "SELECT hash FROM audit_event ORDER BY audit_event_id DESC LIMIT 1",
-    )
-    .fetch_optional(&mut *conn)
-    .await
-    {
-        Ok(row) => row.and_then(|r| r.0),
-        Err(e) => {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            let msg = e.to_string();
-            for job in batch {
-                reply(
-                    job,
-                    Err(StoreError::Database(sqlx::Error::Protocol(msg.clone()))),
-                );
-            }
-            return;
-        }
-    };
-    for job in &batch {
-        let outcome = match job {
-            Job::CreateRegistration {
-                reg, jti, audit, ..
-            } => {
-                let r = create_in_savepoint(&mut conn, reg, jti.as_ref(), audit, &mut head).await;
-                Outcome::Created(r)
-            }
-            Job::UseJti {
-                key, expires_at, ..
-            } => {
-                let r = sqlx::query(
-                    "INSERT INTO used_jti (jti_key, expires_at) VALUES ($1, $2) ON CONFLICT (jti_key) DO NOTHING",
-                )
-                .bind(key)
-                .bind(expires_at)
-                .execute(&mut *conn)
-                .await
-                .map(|r| r.rows_affected() == 1)
-                .map_err(StoreError::from);
-                Outcome::Jti(r)
-            }
-            // Taken out of the batch by `run`.
-            Job::SyncList { .. } => Outcome::Synced,
-        };
-        outcomes.push(outcome);
-    }
-    if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
-        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-        let msg = e.to_string();
-        for job in batch {
-            reply(
-                job,
-                Err(StoreError::Database(sqlx::Error::Protocol(msg.clone()))),
-            );
-        }
-        return;
-    }
-    for (job, outcome) in batch.into_iter().zip(outcomes) {
-        match (job, outcome) {
-            (Job::CreateRegistration { reply, .. }, Outcome::Created(r)) => {
-                let _ = reply.send(r);
-            }
-            (Job::UseJti { reply, .. }, Outcome::Jti(r)) => {
-                let _ = reply.send(r);
-            }
-            (Job::SyncList { reply }, Outcome::Synced) => {
-                let _ = reply.send(Ok(()));
-            }
-            (job, _) => reply_err(job),
-        }
-    }
-}
-
-fn reply_err(job: Job) {
-    reply(
-        job,
-        Err(StoreError::Database(sqlx::Error::Protocol(
-            "batch bookkeeping".into(),
-        ))),
-    );
-}
-
 /// Answers a job with an error.
 pub(crate) fn fail(job: Job, e: StoreError) {
-    reply(job, Err(e));
-}
-
-fn reply(job: Job, err: Result<(), StoreError>) {
-    let Err(e) = err else { return };
     match job {
         Job::CreateRegistration { reply, .. } => {
             let _ = reply.send(Err(e));
@@ -406,67 +284,4 @@ fn reply(job: Job, err: Result<(), StoreError>) {
             let _ = reply.send(Err(e));
         }
     }
-}
-
-/// One registration inside its own savepoint, in a single call to SQLite (the registration, its
-/// `jti`, and its audit event chained onto `head`); on failure only its changes are undone and
-/// `head` is left as it was.
-async fn create_in_savepoint(
-    conn: &mut sqlx::SqliteConnection,
-    reg: &Registration,
-    jti: Option<&UsedJti>,
-    audit: &NewAuditEvent,
-    head: &mut Option<String>,
-) -> Result<(), StoreError> {
-    let (jti_key, jti_exp) = jti.map_or((None, 0), |j| (Some(j.key.as_str()), j.expires_at));
-    let hash = crate::audit_chain::event_hash(head.as_deref(), audit);
-    let result = sqlx::query(
-        "SAVEPOINT reg; \
-         INSERT INTO used_jti (jti_key, expires_at) SELECT $1, $2 WHERE $1 IS NOT NULL; \
-         INSERT INTO registration (client_id, software_id, software_key, org_id, org_name, client_name, \
-           legal_entity_id, legal_entity_name, jwks_uri, scope, status, ssa, metadata, client_id_issued_at, \
-           created_at, updated_at) VALUES ($3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18); \
-         INSERT INTO audit_event (occurred_at, actor, action, client_id, software_id, reason, before_state, \
-           after_state, prev_hash, hash) VALUES ($19, $20, $21, $22, $23, $24, $25, $26, $27, $28); \
-         RELEASE reg;",
-    )
-    .bind(jti_key)
-    .bind(jti_exp)
-    .bind(&reg.client_id)
-    .bind(&reg.software_id)
-    .bind(reg.software_id.to_ascii_lowercase())
-    .bind(&reg.org_id)
-    .bind(&reg.org_name)
-    .bind(&reg.client_name)
-    .bind(&reg.legal_entity_id)
-    .bind(&reg.legal_entity_name)
-    .bind(&reg.jwks_uri)
-    .bind(&reg.scope)
-    .bind(reg.status.as_str())
-    .bind(&reg.ssa)
-    .bind(&reg.metadata)
-    .bind(reg.client_id_issued_at)
-    .bind(reg.created_at)
-    .bind(reg.updated_at)
-    .bind(audit.occurred_at)
-    .bind(&audit.actor)
-    .bind(&audit.action)
-    .bind(&audit.client_id)
-    .bind(&audit.software_id)
-    .bind(&audit.reason)
-    .bind(&audit.before_state)
-    .bind(&audit.after_state)
-    .bind(head.as_deref())
-    .bind(&hash)
-    .execute(&mut *conn)
-    .await;
-    if let Err(e) = result {
-        // Undo this registration's statements only; the batch's transaction stays open.
-        let _ = sqlx::query("ROLLBACK TO reg; RELEASE reg;")
-            .execute(&mut *conn)
-            .await;
-        return Err(e.into());
-    }
-    *head = Some(hash);
-    Ok(())
 }
