@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use axum::{Extension, Router};
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
@@ -97,6 +97,17 @@ fn pkg_dir(site_root: &Path) -> String {
     }
 }
 
+/// The portal's routes, generated once per process.
+///
+/// Generating them renders the app with resource loading suppressed through a process-wide flag
+/// of `leptos_server`: a resource first polled by a page being rendered meanwhile (another
+/// server in the same process, as in the tests) waits forever. Generated once, before any router
+/// of this process serves a page, that window never meets a render.
+fn route_list() -> Vec<AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
+}
+
 /// Builds the portal router.
 pub fn router(state: PortalState, config: Arc<Config>) -> Router {
     let site_root: PathBuf = config.site_root.clone();
@@ -106,7 +117,7 @@ pub fn router(state: PortalState, config: Arc<Config>) -> Router {
         .site_root(site_root.display().to_string())
         .site_pkg_dir(pkg.clone())
         .build();
-    let routes = generate_route_list(app::App);
+    let routes = route_list();
 
     let secure = cookies_secure(&config);
     // The idle timeout is the session record's expiry, so the record is saved (its expiry

@@ -158,6 +158,8 @@ fn https_client(ca_pem: &str, identity: Option<&IssuedCert>) -> reqwest::Client 
     };
     reqwest::Client::builder()
         .use_preconfigured_tls(cfg)
+        // A hang fails the test instead of stalling the run.
+        .timeout(std::time::Duration::from_secs(60))
         .build()
         .unwrap()
 }

@@ -40,6 +40,8 @@ impl Browser {
                         .with_no_client_auth(),
                 )
                 .redirect(reqwest::redirect::Policy::none())
+                // A hang fails the test instead of stalling the run.
+                .timeout(std::time::Duration::from_secs(60))
                 .build()
                 .unwrap(),
             cookies: Mutex::new(HashMap::new()),
@@ -815,6 +817,38 @@ async fn recipient_text_is_escaped_in_rendered_pages(backend: Backend) {
         assert!(!html.contains("</title><script"), "{path}");
         assert!(!html.contains("<svg onload"), "{path}");
     }
+}
+
+/// Building a server lists the portal's routes by rendering the app with resource loading
+/// suppressed through a process-wide flag of leptos: a page that another server of the same
+/// process rendered meanwhile waited forever on its resources (this test's pages hung before
+/// the routes were listed once per process).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_render_while_other_servers_start() {
+    let app = spawn_app(Backend::Sqlite).await;
+    real_time(&app);
+    add_admin(&app, "alice").await;
+    let browser = Browser::new(&app);
+    browser.sign_in("alice", PASSWORD).await;
+    let starting = tokio::spawn(async {
+        for _ in 0..8 {
+            drop(spawn_app(Backend::Sqlite).await);
+        }
+    });
+    let mut pages = 0;
+    while !starting.is_finished() || pages == 0 {
+        let page = async {
+            let res = browser.get("/account").await;
+            assert_eq!(res.status(), 200);
+            res.text().await.unwrap()
+        };
+        let html = tokio::time::timeout(std::time::Duration::from_secs(20), page)
+            .await
+            .expect("a page rendered while another server started never finished");
+        assert!(html.contains("Signed in as"), "{html}");
+        pages += 1;
+    }
+    starting.await.unwrap();
 }
 
 both_backends!(
