@@ -321,6 +321,78 @@ async fn contract(store: Store) {
         }
     }
     assert_eq!(ok, 1, "exactly one concurrent create wins");
+
+    // A batch mixing failures (a taken software product, a replayed jti) with registrations
+    // that succeed: each gets its own answer, and every stored one is there with its event.
+    let events_before = store.verify_audit_chain().await.unwrap().checked;
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            // 0..10 share a software product, 10..16 a jti, the others share nothing.
+            let software = if i < 10 {
+                "MIX".to_string()
+            } else {
+                format!("MIX-{i}")
+            };
+            let jti = (10..16).contains(&i).then(|| UsedJti {
+                key: "mix-jti".into(),
+                expires_at: 10_000,
+            });
+            let r = s
+                .create_registration(
+                    &reg(&format!("mix-{i}"), &software, "Mix", 10),
+                    jti.as_ref(),
+                    &audit("registration.create", &format!("mix-{i}")),
+                )
+                .await;
+            (i, r)
+        }));
+    }
+    let (mut stored, mut mix_wins, mut jti_wins) = (0, 0, 0);
+    for t in tasks {
+        let (i, r) = t.await.unwrap();
+        match r {
+            Ok(()) => {
+                stored += 1;
+                mix_wins += usize::from(i < 10);
+                jti_wins += usize::from((10..16).contains(&i));
+                assert!(store
+                    .get_registration(&format!("mix-{i}"))
+                    .await
+                    .unwrap()
+                    .is_some());
+            }
+            Err(StoreError::Conflict { .. }) => {
+                assert!(i < 16, "mix-{i} had nothing to conflict with");
+                assert!(store
+                    .get_registration(&format!("mix-{i}"))
+                    .await
+                    .unwrap()
+                    .is_none());
+            }
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    assert_eq!(
+        mix_wins, 1,
+        "one registration of the shared software product"
+    );
+    assert_eq!(jti_wins, 1, "one use of the shared jti");
+    assert_eq!(
+        stored, 16,
+        "the 14 that share nothing and one of each group"
+    );
+    let chain = store.verify_audit_chain().await.unwrap();
+    assert!(
+        chain.ok,
+        "audit chain intact after a mixed batch: {chain:?}"
+    );
+    assert_eq!(
+        chain.checked - events_before,
+        16,
+        "one event per stored registration"
+    );
     // Batched writes, with the losers rolled back inside the batch, leave one intact chain.
     let chain = store.verify_audit_chain().await.unwrap();
     assert!(
