@@ -114,6 +114,29 @@ impl ReasonForm {
     }
 }
 
+/// Back to a registration's page with a query (`done=...` or `error=...`).
+fn back_to(page: &str, query: &str) -> Response {
+    Redirect::to(&format!("{page}?{query}")).into_response()
+}
+
+/// The signed-in administrator and the checked reason of a reason form posted from a
+/// registration's `page`; otherwise where to send the browser: to sign in again, or back to the
+/// page naming the wrong field (`error=<prefix><field>`).
+async fn reason_form<'f>(
+    session: &Session,
+    page: &str,
+    form: &'f ReasonForm,
+    prefix: &str,
+) -> Result<(String, &'f str), Response> {
+    let Ok(Some(admin)) = session.get::<String>(SESSION_ADMIN).await else {
+        return Err(Redirect::to("/login?error=expired").into_response());
+    };
+    match form.checked() {
+        Ok(reason) => Ok((admin, reason)),
+        Err(field) => Err(back_to(page, &format!("error={prefix}{field}"))),
+    }
+}
+
 /// `POST /registrations/{client_id}/revoke`.
 pub async fn revoke_form(
     Extension(ctx): Extension<PortalCtx>,
@@ -122,13 +145,10 @@ pub async fn revoke_form(
     Form(form): Form<ReasonForm>,
 ) -> Response {
     let page = app::dto::registration_href(&client_id);
-    let back = |q: &str| Redirect::to(&format!("{page}?{q}")).into_response();
-    let Ok(Some(admin)) = session.get::<String>(SESSION_ADMIN).await else {
-        return Redirect::to("/login?error=expired").into_response();
-    };
-    let reason = match form.checked() {
-        Ok(r) => r,
-        Err(field) => return back(&format!("error={field}")),
+    let back = |q: &str| back_to(&page, q);
+    let (admin, reason) = match reason_form(&session, &page, &form, "").await {
+        Ok(checked) => checked,
+        Err(response) => return response,
     };
     let now = ctx.state.clock.now();
     match revoke(&ctx.state.store, &client_id, &admin, reason, now).await {
@@ -154,13 +174,10 @@ pub async fn release_form(
     Form(form): Form<ReasonForm>,
 ) -> Response {
     let page = app::dto::registration_href(&client_id);
-    let back = |q: &str| Redirect::to(&format!("{page}?{q}")).into_response();
-    let Ok(Some(admin)) = session.get::<String>(SESSION_ADMIN).await else {
-        return Redirect::to("/login?error=expired").into_response();
-    };
-    let reason = match form.checked() {
-        Ok(r) => r,
-        Err(field) => return back(&format!("error=release_{field}")),
+    let back = |q: &str| back_to(&page, q);
+    let (admin, reason) = match reason_form(&session, &page, &form, "release_").await {
+        Ok(checked) => checked,
+        Err(response) => return response,
     };
     let now = ctx.state.clock.now();
     let actor = format!("admin:{admin}");

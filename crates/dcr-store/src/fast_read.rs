@@ -97,25 +97,9 @@ mod tests {
             .await
             .unwrap();
         let reg = Registration {
-            client_id: "fast-1".into(),
-            software_id: "SW-FAST".into(),
-            org_id: "org".into(),
-            org_name: "Org".into(),
-            client_name: "Fast".into(),
-            legal_entity_id: None,
             legal_entity_name: Some("LE".into()),
-            jwks_uri: "https://adr.example/jwks".into(),
-            scope: "cdr:registration".into(),
-            status: RegistrationStatus::Active,
-            status_reason: None,
-            register_sp_status: None,
-            register_dr_status: None,
-            register_synced_at: None,
-            ssa: "a.b.c".into(),
-            metadata: "{}".into(),
-            client_id_issued_at: 7,
-            created_at: 7,
             updated_at: 8,
+            ..Registration::example("fast-1", "SW-FAST", 7)
         };
         let audit = NewAuditEvent {
             occurred_at: 7,

@@ -91,6 +91,36 @@ pub struct Registration {
     pub updated_at: i64,
 }
 
+#[cfg(any(test, feature = "fixtures"))]
+impl Registration {
+    /// An active registration with placeholder content, created, issued and updated at `at`:
+    /// the tests' starting point (they change fields with struct update syntax).
+    #[must_use]
+    pub fn example(client_id: &str, software_id: &str, at: i64) -> Self {
+        Self {
+            client_id: client_id.into(),
+            software_id: software_id.into(),
+            org_id: "org".into(),
+            org_name: "Brand".into(),
+            client_name: "Client".into(),
+            legal_entity_id: None,
+            legal_entity_name: None,
+            jwks_uri: "https://adr.example/jwks".into(),
+            scope: "cdr:registration".into(),
+            status: RegistrationStatus::Active,
+            status_reason: None,
+            register_sp_status: None,
+            register_dr_status: None,
+            register_synced_at: None,
+            ssa: "a.b.c".into(),
+            metadata: "{}".into(),
+            client_id_issued_at: at,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+}
+
 #[derive(sqlx::FromRow)]
 pub(crate) struct RegistrationRow {
     client_id: String,

@@ -188,30 +188,10 @@ fn failure_to_error(failure: &str) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{RegistrationStatus, Store};
+    use crate::Store;
 
     fn job(i: usize, software_id: &str, jti: Option<&str>) -> Job {
-        let reg = Registration {
-            client_id: format!("batch-{i}"),
-            software_id: software_id.into(),
-            org_id: "org".into(),
-            org_name: "Org".into(),
-            client_name: format!("Batch {i}"),
-            legal_entity_id: None,
-            legal_entity_name: None,
-            jwks_uri: "https://adr.example/jwks".into(),
-            scope: "cdr:registration".into(),
-            status: RegistrationStatus::Active,
-            status_reason: None,
-            register_sp_status: None,
-            register_dr_status: None,
-            register_synced_at: None,
-            ssa: "a.b.c".into(),
-            metadata: "{}".into(),
-            client_id_issued_at: 5,
-            created_at: 5,
-            updated_at: 5,
-        };
+        let reg = Registration::example(&format!("batch-{i}"), software_id, 5);
         let audit = NewAuditEvent {
             occurred_at: 5,
             actor: "test".into(),

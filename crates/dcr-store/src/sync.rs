@@ -338,25 +338,8 @@ mod tests {
 
     fn reg(client_id: &str, software_id: &str) -> Registration {
         Registration {
-            client_id: client_id.into(),
-            software_id: software_id.into(),
-            org_id: "org".into(),
-            org_name: "Brand".into(),
-            client_name: "Name".into(),
             legal_entity_id: Some("LE-1".into()),
-            legal_entity_name: None,
-            jwks_uri: "https://adr.example/jwks".into(),
-            scope: "openid".into(),
-            status: RegistrationStatus::Active,
-            status_reason: None,
-            register_sp_status: None,
-            register_dr_status: None,
-            register_synced_at: None,
-            ssa: "a.b.c".into(),
-            metadata: "{}".into(),
-            client_id_issued_at: 1,
-            created_at: 1,
-            updated_at: 1,
+            ..Registration::example(client_id, software_id, 1)
         }
     }
 

@@ -12,25 +12,16 @@ use test_support::TempPostgres;
 
 fn reg(n: u32, name: &str, status: RegistrationStatus) -> Registration {
     Registration {
-        client_id: format!("client-{n:03}"),
-        software_id: format!("SW-{n:03}"),
         org_id: format!("org-{}", n % 3),
         org_name: format!("Brand {}", n % 3),
         client_name: name.into(),
         legal_entity_id: Some(format!("le-{}", n % 2)),
         legal_entity_name: Some(format!("Legal {} Pty Ltd", n % 2)),
-        jwks_uri: "https://adr.example/jwks".into(),
-        scope: "cdr:registration".into(),
         status,
-        status_reason: None,
-        register_sp_status: None,
-        register_dr_status: None,
-        register_synced_at: None,
-        ssa: "a.b.c".into(),
-        metadata: "{}".into(),
         client_id_issued_at: i64::from(n),
         created_at: 1_000 + i64::from(n),
         updated_at: 5_000 - i64::from(n),
+        ..Registration::example(&format!("client-{n:03}"), &format!("SW-{n:03}"), 0)
     }
 }
 

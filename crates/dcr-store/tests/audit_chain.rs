@@ -7,27 +7,7 @@ use dcr_store::{NewAuditEvent, Registration, RegistrationStatus, Store};
 use test_support::TempPostgres;
 
 fn reg(client_id: &str) -> Registration {
-    Registration {
-        client_id: client_id.into(),
-        software_id: format!("sw-{client_id}"),
-        org_id: "org".into(),
-        org_name: "Brand".into(),
-        client_name: "Client".into(),
-        legal_entity_id: None,
-        legal_entity_name: None,
-        jwks_uri: "https://adr.example/jwks".into(),
-        scope: "openid".into(),
-        status: RegistrationStatus::Active,
-        status_reason: None,
-        register_sp_status: None,
-        register_dr_status: None,
-        register_synced_at: None,
-        ssa: "a.b.c".into(),
-        metadata: "{}".into(),
-        client_id_issued_at: 1,
-        created_at: 1,
-        updated_at: 1,
-    }
+    Registration::example(client_id, &format!("sw-{client_id}"), 1)
 }
 
 fn event(action: &str, n: i64) -> NewAuditEvent {

@@ -10,25 +10,12 @@ use test_support::TempPostgres;
 
 fn reg(client_id: &str, software_id: &str, name: &str, created: i64) -> Registration {
     Registration {
-        client_id: client_id.into(),
-        software_id: software_id.into(),
         org_id: format!("org-{software_id}"),
-        org_name: "Brand".into(),
         client_name: name.into(),
         legal_entity_id: Some("le-1".into()),
         legal_entity_name: Some("Legal Entity".into()),
-        jwks_uri: "https://adr.example/jwks".into(),
         scope: "openid cdr:registration".into(),
-        status: RegistrationStatus::Active,
-        status_reason: None,
-        register_sp_status: None,
-        register_dr_status: None,
-        register_synced_at: None,
-        ssa: "a.b.c".into(),
-        metadata: "{}".into(),
-        client_id_issued_at: created,
-        created_at: created,
-        updated_at: created,
+        ..Registration::example(client_id, software_id, created)
     }
 }
 

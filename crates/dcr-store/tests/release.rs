@@ -18,25 +18,12 @@ const SW: &str = "3F2504E0-4F89-41D3-9A0C-0305E82C3301";
 
 fn reg(client_id: &str, software_id: &str, created: i64) -> Registration {
     Registration {
-        client_id: client_id.into(),
-        software_id: software_id.into(),
         org_id: "org-1".into(),
         org_name: "Acme Money".into(),
         client_name: "Budget Tracker".into(),
         legal_entity_id: Some("le-1".into()),
         legal_entity_name: Some("Acme Pty Ltd".into()),
-        jwks_uri: "https://adr.example/jwks".into(),
-        scope: "cdr:registration".into(),
-        status: RegistrationStatus::Active,
-        status_reason: None,
-        register_sp_status: None,
-        register_dr_status: None,
-        register_synced_at: None,
-        ssa: "a.b.c".into(),
-        metadata: "{}".into(),
-        client_id_issued_at: created,
-        created_at: created,
-        updated_at: created,
+        ..Registration::example(client_id, software_id, created)
     }
 }
 
