@@ -246,6 +246,12 @@ fn log_report(r: &Result<SyncReport, dcr_store::StoreError>) {
             removed = r.removed,
             "register sync: the Register could not be reached; last good statuses kept"
         ),
+        // A poll that changed nothing (the usual one, every few seconds) is logged at debug.
+        Ok(r) if r.changed == 0 && r.removed == 0 && r.unknown == 0 => tracing::debug!(
+            fetched = r.fetched,
+            not_modified = r.not_modified,
+            "register sync done: nothing changed"
+        ),
         Ok(r) => tracing::info!(
             fetched = r.fetched,
             not_modified = r.not_modified,
