@@ -320,7 +320,9 @@ pub fn parse_request(jwt: &str) -> Result<UnverifiedRequest, RegistrationError> 
     }
     let claims = jose::decode_claims_unverified(raw).map_err(|_| malformed())?;
     let ssa_invalid = || {
-        RegistrationError::invalid_software_statement("The software_statement is empty or invalid")
+        RegistrationError::invalid_software_statement(
+            "ERR-DCR-006: The software_statement is empty or invalid",
+        )
     };
     let software_statement = match claims.get("software_statement") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
@@ -598,9 +600,13 @@ fn alg_claim(
     policy: &RegistrationPolicy,
     required: bool,
 ) -> Result<Option<Alg>, RegistrationError> {
-    match m.get(name) {
-        None | Some(Value::Null) if required => Err(missing(name)),
-        None | Some(Value::Null) => Ok(None),
+    // An empty string is as good as absent (as the ACCC reference treats it).
+    let value = m
+        .get(name)
+        .filter(|v| !v.is_null() && v.as_str() != Some(""));
+    match value {
+        None if required => Err(missing(name)),
+        None => Ok(None),
         Some(v) => v
             .as_str()
             .and_then(Alg::parse)
@@ -703,14 +709,16 @@ pub fn validate_metadata(
     let grant_types = match m.get("grant_types") {
         None | Some(Value::Null) => return Err(missing("grant_types")),
         Some(v) => {
-            let list = string_list(v)
-                .ok()
-                .filter(|l| l.iter().all(|g| SUPPORTED_GRANT_TYPES.contains(g)))
-                .ok_or_else(|| one_of("grant_types", &SUPPORTED_GRANT_TYPES.join(",")))?;
+            let unsupported = || one_of("grant_types", &SUPPORTED_GRANT_TYPES.join(","));
+            let list = string_list(v).map_err(|()| unsupported())?;
+            // The missing `authorization_code` is named first (as the ACCC reference does).
             if !list.contains(&"authorization_code") {
                 return Err(meta(
                     "The 'grant_types' claim value must contain the 'authorization_code' value.",
                 ));
+            }
+            if !list.iter().all(|g| SUPPORTED_GRANT_TYPES.contains(g)) {
+                return Err(unsupported());
             }
             dedup(list)
         }
@@ -1148,25 +1156,25 @@ mod tests {
             (
                 request(&s, &json!({"software_statement": null})),
                 i,
-                "The software_statement is empty or invalid",
+                "ERR-DCR-006: The software_statement is empty or invalid",
                 "SSA missing",
             ),
             (
                 request(&s, &json!({"software_statement": 5})),
                 i,
-                "The software_statement is empty or invalid",
+                "ERR-DCR-006: The software_statement is empty or invalid",
                 "SSA not a string",
             ),
             (
                 request(&s, &json!({"software_statement": ""})),
                 i,
-                "The software_statement is empty or invalid",
+                "ERR-DCR-006: The software_statement is empty or invalid",
                 "SSA empty",
             ),
             (
                 request(&s, &json!({"software_statement": "abc.def"})),
                 i,
-                "The software_statement is empty or invalid",
+                "ERR-DCR-006: The software_statement is empty or invalid",
                 "SSA not a JWS",
             ),
         ];
@@ -1549,6 +1557,7 @@ mod tests {
             (json!({"grant_types": ["client_credentials"]}), "The 'grant_types' claim value must contain the 'authorization_code' value.", "16 no authorization_code"),
             (json!({"grant_types": ["authorization_code", "implicit"]}), "The 'grant_types' claim value must be one of 'client_credentials,authorization_code,refresh_token'.", "16 implicit"),
             (json!({"grant_types": [1]}), "'grant_types' claim value must be one of", "16 number"),
+            (json!({"grant_types": ["foo"]}), "The 'grant_types' claim value must contain the 'authorization_code' value.", "16 foo (ACCC JARM AC43)"),
             // Row 17.
             (json!({"request_object_signing_alg": "HS256"}), "The 'request_object_signing_alg' claim value must be one of 'PS256,ES256'.", "17 HS256"),
             // Row 18.
@@ -1558,6 +1567,8 @@ mod tests {
             (json!({"response_types": []}), "The 'response_types' claim value must be one of 'code'.", "18 empty"),
             // Row 19.
             (json!({"authorization_signed_response_alg": null}), "The 'authorization_signed_response_alg' claim is missing.", "19 missing"),
+            (json!({"authorization_signed_response_alg": ""}), "The 'authorization_signed_response_alg' claim is missing.", "19 empty (ACCC JARM AC05)"),
+            (json!({"id_token_signed_response_alg": ""}), "The 'id_token_signed_response_alg' claim is missing.", "15 empty"),
             (json!({"authorization_signed_response_alg": "none"}), "The 'authorization_signed_response_alg' claim value must be one of 'PS256,ES256'.", "19 none"),
             // Row 20.
             (json!({"authorization_encrypted_response_enc": "A256GCM"}), "The 'authorization_encrypted_response_alg' claim is missing.", "20 enc without alg"),

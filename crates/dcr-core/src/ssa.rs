@@ -34,6 +34,40 @@ pub const DEFAULT_SOFTWARE_ROLES: &str = "data-recipient-software-product";
 pub const SSA_UNKNOWN_KID: &str =
     "Software statement assertion signature could not be verified: unknown 'kid'";
 
+const UNSUPPORTED_ALG: &str = "Software statement assertion must be signed with PS256 or ES256";
+const MISSING_KID: &str = "Software statement assertion header is missing 'kid'";
+const BAD_SIGNATURE: &str = "Software statement assertion signature could not be verified";
+const NOT_FROM_REGISTER: &str = "Software statement assertion was not issued by the CDR Register";
+const EXPIRED: &str = "Software statement assertion has expired";
+const ISSUED_IN_FUTURE: &str = "Software statement assertion was issued in the future";
+const NOT_YET_VALID: &str = "Software statement assertion is not yet valid";
+
+/// What a recipient is told when the SSA's signature or validity fails (spec §6 row 5), in the
+/// words of the ACCC reference, whose tests compare them.
+pub const SSA_VALIDATION_FAILED: &str = "ERR-DCR-005: SSA validation failed.";
+
+/// The error of [`verify_ssa`] as told to the recipient: a failed signature, issuer or validity
+/// check (row 5) becomes [`SSA_VALIDATION_FAILED`]; the others (a missing or ill-formed claim)
+/// keep their own description. Log the original: it says which check failed.
+#[must_use]
+pub fn public_error(e: &RegistrationError) -> RegistrationError {
+    let row_5 = [
+        UNSUPPORTED_ALG,
+        MISSING_KID,
+        BAD_SIGNATURE,
+        SSA_UNKNOWN_KID,
+        NOT_FROM_REGISTER,
+        EXPIRED,
+        ISSUED_IN_FUTURE,
+        NOT_YET_VALID,
+    ];
+    if row_5.contains(&e.description.as_ref()) {
+        bad(SSA_VALIDATION_FAILED)
+    } else {
+        e.clone()
+    }
+}
+
 /// What the SSA check is configured with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SsaPolicy {
@@ -186,12 +220,10 @@ pub(crate) fn is_https_url(s: &str) -> bool {
 fn map_jose(e: &JoseError) -> RegistrationError {
     match e {
         JoseError::Malformed(_) => bad("Software statement assertion is malformed"),
-        JoseError::UnsupportedAlg(_) => {
-            bad("Software statement assertion must be signed with PS256 or ES256")
-        }
-        JoseError::MissingKid => bad("Software statement assertion header is missing 'kid'"),
+        JoseError::UnsupportedAlg(_) => bad(UNSUPPORTED_ALG),
+        JoseError::MissingKid => bad(MISSING_KID),
         JoseError::UnknownKid(_) => bad(SSA_UNKNOWN_KID),
-        _ => bad("Software statement assertion signature could not be verified"),
+        _ => bad(BAD_SIGNATURE),
     }
 }
 
@@ -216,21 +248,19 @@ pub fn verify_ssa(
 
     let iss = required_str(&m, "iss")?;
     if iss != policy.issuer {
-        return Err(bad(
-            "Software statement assertion was not issued by the CDR Register",
-        ));
+        return Err(bad(NOT_FROM_REGISTER));
     }
     let exp = required_date(&m, "exp")?;
     if now >= exp.saturating_add(skew) {
-        return Err(bad("Software statement assertion has expired"));
+        return Err(bad(EXPIRED));
     }
     let iat = required_date(&m, "iat")?;
     if iat > now.saturating_add(skew) {
-        return Err(bad("Software statement assertion was issued in the future"));
+        return Err(bad(ISSUED_IN_FUTURE));
     }
     match claims::date(&m, "nbf") {
         Claim::Present(nbf) if nbf > now.saturating_add(skew) => {
-            return Err(bad("Software statement assertion is not yet valid"));
+            return Err(bad(NOT_YET_VALID));
         }
         Claim::Invalid => return Err(invalid("nbf")),
         _ => {}

@@ -456,7 +456,10 @@ pub enum AccessTokenError {
     BadSignature,
     /// `now >= exp`.
     #[error("The access token has expired")]
-    Expired,
+    Expired {
+        /// When it expired.
+        exp: UnixTime,
+    },
     /// `iss` is not ours.
     #[error("The access token issuer is invalid")]
     WrongIssuer,
@@ -492,7 +495,7 @@ pub fn verify_access_token(
         return Err(AccessTokenError::WrongIssuer);
     }
     if now >= claims.exp {
-        return Err(AccessTokenError::Expired);
+        return Err(AccessTokenError::Expired { exp: claims.exp });
     }
     Ok(claims)
 }
@@ -889,8 +892,16 @@ mod tests {
         let cases = [
             (NOW, Ok(()), "at issue"),
             (NOW + 299, Ok(()), "one second before exp"),
-            (NOW + 300, Err(AccessTokenError::Expired), "at exp"),
-            (NOW + 301, Err(AccessTokenError::Expired), "after exp"),
+            (
+                NOW + 300,
+                Err(AccessTokenError::Expired { exp: NOW + 300 }),
+                "at exp",
+            ),
+            (
+                NOW + 301,
+                Err(AccessTokenError::Expired { exp: NOW + 300 }),
+                "after exp",
+            ),
         ];
         for (now, want, msg) in cases {
             assert_eq!(

@@ -92,6 +92,23 @@ fn invalid_token(description: &str) -> ApiError {
 /// (an unknown or no longer active client is also a 401).
 ///
 /// # Errors
+/// The description of an expired access token, in the ACCC reference's words and date format
+/// (its tests compare them): `The token expired at '12/01/2026 09:30:00'` (UTC).
+fn expired_at(exp: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(exp) {
+        Ok(t) => format!(
+            "The token expired at '{:02}/{:02}/{:04} {:02}:{:02}:{:02}'",
+            u8::from(t.month()),
+            t.day(),
+            t.year(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        ),
+        Err(_) => "The token has expired".to_string(),
+    }
+}
+
 /// The 401/403 of §9.2 with its `WWW-Authenticate` header.
 pub fn authorize_management(
     state: &AppState,
@@ -108,7 +125,7 @@ pub fn authorize_management(
             let claims = verify_access_token(token, state.keys.load().published(), &state.config.issuer_str(), now).map_err(|e| {
                 tracing::info!(target: "security", reason = %e, "management call with an invalid access token");
                 match e {
-                    AccessTokenError::Expired => invalid_token("The access token has expired"),
+                    AccessTokenError::Expired { exp } => invalid_token(&expired_at(exp)),
                     other => invalid_token(&other.to_string()),
                 }
             })?;
@@ -118,9 +135,8 @@ pub fn authorize_management(
     };
     if !ct_eq(&claims.cnf.x5t_s256, &cert.thumbprint) {
         tracing::warn!(target: "security", client_id = %claims.client_id, "holder-of-key check failed");
-        return Err(invalid_token(
-            "Holder of Key check failed: the access token is bound to another certificate",
-        ));
+        // The ACCC reference's words (its tests compare them).
+        return Err(invalid_token("ERR-AUTH-001: Holder of Key check failed"));
     }
     if !claims.has_scope(REGISTRATION_SCOPE) {
         return Err(ApiError::new(

@@ -72,7 +72,9 @@ async fn validate(state: &AppState, body: &Bytes) -> Result<Validated, ApiError>
     let text = std::str::from_utf8(body)
         .map_err(|_| invalid_metadata("The registration request is not a UTF-8 JWT."))?;
     if text.trim().is_empty() {
-        return Err(invalid_metadata("Registration request is empty"));
+        return Err(invalid_metadata(
+            "ERR-DCR-002: Registration request is empty",
+        ));
     }
     let req = parse_request(text)?;
     let now = state.clock.now();
@@ -96,10 +98,14 @@ async fn validate(state: &AppState, body: &Bytes) -> Result<Validated, ApiError>
                 .refresh_for_kid(register_uri, &kid)
                 .await
                 .map_err(register_unavailable)?;
-            verify_ssa(&req.software_statement, &keys, now, &policy.ssa)?
+            verify_ssa(&req.software_statement, &keys, now, &policy.ssa)
         }
-        other => other?,
-    };
+        other => other,
+    }
+    .map_err(|e| {
+        tracing::info!(reason = %e.description, "software statement refused");
+        dcr_core::ssa::public_error(&e)
+    })?;
     tracing::Span::current().record("software_id", ssa.software_id.as_str());
 
     // The request, with the recipient's keys from the SSA's jwks_uri.

@@ -205,6 +205,12 @@ async fn checks_run_in_the_order_of_section_9_2(backend: Backend) {
         .unwrap();
     assert_eq!(res.status(), 401);
     assert!(www(&res).contains("invalid_token"));
+    let (_, error, body) = error_of(res).await;
+    assert_eq!(error, "invalid_token");
+    assert_eq!(
+        body["error_description"],
+        "ERR-AUTH-001: Holder of Key check failed"
+    );
     // 6. Token of another client / unknown client id.
     let res = app
         .client
@@ -244,7 +250,14 @@ async fn checks_run_in_the_order_of_section_9_2(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
-    assert!(www(&res).contains("expired"), "{}", www(&res));
+    // The ACCC reference's words and date format (exp = NOW + 300 s, UTC).
+    let expired = "The token expired at '01/15/2027 08:05:00'";
+    assert_eq!(
+        www(&res),
+        format!("Bearer error=\"invalid_token\", error_description=\"{expired}\"")
+    );
+    let (_, _, body) = error_of(res).await;
+    assert_eq!(body["error_description"], expired);
 }
 
 async fn a_token_without_the_registration_scope_is_403(backend: Backend) {

@@ -94,6 +94,15 @@ struct Case {
     build: Box<dyn Fn(&TestApp) -> String>,
     status: u16,
     error: &'static str,
+    /// The exact `error_description`, where a reference implementation's tests compare it.
+    description: Option<&'static str>,
+}
+
+impl Case {
+    fn says(mut self, description: &'static str) -> Self {
+        self.description = Some(description);
+        self
+    }
 }
 
 fn case(
@@ -107,6 +116,7 @@ fn case(
         build: Box::new(build),
         status,
         error,
+        description: None,
     }
 }
 
@@ -124,10 +134,12 @@ fn ssa_patch(p: Value) -> impl Fn(&TestApp) -> String {
 fn cases() -> Vec<Case> {
     const MD: &str = "invalid_client_metadata";
     const SS: &str = "invalid_software_statement";
+    const SSA_FAILED: &str = "ERR-DCR-005: SSA validation failed.";
     vec![
         // Row 2: compact JWS with PS256/ES256 only.
         case("body is not a JWT", 400, MD, |_| "not a jwt".into()),
-        case("empty body", 400, MD, |_| String::new()),
+        case("empty body", 400, MD, |_| String::new())
+            .says("ERR-DCR-002: Registration request is empty"),
         case("alg none", 400, MD, |app| {
             let ssa = app.ssa(SW, json!({}));
             testutil::unsigned_jwt(
@@ -165,7 +177,8 @@ fn cases() -> Vec<Case> {
             400,
             SS,
             req_patch(json!({"software_statement": "abc"})),
-        ),
+        )
+        .says("ERR-DCR-006: The software_statement is empty or invalid"),
         // Row 5: SSA signature, alg, iss, exp.
         case(
             "SSA signed by an impostor key with the Register's kid",
@@ -176,22 +189,26 @@ fn cases() -> Vec<Case> {
                 let ssa = test_keys().impostor.sign(&claims).unwrap();
                 app.sign_request(&app.request_claims(SW, &ssa))
             },
-        ),
+        )
+        .says(SSA_FAILED),
         case("SSA signed by an ADR key", 400, SS, |app| {
             let claims = testutil::ssa_claims(SW, &app.adr_jwks_uri(), app.now());
             let ssa = test_keys().adr_ps256.sign(&claims).unwrap();
             app.sign_request(&app.request_claims(SW, &ssa))
-        }),
+        })
+        .says(SSA_FAILED),
         case("SSA expired", 400, SS, |app| {
             let ssa = app.ssa(SW, json!({"iat": app.now() - 1200, "exp": app.now() - 600}));
             app.sign_request(&app.request_claims(SW, &ssa))
-        }),
+        })
+        .says(SSA_FAILED),
         case(
             "SSA wrong issuer",
             400,
             SS,
             ssa_patch(json!({"iss": "not-the-register"})),
-        ),
+        )
+        .says(SSA_FAILED),
         // Row 6 and 7: mandatory SSA claims, jwks_uri absolute https.
         case(
             "SSA without org_id",
@@ -347,7 +364,15 @@ fn cases() -> Vec<Case> {
             400,
             MD,
             req_patch(json!({"grant_types": ["authorization_code", "password"]})),
-        ),
+        )
+        .says("The 'grant_types' claim value must be one of 'client_credentials,authorization_code,refresh_token'."),
+        case(
+            "grant_types foo (ACCC JARM AC43)",
+            400,
+            MD,
+            req_patch(json!({"grant_types": ["foo"]})),
+        )
+        .says("The 'grant_types' claim value must contain the 'authorization_code' value."),
         case(
             "request_object_signing_alg RS256",
             400,
@@ -377,7 +402,15 @@ fn cases() -> Vec<Case> {
             400,
             MD,
             req_patch(json!({"authorization_signed_response_alg": null})),
-        ),
+        )
+        .says("The 'authorization_signed_response_alg' claim is missing."),
+        case(
+            "authorization_signed_response_alg empty (ACCC JARM AC05)",
+            400,
+            MD,
+            req_patch(json!({"authorization_signed_response_alg": ""})),
+        )
+        .says("The 'authorization_signed_response_alg' claim is missing."),
         case(
             "authorization_signed_response_alg none",
             400,
@@ -426,10 +459,11 @@ async fn every_validation_rule_answers_its_error(backend: Backend) {
     for c in cases() {
         let res = app.post_register(&(c.build)(&app)).await;
         let (status, error, body) = error_of(res).await;
-        if status != c.status || error != c.error {
+        let described = c.description.is_none_or(|d| body["error_description"] == d);
+        if status != c.status || error != c.error || !described {
             failures.push(format!(
-                "{}: expected {} {}, got {status} {body}",
-                c.name, c.status, c.error
+                "{}: expected {} {} {:?}, got {status} {body}",
+                c.name, c.status, c.error, c.description
             ));
         }
     }
