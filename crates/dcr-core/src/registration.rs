@@ -635,6 +635,18 @@ fn dedup(list: Vec<&str>) -> Vec<String> {
     out
 }
 
+/// The request's `redirect_uris` (each one of the SSA's; spec §6 row 23), for the
+/// `sector_identifier_uri` check (row 11), which comes before the other metadata rules.
+///
+/// # Errors
+/// `invalid_redirect_uri` as in [`validate_metadata`].
+pub fn requested_redirect_uris(
+    req: &VerifiedRequest,
+    ssa: &VerifiedSsa,
+) -> Result<Vec<String>, RegistrationError> {
+    redirect_uris(&req.claims, ssa)
+}
+
 fn redirect_uris(
     m: &Map<String, Value>,
     ssa: &VerifiedSsa,

@@ -34,7 +34,7 @@ pub const DEFAULT_SOFTWARE_ROLES: &str = "data-recipient-software-product";
 pub const SSA_UNKNOWN_KID: &str =
     "Software statement assertion signature could not be verified: unknown 'kid'";
 
-const UNSUPPORTED_ALG: &str = "Software statement assertion must be signed with PS256 or ES256";
+const UNSUPPORTED_ALG: &str = "Software statement assertion must be signed with PS256";
 const MISSING_KID: &str = "Software statement assertion header is missing 'kid'";
 const BAD_SIGNATURE: &str = "Software statement assertion signature could not be verified";
 const NOT_FROM_REGISTER: &str = "Software statement assertion was not issued by the CDR Register";
@@ -244,6 +244,10 @@ pub fn verify_ssa(
     policy: &SsaPolicy,
 ) -> Result<VerifiedSsa, RegistrationError> {
     let (header, m) = jose::verify_with_set(jwt, register_keys).map_err(|e| map_jose(&e))?;
+    // The CDR Register signs SSAs with PS256 only (spec §5.1, §6 row 5).
+    if header.alg != "PS256" {
+        return Err(bad(UNSUPPORTED_ALG));
+    }
     let skew = policy.clock_skew_secs;
 
     let iss = required_str(&m, "iss")?;
@@ -629,7 +633,7 @@ mod tests {
             ),
             (
                 unsigned_jwt(&json!({"alg": "none", "kid": "register-1"}), &claims(), b""),
-                "must be signed with PS256 or ES256",
+                "must be signed with PS256",
                 "alg none",
             ),
             (
@@ -638,7 +642,7 @@ mod tests {
                     &claims(),
                     &[1; 32],
                 ),
-                "must be signed with PS256 or ES256",
+                "must be signed with PS256",
                 "HS256",
             ),
             (
@@ -648,7 +652,7 @@ mod tests {
                     &claims(),
                 )
                 .unwrap(),
-                "must be signed with PS256 or ES256",
+                "must be signed with PS256",
                 "RS256",
             ),
             (
@@ -665,10 +669,12 @@ mod tests {
     }
 
     #[test]
-    fn ssa_signed_with_es256_register_key_is_accepted() {
+    fn ssa_signed_with_an_es256_key_of_the_register_is_refused() {
+        // The Register signs SSAs with PS256 only (spec §6 row 5), whatever keys it publishes.
         let es = SigningKey::generate_es256("reg-es").unwrap();
         let set = JwkSet::from_keys([es.verifying_key()]).unwrap();
         let jwt = es.sign(&claims()).unwrap();
-        assert!(verify_ssa(&jwt, &set, NOW, &policy(0)).is_ok());
+        let r = verify_ssa(&jwt, &set, NOW, &policy(0));
+        assert_iss(r, "must be signed with PS256", "ES256 SSA");
     }
 }

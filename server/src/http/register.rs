@@ -145,8 +145,9 @@ async fn validate(state: &AppState, body: &Bytes) -> Result<Validated, ApiError>
             tracing::info!(target: "security", error = %e, "sector_identifier_uri could not be fetched");
             invalid_metadata("ERR-DCR-007: Invalid sector_identifier_uri")
         })?;
-        let meta_probe = validate_metadata(&verified, &ssa, policy)?;
-        check_sector_identifier(&doc, &meta_probe.redirect_uris)?;
+        // Row 11 before the metadata rules of rows 13 to 22.
+        let uris = dcr_core::registration::requested_redirect_uris(&verified, &ssa)?;
+        check_sector_identifier(&doc, &uris)?;
     }
     let meta = validate_metadata(&verified, &ssa, policy)?;
     Ok(Validated { meta, ssa, jti })
@@ -343,7 +344,7 @@ async fn active_registration(
     responses(
         (status = 200, description = "The registration", body = super::openapi::RegistrationResponse),
         (status = 401, description = "Missing, invalid or unbound access token, or unknown client", body = super::openapi::ErrorBody, headers(("WWW-Authenticate" = String))),
-        (status = 403, description = "No client certificate, or the token's client is another", body = super::openapi::ErrorBody),
+        (status = 403, description = "No client certificate, or the token lacks the cdr:registration scope", body = super::openapi::ErrorBody),
         (status = 503, description = "The store or the CDR Register is unavailable", body = super::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(("mtls" = [], "bearer" = []))
@@ -380,7 +381,7 @@ pub async fn get(
         (status = 200, description = "Updated", body = super::openapi::RegistrationResponse),
         (status = 400, description = "Invalid request, metadata or software statement", body = super::openapi::ErrorBody),
         (status = 401, description = "Missing, invalid or unbound access token, or unknown client", body = super::openapi::ErrorBody, headers(("WWW-Authenticate" = String))),
-        (status = 403, description = "No client certificate, or the token's client is another", body = super::openapi::ErrorBody),
+        (status = 403, description = "No client certificate, or the token lacks the cdr:registration scope", body = super::openapi::ErrorBody),
         (status = 413, description = "Body too large", body = super::openapi::ErrorBody),
         (status = 415, description = "Content type is not application/jwt", body = super::openapi::ErrorBody),
         (status = 503, description = "The store or the CDR Register is unavailable", body = super::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -443,7 +444,7 @@ pub async fn put(
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "Missing, invalid or unbound access token, or unknown client", body = super::openapi::ErrorBody, headers(("WWW-Authenticate" = String))),
-        (status = 403, description = "No client certificate, or the token's client is another", body = super::openapi::ErrorBody),
+        (status = 403, description = "No client certificate, or the token lacks the cdr:registration scope", body = super::openapi::ErrorBody),
         (status = 503, description = "The store or the CDR Register is unavailable", body = super::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(("mtls" = [], "bearer" = []))

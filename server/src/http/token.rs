@@ -111,25 +111,6 @@ async fn issue(
         .await?
         .filter(|r| r.status == RegistrationStatus::Active)
         .ok_or_else(TokenError::client_not_found)?;
-    // Register status (spec §10.2): a product or recipient that is not active gets no token.
-    for status in [
-        reg.register_sp_status.as_deref(),
-        reg.register_dr_status.as_deref(),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if !status.eq_ignore_ascii_case("ACTIVE") {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                ADR_STATUS_NOT_ACTIVE,
-                format!(
-                    "ERR-GEN-002: Software product status is {}",
-                    dcr_core::jose::printable(status)
-                ),
-            ));
-        }
-    }
     let now = state.clock.now();
     let issuer = state.config.issuer_str();
     let audiences = [issuer.clone(), format!("{issuer}/token")];
@@ -159,6 +140,26 @@ async fn issue(
         }
         other => other?,
     };
+    // Register status (spec §10.2): a product or recipient that is not active gets no token.
+    // Told only to the authenticated client, so that nobody else learns a product's status.
+    for status in [
+        reg.register_sp_status.as_deref(),
+        reg.register_dr_status.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if !status.eq_ignore_ascii_case("ACTIVE") {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                ADR_STATUS_NOT_ACTIVE,
+                format!(
+                    "ERR-GEN-002: Software product status is {}",
+                    dcr_core::jose::printable(status)
+                ),
+            ));
+        }
+    }
     let scope = grant_scope(req.scope.as_deref(), &reg.scope)?;
     let fresh = state
         .store

@@ -709,6 +709,15 @@ async fn sector_identifier_uri_is_checked(backend: Backend) {
         (400, "invalid_client_metadata"),
         "redirect_uris not in the sector document"
     );
+    // Row 11 comes before the metadata rules (rows 13 to 22).
+    let mut claims = app.request_claims("p2", &ssa);
+    claims["application_type"] = json!("native");
+    let (_, error, body) = error_of(app.post_register(&app.sign_request(&claims)).await).await;
+    assert_eq!(error, "invalid_client_metadata");
+    assert_eq!(
+        body["error_description"],
+        "ERR-DCR-007: Invalid sector_identifier_uri"
+    );
     app.stub.set("/sector.json", 500, "");
     let ssa = app.ssa("p3", json!({"sector_identifier_uri": sector}));
     let (status, error, _) = error_of(

@@ -336,6 +336,20 @@ async fn inactive_software_product_gets_no_token(backend: Backend) {
         .set_register_status(&client_id, Some("INACTIVE"), Some("ACTIVE"), app.now())
         .await
         .unwrap();
+    // Only the client itself learns the status: a forged assertion is refused as such.
+    let forged = app.assertion_signed(&client_id, json!({}), &test_keys().impostor);
+    let res = app
+        .token_request(
+            &app.client,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", JWT_BEARER),
+                ("client_assertion", &forged),
+            ],
+        )
+        .await;
+    let (status, error, _) = error_of(res).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_client"));
     let a = app.assertion(&client_id, json!({}));
     let res = app
         .token_request(
