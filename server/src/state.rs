@@ -65,6 +65,7 @@ impl AppState {
             "issuer": issuer,
             "registration_endpoint": format!("{issuer}/register"),
             "token_endpoint": format!("{issuer}/token"),
+            "cdr_arrangement_revocation_endpoint": format!("{issuer}/arrangements/revoke"),
             "jwks_uri": format!("{issuer}/jwks"),
             "scopes_supported": dcr_core::registration::DEFAULT_SUPPORTED_SCOPES,
             "response_types_supported": ["code"],

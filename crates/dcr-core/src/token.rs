@@ -231,6 +231,27 @@ impl TokenRequest {
     }
 }
 
+impl TokenRequest {
+    /// The client authentication of a form posted to another endpoint of the authorisation
+    /// server (CDR arrangement revocation): `client_assertion_type`, `client_assertion` and an
+    /// optional `client_id`, checked as [`Self::parse_form`] checks them; no `grant_type`.
+    ///
+    /// # Errors
+    /// As [`Self::parse_form`], but for the grant type.
+    pub fn parse_client_authentication(
+        pairs: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, TokenError> {
+        let pairs = pairs
+            .into_iter()
+            .filter(|(k, _)| k != "grant_type")
+            .chain(std::iter::once((
+                "grant_type".to_owned(),
+                GRANT_TYPE_CLIENT_CREDENTIALS.to_owned(),
+            )));
+        Self::parse_form(pairs)
+    }
+}
+
 const ISS_SUB_MESSAGE: &str =
     "Invalid client_assertion - 'sub' and 'iss' must be set to the client_id";
 

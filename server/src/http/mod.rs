@@ -2,6 +2,7 @@
 //! CDS), the token endpoint, health and readiness.
 
 pub mod admin;
+pub mod arrangement;
 pub mod auth;
 pub mod error;
 pub mod middleware;
@@ -98,6 +99,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             routes::TOKEN,
             post(token::post).fallback(method_not_allowed),
+        )
+        .route(
+            routes::ARRANGEMENT_REVOKE,
+            post(arrangement::revoke).fallback(method_not_allowed),
         )
         .route(
             routes::ADMIN_REGISTER_METADATA,

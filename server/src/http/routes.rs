@@ -18,3 +18,6 @@ pub const OPENAPI: &str = "/openapi.json";
 pub const TOKEN: &str = "/token";
 /// Admin Metadata Update, called by the CDR Register (CDS Admin APIs).
 pub const ADMIN_REGISTER_METADATA: &str = "/cds-au/v1/admin/register/metadata";
+
+/// CDR arrangement revocation (CDS; `cdr_arrangement_revocation_endpoint` in discovery).
+pub const ARRANGEMENT_REVOKE: &str = "/arrangements/revoke";

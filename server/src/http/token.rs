@@ -11,9 +11,9 @@ use dcr_core::token::{
     assertion_client_id, grant_scope, issue_access_token, verify_client_assertion,
     AccessTokenClaims, Cnf, TokenError, TokenRequest,
 };
-use dcr_store::RegistrationStatus;
+use dcr_store::{Registration, RegistrationStatus};
 
-use super::auth::client_cert;
+use super::auth::{client_cert, ClientCert};
 use super::ApiError;
 use crate::state::AppState;
 use crate::tls::ConnectionInfo;
@@ -80,66 +80,11 @@ async fn issue(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Response, ApiError> {
-    let cert = client_cert(state, conn, headers);
-    crate::rate_limit::check(state, "token", conn, cert.as_ref())?;
-    let cert = cert.ok_or_else(|| {
-        ApiError::from(TokenError::invalid_client(
-            "A client certificate is required: connect with mutual TLS.",
-        ))
-    })?;
-    let form_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| {
-            m.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !form_type {
-        return Err(TokenError::invalid_request(
-            "The request must be application/x-www-form-urlencoded.",
-        )
-        .into());
-    }
-    let pairs: Vec<(String, String)> = form_urlencoded_pairs(body);
+    let (cert, pairs) = client_form(state, "token", conn, headers, body)?;
     let req = TokenRequest::parse_form(pairs)?;
-    let client_id = assertion_client_id(&req)?;
-    tracing::Span::current().record("client_id", client_id.as_str());
-    let reg = state
-        .store
-        .get_registration(&client_id)
-        .await?
-        .filter(|r| r.status == RegistrationStatus::Active)
-        .ok_or_else(TokenError::client_not_found)?;
-    let now = state.clock.now();
     let issuer = state.config.issuer_str();
-    let audiences = [issuer.clone(), format!("{issuer}/token")];
-    let skew = state.config.clock_skew_secs;
-    let keys = state.jwks.get(&reg.jwks_uri).await.map_err(|e| {
-        tracing::info!(error = %e, "client JWKS unavailable");
-        ApiError::from(TokenError::invalid_client(
-            "Could not load the client's JWKS to verify the client assertion.",
-        ))
-    })?;
-    let assertion = match verify_client_assertion(&req, &client_id, &keys, &audiences, now, skew) {
-        Err(e) if e.is_unknown_kid() => {
-            let kid = dcr_core::jose::decode_header(&req.client_assertion)
-                .ok()
-                .and_then(|h| h.kid)
-                .unwrap_or_default();
-            let keys = state
-                .jwks
-                .refresh_for_kid(&reg.jwks_uri, &kid)
-                .await
-                .map_err(|_| {
-                    ApiError::from(TokenError::invalid_client(
-                        "Could not load the client's JWKS to verify the client assertion.",
-                    ))
-                })?;
-            verify_client_assertion(&req, &client_id, &keys, &audiences, now, skew)?
-        }
-        other => other?,
-    };
+    let (client_id, reg) = authenticate_client(state, &req, &format!("{issuer}/token")).await?;
+    let now = state.clock.now();
     // Register status (spec §10.2): a product or recipient that is not active gets no token.
     // Told only to the authenticated client, so that nobody else learns a product's status.
     for status in [
@@ -161,16 +106,6 @@ async fn issue(
         }
     }
     let scope = grant_scope(req.scope.as_deref(), &reg.scope)?;
-    let fresh = state
-        .store
-        .use_jti(
-            &format!("ca:{client_id}:{}", assertion.jti),
-            assertion.exp.max(now) + skew,
-        )
-        .await?;
-    if !fresh {
-        return Err(TokenError::replayed_jti().into());
-    }
     let lifetime = state.config.token_lifetime_secs;
     let claims = AccessTokenClaims {
         iss: issuer.clone(),
@@ -203,6 +138,98 @@ async fn issue(
     res.headers_mut()
         .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(res)
+}
+
+/// The mutual-TLS client certificate and the form of a client's POST (token endpoint, CDR
+/// arrangement revocation), after the per-client rate limit of `limit`.
+pub(super) fn client_form(
+    state: &AppState,
+    limit: &'static str,
+    conn: Option<&ConnectionInfo>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(ClientCert, Vec<(String, String)>), ApiError> {
+    let cert = client_cert(state, conn, headers);
+    crate::rate_limit::check(state, limit, conn, cert.as_ref())?;
+    let cert = cert.ok_or_else(|| {
+        ApiError::from(TokenError::invalid_client(
+            "A client certificate is required: connect with mutual TLS.",
+        ))
+    })?;
+    let form_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form_type {
+        return Err(TokenError::invalid_request(
+            "The request must be application/x-www-form-urlencoded.",
+        )
+        .into());
+    }
+    Ok((cert, form_urlencoded_pairs(body)))
+}
+
+/// Authenticates the client of a request to `endpoint` by `private_key_jwt` (CDS client
+/// authentication): the assertion verified with a key from the client's registered `jwks_uri`,
+/// its `aud` the issuer or `endpoint`, its `jti` used once. Answers the client id and its
+/// active registration.
+pub(super) async fn authenticate_client(
+    state: &AppState,
+    req: &TokenRequest,
+    endpoint: &str,
+) -> Result<(String, Registration), ApiError> {
+    let client_id = assertion_client_id(req)?;
+    tracing::Span::current().record("client_id", client_id.as_str());
+    let reg = state
+        .store
+        .get_registration(&client_id)
+        .await?
+        .filter(|r| r.status == RegistrationStatus::Active)
+        .ok_or_else(TokenError::client_not_found)?;
+    let now = state.clock.now();
+    let issuer = state.config.issuer_str();
+    let audiences = [issuer, endpoint.to_owned()];
+    let skew = state.config.clock_skew_secs;
+    let keys = state.jwks.get(&reg.jwks_uri).await.map_err(|e| {
+        tracing::info!(error = %e, "client JWKS unavailable");
+        ApiError::from(TokenError::invalid_client(
+            "Could not load the client's JWKS to verify the client assertion.",
+        ))
+    })?;
+    let assertion = match verify_client_assertion(req, &client_id, &keys, &audiences, now, skew) {
+        Err(e) if e.is_unknown_kid() => {
+            let kid = dcr_core::jose::decode_header(&req.client_assertion)
+                .ok()
+                .and_then(|h| h.kid)
+                .unwrap_or_default();
+            let keys = state
+                .jwks
+                .refresh_for_kid(&reg.jwks_uri, &kid)
+                .await
+                .map_err(|_| {
+                    ApiError::from(TokenError::invalid_client(
+                        "Could not load the client's JWKS to verify the client assertion.",
+                    ))
+                })?;
+            verify_client_assertion(req, &client_id, &keys, &audiences, now, skew)?
+        }
+        other => other?,
+    };
+    let fresh = state
+        .store
+        .use_jti(
+            &format!("ca:{client_id}:{}", assertion.jti),
+            assertion.exp.max(now) + skew,
+        )
+        .await?;
+    if !fresh {
+        return Err(TokenError::replayed_jti().into());
+    }
+    Ok((client_id, reg))
 }
 
 fn form_urlencoded_pairs(body: &[u8]) -> Vec<(String, String)> {

@@ -66,6 +66,10 @@ async fn discovery_advertises_the_dcr_endpoints(backend: Backend) {
         format!("{}/register", app.issuer)
     );
     assert_eq!(d["token_endpoint"], format!("{}/token", app.issuer));
+    assert_eq!(
+        d["cdr_arrangement_revocation_endpoint"],
+        format!("{}/arrangements/revoke", app.issuer)
+    );
     assert_eq!(d["jwks_uri"], format!("{}/jwks", app.issuer));
     assert_eq!(d["tls_client_certificate_bound_access_tokens"], true);
     assert_eq!(

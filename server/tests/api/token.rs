@@ -371,6 +371,67 @@ async fn inactive_software_product_gets_no_token(backend: Backend) {
     );
 }
 
+async fn arrangement_revocation_authenticates_the_client_and_holds_no_arrangements(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let client_id = app.register(SW).await["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let endpoint = format!("{}/arrangements/revoke", app.issuer);
+    let revoke = |client: reqwest::Client, form: Vec<(&'static str, String)>| {
+        let url = format!("{}/arrangements/revoke", app.base);
+        async move { client.post(url).form(&form).send().await.unwrap() }
+    };
+    let form = |assertion: String, arrangement: Option<&str>| {
+        let mut f = vec![
+            ("client_assertion_type", JWT_BEARER.to_string()),
+            ("client_assertion", assertion),
+        ];
+        if let Some(a) = arrangement {
+            f.push(("cdr_arrangement_id", a.to_string()));
+        }
+        f
+    };
+    // Authenticated, with an arrangement this server does not hold: 422, CDS error code.
+    let a = app.assertion(&client_id, json!({"aud": endpoint}));
+    let res = revoke(
+        app.client.clone(),
+        form(a, Some("5a1bf696-ee03-408b-b315-97955415d1f0")),
+    )
+    .await;
+    let (status, error, body) = error_of(res).await;
+    assert_eq!(
+        (status, error.as_str()),
+        (
+            422,
+            "urn:au-cds:error:cds-all:Authorisation/InvalidArrangement"
+        )
+    );
+    assert_eq!(body["errors"][0]["code"], error);
+    // The issuer is an accepted audience too; the arrangement id is required.
+    let a = app.assertion(&client_id, json!({"aud": app.issuer}));
+    let (status, error, _) = error_of(revoke(app.client.clone(), form(a, None)).await).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_request"));
+    // A forged assertion, a replayed one, no certificate: invalid_client.
+    let forged = app.assertion_signed(&client_id, json!({"aud": endpoint}), &test_keys().impostor);
+    let (status, error, _) =
+        error_of(revoke(app.client.clone(), form(forged, Some("x"))).await).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_client"));
+    let a = app.assertion(&client_id, json!({"aud": endpoint, "jti": "once"}));
+    let _ = revoke(app.client.clone(), form(a.clone(), Some("x"))).await;
+    let (status, error, _) = error_of(revoke(app.client.clone(), form(a, Some("x"))).await).await;
+    assert_eq!(
+        (status, error.as_str()),
+        (400, "invalid_client"),
+        "replayed jti"
+    );
+    let a = app.assertion(&client_id, json!({"aud": endpoint}));
+    let (status, error, _) = error_of(revoke(app.anon.clone(), form(a, Some("x"))).await).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_client"));
+}
+
 both_backends!(
     issues_a_certificate_bound_token,
     accepts_issuer_and_token_endpoint_audiences_and_optional_client_id,
@@ -378,4 +439,5 @@ both_backends!(
     assertion_jti_is_single_use,
     token_endpoint_needs_a_client_certificate_and_a_form,
     inactive_software_product_gets_no_token,
+    arrangement_revocation_authenticates_the_client_and_holds_no_arrangements,
 );
