@@ -153,6 +153,24 @@ async fn validate(state: &AppState, body: &Bytes) -> Result<Validated, ApiError>
     Ok(Validated { meta, ssa, jti })
 }
 
+/// A PUT must carry a current SSA: one without the claim is 400 `invalid_client_metadata` (spec
+/// §7 "PUT semantics", WSO2 OB-1167), where a POST's missing or unreadable SSA, and a PUT's
+/// unreadable one, stay `invalid_software_statement` (§6 row 3).
+fn put_without_ssa(e: ApiError, body: &Bytes) -> ApiError {
+    if e.error != "invalid_software_statement" {
+        return e;
+    }
+    let lacks_ssa = std::str::from_utf8(body)
+        .ok()
+        .and_then(|t| dcr_core::jose::decode_claims_unverified(t.trim()).ok())
+        .is_some_and(|claims| claims.get("software_statement").is_none_or(|v| v.is_null()));
+    if lacks_ssa {
+        invalid_metadata("The 'software_statement' claim is missing.")
+    } else {
+        e
+    }
+}
+
 fn register_unavailable(e: JwksError) -> ApiError {
     tracing::error!(error = %e, "the CDR Register's JWKS could not be loaded");
     ApiError::unavailable(
@@ -399,7 +417,10 @@ pub async fn put(
     authorize_management(&state, conn.as_deref(), &headers, &client_id)?;
     let (existing, old_meta) = active_registration(&state, &client_id).await?;
     require_jwt_content_type(&headers)?;
-    let v = validate(&state, &body).await.inspect_err(log_rejection)?;
+    let v = validate(&state, &body)
+        .await
+        .map_err(|e| put_without_ssa(e, &body))
+        .inspect_err(log_rejection)?;
     check_update_allowed(&old_meta, &v.meta).inspect_err(|e| log_rejection(&e.clone().into()))?;
     let now = state.clock.now();
     let mut row = registration_row(&client_id, existing.client_id_issued_at, &v, now)?;

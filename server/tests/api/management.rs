@@ -335,8 +335,19 @@ async fn put_refuses_another_software_id_and_bad_metadata(backend: Backend) {
     .await;
     assert_eq!(
         (status, error.as_str()),
+        (400, "invalid_client_metadata"),
+        "PUT without SSA (spec §7, WSO2 OB-1167)"
+    );
+    let (status, error, _) = error_of(
+        put(app.request(SW, json!({"software_statement": "abc"})))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, error.as_str()),
         (400, "invalid_software_statement"),
-        "PUT without SSA"
+        "PUT with an unreadable SSA"
     );
     let res = app
         .client
