@@ -219,6 +219,17 @@ pub(super) async fn authenticate_client(
         }
         other => other?,
     };
+    // The assertion is signed with the algorithm the client registered (OpenID Connect Dynamic
+    // Client Registration §2, `token_endpoint_auth_signing_alg`).
+    let alg = dcr_core::jose::decode_header(&req.client_assertion)
+        .map(|h| h.alg)
+        .unwrap_or_default();
+    if registered_auth_alg(&reg.metadata).is_some_and(|registered| registered != alg) {
+        return Err(TokenError::invalid_client(
+            "Invalid client_assertion - not signed with the registered token_endpoint_auth_signing_alg",
+        )
+        .into());
+    }
     let fresh = state
         .store
         .use_jti(
@@ -230,6 +241,17 @@ pub(super) async fn authenticate_client(
         return Err(TokenError::replayed_jti().into());
     }
     Ok((client_id, reg))
+}
+
+/// The `token_endpoint_auth_signing_alg` of a stored registration's metadata (JSON).
+fn registered_auth_alg(metadata: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct AuthAlg {
+        token_endpoint_auth_signing_alg: Option<String>,
+    }
+    serde_json::from_str::<AuthAlg>(metadata)
+        .ok()
+        .and_then(|m| m.token_endpoint_auth_signing_alg)
 }
 
 fn form_urlencoded_pairs(body: &[u8]) -> Vec<(String, String)> {

@@ -74,6 +74,7 @@ async fn accepts_issuer_and_token_endpoint_audiences_and_optional_client_id(back
             .await;
         assert_eq!(res.status(), 200, "aud {aud}");
     }
+    // The assertion's algorithm is the registered token_endpoint_auth_signing_alg (PS256 here).
     let a = app.assertion_signed(&client_id, json!({}), &test_keys().adr_es256);
     let res = app
         .token_request(
@@ -85,7 +86,36 @@ async fn accepts_issuer_and_token_endpoint_audiences_and_optional_client_id(back
             ],
         )
         .await;
-    assert_eq!(res.status(), 200, "ES256 assertion, scope defaulted");
+    let (status, error, _) = error_of(res).await;
+    assert_eq!(
+        (status, error.as_str()),
+        (400, "invalid_client"),
+        "ES256 assertion of a PS256 client"
+    );
+    // A client registered for ES256 authenticates with ES256.
+    let es_sw = "9a3b2c1d-0000-4000-8000-0000000e5256";
+    let res = app
+        .post_register(&app.request(es_sw, json!({"token_endpoint_auth_signing_alg": "ES256"})))
+        .await;
+    assert_eq!(res.status(), 201);
+    let es_client: Value = res.json().await.unwrap();
+    let es_client = es_client["client_id"].as_str().unwrap();
+    let a = app.assertion_signed(es_client, json!({}), &test_keys().adr_es256);
+    let res = app
+        .token_request(
+            &app.client,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", JWT_BEARER),
+                ("client_assertion", &a),
+            ],
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        200,
+        "ES256 assertion of an ES256 client, scope defaulted"
+    );
 }
 
 async fn every_client_authentication_failure_is_an_rfc6749_error(backend: Backend) {
