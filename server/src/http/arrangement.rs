@@ -7,7 +7,7 @@
 //! none, so every authenticated request names an arrangement that is not the client's and is
 //! answered 422 `urn:au-cds:error:cds-all:Authorisation/InvalidArrangement`, as CDS requires
 //! for an unknown arrangement. A Data Holder whose authorisation server holds arrangements routes
-//! this path of the issuer to that server (docs/deploy.md).
+//! this path of the issuer to that server (docs/dcr-rules.md).
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -32,65 +32,50 @@ pub async fn revoke(
     headers: HeaderMap,
     super::CappedBody(body): super::CappedBody,
 ) -> Response {
-    match refuse(&state, conn.as_deref(), &headers, &body).await {
-        Ok(r) | Err(r) => r,
-    }
+    answer(&state, conn.as_deref(), &headers, &body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn refuse(
+async fn answer(
     state: &AppState,
     conn: Option<&ConnectionInfo>,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<Response, Response> {
-    let fail = |e: ApiError| e.into_response();
-    let (_, pairs) = client_form(state, "arrangement", conn, headers, body).map_err(fail)?;
-    let arrangement_ids: Vec<&str> = pairs
+) -> Result<Response, ApiError> {
+    let (_, pairs) = client_form(state, "arrangement", conn, headers, body)?;
+    let arrangement_ids: Vec<String> = pairs
         .iter()
         .filter(|(k, _)| k == "cdr_arrangement_id")
-        .map(|(_, v)| v.as_str())
+        .map(|(_, v)| v.clone())
         .collect();
-    let req =
-        TokenRequest::parse_client_authentication(pairs.clone()).map_err(|e| fail(e.into()))?;
+    let req = TokenRequest::parse_client_authentication(pairs)?;
     let endpoint = format!(
         "{}{}",
         state.config.issuer_str(),
         super::routes::ARRANGEMENT_REVOKE
     );
-    let (client_id, _) = authenticate_client(state, &req, &endpoint)
-        .await
-        .map_err(fail)?;
+    let (client_id, _) = authenticate_client(state, &req, &endpoint).await?;
     tracing::Span::current().record("client_id", client_id.as_str());
     match arrangement_ids.as_slice() {
         [id] if !id.is_empty() => {
             tracing::info!(target: "security", "arrangement revocation for an arrangement this server does not hold");
             let description = "The cdr_arrangement_id is not a valid arrangement of this client.";
-            let mut res = ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                INVALID_ARRANGEMENT,
-                description,
-            )
-            .into_response();
-            // The CDS error list beside the house body, for clients that read either.
-            *res.body_mut() = axum::body::Body::from(
-                serde_json::json!({
-                    "error": INVALID_ARRANGEMENT,
-                    "error_description": description,
-                    "errors": [{
-                        "code": INVALID_ARRANGEMENT,
-                        "title": "Invalid Consent Arrangement",
-                        "detail": description,
-                    }],
-                })
-                .to_string(),
-            );
-            Err(res)
+            // The house body with the CDS error list beside it, for clients that read either.
+            let body = serde_json::json!({
+                "error": INVALID_ARRANGEMENT,
+                "error_description": description,
+                "errors": [{
+                    "code": INVALID_ARRANGEMENT,
+                    "title": "Invalid Consent Arrangement",
+                    "detail": description,
+                }],
+            });
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, axum::Json(body)).into_response())
         }
-        [] | [_] => Err(fail(
-            TokenError::invalid_request("cdr_arrangement_id not provided").into(),
-        )),
-        _ => Err(fail(
+        [] | [_] => Err(TokenError::invalid_request("cdr_arrangement_id not provided").into()),
+        _ => Err(
             TokenError::invalid_request("The 'cdr_arrangement_id' parameter is repeated").into(),
-        )),
+        ),
     }
 }
