@@ -5,7 +5,7 @@ use dcr_core::testutil::test_keys;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{error_of, spawn_app, Backend};
+use crate::helpers::{error_of, spawn_app, Backend, TestApp};
 
 const SW: &str = "c6327f87-687a-4369-99a4-eaacd3bb8210";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -76,16 +76,7 @@ async fn accepts_issuer_and_token_endpoint_audiences_and_optional_client_id(back
     }
     // The assertion's algorithm is the registered token_endpoint_auth_signing_alg (PS256 here).
     let a = app.assertion_signed(&client_id, json!({}), &test_keys().adr_es256);
-    let res = app
-        .token_request(
-            &app.client,
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_assertion_type", JWT_BEARER),
-                ("client_assertion", &a),
-            ],
-        )
-        .await;
+    let res = grant(&app, &a).await;
     let (status, error, _) = error_of(res).await;
     assert_eq!(
         (status, error.as_str()),
@@ -101,16 +92,7 @@ async fn accepts_issuer_and_token_endpoint_audiences_and_optional_client_id(back
     let es_client: Value = res.json().await.unwrap();
     let es_client = es_client["client_id"].as_str().unwrap();
     let a = app.assertion_signed(es_client, json!({}), &test_keys().adr_es256);
-    let res = app
-        .token_request(
-            &app.client,
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_assertion_type", JWT_BEARER),
-                ("client_assertion", &a),
-            ],
-        )
-        .await;
+    let res = grant(&app, &a).await;
     assert_eq!(
         res.status(),
         200,
@@ -368,29 +350,11 @@ async fn inactive_software_product_gets_no_token(backend: Backend) {
         .unwrap();
     // Only the client itself learns the status: a forged assertion is refused as such.
     let forged = app.assertion_signed(&client_id, json!({}), &test_keys().impostor);
-    let res = app
-        .token_request(
-            &app.client,
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_assertion_type", JWT_BEARER),
-                ("client_assertion", &forged),
-            ],
-        )
-        .await;
+    let res = grant(&app, &forged).await;
     let (status, error, _) = error_of(res).await;
     assert_eq!((status, error.as_str()), (400, "invalid_client"));
     let a = app.assertion(&client_id, json!({}));
-    let res = app
-        .token_request(
-            &app.client,
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_assertion_type", JWT_BEARER),
-                ("client_assertion", &a),
-            ],
-        )
-        .await;
+    let res = grant(&app, &a).await;
     let (status, error, _) = error_of(res).await;
     assert_eq!(
         (status, error.as_str()),
@@ -460,6 +424,19 @@ async fn arrangement_revocation_authenticates_the_client_and_holds_no_arrangemen
     let a = app.assertion(&client_id, json!({"aud": endpoint}));
     let (status, error, _) = error_of(revoke(app.anon.clone(), form(a, Some("x"))).await).await;
     assert_eq!((status, error.as_str()), (400, "invalid_client"));
+}
+
+/// A plain `client_credentials` request over certificate A with this assertion.
+async fn grant(app: &TestApp, assertion: &str) -> reqwest::Response {
+    app.token_request(
+        &app.client,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", assertion),
+        ],
+    )
+    .await
 }
 
 both_backends!(
