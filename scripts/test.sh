@@ -15,7 +15,10 @@ cargo fmt --all -- --check
 log "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --exclude frontend --all-targets -- -D warnings
 log "dependency rule: dcr-core has no I/O crates"
-if cargo tree -e normal -p dcr-core | grep -E '^[^ ]*(tokio|sqlx|axum|leptos|reqwest) ' ; then
+# `--prefix none` prints one crate per line without tree indentation; a failing `cargo tree` fails
+# the run (its output is captured first, so the grep cannot hide it).
+core_deps=$(cargo tree -e normal -p dcr-core --prefix none)
+if grep -E '^(tokio|sqlx|axum|hyper|leptos|leptos_[a-z]+|reqwest|rusqlite|mio) ' <<<"$core_deps"; then
   echo "dcr-core must not depend on I/O crates"; exit 1
 fi
 log "unit and integration tests (SQLite and PostgreSQL)"

@@ -122,17 +122,21 @@ pub fn router(state: PortalState, config: Arc<Config>) -> Router {
     let secure = cookies_secure(&config);
     // The idle timeout is the session record's expiry, so the record is saved (its expiry
     // pushed back) on every request, not only when the session changes.
-    let sessions =
-        SessionManagerLayer::new(StoreSessions::new(state.store.clone(), state.clock.clone()))
-            .with_name("dcr_session")
-            .with_secure(secure)
-            .with_http_only(true)
-            .with_same_site(SameSite::Strict)
-            .with_path("/")
-            .with_always_save(true)
-            .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
-                config.session_idle_secs,
-            )));
+    let store_sessions = StoreSessions::new(
+        state.store.clone(),
+        state.clock.clone(),
+        config.session_idle_secs,
+    );
+    let sessions = SessionManagerLayer::new(store_sessions)
+        .with_name("dcr_session")
+        .with_secure(secure)
+        .with_http_only(true)
+        .with_same_site(SameSite::Strict)
+        .with_path("/")
+        .with_always_save(true)
+        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
+            config.session_idle_secs,
+        )));
 
     let ctx = PortalCtx {
         state: state.clone(),

@@ -1,5 +1,10 @@
 //! tower-sessions records kept in the store, so that portal sessions survive a restart and are
 //! shared by every instance on the same database.
+//!
+//! A record's expiry is computed here from the server's clock (now plus the idle timeout) and
+//! checked against the same clock, rather than taken from the wall-clock expiry tower-sessions
+//! puts in the record: the idle and absolute timeouts then follow one clock, the one tests
+//! drive.
 
 use async_trait::async_trait;
 use tower_sessions::session::{Id, Record};
@@ -12,6 +17,7 @@ use dcr_core::clock::SharedClock;
 pub struct StoreSessions {
     store: dcr_store::Store,
     clock: SharedClock,
+    idle_secs: i64,
 }
 
 impl std::fmt::Debug for StoreSessions {
@@ -21,10 +27,19 @@ impl std::fmt::Debug for StoreSessions {
 }
 
 impl StoreSessions {
-    /// Wraps the store.
+    /// Wraps the store; a session not used for `idle_secs` expires.
     #[must_use]
-    pub fn new(store: dcr_store::Store, clock: SharedClock) -> Self {
-        Self { store, clock }
+    pub fn new(store: dcr_store::Store, clock: SharedClock, idle_secs: i64) -> Self {
+        Self {
+            store,
+            clock,
+            idle_secs,
+        }
+    }
+
+    /// When a record saved now expires.
+    fn expires_at(&self) -> i64 {
+        self.clock.now().saturating_add(self.idle_secs)
     }
 }
 
@@ -40,11 +55,7 @@ impl SessionStore for StoreSessions {
                 .map_err(|e| session_store::Error::Encode(e.to_string()))?;
             let created = self
                 .store
-                .create_session(
-                    &record.id.to_string(),
-                    &data,
-                    record.expiry_date.unix_timestamp(),
-                )
+                .create_session(&record.id.to_string(), &data, self.expires_at())
                 .await
                 .map_err(backend)?;
             if created {
@@ -58,11 +69,7 @@ impl SessionStore for StoreSessions {
         let data = serde_json::to_string(&record)
             .map_err(|e| session_store::Error::Encode(e.to_string()))?;
         self.store
-            .save_session(
-                &record.id.to_string(),
-                &data,
-                record.expiry_date.unix_timestamp(),
-            )
+            .save_session(&record.id.to_string(), &data, self.expires_at())
             .await
             .map_err(backend)
     }

@@ -11,10 +11,12 @@
 //! advisory lock ([`CHAIN_LOCK`]) so concurrent instances append one after another; on SQLite
 //! there is a single writer connection already.
 //!
-//! What it does not do: an attacker who can write the database can recompute the whole chain
-//! (there is no secret), and deleting the newest events leaves a shorter valid chain. Operators
-//! anchor the chain by recording the head hash that `dcr-server audit verify` prints somewhere
-//! the database credentials cannot write (docs/deploy.md).
+//! What it does not do alone: an attacker who can write the database can recompute the whole
+//! chain (there is no secret), and deleting the newest events leaves a shorter valid chain.
+//! Operators anchor the chain by recording the head hash that `dcr-server audit verify` prints
+//! somewhere the database credentials cannot write (docs/deploy.md), and verify against it
+//! later ([`Store::verify_audit_chain_to`]): a recorded head that is no longer in the chain
+//! means events after it were deleted or the chain was rewritten.
 
 use std::future::Future;
 
@@ -27,7 +29,7 @@ use crate::{NewAuditEvent, Store, StoreError};
 pub const CHAIN_LOCK: i64 = 0x4443_5241_5544_4954;
 
 /// Rows read per page when verifying or backfilling.
-const PAGE: i64 = 1000;
+pub const AUDIT_CHAIN_PAGE: i64 = 1000;
 
 /// The result of walking the audit chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -203,12 +205,33 @@ impl Store {
     /// # Errors
     /// Database failures.
     pub async fn verify_audit_chain(&self) -> Result<ChainStatus, StoreError> {
+        self.walk_audit_chain(None).await
+    }
+
+    /// Like [`Store::verify_audit_chain`], and the chain must still contain `recorded_head`, a
+    /// head hash printed by an earlier verification: when it does not, events after it were
+    /// deleted (the tail truncated) or the chain was rewritten, and the status is not `ok`.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn verify_audit_chain_to(
+        &self,
+        recorded_head: &str,
+    ) -> Result<ChainStatus, StoreError> {
+        self.walk_audit_chain(Some(recorded_head)).await
+    }
+
+    async fn walk_audit_chain(
+        &self,
+        recorded_head: Option<&str>,
+    ) -> Result<ChainStatus, StoreError> {
+        let mut anchored = recorded_head.is_none();
         let mut after = 0_i64;
         let mut expected_prev: Option<String> = None;
         let mut checked = 0_u64;
         loop {
             let rows: Vec<ChainRow> = crate::dispatch!(self, pool => {
-                sqlx::query_as(PAGE_SQL).bind(after).bind(PAGE).fetch_all(pool).await
+                sqlx::query_as(PAGE_SQL).bind(after).bind(AUDIT_CHAIN_PAGE).fetch_all(pool).await
             })?;
             let Some(last) = rows.last() else { break };
             after = last.audit_event_id;
@@ -235,8 +258,21 @@ impl Store {
                     ));
                 }
                 checked += 1;
+                anchored = anchored || recorded_head == Some(hash.as_str());
                 expected_prev = Some(hash);
             }
+        }
+        if !anchored {
+            return Ok(ChainStatus {
+                ok: false,
+                checked,
+                first_broken: None,
+                problem: Some(
+                    "the recorded head is not in the chain (events after it were deleted, or the chain was rewritten)"
+                        .to_string(),
+                ),
+                head: None,
+            });
         }
         Ok(ChainStatus {
             ok: true,
@@ -263,7 +299,7 @@ impl Store {
                 loop {
                     let rows: Vec<ChainRow> = sqlx::query_as(PAGE_SQL)
                         .bind(after)
-                        .bind(PAGE)
+                        .bind(AUDIT_CHAIN_PAGE)
                         .fetch_all(&mut *tx)
                         .await?;
                     let Some(last) = rows.last() else { break };

@@ -28,7 +28,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use admin_portal::*;
-pub use audit_chain::{event_hash, ChainStatus, CHAIN_LOCK};
+pub use audit_chain::{event_hash, ChainStatus, AUDIT_CHAIN_PAGE, CHAIN_LOCK};
 pub use model::*;
 pub use sync::{Lease, RegisterStatusChange, RegisterSyncState, RegisterSyncTarget};
 

@@ -543,10 +543,10 @@ async fn the_list_copy_follows_registrations_on_sqlite() {
 }
 
 /// Every list query shape at 100,000 registrations (with realistically wide rows): each is
-/// served by an index (no plain table scan, no temporary sort for the default order) and
-/// answers quickly.
+/// served by an index (no plain table scan, no temporary sort for the default order). How fast
+/// they answer is measured by the benchmark (docs/benchmarks.md), not here.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_list_is_indexed_and_fast_with_100k_registrations_on_sqlite() {
+async fn the_list_is_served_by_indexes_with_100k_registrations_on_sqlite() {
     let (store, _dir) = sqlite_store().await;
     let Store::Sqlite(_, writer, ..) = &store else {
         unreachable!()
@@ -647,24 +647,11 @@ async fn the_list_is_indexed_and_fast_with_100k_registrations_on_sqlite() {
                 "{name}: the order needs a temporary sort: {plans:?}"
             );
         }
-        let t = Instant::now();
         let page = store.search_registrations(query).await.unwrap();
-        let took = t.elapsed();
         eprintln!(
-            "{name}: {} of {} in {took:?} via {plans:?}",
+            "{name}: {} of {} via {plans:?}",
             page.items.len(),
             page.total
-        );
-        // Generous bounds: this is an unoptimised build on a shared machine. (Release builds
-        // answer in tens of milliseconds; a search matching every row takes longest.)
-        let bound = if name.contains("every row") {
-            4_000
-        } else {
-            1_500
-        };
-        assert!(
-            took.as_millis() < bound,
-            "{name} took {took:?} (expected well under a second)"
         );
     }
     let found = store

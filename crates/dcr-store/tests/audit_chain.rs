@@ -1,9 +1,10 @@
 //! The audit hash chain, on both backends: an intact chain verifies, an edited or deleted event
-//! breaks it at that point, concurrent writers keep one chain, and events written before the
-//! chain existed are hashed once at start.
+//! breaks it at that point (on any page of the verifier), concurrent writers keep one chain,
+//! events written before the chain existed are hashed once at start, and a truncated tail is
+//! found against a recorded head.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use dcr_store::{NewAuditEvent, Registration, RegistrationStatus, Store};
+use dcr_store::{NewAuditEvent, Registration, RegistrationStatus, Store, AUDIT_CHAIN_PAGE};
 use test_support::TempPostgres;
 
 fn reg(client_id: &str) -> Registration {
@@ -216,6 +217,113 @@ async fn legacy_events_are_hashed_once(url: &str) {
     store.close().await;
 }
 
+/// A chain of more than two verifier pages: verified whole, a break on the second page and a
+/// deletion at a page boundary found, and a truncated tail found against a recorded head.
+async fn long_chains_and_recorded_heads(url: &str) {
+    let store = Store::connect(url).await.unwrap();
+    let total = 2 * AUDIT_CHAIN_PAGE + 150;
+    let mut tasks = Vec::new();
+    for t in 0..10_i64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in (t..total).step_by(10) {
+                store
+                    .append_audit(&event("admin.sign_in", n))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let whole = store.verify_audit_chain().await.unwrap();
+    assert!(whole.ok, "{whole:?}");
+    assert_eq!(whole.checked, u64::try_from(total).unwrap());
+    let head = whole.head.clone().unwrap();
+    assert!(store.verify_audit_chain_to(&head).await.unwrap().ok);
+
+    // Events are numbered from 1 in a fresh store: page two holds ids PAGE+1 to 2·PAGE.
+    let on_page_two = AUDIT_CHAIN_PAGE + 500;
+    raw(
+        url,
+        &format!("UPDATE audit_event SET reason = 'edited' WHERE audit_event_id = {on_page_two}"),
+    )
+    .await;
+    let broken = store.verify_audit_chain().await.unwrap();
+    assert_eq!(
+        (broken.ok, broken.first_broken, broken.checked),
+        (
+            false,
+            Some(on_page_two),
+            u64::try_from(on_page_two - 1).unwrap()
+        ),
+        "{broken:?}"
+    );
+    // The last event of page one deleted: the first of page two no longer links.
+    raw(
+        url,
+        &format!("DELETE FROM audit_event WHERE audit_event_id = {AUDIT_CHAIN_PAGE}"),
+    )
+    .await;
+    let broken = store.verify_audit_chain().await.unwrap();
+    assert_eq!(
+        broken.first_broken,
+        Some(AUDIT_CHAIN_PAGE + 1),
+        "{broken:?}"
+    );
+    store.close().await;
+}
+
+/// Deleting the newest events leaves a valid shorter chain; only the recorded head shows it.
+async fn a_truncated_tail_is_found_against_a_recorded_head(url: &str) {
+    let store = Store::connect(url).await.unwrap();
+    for n in 0..5 {
+        store
+            .append_audit(&event("admin.sign_in", n))
+            .await
+            .unwrap();
+    }
+    let early = store.verify_audit_chain().await.unwrap().head.unwrap();
+    for n in 5..10 {
+        store
+            .append_audit(&event("admin.sign_in", n))
+            .await
+            .unwrap();
+    }
+    let late = store.verify_audit_chain().await.unwrap().head.unwrap();
+    let last_ids = ids(&store).await;
+    raw(
+        url,
+        &format!(
+            "DELETE FROM audit_event WHERE audit_event_id >= {}",
+            last_ids[7]
+        ),
+    )
+    .await;
+
+    let alone = store.verify_audit_chain().await.unwrap();
+    assert!(
+        alone.ok && alone.checked == 7,
+        "the shorter chain verifies alone: {alone:?}"
+    );
+    let against_late = store.verify_audit_chain_to(&late).await.unwrap();
+    assert!(!against_late.ok, "{against_late:?}");
+    assert_eq!(against_late.first_broken, None);
+    assert_eq!(against_late.checked, 7);
+    assert!(against_late
+        .problem
+        .as_deref()
+        .unwrap()
+        .contains("the recorded head is not in the chain"));
+    let against_early = store.verify_audit_chain_to(&early).await.unwrap();
+    assert!(
+        against_early.ok,
+        "an older head is still in the chain: {against_early:?}"
+    );
+    store.close().await;
+}
+
 fn sqlite_url(dir: &tempfile::TempDir, name: &str) -> String {
     format!("sqlite:{}", dir.path().join(name).display())
 }
@@ -226,6 +334,8 @@ async fn audit_chain_on_sqlite() {
     tamper_contract(&sqlite_url(&dir, "tamper.db")).await;
     concurrent_writers_keep_one_chain(&sqlite_url(&dir, "concurrent.db")).await;
     legacy_events_are_hashed_once(&sqlite_url(&dir, "legacy.db")).await;
+    long_chains_and_recorded_heads(&sqlite_url(&dir, "long.db")).await;
+    a_truncated_tail_is_found_against_a_recorded_head(&sqlite_url(&dir, "truncated.db")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -234,4 +344,6 @@ async fn audit_chain_on_postgres() {
     tamper_contract(&pg.fresh_database()).await;
     concurrent_writers_keep_one_chain(&pg.fresh_database()).await;
     legacy_events_are_hashed_once(&pg.fresh_database()).await;
+    long_chains_and_recorded_heads(&pg.fresh_database()).await;
+    a_truncated_tail_is_found_against_a_recorded_head(&pg.fresh_database()).await;
 }

@@ -181,21 +181,28 @@ fn serve_stops_gracefully_on_sigterm() {
     for (k, v) in dev_env(dir.path()) {
         cmd.env(k, v);
     }
-    let child = cmd.spawn().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let mut child = cmd.spawn().unwrap();
+    // Signalled once it says it serves (both listeners bound), read from its own log.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut logs = String::new();
+    loop {
+        let mut line = String::new();
+        let n = std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+        assert!(n > 0, "the server exited before serving: {logs}");
+        logs.push_str(&line);
+        if line.contains("\"serving\"") {
+            break;
+        }
+    }
     let pid = child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .unwrap()
         .success());
-    let out = child.wait_with_output().unwrap();
-    let logs = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "exit status {:?}: {logs}", out.status);
-    assert!(
-        logs.contains("\"serving\"") || logs.contains("serving"),
-        "{logs}"
-    );
+    std::io::Read::read_to_string(&mut stdout, &mut logs).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status:?}: {logs}");
     assert!(logs.contains("stopped"), "{logs}");
     for line in logs.lines() {
         assert!(

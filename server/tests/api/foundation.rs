@@ -108,8 +108,9 @@ async fn jwks_publishes_a_persisted_signing_key(backend: Backend) {
 
 async fn shutdown_lets_in_flight_requests_finish(backend: Backend) {
     let mut app = spawn_app(backend).await;
-    // The recipient's JWKS answers slowly, so the registration is in flight when we stop.
-    app.stub.delay("/adr/jwks", 1500);
+    // The recipient's JWKS answers only when the test says so: the registration is in flight
+    // for as long as the test needs.
+    let jwks = app.stub.hold("/adr/jwks");
     let req = app.request(
         "c6327f87-687a-4369-99a4-eaacd3bb8210",
         serde_json::json!({}),
@@ -125,11 +126,26 @@ async fn shutdown_lets_in_flight_requests_finish(backend: Backend) {
             .await
             .map(|r| r.status().as_u16())
     });
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    while app.stub.hits("/adr/jwks") == 0 {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     app.stop();
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let late = app.anon.get(format!("{}/healthz", app.base)).send().await;
-    assert!(late.is_err(), "no new connections after the stop");
+    // The listener closes while the request is still held: new connections are refused.
+    loop {
+        match app.anon.get(format!("{}/healthz", app.base)).send().await {
+            Err(e) => {
+                assert!(e.is_connect(), "refused at connect, not {e:?}");
+                break;
+            }
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+        }
+    }
+    assert!(
+        !in_flight.is_finished(),
+        "the registration is still in flight"
+    );
+    jwks.release();
     assert_eq!(
         in_flight.await.unwrap().unwrap(),
         201,

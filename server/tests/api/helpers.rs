@@ -49,7 +49,20 @@ type Docs = Arc<Mutex<HashMap<String, (u16, Vec<u8>)>>>;
 pub struct StubState {
     pub docs: Docs,
     pub hits: Arc<Mutex<HashMap<String, usize>>>,
-    pub delays_ms: Arc<Mutex<HashMap<String, u64>>>,
+    /// Paths whose body is streamed in chunks without a `Content-Length`.
+    pub chunked: Arc<Mutex<std::collections::HashSet<String>>>,
+    /// Paths whose answers wait until the test releases them.
+    pub held: Arc<Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>>,
+}
+
+/// Requests to a held path: each waits for one [`Hold::release`].
+pub struct Hold(Arc<tokio::sync::Semaphore>);
+
+impl Hold {
+    /// Lets one waiting (or future) request through.
+    pub fn release(&self) {
+        self.0.add_permits(1);
+    }
 }
 
 impl StubState {
@@ -59,8 +72,21 @@ impl StubState {
             .unwrap()
             .insert(path.to_string(), (status, body.into()));
     }
-    pub fn delay(&self, path: &str, ms: u64) {
-        self.delays_ms.lock().unwrap().insert(path.to_string(), ms);
+    /// Serves `path` in 1 KiB chunks without a `Content-Length`, so that a size cap can only
+    /// be enforced while reading.
+    pub fn set_chunked(&self, path: &str, status: u16, body: impl Into<Vec<u8>>) {
+        self.chunked.lock().unwrap().insert(path.to_string());
+        self.set(path, status, body);
+    }
+    /// Holds every request to `path` until the returned [`Hold`] releases it: the test knows
+    /// the request is in flight (see [`StubState::hits`]) for as long as it wants.
+    pub fn hold(&self, path: &str) -> Hold {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        self.held
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), gate.clone());
+        Hold(gate)
     }
     pub fn hits(&self, path: &str) -> usize {
         self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
@@ -73,12 +99,23 @@ async fn stub_handler(
 ) -> axum::response::Response {
     let path = format!("/{path}");
     *s.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
-    let delay = s.delays_ms.lock().unwrap().get(&path).copied();
-    if let Some(ms) = delay {
-        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    let gate = s.held.lock().unwrap().get(&path).cloned();
+    if let Some(gate) = gate {
+        gate.acquire().await.unwrap().forget();
     }
     let doc = s.docs.lock().unwrap().get(&path).cloned();
+    let chunked = s.chunked.lock().unwrap().contains(&path);
     match doc {
+        Some((status, body)) if chunked => {
+            let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+                body.chunks(1024).map(|c| Ok(c.to_vec())).collect();
+            (
+                axum::http::StatusCode::from_u16(status).unwrap(),
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                axum::body::Body::from_stream(futures::stream::iter(chunks)),
+            )
+                .into_response()
+        }
         Some((status, body)) => (
             axum::http::StatusCode::from_u16(status).unwrap(),
             [(axum::http::header::CONTENT_TYPE, "application/json")],
@@ -113,8 +150,6 @@ pub struct TestApp {
     pub client_b: reqwest::Client,
     /// Client with no certificate.
     pub anon: reqwest::Client,
-    /// Client whose certificate chains to a CA the server does not trust.
-    pub stranger: reqwest::Client,
     /// The Prometheus scrape URL (`http://.../metrics`), when metrics are on.
     pub metrics: Option<String>,
     pub pki: Pki,
@@ -122,6 +157,8 @@ pub struct TestApp {
     pub keys: Arc<server::keys::LiveKeys>,
     /// The configuration the server was built with (a peer instance reuses it).
     pub config: Config,
+    /// The CA (PEM) of the server's and the recipients' certificates.
+    pub ca_pem: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -272,11 +309,11 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut RawConfig)
         client: https_client(&ca_pem, Some(&pki.client_a)),
         client_b: https_client(&ca_pem, Some(&pki.client_b)),
         anon: https_client(&ca_pem, None),
-        stranger: https_client(&ca_pem, Some(&pki.stranger)),
         metrics,
         pki,
         keys,
         config,
+        ca_pem,
         shutdown: Some(tx),
     }
 }

@@ -14,6 +14,7 @@ mod multi_instance;
 mod openapi;
 mod ops_cli;
 mod portal;
+mod portal_auth;
 mod rate_limit;
 mod register;
 mod register_sync;

@@ -373,9 +373,167 @@ async fn put_refuses_another_software_id_and_bad_metadata(backend: Backend) {
     assert_eq!(got, created);
 }
 
+/// One recipient's token never reaches another's registration: A's valid, certificate-bound
+/// token on B's GET, PUT and DELETE is refused like an unknown client, and B is unchanged.
+async fn a_token_of_one_client_cannot_touch_another_clients_registration(backend: Backend) {
+    const SW_B: &str = "0b7d9a31-2f4e-4c5a-9e1d-6a8b3c2d1e0f";
+    let app = spawn_app(backend).await;
+    let a = app.register(SW).await;
+    let b = app.register(SW_B).await;
+    let a_id = a["client_id"].as_str().unwrap();
+    let b_id = b["client_id"].as_str().unwrap().to_string();
+    assert_ne!(a_id, b_id);
+    let token_a = app.token(a_id).await;
+    let stored_b = app.store.get_registration(&b_id).await.unwrap().unwrap();
+    let unknown = json!({"error": "invalid_request", "error_description": "The client is unknown"});
+    let www_unknown =
+        "Bearer error=\"invalid_request\", error_description=\"The client is unknown\"";
+
+    let res = app
+        .client
+        .get(app.client_url(&b_id))
+        .bearer_auth(&token_a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (res.status().as_u16(), www(&res).as_str()),
+        (401, www_unknown),
+        "GET"
+    );
+    assert_eq!(res.json::<Value>().await.unwrap(), unknown);
+
+    let ssa = app.ssa(SW_B, json!({"client_name": "Taken Over"}));
+    let put_body = app.sign_request(&app.request_claims(SW_B, &ssa));
+    let res = app
+        .client
+        .put(app.client_url(&b_id))
+        .bearer_auth(&token_a)
+        .header("content-type", "application/jwt")
+        .body(put_body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (res.status().as_u16(), www(&res).as_str()),
+        (401, www_unknown),
+        "PUT"
+    );
+    assert_eq!(res.json::<Value>().await.unwrap(), unknown);
+
+    let res = app
+        .client
+        .delete(app.client_url(&b_id))
+        .bearer_auth(&token_a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (res.status().as_u16(), www(&res).as_str()),
+        (401, www_unknown),
+        "DELETE"
+    );
+    assert_eq!(res.json::<Value>().await.unwrap(), unknown);
+
+    // B is unchanged, in the store and to its own token.
+    let after = app.store.get_registration(&b_id).await.unwrap().unwrap();
+    assert_eq!(after, stored_b);
+    let token_b = app.token(&b_id).await;
+    let res = app
+        .client
+        .get(app.client_url(&b_id))
+        .bearer_auth(&token_b)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap(), b);
+    // And nothing was audited against B but its creation.
+    let audit = app
+        .store
+        .list_audit(&dcr_store::AuditQuery {
+            client_id: Some(b_id),
+            page: 1,
+            per_page: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<_> = audit.items.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["registration.create"]);
+}
+
+/// A request JWT is good for one write: the same PUT sent twice is refused the second time, as
+/// is the POST's own request JWT sent as a PUT; the registration keeps the first update.
+async fn a_replayed_put_request_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ssa = app.ssa(SW, json!({}));
+    let post_jwt = app.sign_request(&app.request_claims(SW, &ssa));
+    let res = app.post_register(&post_jwt).await;
+    assert_eq!(res.status(), 201);
+    let created: Value = res.json().await.unwrap();
+    let client_id = created["client_id"].as_str().unwrap().to_string();
+    let token = app.token(&client_id).await;
+    let put = |body: String| {
+        app.client
+            .put(app.client_url(&client_id))
+            .bearer_auth(&token)
+            .header("content-type", "application/jwt")
+            .body(body)
+            .send()
+    };
+    let replayed = json!({"error": "invalid_client_metadata", "error_description": "The 'jti' claim value has already been used."});
+
+    let (status, _, body) = error_of(put(post_jwt).await.unwrap()).await;
+    assert_eq!(
+        (status, &body),
+        (400, &replayed),
+        "the POST's request JWT as a PUT"
+    );
+
+    app.clock.advance(30);
+    let ssa = app.ssa(SW, json!({"client_name": "First Update"}));
+    let put_jwt = app.sign_request(&app.request_claims(SW, &ssa));
+    let res = put(put_jwt.clone()).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let updated: Value = res.json().await.unwrap();
+    assert_eq!(updated["client_name"], "First Update");
+    let stored = app
+        .store
+        .get_registration(&client_id)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let (status, _, body) = error_of(put(put_jwt).await.unwrap()).await;
+    assert_eq!((status, &body), (400, &replayed), "the same PUT again");
+    assert_eq!(
+        app.store
+            .get_registration(&client_id)
+            .await
+            .unwrap()
+            .unwrap(),
+        stored
+    );
+    let audit = app
+        .store
+        .list_audit(&dcr_store::AuditQuery {
+            client_id: Some(client_id),
+            page: 1,
+            per_page: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<_> = audit.items.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["registration.update", "registration.create"]);
+}
+
 both_backends!(
     lifecycle_register_read_update_delete_register_again,
     checks_run_in_the_order_of_section_9_2,
     a_token_without_the_registration_scope_is_403,
     put_refuses_another_software_id_and_bad_metadata,
+    a_token_of_one_client_cannot_touch_another_clients_registration,
+    a_replayed_put_request_is_refused,
 );

@@ -101,8 +101,10 @@ async fn two_instances_share_registrations_tokens_and_one_poller() {
         .unwrap()
         .to_string();
     let res = a.token_request(&a.client, &form).await;
-    assert!(
-        res.status().is_client_error(),
+    let (status, error, _) = crate::helpers::error_of(res).await;
+    assert_eq!(
+        (status, error.as_str()),
+        (400, "invalid_client"),
         "the client assertion's jti was used at B"
     );
     let res = a
@@ -135,9 +137,36 @@ async fn two_instances_share_registrations_tokens_and_one_poller() {
     // One Register poller: both instances see the same single lease holder.
     let lease_a = a.store.lease(server::register_sync::LEASE).await.unwrap();
     let lease_b = b.store.lease(server::register_sync::LEASE).await.unwrap();
-    assert_eq!(lease_a.map(|l| l.holder), lease_b.map(|l| l.holder));
+    let holder = lease_a.expect("a lease is held").holder;
+    assert!(!holder.is_empty());
+    assert_eq!(lease_b.map(|l| l.holder), Some(holder));
 
-    // The audit trail written by both instances is one chain.
+    // The audit trail written by both instances is one chain: its three registration events
+    // (created at A, updated and deleted at B) and the rest, every one checked.
+    let all = a
+        .store
+        .list_audit(&dcr_store::AuditQuery {
+            page: 1,
+            per_page: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ours: Vec<_> = all
+        .items
+        .iter()
+        .filter(|e| e.client_id.as_deref() == Some(client_id.as_str()))
+        .map(|e| e.action.as_str())
+        .collect();
+    assert_eq!(
+        ours,
+        [
+            "registration.delete",
+            "registration.update",
+            "registration.create"
+        ]
+    );
     let chain = a.store.verify_audit_chain().await.unwrap();
-    assert!(chain.ok && chain.checked >= 3, "{chain:?}");
+    assert!(chain.ok, "{chain:?}");
+    assert_eq!(chain.checked, all.total, "{chain:?}");
 }

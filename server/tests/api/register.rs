@@ -4,7 +4,7 @@ use dcr_core::testutil::{self, test_keys};
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{error_of, spawn_app, Backend, TestApp};
+use crate::helpers::{error_of, spawn_app, spawn_app_with, Backend, TestApp};
 
 const SW: &str = "c6327f87-687a-4369-99a4-eaacd3bb8210";
 
@@ -497,18 +497,58 @@ async fn missing_client_certificate_is_refused(backend: Backend) {
     );
 }
 
+/// `GET /healthz` over a raw TLS connection presenting `cert`: the HTTP answer, or the error
+/// the connection ended with.
+async fn raw_healthz(
+    app: &TestApp,
+    cert: &server::devcerts::IssuedCert,
+) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut app.ca_pem.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let chain = rustls_pemfile::certs(&mut cert.cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = rustls_pemfile::private_key(&mut cert.key_pem.as_bytes())
+        .unwrap()
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(server::tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+    let addr = app.base.trim_start_matches("https://");
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await?;
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut answer = String::new();
+    tls.read_to_string(&mut answer).await?;
+    Ok(answer)
+}
+
 async fn certificate_from_an_untrusted_ca_fails_the_handshake(backend: Backend) {
     let app = spawn_app(backend).await;
-    let res = app
-        .stranger
-        .post(format!("{}/register", app.base))
-        .header("content-type", "application/jwt")
-        .body(app.request(SW, json!({})))
-        .send()
-        .await;
-    assert!(
-        res.is_err(),
-        "the TLS handshake must fail for a certificate outside the client CAs"
+    let trusted = raw_healthz(&app, &app.pki.client_a).await.unwrap();
+    assert!(trusted.starts_with("HTTP/1.1 200"), "{trusted}");
+    // The server refuses the certificate with the TLS alert for an unknown issuer; no HTTP
+    // answer comes back.
+    let err = raw_healthz(&app, &app.pki.stranger).await.unwrap_err();
+    let tls_error = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>());
+    assert_eq!(
+        tls_error,
+        Some(&rustls::Error::AlertReceived(
+            rustls::AlertDescription::UnknownCA
+        )),
+        "{err:?}"
     );
 }
 
@@ -623,16 +663,121 @@ async fn register_jwks_unavailable_is_503_not_a_client_error(backend: Backend) {
 async fn recipient_jwks_unavailable_is_invalid_client_metadata(backend: Backend) {
     let app = spawn_app(backend).await;
     app.stub.set("/adr/jwks", 404, "");
-    let (status, error, _) = error_of(app.post_register(&app.request(SW, json!({}))).await).await;
+    let (status, error, body) =
+        error_of(app.post_register(&app.request(SW, json!({}))).await).await;
     assert_eq!((status, error.as_str()), (400, "invalid_client_metadata"));
-    app.stub.set("/adr/jwks", 200, vec![b'x'; 300 * 1024]);
-    let ssa = app.ssa(
-        "other-product",
-        json!({"jwks_uri": format!("{}/adr/jwks", app.stub_base)}),
+    assert_eq!(
+        body["error_description"],
+        format!(
+            "ERR-GEN-021: Could not load JWKS from Data Recipient endpoint: {}",
+            app.adr_jwks_uri()
+        )
     );
-    let req = app.sign_request(&app.request_claims("other-product", &ssa));
-    let (status, _, _) = error_of(app.post_register(&req).await).await;
-    assert_eq!(status, 400, "oversized JWKS refused");
+    assert_eq!(app.stub.hits("/adr/jwks"), 1);
+}
+
+/// `doc` followed by spaces up to exactly `len` bytes (still the same JSON document).
+fn padded(doc: &[u8], len: usize) -> Vec<u8> {
+    assert!(
+        doc.len() <= len,
+        "the document alone is {} bytes",
+        doc.len()
+    );
+    let mut out = doc.to_vec();
+    out.resize(len, b' ');
+    out
+}
+
+/// The outbound size cap (`max_response_bytes`) on the documents a registration fetches: a
+/// recipient's JWKS and a sector identifier document of exactly the cap are read, one byte
+/// more is refused, whether the size is announced in `Content-Length` or only found while
+/// reading. Each case has its own URI, so every answer comes from a fetch, not from a cache.
+async fn outbound_documents_over_the_size_cap_are_refused(backend: Backend) {
+    const CAP: usize = 8 * 1024;
+    let app = spawn_app_with(backend, |raw| {
+        raw.outbound.max_response_bytes = Some(CAP);
+    })
+    .await;
+    let keys = test_keys();
+    let jwks = testutil::jwks_bytes(&[&keys.adr_ps256, &keys.adr_es256]);
+    let register = |software_id: String, patch: Value| {
+        let ssa = app.ssa(&software_id, patch);
+        app.sign_request(&app.request_claims(&software_id, &ssa))
+    };
+    for (n, (len, chunked, accepted)) in [
+        (CAP, false, true),
+        (CAP + 1, false, false),
+        (CAP, true, true),
+        (CAP + 1, true, false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let case = format!("{len} bytes, chunked: {chunked}");
+        let path = format!("/adr/jwks-{n}");
+        let body = padded(&jwks, len);
+        if chunked {
+            app.stub.set_chunked(&path, 200, body);
+        } else {
+            app.stub.set(&path, 200, body);
+        }
+        let uri = format!("{}{path}", app.stub_base);
+        let req = register(uuid::Uuid::new_v4().to_string(), json!({"jwks_uri": uri}));
+        let res = app.post_register(&req).await;
+        if accepted {
+            assert_eq!(res.status(), 201, "recipient JWKS of {case}");
+        } else {
+            let (status, error, body) = error_of(res).await;
+            assert_eq!(
+                (status, error.as_str()),
+                (400, "invalid_client_metadata"),
+                "{case}"
+            );
+            assert_eq!(
+                body["error_description"],
+                format!("ERR-GEN-021: Could not load JWKS from Data Recipient endpoint: {uri}"),
+                "{case}"
+            );
+        }
+        assert_eq!(
+            app.stub.hits(&path),
+            1,
+            "recipient JWKS of {case} fetched once"
+        );
+
+        let path = format!("/sector-{n}.json");
+        let doc = json!([testutil::REDIRECT_URI, testutil::REDIRECT_URI_2]).to_string();
+        let body = padded(doc.as_bytes(), len);
+        if chunked {
+            app.stub.set_chunked(&path, 200, body);
+        } else {
+            app.stub.set(&path, 200, body);
+        }
+        let req = register(
+            uuid::Uuid::new_v4().to_string(),
+            json!({"sector_identifier_uri": format!("{}{path}", app.stub_base)}),
+        );
+        let res = app.post_register(&req).await;
+        if accepted {
+            assert_eq!(res.status(), 201, "sector identifier document of {case}");
+        } else {
+            let (status, error, body) = error_of(res).await;
+            assert_eq!(
+                (status, error.as_str()),
+                (400, "invalid_client_metadata"),
+                "{case}"
+            );
+            assert_eq!(
+                body["error_description"], "ERR-DCR-007: Invalid sector_identifier_uri",
+                "{case}"
+            );
+        }
+        assert_eq!(
+            app.stub.hits(&path),
+            1,
+            "sector document of {case} fetched once"
+        );
+    }
 }
 
 async fn unknown_kid_triggers_one_refetch(backend: Backend) {
@@ -775,6 +920,7 @@ both_backends!(
     replayed_request_jti_is_refused_and_a_reused_ssa_is_not,
     register_jwks_unavailable_is_503_not_a_client_error,
     recipient_jwks_unavailable_is_invalid_client_metadata,
+    outbound_documents_over_the_size_cap_are_refused,
     unknown_kid_triggers_one_refetch,
     sector_identifier_uri_is_checked,
     x_v_headers_are_ignored,

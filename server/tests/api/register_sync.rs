@@ -16,7 +16,7 @@ use server::adr::{DataHolder, Recipient};
 use server::config::RawConfig;
 use server::devcerts::DevPki;
 use server::register_sim::{NewProduct, NotifyTarget, RunningSim, SimOptions};
-use server::register_sync::{LEASE, SOFTWARE_PRODUCTS};
+use server::register_sync::{DATA_RECIPIENTS, LEASE, SOFTWARE_PRODUCTS};
 
 use crate::both_backends;
 use crate::helpers::{error_of, spawn_app_with, Backend, TestApp, NOW};
@@ -650,20 +650,20 @@ async fn one_instance_polls_when_several_share_the_store(backend: Backend) {
     let calls = |s: server::register_sim::Stats| {
         s.dr_status_ok + s.dr_status_not_modified + s.sp_status_ok + s.sp_status_not_modified
     };
-    tokio::time::sleep(server::register_sync::TICK + Duration::from_secs(1)).await;
+    // Asked through B, which does not hold the lease: B passes the request on through the
+    // store and A polls. B handles the request only after its first round at start, so once
+    // A's poll is seen, B's start is behind us: had B polled then, there would be more than
+    // A's two polls (at its start and now), two calls each.
+    assert_eq!(attempts(&b.store).await, 1);
+    let res = post_metadata(&b, &admin_jwt(&b, json!({}))).await;
+    assert_eq!(res.status(), 200);
+    synced(&b.store, 2).await;
     assert_eq!(
-        calls(sim.sim().stats()),
+        attempts(&b.store).await,
         2,
-        "B did not poll when it started: A holds the lease"
+        "B did not poll: A holds the lease"
     );
-
-    // Asked through B, which does not hold the lease: A polls, and B sees the result.
-    let before = attempts(&b.store).await;
-    for _ in 0..2 {
-        let res = post_metadata(&b, &admin_jwt(&b, json!({}))).await;
-        assert_eq!(res.status(), 200);
-    }
-    synced(&b.store, before + 1).await;
+    assert_eq!(calls(sim.sim().stats()), 4);
     assert_eq!(
         b.store.lease(LEASE).await.unwrap().unwrap().holder,
         holder_a
@@ -842,12 +842,195 @@ async fn the_simulator_and_the_recipient_tool_run_the_whole_flow(backend: Backen
     );
 }
 
+/// A Data Holder on the harness' stub Register (its status lists are whatever the test serves),
+/// polled only when asked; returns once the sync at start is done.
+async fn on_stub_register(backend: Backend) -> TestApp {
+    let app = spawn_app_with(backend, |raw| raw.register.poll_secs = Some(300)).await;
+    synced(&app.store, 1).await;
+    app
+}
+
+async fn sync_state(app: &TestApp, resource: &str) -> dcr_store::RegisterSyncState {
+    app.store
+        .register_sync_state(resource)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// `doc` followed by spaces up to exactly `len` bytes (still the same JSON document).
+fn padded(doc: &Value, len: usize) -> Vec<u8> {
+    let mut out = doc.to_string().into_bytes();
+    assert!(out.len() <= len);
+    out.resize(len, b' ');
+    out
+}
+
+/// A status page is read up to `MAX_PAGE_BYTES`: a page of exactly the cap is applied, one byte
+/// more fails that list's sync (announced in `Content-Length` or found while reading), is
+/// fetched once (no retry) and keeps the last good list.
+async fn status_pages_over_the_size_cap_are_refused(backend: Backend) {
+    use server::register_sync::fetch::MAX_PAGE_BYTES;
+    use server::register_sync::{
+        DATA_RECIPIENTS_STATUS_PATH as DR, SOFTWARE_PRODUCTS_STATUS_PATH as SP,
+    };
+    let app = on_stub_register(backend).await;
+    let dr = json!({"data": [{"legalEntityId": LEGAL_ENTITY_ID, "status": "ACTIVE"}], "links": {}});
+    let sp = json!({"data": [{"softwareProductId": SW, "status": "ACTIVE"}], "links": {}});
+    let too_large = format!("a status page is larger than {MAX_PAGE_BYTES} bytes");
+
+    app.stub.set(DR, 200, padded(&dr, MAX_PAGE_BYTES));
+    app.stub
+        .set_chunked(SP, 200, padded(&sp, MAX_PAGE_BYTES + 1));
+    let (dr_hits, sp_hits) = (app.stub.hits(DR), app.stub.hits(SP));
+    refresh(&app).await;
+    assert_eq!(
+        (app.stub.hits(DR), app.stub.hits(SP)),
+        (dr_hits + 1, sp_hits + 1)
+    );
+    let state = sync_state(&app, DATA_RECIPIENTS).await;
+    assert_eq!(state.last_error, None, "a page of exactly the cap is read");
+    assert_eq!(
+        state.statuses,
+        json!({(LEGAL_ENTITY_ID.to_lowercase()): "ACTIVE"}).to_string()
+    );
+    let state = sync_state(&app, SOFTWARE_PRODUCTS).await;
+    assert_eq!(
+        state.last_error.as_deref(),
+        Some(too_large.as_str()),
+        "chunked, one byte over"
+    );
+    assert_eq!(
+        state.statuses, "{}",
+        "nothing of the oversized page is kept"
+    );
+
+    app.stub.set(DR, 200, padded(&dr, MAX_PAGE_BYTES + 1));
+    app.stub.set_chunked(SP, 200, padded(&sp, MAX_PAGE_BYTES));
+    let (dr_hits, sp_hits) = (app.stub.hits(DR), app.stub.hits(SP));
+    refresh(&app).await;
+    assert_eq!(
+        (app.stub.hits(DR), app.stub.hits(SP)),
+        (dr_hits + 1, sp_hits + 1)
+    );
+    let state = sync_state(&app, DATA_RECIPIENTS).await;
+    assert_eq!(
+        state.last_error.as_deref(),
+        Some(too_large.as_str()),
+        "Content-Length over the cap"
+    );
+    assert_eq!(
+        state.statuses,
+        json!({(LEGAL_ENTITY_ID.to_lowercase()): "ACTIVE"}).to_string(),
+        "the last good list is kept"
+    );
+    let state = sync_state(&app, SOFTWARE_PRODUCTS).await;
+    assert_eq!(
+        state.last_error, None,
+        "a chunked page of exactly the cap is read"
+    );
+    assert_eq!(state.statuses, json!({SW: "ACTIVE"}).to_string());
+}
+
+/// `links.next` is followed only within the Register's origin, never in a loop, and for at most
+/// `MAX_PAGES` pages; each refusal fails the list's sync and keeps the last good list.
+async fn status_paging_refuses_other_origins_loops_and_too_many_pages(backend: Backend) {
+    use server::register_sync::fetch::MAX_PAGES;
+    use server::register_sync::SOFTWARE_PRODUCTS_STATUS_PATH as SP;
+    let app = on_stub_register(backend).await;
+    let page = |status: &str, next: Option<String>| {
+        json!({"data": [{"softwareProductId": SW, "status": status}], "links": {"next": next}})
+            .to_string()
+    };
+    app.stub.set(SP, 200, page("ACTIVE", None));
+    refresh(&app).await;
+    let good = json!({SW: "ACTIVE"}).to_string();
+    let state = sync_state(&app, SOFTWARE_PRODUCTS).await;
+    assert_eq!(
+        (state.last_error, state.statuses.clone()),
+        (None, good.clone())
+    );
+    let refused = |why: &str| format!("refusing to follow links.next: {why}");
+
+    // Another origin: the same stub server, named `localhost` instead of 127.0.0.1.
+    let port = app.stub_base.rsplit(':').next().unwrap();
+    app.stub.set(
+        SP,
+        200,
+        page(
+            "INACTIVE",
+            Some(format!("https://localhost:{port}/elsewhere")),
+        ),
+    );
+    app.stub.set("/elsewhere", 200, page("INACTIVE", None));
+    refresh(&app).await;
+    let state = sync_state(&app, SOFTWARE_PRODUCTS).await;
+    assert_eq!(
+        state.last_error,
+        Some(refused("it points to another origin"))
+    );
+    assert_eq!(state.statuses, good);
+    assert_eq!(
+        app.stub.hits("/elsewhere"),
+        0,
+        "the other origin is never asked"
+    );
+
+    // A loop: the first page, then a second that links back to the first.
+    app.stub
+        .set(SP, 200, page("INACTIVE", Some("/loop-2".into())));
+    app.stub.set(
+        "/loop-2",
+        200,
+        page("INACTIVE", Some(format!("{}{SP}", app.stub_base))),
+    );
+    let before = app.stub.hits(SP);
+    refresh(&app).await;
+    let state = sync_state(&app, SOFTWARE_PRODUCTS).await;
+    assert_eq!(state.last_error, Some(refused("the pages loop")));
+    assert_eq!(state.statuses, good);
+    assert_eq!(
+        (app.stub.hits(SP), app.stub.hits("/loop-2")),
+        (before + 1, 1)
+    );
+
+    // One page more than allowed: the first, then /pages/1, /pages/2, ... each linking on.
+    app.stub
+        .set(SP, 200, page("INACTIVE", Some("/pages/1".into())));
+    for n in 1..=MAX_PAGES {
+        app.stub.set(
+            &format!("/pages/{n}"),
+            200,
+            page("INACTIVE", Some(format!("/pages/{}", n + 1))),
+        );
+    }
+    refresh(&app).await;
+    let state = sync_state(&app, SOFTWARE_PRODUCTS).await;
+    assert_eq!(
+        state.last_error,
+        Some(refused(&format!("more than {MAX_PAGES} pages")))
+    );
+    assert_eq!(state.statuses, good);
+    assert_eq!(
+        app.stub.hits(&format!("/pages/{}", MAX_PAGES - 1)),
+        1,
+        "the last page allowed is read"
+    );
+    assert_eq!(
+        app.stub.hits(&format!("/pages/{MAX_PAGES}")),
+        0,
+        "no page beyond the limit"
+    );
+}
+
 both_backends!(
     sync_sends_versions_and_etags_and_a_304_keeps_the_state,
     an_outage_keeps_the_last_good_state,
     unknown_status_values_are_ignored,
     removed_products_and_revoked_recipients_are_cleaned_up,
     status_lists_are_read_across_pages,
+    status_pages_over_the_size_cap_are_refused,
+    status_paging_refuses_other_origins_loops_and_too_many_pages,
     admin_metadata_update_needs_a_register_signed_token,
     one_instance_polls_when_several_share_the_store,
     the_simulator_and_the_recipient_tool_run_the_whole_flow,

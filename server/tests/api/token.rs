@@ -414,7 +414,16 @@ async fn arrangement_revocation_authenticates_the_client_and_holds_no_arrangemen
         error_of(revoke(app.client.clone(), form(forged, Some("x"))).await).await;
     assert_eq!((status, error.as_str()), (400, "invalid_client"));
     let a = app.assertion(&client_id, json!({"aud": endpoint, "jti": "once"}));
-    let _ = revoke(app.client.clone(), form(a.clone(), Some("x"))).await;
+    let (status, error, _) =
+        error_of(revoke(app.client.clone(), form(a.clone(), Some("x"))).await).await;
+    assert_eq!(
+        (status, error.as_str()),
+        (
+            422,
+            "urn:au-cds:error:cds-all:Authorisation/InvalidArrangement"
+        ),
+        "the first use of the assertion authenticates"
+    );
     let (status, error, _) = error_of(revoke(app.client.clone(), form(a, Some("x"))).await).await;
     assert_eq!(
         (status, error.as_str()),
