@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Live conformance check of the OpenAPI document: starts the release server on a fresh SQLite
 # store with dev certificates, and runs schemathesis (from PyPI, in a venv under ~/.cache) against
-# {issuer}/openapi.json with the dev client certificate. Checks: every schemathesis check, among
-# them no 5xx (`not_a_server_error`), statuses, content types, headers and bodies as documented,
-# 405 with `Allow` for undocumented methods, invalid input refused. Not `positive_data_acceptance`:
-# a schema-valid body is still refused unless it carries valid signatures by registered keys,
-# which a generator cannot make. Bounded (well under a minute).
+# {issuer}/openapi.json with the dev client certificate and real registrations. Checks: every
+# schemathesis check, among them no 5xx (`not_a_server_error`), statuses, content types, headers
+# and bodies as documented, 405 with `Allow` for undocumented methods, invalid input refused. Not
+# `positive_data_acceptance`: a schema-valid body is still refused unless it carries valid
+# signatures by registered keys, which a generator cannot make. The run fails as well when an
+# operation never gets past authentication (only 401/403: schemathesis's `missing_auth` warning)
+# or never finds its data (404s: `missing_test_data`), since it then tests nothing behind them.
+# Bounded (well under a minute).
 # Arguments go to `schemathesis run` (e.g. `--max-examples 200`). DCR_BIN overrides the binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,10 +39,14 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 "$DCR_BIN" dev-certs "$WORK/certs" >/dev/null
 
-# The CDR Register simulator with one software product, whose recipient lives in $WORK/adr: it
-# registers for real, so that the management operations are exercised with a valid token too.
+# The CDR Register simulator with two software products, whose recipients live in $WORK/adr and
+# $WORK/adr-delete. Both register for real, so that the management operations are exercised with
+# valid tokens: DELETE ends the second registration, and GET and PUT keep the first all along.
 PRODUCT=2f6c1a9e-8b3d-4e5f-a1c2-9d8e7f6a5b4c BRAND=7c9e6679-7425-40de-944b-e07fc1f90ae7
+DELETE_PRODUCT=9b1d3c5e-7f2a-4c6b-8d0e-1a3b5c7d9e2f DELETE_BRAND=3e5a7c9b-1d2f-4a6c-8e0b-2c4d6f8a0b1c
 "$DCR_BIN" adr init "$WORK/adr" --certs "$WORK/certs" --product $PRODUCT --brand $BRAND >/dev/null
+"$DCR_BIN" adr init "$WORK/adr-delete" --certs "$WORK/certs" \
+  --product $DELETE_PRODUCT --brand $DELETE_BRAND >/dev/null
 SIM_ADDR=127.0.0.1:$(free_port)
 SIM_URL=https://localhost:${SIM_ADDR##*:}
 "$DCR_BIN" register-sim --listen "$SIM_ADDR" --public-url "$SIM_URL" \
@@ -51,6 +58,9 @@ for _ in $(seq 50); do
   kill -0 "$SIM_PID" 2>/dev/null || { cat "$WORK/register-sim.log"; exit 1; }
   sleep 0.2
 done
+"$DCR_BIN" register-sim add-product --url "$SIM_URL" --ca "$WORK/certs/ca.pem" \
+  --name "Deletion target" --id $DELETE_PRODUCT --brand-id $DELETE_BRAND \
+  --jwks-file "$WORK/adr-delete/jwks.json" >/dev/null
 
 API_PORT=$(free_port)
 export DCR_TLS_CERT=$WORK/certs/server.pem DCR_TLS_KEY=$WORK/certs/server.key DCR_CLIENT_CA=$WORK/certs/ca.pem
@@ -73,18 +83,44 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
-# A real registration and a token bound to the same client certificate schemathesis sends.
-export DCR_ADR_DIR=$WORK/adr DCR_ADR_DATA_HOLDER=$DCR_ISSUER DCR_ADR_REGISTER=$SIM_URL
-"$DCR_BIN" adr register >"$WORK/adr-register.json" 2>"$WORK/adr.log" || {
-  cat "$WORK/adr.log"; tail -20 "$WORK/server.log"; exit 1; }
-"$DCR_BIN" adr token >"$WORK/token.json" 2>>"$WORK/adr.log" || { cat "$WORK/adr.log"; exit 1; }
-export DCR_CLIENT_ID DCR_ACCESS_TOKEN
-DCR_CLIENT_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["client_id"])' "$WORK/adr/state.json")
-DCR_ACCESS_TOKEN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["access_token"])' "$WORK/token.json")
+# Real registrations, and tokens bound to the same client certificate schemathesis sends.
+export DCR_ADR_DATA_HOLDER=$DCR_ISSUER DCR_ADR_REGISTER=$SIM_URL
+register() { # <recipient directory>: registers, and writes its token to token.json there
+  DCR_ADR_DIR=$1 "$DCR_BIN" adr register >"$1/register.json" 2>>"$WORK/adr.log" || {
+    cat "$WORK/adr.log"; tail -20 "$WORK/server.log"; exit 1; }
+  DCR_ADR_DIR=$1 "$DCR_BIN" adr token >"$1/token.json" 2>>"$WORK/adr.log" || {
+    cat "$WORK/adr.log"; exit 1; }
+}
+json_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$@"; }
+register "$WORK/adr"
+register "$WORK/adr-delete"
+export DCR_CLIENT_ID DCR_ACCESS_TOKEN DCR_DELETE_CLIENT_ID DCR_DELETE_ACCESS_TOKEN
+DCR_CLIENT_ID=$(json_field "$WORK/adr/state.json" client_id)
+DCR_ACCESS_TOKEN=$(json_field "$WORK/adr/token.json" access_token)
+DCR_DELETE_CLIENT_ID=$(json_field "$WORK/adr-delete/state.json" client_id)
+DCR_DELETE_ACCESS_TOKEN=$(json_field "$WORK/adr-delete/token.json" access_token)
 cat >"$WORK/schemathesis.toml" <<'TOML'
 headers = { Authorization = "Bearer ${DCR_ACCESS_TOKEN}" }
+
 [parameters]
 "path.client_id" = "${DCR_CLIENT_ID}"
+
+[warnings]
+fail-on = ["missing_auth", "missing_test_data"]
+
+# DELETE ends the registration it names (every later call with its token is a 401): it works on
+# a registration of its own, so that GET and PUT keep theirs for the whole run.
+[[operations]]
+include-operation-id = "deleteRegistration"
+headers = { Authorization = "Bearer ${DCR_DELETE_ACCESS_TOKEN}" }
+parameters = { "path.client_id" = "${DCR_DELETE_CLIENT_ID}" }
+
+# Admin Metadata Update takes only a single-use JWT signed by the CDR Register's key, which a
+# generator cannot make: every call is a 401 here, so its missing-authentication warning is off.
+# tests/api/register_sync.rs covers the accepted calls.
+[[operations]]
+include-operation-id = "adminMetadataUpdate"
+warnings = { display = ["missing_test_data"], fail-on = ["missing_test_data"] }
 TOML
 
 log "schemathesis against $DCR_ISSUER/openapi.json"

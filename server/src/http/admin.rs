@@ -156,6 +156,30 @@ async fn verify_register_jwt(state: &AppState, token: &str) -> Result<Claims, Ap
 
 /// `POST /cds-au/v1/admin/register/metadata` with `{"data":{"action":"REFRESH"}}`: 200 and an
 /// immediate Register status refresh.
+#[utoipa::path(
+    post,
+    path = "/cds-au/v1/admin/register/metadata",
+    operation_id = "adminMetadataUpdate",
+    tag = "admin",
+    params(
+        ("x-v" = Option<i64>, Header, nullable = false, minimum = 1, maximum = 4_294_967_295.0, description = "The version requested; 1 is served"),
+        ("x-min-v" = Option<i64>, Header, nullable = false, minimum = 1, maximum = 4_294_967_295.0, description = "The lowest version accepted, with x-v"),
+    ),
+    request_body(
+        content = super::openapi::MetadataUpdateRequest,
+        content_type = "application/json"
+    ),
+    responses(
+        (status = 200, description = "A Register status refresh is under way (no body)", headers(("x-v" = String, description = "The version served: 1"))),
+        (status = 400, description = "x-v or x-min-v is not a positive integer (urn:au-cds:error:cds-all:Header/InvalidVersion), or the body is not {\"data\":{\"action\":\"REFRESH\"}} (urn:au-cds:error:cds-all:Field/Invalid)", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing or malformed bearer token, or one not signed by the CDR Register, with the wrong iss, sub or aud, expired, not yet valid, without jti, or already used (invalid_token)", body = super::openapi::ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 406, description = "x-min-v above 1 with x-v (urn:au-cds:error:cds-all:Header/UnsupportedVersion)", body = super::openapi::ErrorBody),
+        (status = 413, description = "Body too large", body = super::openapi::ErrorBody),
+        (status = 415, description = "Content type is not application/json", body = super::openapi::ErrorBody),
+        (status = 503, description = "The store or the CDR Register's keys are unavailable", body = super::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    security(("register" = []))
+)]
 #[tracing::instrument(name = "dcr.admin.metadata_update", skip_all)]
 pub async fn metadata_update(
     State(state): State<AppState>,

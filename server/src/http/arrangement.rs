@@ -25,6 +25,24 @@ use crate::tls::ConnectionInfo;
 pub const INVALID_ARRANGEMENT: &str = "urn:au-cds:error:cds-all:Authorisation/InvalidArrangement";
 
 /// `POST /arrangements/revoke`.
+#[utoipa::path(
+    post,
+    path = "/arrangements/revoke",
+    operation_id = "revokeArrangement",
+    tag = "arrangement",
+    request_body(
+        content = super::openapi::RevocationForm,
+        content_type = "application/x-www-form-urlencoded"
+    ),
+    responses(
+        (status = 400, description = "RFC 6749 §5.2 error: invalid_client (no client certificate, client authentication failed), invalid_request (not a form, a parameter repeated, cdr_arrangement_id missing or empty)", body = super::openapi::ErrorBody),
+        (status = 413, description = "Body too large", body = super::openapi::ErrorBody),
+        (status = 422, description = "The client is authenticated and the arrangement is not one of its own: this server holds none (urn:au-cds:error:cds-all:Authorisation/InvalidArrangement)", body = super::openapi::ArrangementErrorBody),
+        (status = 429, description = "Rate limited (per certificate or per address)", body = super::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The store is unavailable", body = super::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    security(("mtls" = []))
+)]
 #[tracing::instrument(name = "dcr.arrangement.revoke", skip_all, fields(client_id = tracing::field::Empty))]
 pub async fn revoke(
     State(state): State<AppState>,

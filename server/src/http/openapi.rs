@@ -1,7 +1,8 @@
-//! The OpenAPI 3.1 document of the recipient-facing API (discovery, `/register`, the token
-//! endpoint), generated from the handlers' `#[utoipa::path]` annotations and the DTOs below, and
-//! served at `GET {issuer}/openapi.json`. `scripts/openapi-check.sh` runs schemathesis against
-//! the live server with it.
+//! The OpenAPI 3.1 document of the API listener's protocol endpoints (discovery, `/register`,
+//! the token endpoint, CDR arrangement revocation, and the Admin Metadata Update endpoint the
+//! CDR Register calls), generated from the handlers' `#[utoipa::path]` annotations and the DTOs
+//! below, and served at `GET {issuer}/openapi.json`. `scripts/openapi-check.sh` runs schemathesis
+//! against the live server with it.
 //!
 //! The DTOs describe the wire format only; the handlers build their bodies from `dcr-core`.
 
@@ -154,6 +155,66 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
+/// A CDR arrangement revocation request (CDS "CDR Arrangement Revocation End Point"): the
+/// arrangement, and the client authenticated as at the token endpoint (RFC 7523).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevocationForm {
+    /// The arrangement to revoke.
+    pub cdr_arrangement_id: String,
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    pub client_assertion_type: ClientAssertionType,
+    /// The client assertion, signed with a key at the client's `jwks_uri`; its `aud` the issuer
+    /// or this endpoint's URL.
+    pub client_assertion: CompactJws,
+    /// Must match the assertion's `iss`/`sub` when sent.
+    pub client_id: Option<String>,
+}
+
+/// One entry of a CDS error list (CDS "Error Codes").
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CdsError {
+    /// The CDS error code, e.g. `urn:au-cds:error:cds-all:Authorisation/InvalidArrangement`.
+    pub code: String,
+    /// The code's title.
+    pub title: String,
+    /// What was wrong with this request.
+    pub detail: String,
+}
+
+/// The refusal of an arrangement revocation: the house body with the CDS error list beside it,
+/// for clients that read either.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ArrangementErrorBody {
+    /// The CDS error code.
+    pub error: String,
+    /// A human-readable description.
+    pub error_description: String,
+    /// The same error as the CDS list of one.
+    pub errors: Vec<CdsError>,
+}
+
+/// The only Admin Metadata Update action (CDS Admin APIs, version 1).
+#[derive(Debug, Serialize, ToSchema)]
+pub enum MetadataAction {
+    /// Fetch the CDR Register's metadata again.
+    #[serde(rename = "REFRESH")]
+    Refresh,
+}
+
+/// The `data` of an Admin Metadata Update request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MetadataUpdateData {
+    /// `REFRESH`.
+    pub action: MetadataAction,
+}
+
+/// An Admin Metadata Update request from the CDR Register: `{"data":{"action":"REFRESH"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MetadataUpdateRequest {
+    /// The requested action.
+    pub data: MetadataUpdateData,
+}
+
 /// OpenID Provider metadata as the CDS require it (§3).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DiscoveryDocument {
@@ -217,6 +278,20 @@ impl Modify for SecuritySchemes {
                     .build(),
             ),
         );
+        c.add_security_scheme(
+            "register",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A self-signed JWT of the CDR Register (CDS client authentication): iss and \
+                         sub cdr-register, aud the endpoint's URL or the issuer, exp, a jti used \
+                         once, signed with a key of the Register's JWKS. No client certificate.",
+                    ))
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -226,7 +301,8 @@ impl Modify for SecuritySchemes {
     info(
         title = "CDR Data Holder Dynamic Client Registration",
         description = "Discovery, Dynamic Client Registration (RFC 7591/7592 as profiled by the \
-            Consumer Data Standards) and the token endpoint of a Data Holder.",
+            Consumer Data Standards), the token endpoint, CDR arrangement revocation and the \
+            CDR Register's Admin Metadata Update endpoint of a Data Holder.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     paths(
@@ -236,6 +312,8 @@ impl Modify for SecuritySchemes {
         super::register::put,
         super::register::delete,
         super::token::post,
+        super::arrangement::revoke,
+        super::admin::metadata_update,
     ),
     components(schemas(
         ErrorBody,
@@ -243,13 +321,18 @@ impl Modify for SecuritySchemes {
         RegistrationResponse,
         TokenRequestForm,
         TokenResponse,
-        DiscoveryDocument
+        DiscoveryDocument,
+        RevocationForm,
+        ArrangementErrorBody,
+        MetadataUpdateRequest
     )),
     modifiers(&SecuritySchemes),
     tags(
         (name = "discovery", description = "OpenID Provider metadata"),
         (name = "registration", description = "Dynamic Client Registration"),
         (name = "token", description = "Client credentials token endpoint"),
+        (name = "arrangement", description = "CDR arrangement revocation"),
+        (name = "admin", description = "CDR Register Admin APIs, called by the Register"),
     ),
 )]
 pub struct ApiDoc;
@@ -291,7 +374,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_document_is_openapi_3_1_with_the_recipient_paths() {
+    fn the_document_is_openapi_3_1_with_every_protocol_path() {
         let doc = serde_json::to_value(document("https://dh.example")).unwrap();
         assert_eq!(doc["openapi"], "3.1.0");
         for p in [
@@ -299,6 +382,8 @@ mod tests {
             "/register",
             "/register/{client_id}",
             "/token",
+            super::super::routes::ARRANGEMENT_REVOKE,
+            super::super::routes::ADMIN_REGISTER_METADATA,
         ] {
             assert!(doc["paths"][p].is_object(), "{p} missing");
         }

@@ -12,7 +12,8 @@ pub const JWKS: &str = "/jwks";
 pub const REGISTER: &str = "/register";
 /// Registration management (RFC 7592).
 pub const REGISTER_CLIENT: &str = "/register/{client_id}";
-/// The OpenAPI 3.1 document of discovery, registration and the token endpoint.
+/// The OpenAPI 3.1 document of discovery, registration, the token endpoint, arrangement
+/// revocation and Admin Metadata Update.
 pub const OPENAPI: &str = "/openapi.json";
 /// Token endpoint.
 pub const TOKEN: &str = "/token";

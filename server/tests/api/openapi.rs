@@ -1,4 +1,5 @@
-//! The OpenAPI document: served on the API listener, OpenAPI 3.1, with the recipient paths.
+//! The OpenAPI document: served on the API listener, OpenAPI 3.1, with the recipient paths and
+//! the endpoints the CDR Register calls.
 
 use serde_json::Value;
 
@@ -44,6 +45,47 @@ async fn the_openapi_document_is_served_and_lists_the_paths() {
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(schemes["mtls"]["type"], "mutualTLS");
     assert_eq!(schemes["bearer"]["scheme"], "bearer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_lists_arrangement_revocation_and_admin_metadata_update() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let doc: Value = app
+        .anon
+        .get(format!("{}/openapi.json", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let revoke = &doc["paths"]["/arrangements/revoke"]["post"];
+    assert!(
+        revoke["requestBody"]["content"]["application/x-www-form-urlencoded"].is_object(),
+        "{revoke}"
+    );
+    for status in ["400", "413", "422", "429", "503"] {
+        assert!(revoke["responses"][status].is_object(), "revoke {status}");
+    }
+    assert_eq!(
+        revoke["responses"]["422"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/ArrangementErrorBody"
+    );
+    assert_eq!(revoke["security"], serde_json::json!([{ "mtls": [] }]));
+
+    let admin = &doc["paths"]["/cds-au/v1/admin/register/metadata"]["post"];
+    assert!(
+        admin["requestBody"]["content"]["application/json"].is_object(),
+        "{admin}"
+    );
+    for status in ["200", "400", "401", "406", "413", "415", "503"] {
+        assert!(admin["responses"][status].is_object(), "admin {status}");
+    }
+    assert!(admin["responses"]["401"]["headers"]["WWW-Authenticate"].is_object());
+    assert_eq!(admin["security"], serde_json::json!([{ "register": [] }]));
+    let register = &doc["components"]["securitySchemes"]["register"];
+    assert_eq!(register["scheme"], "bearer");
+    assert_eq!(register["bearerFormat"], "JWT");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

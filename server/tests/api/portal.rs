@@ -803,7 +803,10 @@ async fn recipient_text_is_escaped_in_rendered_pages(backend: Backend) {
     for (path, shown) in [
         ("/".to_string(), vec![svg, script]),
         (format!("/registrations/{client_id}"), vec![svg]),
-        (format!("/?q={}", "%3Cimg%20src%3Dx%3E"), vec!["&lt;img src=x&gt;"]),
+        (
+            format!("/?q={}", "%3Cimg%20src%3Dx%3E"),
+            vec!["&lt;img src=x&gt;"],
+        ),
         (format!("/registrations/{breakout_id}"), vec![script]),
     ] {
         let res = browser.get(&path).await;
