@@ -35,7 +35,7 @@ pub struct PortalState {
 /// pressing "Verify now" repeatedly, or several administrators at once, walks the chain once.
 pub const CHAIN_REUSE_SECS: i64 = 10;
 
-/// The audit page's chain check (issue 6): the last verification this server ran, with its
+/// The audit page's chain check: the last verification this server ran, with its
 /// time, and a gate that lets one verification run at a time. Walking the chain reads every
 /// audit event, so it runs when an administrator asks for it, not on every page view; the page
 /// shows the last result and when it was computed. Held in memory: each server instance keeps

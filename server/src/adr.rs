@@ -219,7 +219,7 @@ pub fn https_client(
         .context("building the HTTPS client")
 }
 
-/// Claims of a registration request (CDS "Client Registration", spec §4): `iss` the SSA's
+/// Claims of a registration request (CDS "Client Registration", docs/dcr-rules.md §4): `iss` the SSA's
 /// `software_id`, `aud` the Data Holder's issuer, 5 minutes, a fresh `jti`, the metadata the
 /// Data Holder requires, every redirect URI of the SSA, and the SSA itself.
 ///

@@ -5,7 +5,7 @@
 //! - `GET /cdr-register/v1/jwks`: the Register's JWKS (one PS256 RSA key, generated on first start
 //!   and kept in the data file);
 //! - `GET /cdr-register/v1/{industry}/data-recipients/brands/{brandId}/software-products/{softwareProductId}/ssa`:
-//!   an SSA signed PS256 as the Register issues it (spec §5: `iss` `cdr-register`, 10 minutes,
+//!   an SSA signed PS256 as the Register issues it (docs/dcr-rules.md §5: `iss` `cdr-register`, 10 minutes,
 //!   `jti` a GUID without dashes, `org_id` the brand id, `software_roles`, `scope` …); 403 when the
 //!   product or its recipient is not active;
 //! - `GET /cdr-register/v1/{industry}/data-recipients/status` and
@@ -56,7 +56,7 @@ bank:accounts.detail:read bank:transactions:read bank:payees:read bank:regular_p
 common:customer.basic:read common:customer.detail:read energy:accounts.basic:read";
 /// Status API versions served (v2 and v3 have the same body).
 const STATUS_VERSIONS: std::ops::RangeInclusive<u32> = 2..=3;
-/// SSA lifetime (spec §5.1: 10 minutes).
+/// SSA lifetime (docs/dcr-rules.md §5.1: 10 minutes).
 pub const SSA_LIFETIME_SECS: i64 = 600;
 /// Largest admin request body.
 const MAX_ADMIN_BODY: usize = 256 * 1024;
@@ -835,7 +835,7 @@ impl Simulator {
         Ok(())
     }
 
-    /// Issues an SSA for a product of a brand, as the Register does (spec §5).
+    /// Issues an SSA for a product of a brand, as the Register does (docs/dcr-rules.md §5).
     ///
     /// # Errors
     /// [`SimError::NotFound`] for an unknown product or a brand mismatch, [`SimError::NotActive`]

@@ -1,4 +1,4 @@
-//! CDR Register status sync (spec §10; CDS "Participant Statuses", Register APIs "Get Data
+//! CDR Register status sync (docs/dcr-rules.md §10; CDS "Participant Statuses", Register APIs "Get Data
 //! Recipients Statuses" and "Get Software Products Statuses").
 //!
 //! Every `DCR_REGISTER_POLL_SECS` (and at once when the Register calls the Admin Metadata Update

@@ -3,7 +3,7 @@
 //! - [`ClientId`]: issued by this Data Holder at registration (RFC 7591 §3.2.1 `client_id`); a
 //!   random UUID, as the ACCC reference server does.
 //! - [`SoftwareId`]: the Software Product id assigned by the CDR Register (SSA `software_id`, a
-//!   GUID). The Register's GUIDs are compared case-insensitively (spec §13 A12).
+//!   GUID). The Register's GUIDs are compared case-insensitively (docs/dcr-rules.md §13 A12).
 
 use std::fmt;
 

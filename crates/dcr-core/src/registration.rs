@@ -1,8 +1,8 @@
 //! The registration request (RFC 7591 §3.1 with a signed request, CDS "Client Registration") and
 //! its validation pipeline, the stored client metadata and the registration response (RFC 7591
-//! §3.2.1). Spec §4, §6, §7.
+//! §3.2.1). docs/dcr-rules.md §4, §6, §7.
 //!
-//! Pipeline (spec §6, order as the ACCC reference server, which its tests exercise):
+//! Pipeline (docs/dcr-rules.md §6, order as the ACCC reference server, which its tests exercise):
 //! 1. [`parse_request`]: compact JWS with `alg` `PS256`/`ES256` (row 2, else
 //!    `invalid_client_metadata`); a `software_statement` string that is a compact JWS (row 3, else
 //!    `invalid_software_statement`).
@@ -31,7 +31,7 @@
 //! | `id_token_encrypted_response_alg` / `_enc` | ignored: only meaningful for Hybrid, which is rejected |
 //! | `application_type` | optional, must be `web`, default `web` |
 //! | `redirect_uris` | optional, each an exact member of the SSA's list (`invalid_redirect_uri`), default the SSA's list |
-//! | `scope` and SSA-derived claims in the request | ignored; taken from the SSA (spec §13 A4) |
+//! | `scope` and SSA-derived claims in the request | ignored; taken from the SSA (docs/dcr-rules.md §13 A4) |
 //! | anything else | ignored, not stored, not returned |
 
 use std::borrow::Cow;
@@ -43,7 +43,7 @@ use serde_json::{Map, Value};
 use crate::claims::{self, Claim};
 use crate::clock::UnixTime;
 use crate::jose::{self, printable, Alg, JoseError, JwkSet, JwsHeader};
-use crate::ssa::{SsaPolicy, VerifiedSsa, SSA_UNKNOWN_KID};
+use crate::ssa::{SsaPolicy, VerifiedSsa};
 
 /// The RFC 7591 §3.2.2 error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -80,6 +80,23 @@ impl fmt::Display for RegistrationErrorCode {
     }
 }
 
+/// What a registration failure means to the caller, beyond its wire form: the caller acts on
+/// this, never on the description's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cause {
+    /// The request or SSA is invalid as sent.
+    #[default]
+    Invalid,
+    /// The SSA is signed with a `kid` the Register JWK set lacks: refetch that set once.
+    UnknownSsaKid,
+    /// The request is signed with a `kid` the recipient's JWK set lacks: refetch that set once.
+    UnknownRequestKid,
+    /// The request's `jti` was used before.
+    ReplayedJti,
+    /// The software product already has a registration.
+    DuplicateRegistration,
+}
+
 /// A registration failure: HTTP 400 with `{"error": code, "error_description": description}`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {description}")]
@@ -88,6 +105,8 @@ pub struct RegistrationError {
     pub code: RegistrationErrorCode,
     /// Human-readable ASCII description (attacker-controlled text is sanitised).
     pub description: Cow<'static, str>,
+    /// What the failure means to the caller.
+    pub cause: Cause,
 }
 
 /// Description of a registration request signed with a `kid` absent from the ADR JWK set.
@@ -105,7 +124,15 @@ impl RegistrationError {
         Self {
             code,
             description: description.into(),
+            cause: Cause::Invalid,
         }
+    }
+
+    /// The same error, with what it means to the caller.
+    #[must_use]
+    pub fn because(mut self, cause: Cause) -> Self {
+        self.cause = cause;
+        self
     }
 
     /// `invalid_redirect_uri`.
@@ -139,32 +166,33 @@ impl RegistrationError {
     /// `invalid_client_metadata`).
     #[must_use]
     pub fn duplicate_registration() -> Self {
-        Self::invalid_client_metadata(DUPLICATE_REGISTRATION)
+        Self::invalid_client_metadata(DUPLICATE_REGISTRATION).because(Cause::DuplicateRegistration)
     }
 
     /// A registration request whose `jti` was already used (project decision).
     #[must_use]
     pub fn replayed_jti() -> Self {
         Self::invalid_client_metadata("The 'jti' claim value has already been used.")
+            .because(Cause::ReplayedJti)
     }
 
     /// Whether the failure is an unknown signing `kid` (SSA or request): the caller should refetch
     /// the relevant JWK set once and retry.
     #[must_use]
     pub fn is_unknown_kid(&self) -> bool {
-        self.description == SSA_UNKNOWN_KID || self.description == REQUEST_UNKNOWN_KID
+        matches!(self.cause, Cause::UnknownSsaKid | Cause::UnknownRequestKid)
     }
 
     /// Whether the unknown `kid` was the SSA's (refetch the Register JWK set).
     #[must_use]
     pub fn is_unknown_ssa_kid(&self) -> bool {
-        self.description == SSA_UNKNOWN_KID
+        self.cause == Cause::UnknownSsaKid
     }
 
     /// Whether the unknown `kid` was the request's (refetch the ADR JWK set).
     #[must_use]
     pub fn is_unknown_request_kid(&self) -> bool {
-        self.description == REQUEST_UNKNOWN_KID
+        self.cause == Cause::UnknownRequestKid
     }
 
     /// The JSON body: `{"error", "error_description"}`.
@@ -299,7 +327,7 @@ impl UnverifiedRequest {
     }
 }
 
-/// Decodes a registration request without trusting it (spec §6 rows 2-3).
+/// Decodes a registration request without trusting it (docs/dcr-rules.md §6 rows 2-3).
 ///
 /// # Errors
 /// `invalid_client_metadata` if the body is not a compact JWS signed with `PS256`/`ES256` with a
@@ -409,7 +437,7 @@ fn map_request_jose(e: &JoseError) -> RegistrationError {
             meta("The registration request must be signed with PS256 or ES256.")
         }
         JoseError::MissingKid => meta("The registration request header is missing 'kid'."),
-        JoseError::UnknownKid(_) => meta(REQUEST_UNKNOWN_KID),
+        JoseError::UnknownKid(_) => meta(REQUEST_UNKNOWN_KID).because(Cause::UnknownRequestKid),
         JoseError::WeakKey | JoseError::InvalidKey(_) => {
             meta("The registration request signing key is not acceptable.")
         }
@@ -418,7 +446,7 @@ fn map_request_jose(e: &JoseError) -> RegistrationError {
 }
 
 /// Verifies the registration request signature with the ADR key named by its `kid`, then its
-/// protocol claims (spec §4.2, §6 rows 9 and 12).
+/// protocol claims (docs/dcr-rules.md §4.2, §6 rows 9 and 12).
 ///
 /// `iss` must equal the SSA `software_id` (case-insensitively), `aud` must be (or contain)
 /// `policy.issuer`, `exp` must be in the future and `iat` not, within `policy.clock_skew_secs`,
@@ -635,7 +663,7 @@ fn dedup(list: Vec<&str>) -> Vec<String> {
     out
 }
 
-/// The request's `redirect_uris` (each one of the SSA's; spec §6 row 23), for the
+/// The request's `redirect_uris` (each one of the SSA's; docs/dcr-rules.md §6 row 23), for the
 /// `sector_identifier_uri` check (row 11), which comes before the other metadata rules.
 ///
 /// # Errors
@@ -672,7 +700,7 @@ fn redirect_uris(
     Ok(dedup(requested))
 }
 
-/// SSA scopes that `supported` contains, in SSA order, without duplicates (spec §6 row 25: never
+/// SSA scopes that `supported` contains, in SSA order, without duplicates (docs/dcr-rules.md §6 row 25: never
 /// an error).
 #[must_use]
 pub fn filter_scopes(ssa_scope: &str, supported: &[String]) -> String {
@@ -683,7 +711,7 @@ pub fn filter_scopes(ssa_scope: &str, supported: &[String]) -> String {
     dedup(kept).join(" ")
 }
 
-/// Validates the client metadata of a verified request against the SSA and the policy (spec §6
+/// Validates the client metadata of a verified request against the SSA and the policy (docs/dcr-rules.md §6
 /// rows 13-23, 25) and builds what is to be stored.
 ///
 /// A redirect URI problem (row 23) is reported before any other metadata problem, as ACCC does;
@@ -907,7 +935,7 @@ pub fn registration_response(
 }
 
 /// Checks a fetched `sector_identifier_uri` document (OIDC Registration §5: a JSON array of
-/// URIs) contains every registered redirect URI (spec §6 row 11).
+/// URIs) contains every registered redirect URI (docs/dcr-rules.md §6 row 11).
 ///
 /// # Errors
 /// `invalid_client_metadata` `"ERR-DCR-007: Invalid sector_identifier_uri"` (the ACCC text).
@@ -924,7 +952,7 @@ pub fn check_sector_identifier(
     }
 }
 
-/// PUT rule (spec §7, §13 A8): the new SSA must be for the same software product and brand.
+/// PUT rule (docs/dcr-rules.md §7, §13 A8): the new SSA must be for the same software product and brand.
 /// `legal_entity_*` may change (GH-SM-679).
 ///
 /// # Errors

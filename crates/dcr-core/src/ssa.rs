@@ -1,5 +1,5 @@
 //! The Software Statement Assertion (SSA): a JWT the CDR Register signs for one Software Product
-//! (CDS "Client Registration" → "Software Statement Assertion"; spec §5).
+//! (CDS "Client Registration" → "Software Statement Assertion"; docs/dcr-rules.md §5).
 //!
 //! [`verify_ssa`] is the only way to obtain a [`VerifiedSsa`]. It checks, in order:
 //! 1. compact JWS, `alg` `PS256`/`ES256` (the Register signs `PS256`; the key's bound algorithm
@@ -12,7 +12,7 @@
 //!    `sector_identifier_uri` when present) is an absolute `https` URL.
 //!
 //! Every failure is `invalid_software_statement` (project decision: "Every SSA failure is
-//! `invalid_software_statement`"). Re-presenting the same SSA (same `jti`) is allowed (spec §13 A6).
+//! `invalid_software_statement`"). Re-presenting the same SSA (same `jti`) is allowed (docs/dcr-rules.md §13 A6).
 //! The Register's status is not checked here (GH-REG-159).
 
 use std::fmt;
@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 use crate::claims::{self, Claim};
 use crate::clock::UnixTime;
 use crate::jose::{self, JoseError, JwkSet};
-use crate::registration::RegistrationError;
+use crate::registration::{Cause, RegistrationError};
 
 /// The `iss` of every SSA (CDS: "`iss` … `cdr-register`").
 pub const CDR_REGISTER_ISSUER: &str = "cdr-register";
@@ -42,7 +42,7 @@ const EXPIRED: &str = "Software statement assertion has expired";
 const ISSUED_IN_FUTURE: &str = "Software statement assertion was issued in the future";
 const NOT_YET_VALID: &str = "Software statement assertion is not yet valid";
 
-/// What a recipient is told when the SSA's signature or validity fails (spec §6 row 5), in the
+/// What a recipient is told when the SSA's signature or validity fails (docs/dcr-rules.md §6 row 5), in the
 /// words of the ACCC reference, whose tests compare them.
 pub const SSA_VALIDATION_FAILED: &str = "ERR-DCR-005: SSA validation failed.";
 
@@ -222,7 +222,7 @@ fn map_jose(e: &JoseError) -> RegistrationError {
         JoseError::Malformed(_) => bad("Software statement assertion is malformed"),
         JoseError::UnsupportedAlg(_) => bad(UNSUPPORTED_ALG),
         JoseError::MissingKid => bad(MISSING_KID),
-        JoseError::UnknownKid(_) => bad(SSA_UNKNOWN_KID),
+        JoseError::UnknownKid(_) => bad(SSA_UNKNOWN_KID).because(Cause::UnknownSsaKid),
         _ => bad(BAD_SIGNATURE),
     }
 }
@@ -244,7 +244,7 @@ pub fn verify_ssa(
     policy: &SsaPolicy,
 ) -> Result<VerifiedSsa, RegistrationError> {
     let (header, m) = jose::verify_with_set(jwt, register_keys).map_err(|e| map_jose(&e))?;
-    // The CDR Register signs SSAs with PS256 only (spec §5.1, §6 row 5).
+    // The CDR Register signs SSAs with PS256 only (docs/dcr-rules.md §5.1, §6 row 5).
     if header.alg != "PS256" {
         return Err(bad(UNSUPPORTED_ALG));
     }
@@ -670,7 +670,7 @@ mod tests {
 
     #[test]
     fn ssa_signed_with_an_es256_key_of_the_register_is_refused() {
-        // The Register signs SSAs with PS256 only (spec §6 row 5), whatever keys it publishes.
+        // The Register signs SSAs with PS256 only (docs/dcr-rules.md §6 row 5), whatever keys it publishes.
         let es = SigningKey::generate_es256("reg-es").unwrap();
         let set = JwkSet::from_keys([es.verifying_key()]).unwrap();
         let jwt = es.sign(&claims()).unwrap();

@@ -1,4 +1,4 @@
-//! The token endpoint as far as registration management needs it (spec §9.1): the
+//! The token endpoint as far as registration management needs it (docs/dcr-rules.md §9.1): the
 //! `client_credentials` grant (RFC 6749 §4.4) with `private_key_jwt` client authentication
 //! (RFC 7523 §2.2, OIDC Core §9, CDS "Client Authentication"), scope `cdr:registration` only, and
 //! the certificate-bound (RFC 8705 §3) access token used on `GET/PUT/DELETE /register/{ClientId}`.
@@ -82,6 +82,9 @@ pub struct TokenError {
     pub code: TokenErrorCode,
     /// ASCII description.
     pub description: Cow<'static, str>,
+    /// The assertion is signed with a `kid` the client's JWK set lacks: refetch it once. The
+    /// caller acts on this, never on the description's text.
+    pub unknown_kid: bool,
 }
 
 impl TokenError {
@@ -91,6 +94,7 @@ impl TokenError {
         Self {
             code,
             description: description.into(),
+            unknown_kid: false,
         }
     }
 
@@ -127,7 +131,7 @@ impl TokenError {
     /// Whether the assertion was signed with an unknown `kid` (refetch the client's JWK set once).
     #[must_use]
     pub fn is_unknown_kid(&self) -> bool {
-        self.description == ASSERTION_UNKNOWN_KID
+        self.unknown_kid
     }
 
     /// The JSON body: `{"error", "error_description"}`.
@@ -292,7 +296,10 @@ pub struct AssertionClaims {
 
 fn map_assertion_jose(e: &JoseError) -> TokenError {
     match e {
-        JoseError::UnknownKid(_) => TokenError::invalid_client(ASSERTION_UNKNOWN_KID),
+        JoseError::UnknownKid(_) => TokenError {
+            unknown_kid: true,
+            ..TokenError::invalid_client(ASSERTION_UNKNOWN_KID)
+        },
         JoseError::Malformed(_) => {
             TokenError::invalid_client("Invalid client_assertion - not a valid JWT")
         }
@@ -386,7 +393,7 @@ pub fn verify_client_assertion(
 }
 
 /// The scope a `client_credentials` token gets: only `cdr:registration`, and only if the client
-/// registered it (spec §9.1, §13 A10). Registration scopes are never mixed with data scopes (CDS
+/// registered it (docs/dcr-rules.md §9.1, §13 A10). Registration scopes are never mixed with data scopes (CDS
 /// "Scopes"), so other requested scopes are dropped.
 ///
 /// # Errors

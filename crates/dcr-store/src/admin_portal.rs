@@ -22,7 +22,7 @@ use crate::{
 
 /// The statuses an administrator filters the list by. Unlike [`crate::RegistrationStatus`] it
 /// tells apart an active registration whose software product or recipient the CDR Register
-/// reports as not active: such a registration gets no tokens (spec §10.2) and is shown as
+/// reports as not active: such a registration gets no tokens (docs/dcr-rules.md §10.2) and is shown as
 /// "inactive".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -373,7 +373,7 @@ impl Store {
 
     // ----- release ----------------------------------------------------------------------------
 
-    /// Releases a registration (issue 6; CDS standards-maintenance#581): an `active` or
+    /// Releases a registration (CDS standards-maintenance#581): an `active` or
     /// `revoked` registration becomes `released`, with `reason` as its status reason, and an
     /// audit event is appended (action `registration.release` by `actor`, the status before and
     /// after, the reason), in one transaction. From then on its tokens and management calls are

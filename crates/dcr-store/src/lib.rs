@@ -41,12 +41,10 @@ pub enum StoreError {
     /// The row asked for does not exist.
     #[error("not found")]
     NotFound,
-    /// A named constraint refused the write (unique key, check).
-    #[error("conflict on {constraint}")]
-    Conflict {
-        /// The constraint's name as declared in the migrations.
-        constraint: String,
-    },
+    /// A constraint refused the write (unique key, check); which one, decided here for both
+    /// backends.
+    #[error("conflict on {}", .0.constraint())]
+    Conflict(Conflict),
     /// A stored value could not be turned back into its domain type.
     #[error("inconsistent data in {table}.{column}: {message}")]
     Inconsistent {
@@ -74,27 +72,82 @@ impl From<sqlx::Error> for StoreError {
             let unique_or_check = db.is_unique_violation() || db.is_check_violation();
             if unique_or_check {
                 // PostgreSQL names the constraint; SQLite names the columns in its message.
-                let constraint = db
-                    .constraint()
-                    .map_or_else(|| sqlite_constraint_name(db.message()), ToString::to_string);
-                return Self::Conflict { constraint };
+                let conflict = db.constraint().map_or_else(
+                    || Conflict::from_sqlite_message(db.message()),
+                    Conflict::from_constraint,
+                );
+                return Self::Conflict(conflict);
             }
         }
         Self::Database(e)
     }
 }
 
-/// SQLite reports "UNIQUE constraint failed: registration.software_key"; map that to the
-/// constraint names declared in the migrations so callers match one name on both backends.
-pub(crate) fn sqlite_constraint_name(message: &str) -> String {
-    let cols = message.rsplit(": ").next().unwrap_or(message);
-    match cols {
-        "registration.software_key" => "registration_software_key_key".into(),
-        "registration.client_id" => "registration_pkey".into(),
-        "used_jti.jti_key" => "used_jti_pkey".into(),
-        "admin_user.username" => "admin_user_username_key".into(),
-        "signing_key.kid" => "signing_key_pkey".into(),
-        other => other.to_string(),
+/// Which rule of the schema refused a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conflict {
+    /// The software product already has a registration holding its software_id
+    /// (`registration_software_key_key`).
+    SoftwareIdTaken,
+    /// The client id exists (`registration_pkey`).
+    ClientIdTaken,
+    /// The `jti` was used before (`used_jti_pkey`).
+    JtiUsed,
+    /// The administrator's username is taken (`admin_user_username_key`).
+    UsernameTaken,
+    /// The signing key id exists (`signing_key_pkey`).
+    KidTaken,
+    /// A registration status the schema does not allow (`registration_status_check`).
+    InvalidStatus,
+    /// Another constraint, by its name (or SQLite's columns).
+    Other(String),
+}
+
+impl Conflict {
+    /// The constraint names declared in the migrations, one table for both backends.
+    const NAMES: [(&'static str, Conflict); 6] = [
+        ("registration_software_key_key", Conflict::SoftwareIdTaken),
+        ("registration_pkey", Conflict::ClientIdTaken),
+        ("used_jti_pkey", Conflict::JtiUsed),
+        ("admin_user_username_key", Conflict::UsernameTaken),
+        ("signing_key_pkey", Conflict::KidTaken),
+        ("registration_status_check", Conflict::InvalidStatus),
+    ];
+
+    /// The conflict a constraint name stands for (PostgreSQL names the constraint).
+    #[must_use]
+    pub fn from_constraint(name: &str) -> Self {
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or_else(|| Self::Other(name.to_string()), |(_, c)| c.clone())
+    }
+
+    /// SQLite names the columns instead ("UNIQUE constraint failed: registration.software_key")
+    /// or the constraint ("CHECK constraint failed: registration_status_check").
+    #[must_use]
+    pub fn from_sqlite_message(message: &str) -> Self {
+        let cols = message.rsplit(": ").next().unwrap_or(message);
+        match cols {
+            "registration.software_key" => Self::SoftwareIdTaken,
+            "registration.client_id" => Self::ClientIdTaken,
+            "used_jti.jti_key" => Self::JtiUsed,
+            "admin_user.username" => Self::UsernameTaken,
+            "signing_key.kid" => Self::KidTaken,
+            other => Self::from_constraint(other),
+        }
+    }
+
+    /// The constraint's name as declared in the migrations.
+    #[must_use]
+    pub fn constraint(&self) -> &str {
+        match self {
+            Self::Other(name) => name,
+            known => Self::NAMES
+                .iter()
+                .find(|(_, c)| c == known)
+                .map_or("", |(n, _)| n),
+        }
     }
 }
 
@@ -295,8 +348,8 @@ impl Store {
     /// one transaction.
     ///
     /// # Errors
-    /// `Conflict { constraint: "registration_software_key_key" }` when the software product already
-    /// has an active (or revoked) registration; `Conflict { constraint: "used_jti_pkey" }` on a
+    /// `Conflict(Conflict::SoftwareIdTaken)` when the software product already
+    /// has an active (or revoked) registration; `Conflict(Conflict::JtiUsed)` on a
     /// replayed `jti`.
     pub async fn create_registration(
         &self,
@@ -913,5 +966,48 @@ pub fn redact_url(url: &str) -> String {
         }
         Ok(u) => u.to_string(),
         Err(_) => "<unparseable URL>".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod conflict_tests {
+    use super::Conflict;
+
+    #[test]
+    fn both_backends_name_the_same_conflicts() {
+        for (pg, sqlite) in [
+            (
+                "registration_software_key_key",
+                "UNIQUE constraint failed: registration.software_key",
+            ),
+            (
+                "registration_pkey",
+                "UNIQUE constraint failed: registration.client_id",
+            ),
+            (
+                "used_jti_pkey",
+                "UNIQUE constraint failed: used_jti.jti_key",
+            ),
+            (
+                "admin_user_username_key",
+                "UNIQUE constraint failed: admin_user.username",
+            ),
+            (
+                "signing_key_pkey",
+                "UNIQUE constraint failed: signing_key.kid",
+            ),
+            (
+                "registration_status_check",
+                "CHECK constraint failed: registration_status_check",
+            ),
+        ] {
+            let conflict = Conflict::from_constraint(pg);
+            assert!(!matches!(conflict, Conflict::Other(_)), "{pg}");
+            assert_eq!(Conflict::from_sqlite_message(sqlite), conflict, "{sqlite}");
+            assert_eq!(conflict.constraint(), pg);
+        }
+        let other = Conflict::from_sqlite_message("UNIQUE constraint failed: t.c");
+        assert_eq!(other, Conflict::Other("t.c".into()));
+        assert_eq!(other.constraint(), "t.c");
     }
 }

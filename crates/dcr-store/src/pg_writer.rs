@@ -178,9 +178,9 @@ fn batch_query<'q>(
 /// Maps the function's failure report to the error the one-by-one path would have given.
 fn failure_to_error(failure: &str) -> StoreError {
     match failure.split_once(':') {
-        Some(("unique" | "check", constraint)) => StoreError::Conflict {
-            constraint: constraint.to_string(),
-        },
+        Some(("unique" | "check", constraint)) => {
+            StoreError::Conflict(crate::Conflict::from_constraint(constraint))
+        }
         _ => StoreError::Database(sqlx::Error::Protocol(failure.to_string())),
     }
 }
@@ -188,7 +188,7 @@ fn failure_to_error(failure: &str) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Store;
+    use crate::{Conflict, Store};
 
     fn job(i: usize, software_id: &str, jti: Option<&str>) -> Job {
         let reg = Registration::example(&format!("batch-{i}"), software_id, 5);
@@ -230,11 +230,11 @@ mod tests {
         assert_eq!(ok, [true, false, true, false, true, false]);
         assert!(matches!(
             &outcomes[1],
-            Err(StoreError::Conflict { constraint }) if constraint == "registration_software_key_key"
+            Err(StoreError::Conflict(Conflict::SoftwareIdTaken))
         ));
         assert!(matches!(
             &outcomes[3],
-            Err(StoreError::Conflict { constraint }) if constraint == "used_jti_pkey"
+            Err(StoreError::Conflict(Conflict::JtiUsed))
         ));
         for (i, stored) in ok.iter().enumerate() {
             let found = store.get_registration(&format!("batch-{i}")).await.unwrap();
@@ -257,11 +257,11 @@ mod tests {
     fn failures_map_to_the_store_errors() {
         assert!(matches!(
             failure_to_error("unique:registration_software_key_key"),
-            StoreError::Conflict { constraint } if constraint == "registration_software_key_key"
+            StoreError::Conflict(Conflict::SoftwareIdTaken)
         ));
         assert!(matches!(
             failure_to_error("check:registration_status_check"),
-            StoreError::Conflict { constraint } if constraint == "registration_status_check"
+            StoreError::Conflict(Conflict::InvalidStatus)
         ));
         assert!(matches!(
             failure_to_error("error:22001:value too long"),

@@ -33,9 +33,7 @@ fn store_error(e: &rusqlite::Error) -> StoreError {
     if let rusqlite::Error::SqliteFailure(f, msg) = e {
         if f.code == rusqlite::ErrorCode::ConstraintViolation {
             let msg = msg.as_deref().unwrap_or_default();
-            return StoreError::Conflict {
-                constraint: crate::sqlite_constraint_name(msg),
-            };
+            return StoreError::Conflict(crate::Conflict::from_sqlite_message(msg));
         }
     }
     StoreError::Database(sqlx::Error::Protocol(e.to_string()))

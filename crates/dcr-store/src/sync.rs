@@ -1,4 +1,4 @@
-//! CDR Register status sync (spec §10): the poller's lease, the last good Register status lists
+//! CDR Register status sync (docs/dcr-rules.md §10): the poller's lease, the last good Register status lists
 //! with their ETags, and the per-registration status changes with their audit events.
 //!
 //! The lease is one row taken or renewed with a single conditional upsert (free, expired, or
@@ -78,7 +78,7 @@ pub struct RegisterStatusChange {
     pub sp_status: Option<String>,
     /// New recipient status.
     pub dr_status: Option<String>,
-    /// Also move an `active` registration to `removed` (spec §10.2 "cleanup registration").
+    /// Also move an `active` registration to `removed` (docs/dcr-rules.md §10.2 "cleanup registration").
     pub remove: bool,
     /// The status reason recorded with a removal.
     pub reason: Option<String>,

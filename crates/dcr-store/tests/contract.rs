@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use dcr_store::{
-    AuditQuery, ListQuery, NewAuditEvent, Registration, RegistrationStatus, Sort, Store,
+    AuditQuery, Conflict, ListQuery, NewAuditEvent, Registration, RegistrationStatus, Sort, Store,
     StoreError, StoredSigningKey, UsedJti,
 };
 use test_support::TempPostgres;
@@ -65,7 +65,7 @@ async fn contract(store: Store) {
         )
         .await;
     assert!(
-        matches!(&dup, Err(StoreError::Conflict { constraint }) if constraint == "registration_software_key_key"),
+        matches!(&dup, Err(StoreError::Conflict(Conflict::SoftwareIdTaken))),
         "duplicate software_id must conflict, got {dup:?}"
     );
     assert!(
@@ -85,7 +85,7 @@ async fn contract(store: Store) {
         )
         .await;
     assert!(
-        matches!(&replay, Err(StoreError::Conflict { constraint }) if constraint == "used_jti_pkey"),
+        matches!(&replay, Err(StoreError::Conflict(Conflict::JtiUsed))),
         "{replay:?}"
     );
     assert!(
@@ -303,7 +303,7 @@ async fn contract(store: Store) {
     for t in tasks {
         match t.await.unwrap() {
             Ok(()) => ok += 1,
-            Err(StoreError::Conflict { .. }) => {}
+            Err(StoreError::Conflict(_)) => {}
             Err(e) => panic!("unexpected error {e}"),
         }
     }
@@ -350,7 +350,7 @@ async fn contract(store: Store) {
                     .unwrap()
                     .is_some());
             }
-            Err(StoreError::Conflict { .. }) => {
+            Err(StoreError::Conflict(_)) => {
                 assert!(i < 16, "mix-{i} had nothing to conflict with");
                 assert!(store
                     .get_registration(&format!("mix-{i}"))

@@ -1,4 +1,4 @@
-//! Releasing a registration (issue 6; CDS standards-maintenance#581), on both backends: an active
+//! Releasing a registration (CDS standards-maintenance#581), on both backends: an active
 //! or revoked registration becomes `released` with its audit event in the same transaction, its
 //! software product may register again, releasing anything else changes nothing, an
 //! administrator finds every registration of a product by pasting its software_id, and the
@@ -9,8 +9,8 @@
 use std::path::Path;
 
 use dcr_store::{
-    AdminListQuery, AuditQuery, NewAuditEvent, Registration, RegistrationStatus, ReleaseOutcome,
-    SeedRegistration, Sort, StatusFilter, Store, StoreError,
+    AdminListQuery, AuditQuery, Conflict, NewAuditEvent, Registration, RegistrationStatus,
+    ReleaseOutcome, SeedRegistration, Sort, StatusFilter, Store, StoreError,
 };
 use test_support::TempPostgres;
 
@@ -66,7 +66,7 @@ async fn release_contract(store: &Store) {
         )
         .await;
     assert!(
-        matches!(&dup, Err(StoreError::Conflict { constraint }) if constraint == "registration_software_key_key"),
+        matches!(&dup, Err(StoreError::Conflict(Conflict::SoftwareIdTaken))),
         "an active registration holds its software_id: {dup:?}"
     );
 
@@ -481,7 +481,10 @@ async fn the_release_migration_keeps_rows_search_and_indexes_on_postgres() {
             .execute(pool)
             .await;
     assert!(
-        matches!(StoreError::from(bogus.unwrap_err()), StoreError::Conflict { constraint } if constraint == "registration_status_check"),
+        matches!(
+            StoreError::from(bogus.unwrap_err()),
+            StoreError::Conflict(Conflict::InvalidStatus)
+        ),
         "the status is still checked"
     );
     store.close().await;

@@ -1,6 +1,6 @@
 //! `POST {issuer}/cds-au/v1/admin/register/metadata`: the Admin Metadata Update endpoint the CDR
 //! Register calls to tell a Data Holder that participant metadata changed (CDS "Admin APIs" →
-//! Metadata Update; spec §10.2). It triggers an immediate Register status sync.
+//! Metadata Update; docs/dcr-rules.md §10.2). It triggers an immediate Register status sync.
 //!
 //! # Security
 //! The Register authenticates with a self-signed JWT bearer (CDS "Client Authentication" →

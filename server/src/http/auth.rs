@@ -69,7 +69,7 @@ fn decode_forwarded_cert(raw: &str) -> Option<Vec<u8>> {
         .ok()
 }
 
-/// 403 for a request that needs mutual TLS but carries no client certificate (spec §6 row 0).
+/// 403 for a request that needs mutual TLS but carries no client certificate (docs/dcr-rules.md §6 row 0).
 #[must_use]
 pub fn certificate_required() -> ApiError {
     ApiError::new(
@@ -86,7 +86,7 @@ fn invalid_token(description: &str) -> ApiError {
     )
 }
 
-/// The checks of spec §9.2 before the handler runs, in order: client certificate, bearer token
+/// The checks of docs/dcr-rules.md §9.2 before the handler runs, in order: client certificate, bearer token
 /// present, token valid (signature, issuer, exact expiry), holder-of-key binding, scope, and the
 /// path's client id equal to the token's. The registration itself is then loaded by the handler
 /// (an unknown or no longer active client is also a 401).
@@ -153,7 +153,7 @@ pub fn authorize_management(
     Ok(claims)
 }
 
-/// 401 for a token of another client, or an unknown client (project decision, spec §13 A7).
+/// 401 for a token of another client, or an unknown client (project decision, docs/dcr-rules.md §13 A7).
 #[must_use]
 pub fn unknown_client() -> ApiError {
     ApiError::new(

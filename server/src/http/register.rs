@@ -1,7 +1,7 @@
 //! `POST /register` (RFC 7591) and `GET|PUT|DELETE /register/{client_id}` (RFC 7592), as the
-//! Consumer Data Standards profile them (spec §2, §4 to §9).
+//! Consumer Data Standards profile them (docs/dcr-rules.md §2, §4 to §9).
 //!
-//! The POST pipeline follows spec §6 in order: mTLS, content type, compact JWS, SSA verified
+//! The POST pipeline follows docs/dcr-rules.md §6 in order: mTLS, content type, compact JWS, SSA verified
 //! with the Register's keys, request verified with the keys at the SSA's `jwks_uri`, `jti` not
 //! replayed, `sector_identifier_uri`, metadata, duplicate `software_id` (guaranteed by the
 //! store), then the registration and its audit event are written in one transaction.
@@ -16,7 +16,7 @@ use dcr_core::registration::{
     validate_metadata, verify_request, ClientMetadata, RegistrationError,
 };
 use dcr_core::ssa::{verify_ssa, VerifiedSsa};
-use dcr_store::{NewAuditEvent, Registration, RegistrationStatus, StoreError, UsedJti};
+use dcr_store::{Conflict, NewAuditEvent, Registration, RegistrationStatus, StoreError, UsedJti};
 
 use super::auth::{authorize_management, certificate_required, client_cert, unknown_client};
 use super::ApiError;
@@ -67,7 +67,7 @@ struct Validated {
     jti: UsedJti,
 }
 
-/// Runs spec §6 rows 2 to 23 on a request body.
+/// Runs docs/dcr-rules.md §6 rows 2 to 23 on a request body.
 async fn validate(state: &AppState, body: &Bytes) -> Result<Validated, ApiError> {
     let text = std::str::from_utf8(body)
         .map_err(|_| invalid_metadata("The registration request is not a UTF-8 JWT."))?;
@@ -309,14 +309,12 @@ async fn create(
         .await
     {
         Ok(()) => {}
-        Err(StoreError::Conflict { constraint })
-            if constraint == "registration_software_key_key" =>
-        {
+        Err(StoreError::Conflict(Conflict::SoftwareIdTaken)) => {
             let e = RegistrationError::duplicate_registration();
             log_rejection(&e.clone().into());
             return Err(e.into());
         }
-        Err(StoreError::Conflict { constraint }) if constraint == "used_jti_pkey" => {
+        Err(StoreError::Conflict(Conflict::JtiUsed)) => {
             return Err(RegistrationError::replayed_jti().into());
         }
         Err(e) => return Err(e.into()),
@@ -442,7 +440,7 @@ pub async fn put(
     {
         Ok(()) => {}
         Err(StoreError::NotFound) => return Err(unknown_client()),
-        Err(StoreError::Conflict { constraint }) if constraint == "used_jti_pkey" => {
+        Err(StoreError::Conflict(Conflict::JtiUsed)) => {
             return Err(RegistrationError::replayed_jti().into());
         }
         Err(e) => return Err(e.into()),

@@ -85,7 +85,7 @@ async fn issue(
     let issuer = state.config.issuer_str();
     let (client_id, reg) = authenticate_client(state, &req, &format!("{issuer}/token")).await?;
     let now = state.clock.now();
-    // Register status (spec §10.2): a product or recipient that is not active gets no token.
+    // Register status (docs/dcr-rules.md §10.2): a product or recipient that is not active gets no token.
     // Told only to the authenticated client, so that nobody else learns a product's status.
     for status in [
         reg.register_sp_status.as_deref(),

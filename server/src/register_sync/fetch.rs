@@ -1,5 +1,5 @@
 //! The Register's status APIs as a client sees them (CDS Register APIs "Get Data Recipients
-//! Statuses" and "Get Software Products Statuses", spec §10.1): `x-v`/`x-min-v` on every call,
+//! Statuses" and "Get Software Products Statuses", docs/dcr-rules.md §10.1): `x-v`/`x-min-v` on every call,
 //! `If-None-Match` with the last ETag (304: unchanged), retries with exponential backoff and
 //! jitter on transport errors, 5xx, 408 and 429, a response size cap, and `links.next` followed
 //! on the Register's own origin only.

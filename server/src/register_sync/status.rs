@@ -1,4 +1,4 @@
-//! The Register's participant statuses and what they mean for a registration (spec §10.1 and the
+//! The Register's participant statuses and what they mean for a registration (docs/dcr-rules.md §10.1 and the
 //! responsibilities matrix of §10.2, CDS "Participant Statuses"). Pure: no I/O, no clock.
 //!
 //! - Software product: `ACTIVE`, `INACTIVE`, `REMOVED`. Recipient (legal entity): `ACTIVE`,
@@ -161,7 +161,7 @@ pub fn decide(
         format!("CDR Register status: {}", parts.join(", "))
     };
     if remove {
-        reason.push_str("; registration removed (spec §10.2 cleanup)");
+        reason.push_str("; registration removed (docs/dcr-rules.md §10.2 cleanup)");
     }
     Some(Decision {
         sp,

@@ -1,4 +1,4 @@
-//! GET / PUT / DELETE /register/{client_id}: the checks of spec §9.2 in order, PUT semantics
+//! GET / PUT / DELETE /register/{client_id}: the checks of docs/dcr-rules.md §9.2 in order, PUT semantics
 //! (§7), DELETE consequences (§10.3), and a full lifecycle.
 
 use dcr_core::testutil;
@@ -336,7 +336,7 @@ async fn put_refuses_another_software_id_and_bad_metadata(backend: Backend) {
     assert_eq!(
         (status, error.as_str()),
         (400, "invalid_client_metadata"),
-        "PUT without SSA (spec §7, WSO2 OB-1167)"
+        "PUT without SSA (docs/dcr-rules.md §7, WSO2 OB-1167)"
     );
     let (status, error, _) = error_of(
         put(app.request(SW, json!({"software_statement": "abc"})))

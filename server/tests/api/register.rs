@@ -1,4 +1,4 @@
-//! POST /register: every row of spec §6, the §7 response, and the store's guarantees.
+//! POST /register: every row of docs/dcr-rules.md §6, the §7 response, and the store's guarantees.
 
 use dcr_core::testutil::{self, test_keys};
 use serde_json::{json, Value};

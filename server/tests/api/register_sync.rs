@@ -1,4 +1,4 @@
-//! CDR Register integration (spec §10): status sync against the Register simulator served over
+//! CDR Register integration (docs/dcr-rules.md §10): status sync against the Register simulator served over
 //! HTTPS inside the test (ETag and 304, outages, unknown values, pagination, REMOVED cleanup,
 //! one poller among instances sharing a store), the Admin Metadata Update endpoint, and the
 //! simulator's SSAs accepted end to end through the recipient tool.

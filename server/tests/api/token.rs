@@ -1,4 +1,4 @@
-//! The token endpoint: private_key_jwt client authentication (spec §9.1), scopes, binding.
+//! The token endpoint: private_key_jwt client authentication (docs/dcr-rules.md §9.1), scopes, binding.
 
 use base64::Engine as _;
 use dcr_core::testutil::test_keys;
