@@ -407,7 +407,8 @@ impl Store {
             }
             let done = sqlx::query(
                 "UPDATE registration SET org_name = $2, client_name = $3, jwks_uri = $4, scope = $5, \
-                 ssa = $6, metadata = $7, updated_at = $8, legal_entity_name = $9 \
+                 ssa = $6, metadata = $7, updated_at = $8, legal_entity_name = $9, \
+                 legal_entity_id = $10, org_id = $11 \
                  WHERE client_id = $1 AND status = 'active'",
             )
             .bind(&reg.client_id)
@@ -419,6 +420,8 @@ impl Store {
             .bind(&reg.metadata)
             .bind(reg.updated_at)
             .bind(&reg.legal_entity_name)
+            .bind(&reg.legal_entity_id)
+            .bind(&reg.org_id)
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() == 0 {

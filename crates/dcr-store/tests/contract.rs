@@ -101,16 +101,20 @@ async fn contract(store: Store) {
         "second use refused"
     );
 
-    // update keeps identity
+    // update takes every SSA-derived field (the recipient and brand the Register now names
+    // included, which the status sync matches on) and keeps identity
     let mut r1b = r1.clone();
     r1b.client_name = "Alpha Budget 2".into();
+    r1b.legal_entity_id = Some("le-moved".into());
+    r1b.legal_entity_name = Some("Moved Pty Ltd".into());
+    r1b.org_id = "org-moved".into();
     r1b.updated_at = 200;
     store
         .update_registration(&r1b, None, &audit("registration.update", "c1"))
         .await
         .unwrap();
     let got = store.get_registration("c1").await.unwrap().unwrap();
-    assert_eq!(got.client_name, "Alpha Budget 2");
+    assert_eq!(got, r1b, "every updated field stored");
     assert_eq!(got.client_id_issued_at, 100, "issued_at kept");
 
     // status change is conditional and audited
