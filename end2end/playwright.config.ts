@@ -6,6 +6,8 @@ export default defineConfig({
   testDir: './tests',
   timeout: 30_000,
   expect: { timeout: 10_000 },
+  // A test.only left in would quietly run one test and pass.
+  forbidOnly: true,
   fullyParallel: false,
   workers: 1,
   retries: 0,

@@ -46,9 +46,10 @@ SIM_URL=https://localhost:${SIM_ADDR##*:}
   --cert "$WORK/certs/server.pem" --key "$WORK/certs/server.key" --data "$WORK/register-sim.json" \
   --demo-jwks "$WORK/adr/jwks.json" >"$WORK/register-sim.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 50); do
+for i in $(seq 50); do
   "$BIN" register-sim list --url "$SIM_URL" --ca "$WORK/certs/ca.pem" >/dev/null 2>&1 && break
   kill -0 "${PIDS[0]}" 2>/dev/null || { cat "$WORK/register-sim.log"; exit 1; }
+  if [ "$i" -eq 50 ]; then echo "timed out waiting for the Register simulator"; cat "$WORK/register-sim.log"; exit 1; fi
   sleep 0.2
 done
 
@@ -57,13 +58,17 @@ export DCR_OUTBOUND_CA=$WORK/certs/ca.pem
 export DCR_REGISTER_JWKS_URI=$SIM_URL/cdr-register/v1/jwks DCR_REGISTER_BASE_URI=$SIM_URL
 export DCR_DATABASE_URL=sqlite://$WORK/dcr.db
 export DCR_PORTAL_SITE_ROOT=$PWD/target/site
+# Command output is assigned first and exported after: `export X=$(cmd)` has the status of
+# `export`, which would hide a failing cmd from `set -e`.
 API_PORT=$(free_port)
-export DCR_LISTEN_ADDR=127.0.0.1:$API_PORT DCR_PORTAL_ADDR=127.0.0.1:$(free_port)
+PORTAL_PORT=$(free_port)
+export DCR_LISTEN_ADDR=127.0.0.1:$API_PORT DCR_PORTAL_ADDR=127.0.0.1:$PORTAL_PORT
 export DCR_ISSUER=https://localhost:$API_PORT
 
 # Administrators: the main one, one the throttling test locks out, one whose password changes.
 export E2E_ADMIN_USER=e2e-admin E2E_LOCK_USER=e2e-locked E2E_PASSWORD_USER=e2e-password
-export E2E_ADMIN_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+E2E_ADMIN_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+export E2E_ADMIN_PASSWORD
 for user in "$E2E_ADMIN_USER" "$E2E_LOCK_USER" "$E2E_PASSWORD_USER"; do
   echo "$E2E_ADMIN_PASSWORD" | "$BIN" admin add "$user" >/dev/null
 done
@@ -77,7 +82,8 @@ wait_for "$BASE_URL/login" "${PIDS[-1]}" "$WORK/server.log"
 # A second instance on the same store whose sessions time out after 5 s idle, 12 s in all.
 export E2E_IDLE_SECS=5 E2E_ABSOLUTE_SECS=12
 SHORT_PORTAL=127.0.0.1:$(free_port)
-DCR_LISTEN_ADDR=127.0.0.1:$(free_port) DCR_PORTAL_ADDR=$SHORT_PORTAL \
+SHORT_API=127.0.0.1:$(free_port)
+DCR_LISTEN_ADDR=$SHORT_API DCR_PORTAL_ADDR=$SHORT_PORTAL \
   DCR_SESSION_IDLE_SECS=$E2E_IDLE_SECS DCR_SESSION_ABSOLUTE_SECS=$E2E_ABSOLUTE_SECS \
   "$BIN" serve >"$WORK/server-short.log" 2>&1 &
 PIDS+=($!)
@@ -89,7 +95,8 @@ export DCR_ADR_DIR=$WORK/adr DCR_ADR_DATA_HOLDER=$DCR_ISSUER DCR_ADR_REGISTER=$S
 "$BIN" adr register >"$WORK/adr-register.json" 2>"$WORK/adr-register.log" || {
   cat "$WORK/adr-register.log" "$WORK/adr-register.json"; tail -20 "$WORK/server.log"; exit 1; }
 export E2E_BIN=$BIN
-export E2E_ADR_CLIENT_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["client_id"])' "$WORK/adr/state.json")
+E2E_ADR_CLIENT_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["client_id"])' "$WORK/adr/state.json")
+export E2E_ADR_CLIENT_ID
 export E2E_API_URL=https://$DCR_LISTEN_ADDR
 export E2E_WORK=$WORK
 

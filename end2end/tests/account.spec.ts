@@ -1,5 +1,4 @@
-import { test, expect } from '@playwright/test';
-import { signIn, shot, ADMIN_PASSWORD, PASSWORD_USER } from './fixtures';
+import { test, expect, signIn, shot, ADMIN_PASSWORD, PASSWORD_USER } from './fixtures';
 
 test('an administrator changes their own password; other sessions end', async ({ page, browser }) => {
   const other = await browser.newContext();

@@ -1,5 +1,5 @@
-import { test, expect, Page } from '@playwright/test';
-import { signedIn, shot, seeded, expectEvery, ADMIN_USER } from './fixtures';
+import type { Page } from '@playwright/test';
+import { test, expect, signedIn, shot, seeded, expectEvery, ADMIN_USER } from './fixtures';
 
 const rows = (page: Page) => page.locator('table.audit-table tbody tr');
 

@@ -1,7 +1,19 @@
-import { Locator, Page, expect } from '@playwright/test';
+import { test as base, expect, BrowserContext, Locator, Page } from '@playwright/test';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
+
+export { expect };
+
+/**
+ * An environment variable scripts/e2e.sh sets. Without it the test fails: a test that skipped
+ * itself would let the suite pass without having run.
+ */
+export function requireEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the browser tests with scripts/e2e.sh (arguments go to Playwright)`);
+  return value;
+}
 
 export const ADMIN_USER = process.env.E2E_ADMIN_USER ?? 'admin';
 export const ADMIN_PASSWORD = process.env.E2E_ADMIN_PASSWORD ?? '';
@@ -9,31 +21,76 @@ export const ADMIN_PASSWORD = process.env.E2E_ADMIN_PASSWORD ?? '';
 export const LOCK_USER = process.env.E2E_LOCK_USER ?? 'e2e-locked';
 /** An administrator whose password the account test changes. */
 export const PASSWORD_USER = process.env.E2E_PASSWORD_USER ?? 'e2e-password';
-/** A second portal on the same store with 5 s idle and 12 s absolute session timeouts. */
-export const SHORT_SESSION_URL = process.env.E2E_SHORT_SESSION_URL ?? '';
 export const IDLE_SECS = Number(process.env.E2E_IDLE_SECS ?? '5');
 export const ABSOLUTE_SECS = Number(process.env.E2E_ABSOLUTE_SECS ?? '12');
 
 /** The headers a browser sends on a same-origin form post (for requests made outside a page). */
 export const SAME_ORIGIN = { 'sec-fetch-site': 'same-origin' };
 
+/** Console errors and warnings and uncaught exceptions per page, to explain a failed hydration. */
 const consoles = new WeakMap<Page, string[]>();
+const consoleOf = (page: Page) => {
+  let lines = consoles.get(page);
+  if (!lines) consoles.set(page, lines = []);
+  return lines;
+};
 
-/** Keeps the page's console errors and uncaught exceptions, to explain a failed hydration. */
-export function watchConsole(page: Page) {
-  if (consoles.has(page)) return;
-  const lines: string[] = [];
-  consoles.set(page, lines);
-  page.on('console', m => { if (m.type() === 'error' || m.type() === 'warning') lines.push(`${m.type()}: ${m.text()}`); });
-  page.on('pageerror', e => lines.push(`pageerror: ${e.message}`));
+/** The browser console errors a test causes on purpose. */
+export interface ConsoleErrors {
+  /**
+   * Declares that this test causes a console error matching `pattern` (keep it narrow): such
+   * errors do not fail the test, and the test fails if none comes.
+   */
+  expect(pattern: RegExp): void;
 }
+
+/**
+ * Playwright's `test`, failing any test whose pages, in any browser context it opens, log a
+ * console error or throw an uncaught exception it did not declare. A hydration mismatch is
+ * both: Leptos panics on it (a debug build first logs "A hydration error occurred ..."), the
+ * portal's panic hook logs the panic with `console.error`, and the WASM then aborts with an
+ * uncaught `RuntimeError`.
+ */
+export const test = base.extend<{ consoleErrors: ConsoleErrors }>({
+  consoleErrors: [async ({ browser, context }, use, testInfo) => {
+    const expected: RegExp[] = [];
+    const errors: string[] = [];
+    const watch = (ctx: BrowserContext) => {
+      ctx.on('console', m => {
+        if (m.type() !== 'error' && m.type() !== 'warning') return;
+        const line = `console.${m.type()}: ${m.text()} (at ${m.location().url})`;
+        const page = m.page();
+        if (page) consoleOf(page).push(line);
+        if (m.type() === 'error') errors.push(line);
+      });
+      ctx.on('weberror', e => {
+        const line = `uncaught exception: ${e.error().stack ?? e.error().message}`;
+        const page = e.page();
+        if (page) consoleOf(page).push(line);
+        errors.push(line);
+      });
+    };
+    watch(context);
+    browser.on('context', watch);
+    await use({ expect: pattern => { expected.push(pattern); } });
+    browser.off('context', watch);
+    const unexpected = errors.filter(line => !expected.some(p => p.test(line)));
+    if (unexpected.length > 0) {
+      throw new Error(`the browser reported ${unexpected.length} error(s):\n${unexpected.join('\n')}`);
+    }
+    const missing = expected.filter(p => !errors.some(line => p.test(line)));
+    if (missing.length > 0 && testInfo.status === testInfo.expectedStatus) {
+      throw new Error(`console errors expected but not seen: ${missing.join(', ')}`);
+    }
+  }, { auto: true }],
+});
 
 /** Waits until the WASM has hydrated the page (the app marks <body data-hydrated>). */
 export async function hydrated(page: Page) {
   try {
     await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
   } catch (e) {
-    throw new Error(`the page did not hydrate; browser console:\n${(consoles.get(page) ?? []).join('\n')}\n${e}`);
+    throw new Error(`the page did not hydrate; browser console:\n${consoleOf(page).join('\n')}\n${e}`);
   }
 }
 
@@ -51,7 +108,6 @@ export async function expectEvery(locator: Locator, ok: (text: string) => boolea
 
 /** Signs in through the form, as a person would. */
 export async function signIn(page: Page, user = ADMIN_USER, password = ADMIN_PASSWORD) {
-  watchConsole(page);
   await page.goto('/login');
   await page.getByLabel('Username').fill(user);
   await page.getByLabel('Password', { exact: true }).fill(password);
@@ -103,7 +159,7 @@ export function seededStatus(n: number): string {
 
 /** Runs the recipient tool (`dcr-server adr ...`) against the Data Holder, as the recipient would. */
 export function adr(...args: string[]) {
-  const r = spawnSync(process.env.E2E_BIN!, ['adr', ...args], { encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(requireEnv('E2E_BIN'), ['adr', ...args], { encoding: 'utf8', timeout: 30_000 });
   return { ok: r.status === 0, out: `${r.stdout}\n${r.stderr}` };
 }
 
@@ -116,18 +172,20 @@ export function adrJson(out: string) {
  * The recipient tool's state (scripts/e2e.sh registers a real software product with it): its
  * software product and its current client id, which changes when it registers again.
  */
-export function adrState(): { clientId?: string; softwareProductId?: string } {
-  const dir = process.env.DCR_ADR_DIR;
-  if (!dir || !process.env.E2E_BIN) return {};
-  const state = JSON.parse(readFileSync(`${dir}/state.json`, 'utf8'));
-  return { clientId: state.client_id ?? undefined, softwareProductId: state.software_product_id ?? undefined };
+export function adrState(): { clientId: string; softwareProductId: string } {
+  const state = JSON.parse(readFileSync(`${requireEnv('DCR_ADR_DIR')}/state.json`, 'utf8'));
+  if (!state.client_id || !state.software_product_id) {
+    throw new Error(`the recipient tool holds no registration: ${JSON.stringify(state)}`);
+  }
+  return { clientId: state.client_id, softwareProductId: state.software_product_id };
 }
 
 /** GET /register/{client_id} over mTLS with the recipient's certificate and a bearer token. */
 export function readRegistration(clientId: string, token: string): Promise<number> {
-  const dir = process.env.DCR_ADR_DIR!;
+  const dir = requireEnv('DCR_ADR_DIR');
+  const api = requireEnv('E2E_API_URL');
   return new Promise((resolve, reject) => {
-    const req = httpsRequest(`${process.env.E2E_API_URL}/register/${clientId}`, {
+    const req = httpsRequest(`${api}/register/${clientId}`, {
       cert: readFileSync(`${dir}/client.pem`),
       key: readFileSync(`${dir}/client.key`),
       ca: readFileSync(`${dir}/ca.pem`),

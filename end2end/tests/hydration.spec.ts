@@ -1,5 +1,4 @@
-import { test, expect } from '@playwright/test';
-import { hydrated, shot } from './fixtures';
+import { test, expect, hydrated, shot } from './fixtures';
 
 test.describe('without JavaScript', () => {
   test.use({ javaScriptEnabled: false });
@@ -22,19 +21,34 @@ test.describe('without JavaScript', () => {
   });
 });
 
-test('the page hydrates and the show-password control then works', async ({ page }) => {
+test('the page hydrates, keeping what was typed, and the show-password control then works', async ({ page }) => {
   const failed: string[] = [];
   page.on('response', r => { if (r.status() >= 400) failed.push(`${r.status()} ${r.url()}`); });
-  page.on('pageerror', e => failed.push(`pageerror ${e.message}`));
+  // The WASM is held back until the form is filled in, as by someone typing before it arrives.
+  let release = () => {};
+  const held = new Promise<void>(resolve => { release = resolve; });
+  await page.route('**/*.wasm', async route => { await held; await route.continue(); });
   await page.goto('/login');
-  await hydrated(page);
+  const url = page.url();
+  const user = page.getByLabel('Username');
   const pw = page.getByLabel('Password', { exact: true });
+  await user.fill('someone');
   await pw.fill('secret-value');
+  await expect(page.locator('body')).not.toHaveAttribute('data-hydrated', 'true');
+  release();
+  await hydrated(page);
+  // Hydration took over the page in place: no navigation, the typed values kept.
+  await expect(page).toHaveURL(url);
+  await expect(user).toHaveValue('someone');
+  await expect(pw).toHaveValue('secret-value');
+
   await page.getByRole('button', { name: 'Show' }).click();
   await expect(pw).toHaveAttribute('type', 'text');
   await expect(page.getByRole('button', { name: 'Hide' })).toHaveAttribute('aria-pressed', 'true');
   await page.getByRole('button', { name: 'Hide' }).click();
   await expect(pw).toHaveAttribute('type', 'password');
+  await expect(pw).toHaveValue('secret-value');
+  await expect(page).toHaveURL(url);
   expect(failed).toEqual([]);
   await shot(page, 'login');
 });

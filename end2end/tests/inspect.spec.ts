@@ -1,11 +1,10 @@
-import { test, expect } from '@playwright/test';
-import { signedIn, shot, seeded } from './fixtures';
+import { test, expect, signedIn, shot, seeded, requireEnv } from './fixtures';
 
 test.beforeEach(async ({ page }) => {
   await signedIn(page);
 });
 
-test('inspect shows metadata, the decoded SSA, redirect URIs, the Register view and history', async ({ page }) => {
+test('inspect shows metadata, the decoded SSA, redirect URIs, the Register view and history', async ({ page, consoleErrors }) => {
   const reg = seeded(0);
   await page.getByLabel('Search').fill(reg.clientId);
   await page.getByRole('button', { name: 'Search' }).click();
@@ -37,7 +36,10 @@ test('inspect shows metadata, the decoded SSA, redirect URIs, the Register view 
   await expect(history).toContainText(`recipient:${reg.softwareId}`);
   await shot(page, 'inspect');
 
-  // The key ids are fetched on request; this recipient's server does not exist.
+  // The key ids are fetched on request; this recipient's server does not exist. The server
+  // function answers its error with HTTP 500 (as every Leptos server function error is), which
+  // the browser logs.
+  consoleErrors.expect(/status of 500 \(Internal Server Error\) \(at http:\/\/[^)]+\/api\/registration-keys\)$/);
   await page.getByRole('link', { name: 'Fetch key ids now' }).click();
   const keys = page.getByRole('region', { name: 'Keys', exact: true });
   await expect(keys.getByRole('alert')).toContainText("jwks_uri could not be reached", { timeout: 15_000 });
@@ -45,8 +47,7 @@ test('inspect shows metadata, the decoded SSA, redirect URIs, the Register view 
 });
 
 test('the key ids at a real recipient jwks_uri are listed', async ({ page }) => {
-  const clientId = process.env.E2E_ADR_CLIENT_ID;
-  test.skip(!clientId, 'needs the recipient tool registration from scripts/e2e.sh');
+  const clientId = requireEnv('E2E_ADR_CLIENT_ID');
   await page.goto(`/registrations/${clientId}`);
   await page.getByRole('link', { name: 'Fetch key ids now' }).click();
   const keys = page.getByRole('region', { name: 'Keys', exact: true });
@@ -56,9 +57,11 @@ test('the key ids at a real recipient jwks_uri are listed', async ({ page }) => 
   await shot(page, 'inspect-keys');
 });
 
-test('an unknown client id says so', async ({ page }) => {
+test('an unknown client id says so', async ({ page, consoleErrors }) => {
   await page.goto('/registrations/no-such-client');
   await expect(page.getByRole('heading', { name: 'No such registration' })).toBeVisible();
+  // The page is answered with 404, which the browser logs.
+  consoleErrors.expect(/status of 404 \(Not Found\) \(at http:\/\/[^)]+\/nowhere\/at\/all\)$/);
   await page.goto('/nowhere/at/all');
   await expect(page.getByRole('heading', { name: 'Page not found' })).toBeVisible();
 });

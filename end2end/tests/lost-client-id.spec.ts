@@ -1,5 +1,5 @@
-import { test, expect, Page } from '@playwright/test';
-import { signedIn, hydrated, shot, seeded, adr, adrJson, adrState, readRegistration, ADMIN_USER } from './fixtures';
+import type { Page } from '@playwright/test';
+import { test, expect, signedIn, hydrated, shot, seeded, adr, adrJson, adrState, readRegistration, ADMIN_USER } from './fixtures';
 
 // The runbook docs/runbook-lost-client-id.md, in a browser: a recipient lost its client ID
 // (CDS standards-maintenance#581), the administrator finds the registration by its software
@@ -13,24 +13,23 @@ test.beforeEach(async ({ page }) => {
 
 test('a recipient that lost its client ID is found by software product ID, released, and registers again', async ({ page }) => {
   const { clientId: oldId, softwareProductId } = adrState();
-  test.skip(!oldId || !softwareProductId, 'needs the recipient tool registration from scripts/e2e.sh');
   // The recipient's token works; registering again is refused while the registration holds the
   // software product ID.
   const before = adr('token');
   expect(before.ok, before.out).toBe(true);
   const oldToken = adrJson(before.out).access_token;
-  expect(await readRegistration(oldId!, oldToken)).toBe(200);
+  expect(await readRegistration(oldId, oldToken)).toBe(200);
   const refused = adr('register');
   expect(refused.ok, refused.out).toBe(false);
   expect(refused.out).toContain('HTTP 400');
 
   // Find it by pasting the software product ID as the recipient wrote it (upper case, spaces).
-  await page.getByLabel('Search').fill(`  ${softwareProductId!.toUpperCase()} `);
+  await page.getByLabel('Search').fill(`  ${softwareProductId.toUpperCase()} `);
   await page.getByRole('button', { name: 'Search' }).click();
   await expect(page).toHaveURL(/q=/);
   const rows = page.locator('table.reg-table tbody tr');
   await expect(rows).toHaveCount(1);
-  await expect(rows.first()).toContainText(oldId!);
+  await expect(rows.first()).toContainText(oldId);
   await expect(statusCells(page)).toHaveText(['Active']);
   await rows.first().getByRole('link').first().click();
   await expect(page).toHaveURL(new RegExp(`/registrations/${oldId}$`));
@@ -62,10 +61,10 @@ test('a recipient that lost its client ID is found by software product ID, relea
   await shot(page, 'released');
 
   // The old client ID stops working at once; the recipient registers again and gets a new one.
-  expect(await readRegistration(oldId!, oldToken)).toBe(401);
+  expect(await readRegistration(oldId, oldToken)).toBe(401);
   const again = adr('register');
   expect(again.ok, again.out).toBe(true);
-  const newId = adrState().clientId!;
+  const newId = adrState().clientId;
   expect(newId).not.toBe(oldId);
   const token = adr('token');
   expect(token.ok, token.out).toBe(true);
@@ -78,7 +77,7 @@ test('a recipient that lost its client ID is found by software product ID, relea
   await expect(statusCells(page)).toHaveText(['Active', 'Released']);
   await page.goto('/?status=released');
   await expect(page.getByLabel('Status')).toHaveValue('released');
-  await expect(rows.filter({ hasText: oldId! })).toHaveCount(1);
+  await expect(rows.filter({ hasText: oldId })).toHaveCount(1);
 
   // The audit log records who, why and when, and the chain still verifies.
   await page.goto(`/audit?client_id=${oldId}&action=registration.release`);

@@ -1,5 +1,4 @@
-import { test, expect } from '@playwright/test';
-import { signIn, shot, seeded, expectEvery, ADMIN_USER } from './fixtures';
+import { test, expect, signIn, shot, seeded, expectEvery, ADMIN_USER } from './fixtures';
 
 // Every page works as plain HTML: server-rendered data, GET forms for search, POST forms for
 // changes.

@@ -1,5 +1,5 @@
-import { test, expect, Page } from '@playwright/test';
-import { signedIn, hydrated, shot, seeded, expectEvery } from './fixtures';
+import type { Page } from '@playwright/test';
+import { test, expect, signedIn, hydrated, shot, seeded, expectEvery } from './fixtures';
 
 const rows = (page: Page) => page.locator('table.reg-table tbody tr');
 const statusCells = (page: Page) => page.locator('table.reg-table tbody td[data-label="Status"]');

@@ -1,5 +1,4 @@
-import { test, expect } from '@playwright/test';
-import { signedIn, shot, seeded, HOSTILE_NAMES, SAME_ORIGIN } from './fixtures';
+import { test, expect, signedIn, shot, seeded, requireEnv, HOSTILE_NAMES, SAME_ORIGIN } from './fixtures';
 
 test.beforeEach(async ({ page }) => {
   await signedIn(page);
@@ -28,18 +27,20 @@ test('a hostile client name is shown as text and runs nothing', async ({ page })
   expect(dialogs).toEqual([]);
 });
 
-test('state-changing requests from elsewhere are refused, server functions included', async ({ page }) => {
+test('state-changing requests from elsewhere are refused, server functions included', async ({ page, consoleErrors }) => {
   const target = seeded(21);
   // A real cross-site form post from a page on another origin: the browser sends
   // Sec-Fetch-Site: cross-site and withholds the SameSite=Strict cookie; the portal refuses.
   await page.route('https://evil.example/**', route => route.fulfill({
     contentType: 'text/html',
     body: `<!DOCTYPE html><title>Win a prize</title>
-      <form method="post" action="${process.env.BASE_URL}/registrations/${target.clientId}/revoke">
+      <form method="post" action="${requireEnv('BASE_URL')}/registrations/${target.clientId}/revoke">
         <input type="hidden" name="reason" value="csrf attempt"><input type="hidden" name="confirm" value="yes">
         <button>Claim your prize</button>
       </form>`,
   }));
+  // The refusal is a 403 page, which the browser logs.
+  consoleErrors.expect(new RegExp(`status of 403 \\(Forbidden\\) \\(at http://[^)]+/registrations/${target.clientId}/revoke\\)$`));
   await page.goto('https://evil.example/prize');
   await page.getByRole('button', { name: 'Claim your prize' }).click();
   await expect(page.getByText('This request did not come from the portal and was refused.')).toBeVisible();
@@ -47,11 +48,12 @@ test('state-changing requests from elsewhere are refused, server functions inclu
   // The same requests made with the session cookie but a foreign origin.
   const api = page.request;
   const form = { q: '', status: '', sort: '', page: '1' };
-  for (const headers of [
+  const foreign: Record<string, string>[] = [
     { 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' },
     { 'sec-fetch-site': 'same-site' },
     { origin: 'https://evil.example' },
-  ]) {
+  ];
+  for (const headers of foreign) {
     expect((await api.post('/api/registrations', { form, headers })).status()).toBe(403);
     expect((await api.post(`/registrations/${target.clientId}/revoke`, {
       form: { reason: 'csrf attempt', confirm: 'yes' }, headers, maxRedirects: 0,

@@ -1,5 +1,4 @@
-import { test, expect } from '@playwright/test';
-import { signIn, shot, ADMIN_USER, ADMIN_PASSWORD, LOCK_USER } from './fixtures';
+import { test, expect, signIn, shot, ADMIN_USER, ADMIN_PASSWORD, LOCK_USER } from './fixtures';
 
 test('an unknown user and a wrong password get the same message', async ({ page }) => {
   await signIn(page, 'nobody-here', 'whatever-password');
