@@ -8,11 +8,11 @@ source scripts/lib.sh
 COUNT=${1:-10000}
 CONC=${2:-32}
 
-cargo build --release -q -p server --bin dcr-bench
-BIN=$PWD/target/release/dcr-bench
+cargo build --release -q -p dcr-devtools --bin dcr-dev
+BIN=$PWD/target/release/dcr-dev
 
 log "SQLite"
-"$BIN" --count "$COUNT" --concurrency "$CONC" 2>/dev/null
+"$BIN" bench --count "$COUNT" --concurrency "$CONC" 2>/dev/null
 
 log "PostgreSQL (throwaway cluster)"
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
@@ -25,4 +25,4 @@ trap cleanup EXIT
 (cd /tmp && "${RUN[@]}" "$PG_BIN/initdb" -D "$DIR/data" -U postgres --auth=trust -E UTF8 >/dev/null)
 (cd /tmp && "${RUN[@]}" "$PG_BIN/pg_ctl" -D "$DIR/data" -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c max_connections=200" -l "$DIR/log" -w start >/dev/null)
 "$PG_BIN/createdb" -h 127.0.0.1 -p "$PORT" -U postgres bench
-"$BIN" --count "$COUNT" --concurrency "$CONC" --database-url "postgres://postgres@127.0.0.1:$PORT/bench" 2>/dev/null
+"$BIN" bench --count "$COUNT" --concurrency "$CONC" --database-url "postgres://postgres@127.0.0.1:$PORT/bench" 2>/dev/null

@@ -7,21 +7,21 @@ source scripts/lib.sh
 
 scripts/build-front.sh
 log "building the server (release)"
-cargo build --release -p server --bin dcr-server
-BIN=$PWD/target/release/dcr-server
+cargo build --release -p server --bin dcr-server -p dcr-devtools --bin dcr-dev
+BIN=$PWD/target/release/dcr-server DEV=$PWD/target/release/dcr-dev
 DATA=$PWD/dev-data
 mkdir -p "$DATA"
-"$BIN" dev-certs "$DATA/certs" >/dev/null
+"$DEV" certs "$DATA/certs" >/dev/null
 
 # The CDR Register simulator with one demo software product, whose recipient (keys, client
 # certificate) lives in dev-data/adr; the simulator tells the Data Holder about every change.
 DEMO_PRODUCT=2f6c1a9e-8b3d-4e5f-a1c2-9d8e7f6a5b4c DEMO_BRAND=7c9e6679-7425-40de-944b-e07fc1f90ae7
-"$BIN" adr init "$DATA/adr" --certs "$DATA/certs" --product $DEMO_PRODUCT --brand $DEMO_BRAND >/dev/null
+"$DEV" adr init "$DATA/adr" --certs "$DATA/certs" --product $DEMO_PRODUCT --brand $DEMO_BRAND >/dev/null
 SIM_ADDR=${DCR_SIM_LISTEN:-127.0.0.1:7444}
 SIM_URL=https://localhost:${SIM_ADDR##*:}
 API_PORT=${DCR_LISTEN_ADDR:-127.0.0.1:7443}
 API_PORT=${API_PORT##*:}
-"$BIN" register-sim --listen "$SIM_ADDR" --public-url "$SIM_URL" \
+"$DEV" register-sim --listen "$SIM_ADDR" --public-url "$SIM_URL" \
   --cert "$DATA/certs/server.pem" --key "$DATA/certs/server.key" --data "$DATA/register-sim.json" \
   --demo-jwks "$DATA/adr/jwks.json" --notify-ca "$DATA/certs/ca.pem" \
   --notify "${DCR_ISSUER:-https://localhost:$API_PORT}/cds-au/v1/admin/register/metadata" \
@@ -29,7 +29,7 @@ API_PORT=${API_PORT##*:}
 SIM_PID=$!
 trap 'kill $SIM_PID 2>/dev/null || true' EXIT
 for _ in $(seq 50); do
-  "$BIN" register-sim list --url "$SIM_URL" --ca "$DATA/certs/ca.pem" >/dev/null 2>&1 && break
+  "$DEV" register-sim list --url "$SIM_URL" --ca "$DATA/certs/ca.pem" >/dev/null 2>&1 && break
   kill -0 $SIM_PID 2>/dev/null || { cat "$DATA/register-sim.log"; exit 1; }
   sleep 0.2
 done
@@ -55,7 +55,7 @@ cat <<MSG
   Dev CA:    $DATA/certs/ca.pem   client certificate: $DATA/certs/client.pem
   Register:  $SIM_URL  (simulator; log: $DATA/register-sim.log)
   Recipient: $DATA/adr  (demo software product $DEMO_PRODUCT)
-             try: target/release/dcr-server adr register   (README: "Try the whole flow")
+             try: target/release/dcr-dev adr register   (README: "Try the whole flow")
 
 MSG
 "$BIN" serve

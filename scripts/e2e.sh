@@ -11,7 +11,7 @@ source scripts/lib.sh
 ensure_apt chromium
 scripts/build-front.sh
 log "building the release server"
-cargo build --release -p server --bin dcr-server
+cargo build --release -p server --bin dcr-server -p dcr-devtools --bin dcr-dev
 
 (cd end2end && { [ -d node_modules/@playwright/test ] || PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund; })
 
@@ -34,20 +34,20 @@ wait_for() { # url pid log
   done
   echo "timed out waiting for $1"; cat "$3"; exit 1
 }
-BIN=$PWD/target/release/dcr-server
-"$BIN" dev-certs "$WORK/certs" >/dev/null
+BIN=$PWD/target/release/dcr-server DEV=$PWD/target/release/dcr-dev
+"$DEV" certs "$WORK/certs" >/dev/null
 
 # The CDR Register simulator with one software product, whose recipient lives in $WORK/adr.
 PRODUCT=2f6c1a9e-8b3d-4e5f-a1c2-9d8e7f6a5b4c BRAND=7c9e6679-7425-40de-944b-e07fc1f90ae7
-"$BIN" adr init "$WORK/adr" --certs "$WORK/certs" --product $PRODUCT --brand $BRAND >/dev/null
+"$DEV" adr init "$WORK/adr" --certs "$WORK/certs" --product $PRODUCT --brand $BRAND >/dev/null
 SIM_ADDR=127.0.0.1:$(free_port)
 SIM_URL=https://localhost:${SIM_ADDR##*:}
-"$BIN" register-sim --listen "$SIM_ADDR" --public-url "$SIM_URL" \
+"$DEV" register-sim --listen "$SIM_ADDR" --public-url "$SIM_URL" \
   --cert "$WORK/certs/server.pem" --key "$WORK/certs/server.key" --data "$WORK/register-sim.json" \
   --demo-jwks "$WORK/adr/jwks.json" >"$WORK/register-sim.log" 2>&1 &
 PIDS+=($!)
 for i in $(seq 50); do
-  "$BIN" register-sim list --url "$SIM_URL" --ca "$WORK/certs/ca.pem" >/dev/null 2>&1 && break
+  "$DEV" register-sim list --url "$SIM_URL" --ca "$WORK/certs/ca.pem" >/dev/null 2>&1 && break
   kill -0 "${PIDS[0]}" 2>/dev/null || { cat "$WORK/register-sim.log"; exit 1; }
   if [ "$i" -eq 50 ]; then echo "timed out waiting for the Register simulator"; cat "$WORK/register-sim.log"; exit 1; fi
   sleep 0.2
@@ -72,7 +72,7 @@ export E2E_ADMIN_PASSWORD
 for user in "$E2E_ADMIN_USER" "$E2E_LOCK_USER" "$E2E_PASSWORD_USER"; do
   echo "$E2E_ADMIN_PASSWORD" | "$BIN" admin add "$user" >/dev/null
 done
-"$BIN" dev-seed --count 120 >/dev/null
+"$DEV" seed --count 120 >/dev/null
 
 "$BIN" serve >"$WORK/server.log" 2>&1 &
 PIDS+=($!)
@@ -92,9 +92,9 @@ wait_for "$E2E_SHORT_SESSION_URL/login" "${PIDS[-1]}" "$WORK/server-short.log"
 
 # A real registration by the recipient tool, for the revoke test's token checks.
 export DCR_ADR_DIR=$WORK/adr DCR_ADR_DATA_HOLDER=$DCR_ISSUER DCR_ADR_REGISTER=$SIM_URL
-"$BIN" adr register >"$WORK/adr-register.json" 2>"$WORK/adr-register.log" || {
+"$DEV" adr register >"$WORK/adr-register.json" 2>"$WORK/adr-register.log" || {
   cat "$WORK/adr-register.log" "$WORK/adr-register.json"; tail -20 "$WORK/server.log"; exit 1; }
-export E2E_BIN=$BIN
+export E2E_DEV_BIN=$DEV
 E2E_ADR_CLIENT_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["client_id"])' "$WORK/adr/state.json")
 export E2E_ADR_CLIENT_ID
 export E2E_API_URL=https://$DCR_LISTEN_ADDR

@@ -9,7 +9,9 @@
 # operation never gets past authentication (only 401/403: schemathesis's `missing_auth` warning)
 # or never finds its data (404s: `missing_test_data`), since it then tests nothing behind them.
 # Bounded (well under a minute).
-# Arguments go to `schemathesis run` (e.g. `--max-examples 200`). DCR_BIN overrides the binary.
+# Arguments go to `schemathesis run` (e.g. `--max-examples 200`). DCR_BIN and DCR_DEV_BIN override
+# the binaries (`dcr-server`, and `dcr-dev` for the certificates, the Register simulator and the
+# recipients).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -22,10 +24,10 @@ if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VER
   "$VENV/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
-if [ -z "${DCR_BIN:-}" ]; then
+if [ -z "${DCR_BIN:-}" ] || [ -z "${DCR_DEV_BIN:-}" ]; then
   log "building the release server"
-  cargo build --release -p server --bin dcr-server
-  DCR_BIN=$PWD/target/release/dcr-server
+  cargo build --release -p server --bin dcr-server -p dcr-devtools --bin dcr-dev
+  DCR_BIN=$PWD/target/release/dcr-server DCR_DEV_BIN=$PWD/target/release/dcr-dev
 fi
 
 WORK=$(mktemp -d -t dcr-openapi-XXXXXX)
@@ -37,28 +39,28 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-"$DCR_BIN" dev-certs "$WORK/certs" >/dev/null
+"$DCR_DEV_BIN" certs "$WORK/certs" >/dev/null
 
 # The CDR Register simulator with two software products, whose recipients live in $WORK/adr and
 # $WORK/adr-delete. Both register for real, so that the management operations are exercised with
 # valid tokens: DELETE ends the second registration, and GET and PUT keep the first all along.
 PRODUCT=2f6c1a9e-8b3d-4e5f-a1c2-9d8e7f6a5b4c BRAND=7c9e6679-7425-40de-944b-e07fc1f90ae7
 DELETE_PRODUCT=9b1d3c5e-7f2a-4c6b-8d0e-1a3b5c7d9e2f DELETE_BRAND=3e5a7c9b-1d2f-4a6c-8e0b-2c4d6f8a0b1c
-"$DCR_BIN" adr init "$WORK/adr" --certs "$WORK/certs" --product $PRODUCT --brand $BRAND >/dev/null
-"$DCR_BIN" adr init "$WORK/adr-delete" --certs "$WORK/certs" \
+"$DCR_DEV_BIN" adr init "$WORK/adr" --certs "$WORK/certs" --product $PRODUCT --brand $BRAND >/dev/null
+"$DCR_DEV_BIN" adr init "$WORK/adr-delete" --certs "$WORK/certs" \
   --product $DELETE_PRODUCT --brand $DELETE_BRAND >/dev/null
 SIM_ADDR=127.0.0.1:$(free_port)
 SIM_URL=https://localhost:${SIM_ADDR##*:}
-"$DCR_BIN" register-sim --listen "$SIM_ADDR" --public-url "$SIM_URL" \
+"$DCR_DEV_BIN" register-sim --listen "$SIM_ADDR" --public-url "$SIM_URL" \
   --cert "$WORK/certs/server.pem" --key "$WORK/certs/server.key" --data "$WORK/register-sim.json" \
   --demo-jwks "$WORK/adr/jwks.json" >"$WORK/register-sim.log" 2>&1 &
 SIM_PID=$!
 for _ in $(seq 50); do
-  "$DCR_BIN" register-sim list --url "$SIM_URL" --ca "$WORK/certs/ca.pem" >/dev/null 2>&1 && break
+  "$DCR_DEV_BIN" register-sim list --url "$SIM_URL" --ca "$WORK/certs/ca.pem" >/dev/null 2>&1 && break
   kill -0 "$SIM_PID" 2>/dev/null || { cat "$WORK/register-sim.log"; exit 1; }
   sleep 0.2
 done
-"$DCR_BIN" register-sim add-product --url "$SIM_URL" --ca "$WORK/certs/ca.pem" \
+"$DCR_DEV_BIN" register-sim add-product --url "$SIM_URL" --ca "$WORK/certs/ca.pem" \
   --name "Deletion target" --id $DELETE_PRODUCT --brand-id $DELETE_BRAND \
   --jwks-file "$WORK/adr-delete/jwks.json" >/dev/null
 
@@ -86,9 +88,9 @@ done
 # Real registrations, and tokens bound to the same client certificate schemathesis sends.
 export DCR_ADR_DATA_HOLDER=$DCR_ISSUER DCR_ADR_REGISTER=$SIM_URL
 register() { # <recipient directory>: registers, and writes its token to token.json there
-  DCR_ADR_DIR=$1 "$DCR_BIN" adr register >"$1/register.json" 2>>"$WORK/adr.log" || {
+  DCR_ADR_DIR=$1 "$DCR_DEV_BIN" adr register >"$1/register.json" 2>>"$WORK/adr.log" || {
     cat "$WORK/adr.log"; tail -20 "$WORK/server.log"; exit 1; }
-  DCR_ADR_DIR=$1 "$DCR_BIN" adr token >"$1/token.json" 2>>"$WORK/adr.log" || {
+  DCR_ADR_DIR=$1 "$DCR_DEV_BIN" adr token >"$1/token.json" 2>>"$WORK/adr.log" || {
     cat "$WORK/adr.log"; exit 1; }
 }
 json_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$@"; }

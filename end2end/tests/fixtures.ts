@@ -126,7 +126,7 @@ export async function shot(page: Page, name: string) {
 }
 
 /**
- * The synthetic registration number `n` written by `dcr-server dev-seed` (see server/src/seed.rs):
+ * The synthetic registration number `n` written by `dcr-dev seed` (see crates/dcr-devtools/src/seed.rs):
  * its client id and name. scripts/e2e.sh seeds 0 to 119.
  */
 export function seeded(n: number) {
@@ -157,9 +157,9 @@ export function seededStatus(n: number): string {
   }
 }
 
-/** Runs the recipient tool (`dcr-server adr ...`) against the Data Holder, as the recipient would. */
+/** Runs the recipient tool (`dcr-dev adr ...`) against the Data Holder, as the recipient would. */
 export function adr(...args: string[]) {
-  const r = spawnSync(requireEnv('E2E_BIN'), ['adr', ...args], { encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(requireEnv('E2E_DEV_BIN'), ['adr', ...args], { encoding: 'utf8', timeout: 30_000 });
   return { ok: r.status === 0, out: `${r.stdout}\n${r.stderr}` };
 }
 

@@ -1,4 +1,6 @@
-//! The command line: `serve`, `check-config`, `admin add`, `dev-certs`, `register-sim`, `adr`.
+//! The command line: `serve`, `check-config`, `admin add`, `audit`, `keys`. Development tools
+//! (certificates, the Register simulator, the recipient tool, seeding, the benchmark) are the
+//! separate `dcr-dev` binary of `crates/dcr-devtools`.
 
 use std::io::{IsTerminal as _, Read as _};
 use std::path::PathBuf;
@@ -36,22 +38,6 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
-    /// Write a development CA, a server certificate for localhost and a recipient client
-    /// certificate into a directory (kept if already there).
-    DevCerts {
-        /// Target directory.
-        dir: PathBuf,
-        /// Replace existing files.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Run a CDR Register simulator (HTTPS), or add products and change statuses in a running one.
-    RegisterSim(Box<crate::register_sim::SimArgs>),
-    /// A data recipient: keys and certificate, SSA, register/get/update/delete, token.
-    Adr(crate::adr::AdrArgs),
-    /// Development only: add synthetic registrations straight into the store.
-    #[command(hide = true)]
-    DevSeed(crate::seed::SeedArgs),
     /// The tamper-evident audit trail.
     Audit {
         /// What to do.
@@ -117,18 +103,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin {
             command: AdminCommand::Add { username },
         } => admin_add(cli.config.as_deref(), &username).await,
-        Command::DevCerts { dir, force } => {
-            let p = crate::devcerts::write_dev_certs(&dir, force)?;
-            println!("CA:           {}", p.ca.display());
-            println!("server cert:  {}", p.server_cert.display());
-            println!("server key:   {}", p.server_key.display());
-            println!("client cert:  {}", p.client_cert.display());
-            println!("client key:   {}", p.client_key.display());
-            Ok(())
-        }
-        Command::RegisterSim(args) => crate::register_sim::run_cli(*args).await,
-        Command::Adr(args) => crate::adr::run_cli(args).await,
-        Command::DevSeed(args) => crate::seed::run_cli(cli.config.as_deref(), args).await,
         Command::Audit { command } => crate::ops_cli::audit(cli.config.as_deref(), command).await,
         Command::Keys { command } => crate::ops_cli::keys(cli.config.as_deref(), command).await,
     }

@@ -199,7 +199,7 @@ mod tests {
 
     #[test]
     fn forwarded_certificates_decode_in_every_form() {
-        let pki = crate::devcerts::DevPki::new("t").unwrap();
+        let pki = dcr_devtools::devcerts::DevPki::new("t").unwrap();
         let c = pki.client("c").unwrap();
         let escaped: String =
             percent_encoding::utf8_percent_encode(&c.cert_pem, percent_encoding::NON_ALPHANUMERIC)

@@ -1,5 +1,5 @@
-//! The command line, run as a user would: `dev-certs`, `check-config`, `admin add`, and `serve`
-//! with a graceful stop on SIGTERM.
+//! The command line, run as a user would: `check-config`, `admin add`, and `serve` with a
+//! graceful stop on SIGTERM (with certificates from the development tools).
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -31,54 +31,6 @@ fn dev_env(dir: &std::path::Path) -> Vec<(String, String)> {
 }
 
 #[test]
-fn dev_certs_are_written_once_and_kept() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .args(["dev-certs"])
-        .arg(dir.path().join("certs"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ca = std::fs::read_to_string(dir.path().join("certs/ca.pem")).unwrap();
-    assert!(ca.contains("BEGIN CERTIFICATE"));
-    let out = Command::new(BIN)
-        .args(["dev-certs"])
-        .arg(dir.path().join("certs"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("certs/ca.pem")).unwrap(),
-        ca,
-        "idempotent"
-    );
-    let server = std::fs::read_to_string(dir.path().join("certs/server.pem")).unwrap();
-    let der = rustls_pemfile::certs(&mut server.as_bytes())
-        .next()
-        .unwrap()
-        .unwrap();
-    let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
-    let san = cert
-        .subject_alternative_name()
-        .unwrap()
-        .unwrap()
-        .value
-        .general_names
-        .iter()
-        .map(|n| format!("{n:?}"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    assert!(
-        san.contains("DNSName(\"localhost\")") && san.contains("IPAddress([127, 0, 0, 1])"),
-        "{san}"
-    );
-}
-
-#[test]
 fn check_config_names_bad_fields_and_redacts_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(BIN)
@@ -94,11 +46,7 @@ fn check_config_names_bad_fields_and_redacts_secrets() {
         err.contains("server.listen_addr") && err.contains("tls.cert"),
         "{err}"
     );
-    Command::new(BIN)
-        .args(["dev-certs"])
-        .arg(dir.path().join("certs"))
-        .output()
-        .unwrap();
+    dcr_devtools::devcerts::write_dev_certs(&dir.path().join("certs"), false).unwrap();
     let mut cmd = Command::new(BIN);
     cmd.arg("check-config").env_clear();
     for (k, v) in dev_env(dir.path()) {
@@ -166,11 +114,7 @@ fn admin_add_reads_the_password_from_stdin_and_stores_an_argon2id_hash() {
 )]
 fn serve_stops_gracefully_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    Command::new(BIN)
-        .args(["dev-certs"])
-        .arg(dir.path().join("certs"))
-        .output()
-        .unwrap();
+    dcr_devtools::devcerts::write_dev_certs(&dir.path().join("certs"), false).unwrap();
     let mut cmd = Command::new(BIN);
     cmd.arg("serve")
         .env_clear()

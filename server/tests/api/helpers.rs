@@ -10,9 +10,9 @@ use axum::response::IntoResponse;
 use dcr_core::clock::MockClock;
 use dcr_core::jose::SigningKey;
 use dcr_core::testutil::{self, test_keys};
+use dcr_devtools::devcerts::{DevPki, IssuedCert};
 use serde_json::{json, Value};
 use server::config::{Config, RawConfig};
-use server::devcerts::{DevPki, IssuedCert};
 use server::startup::Application;
 
 /// Which store backend a test runs on.

@@ -784,10 +784,10 @@ async fn recipient_text_is_escaped_in_rendered_pages(backend: Backend) {
     let app = spawn_app(backend).await;
     real_time(&app);
     add_admin(&app, "alice").await;
-    let mut seed = server::seed::registration(7, 8, 0, app.now());
+    let mut seed = dcr_devtools::seed::registration(7, 8, 0, app.now());
     seed.registration.org_name = "\"><svg onload=alert(2)>".into();
     let client_id = seed.registration.client_id.clone();
-    let mut breakout = server::seed::registration(6, 8, 0, app.now());
+    let mut breakout = dcr_devtools::seed::registration(6, 8, 0, app.now());
     breakout.registration.client_name = "</title><script>alert(3)</script>".into();
     let breakout_id = breakout.registration.client_id.clone();
     app.store

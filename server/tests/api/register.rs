@@ -501,7 +501,7 @@ async fn missing_client_certificate_is_refused(backend: Backend) {
 /// the connection ended with.
 async fn raw_healthz(
     app: &TestApp,
-    cert: &server::devcerts::IssuedCert,
+    cert: &dcr_devtools::devcerts::IssuedCert,
 ) -> std::io::Result<String> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut roots = rustls::RootCertStore::empty();

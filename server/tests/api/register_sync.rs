@@ -10,12 +10,12 @@ use std::time::Duration;
 use dcr_core::clock::MockClock;
 use dcr_core::jose::{jwks_document, SigningKey};
 use dcr_core::testutil::{test_keys, LEGAL_ENTITY_ID};
+use dcr_devtools::adr::{DataHolder, Recipient};
+use dcr_devtools::devcerts::DevPki;
+use dcr_devtools::register_sim::{NewProduct, NotifyTarget, RunningSim, SimOptions};
 use dcr_store::{AuditQuery, RegistrationStatus, Store};
 use serde_json::{json, Value};
-use server::adr::{DataHolder, Recipient};
 use server::config::RawConfig;
-use server::devcerts::DevPki;
-use server::register_sim::{NewProduct, NotifyTarget, RunningSim, SimOptions};
 use server::register_sync::{DATA_RECIPIENTS, LEASE, SOFTWARE_PRODUCTS};
 
 use crate::both_backends;
@@ -41,7 +41,7 @@ impl Sim {
         std::fs::write(dir.path().join("sim.pem"), &cert.cert_pem).unwrap();
         std::fs::write(dir.path().join("sim.key"), &cert.key_pem).unwrap();
         let clock = MockClock::new(NOW);
-        let running = server::register_sim::start(
+        let running = dcr_devtools::register_sim::start(
             SimOptions {
                 listen: "127.0.0.1:0".parse().unwrap(),
                 cert: dir.path().join("sim.pem"),
@@ -69,7 +69,7 @@ impl Sim {
         self.running.url.as_str().trim_end_matches('/').to_string()
     }
 
-    fn sim(&self) -> &server::register_sim::Simulator {
+    fn sim(&self) -> &dcr_devtools::register_sim::Simulator {
         &self.running.sim
     }
 
@@ -647,7 +647,7 @@ async fn one_instance_polls_when_several_share_the_store(backend: Backend) {
         .as_str()
         .unwrap()
         .to_string();
-    let calls = |s: server::register_sim::Stats| {
+    let calls = |s: dcr_devtools::register_sim::Stats| {
         s.dr_status_ok + s.dr_status_not_modified + s.sp_status_ok + s.sp_status_not_modified
     };
     // Asked through B, which does not hold the lease: B passes the request on through the
@@ -797,7 +797,7 @@ async fn the_simulator_and_the_recipient_tool_run_the_whole_flow(backend: Backen
     // simulator's Register key): a status flip is seen without waiting for the poll. (`aud` is
     // the endpoint under the Data Holder's issuer, which differs from the address used here.)
     sim.sim().set_notify(
-        server::adr::https_client(Some(&test_ca), None).unwrap(),
+        dcr_devtools::adr::https_client(Some(&test_ca), None).unwrap(),
         vec![NotifyTarget {
             url: format!("{}{METADATA}", app.base).parse().unwrap(),
             aud: format!("{}{METADATA}", app.issuer),

@@ -393,7 +393,7 @@ impl Drop for RunningSim {
 /// # Errors
 /// TLS material, data file, bind or key failures.
 pub async fn start(opts: SimOptions, clock: SharedClock) -> anyhow::Result<RunningSim> {
-    let tls = crate::tls::server_config(&opts.cert, &opts.key, None).context("simulator TLS")?;
+    let tls = server::tls::server_config(&opts.cert, &opts.key, None).context("simulator TLS")?;
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .with_context(|| format!("binding the simulator on {}", opts.listen))?;
@@ -404,7 +404,7 @@ pub async fn start(opts: SimOptions, clock: SharedClock) -> anyhow::Result<Runni
     };
     let sim = Simulator::open(opts.data.as_deref(), url.clone(), opts.page_size, clock)?;
     if !opts.notify.is_empty() {
-        let http = crate::outbound::Outbound::new(
+        let http = server::outbound::Outbound::new(
             opts.outbound_ca.as_deref(),
             Duration::from_secs(5),
             64 * 1024,
@@ -427,7 +427,7 @@ pub async fn start(opts: SimOptions, clock: SharedClock) -> anyhow::Result<Runni
             .map_err(|e| anyhow::anyhow!("loading the demo product: {e}"))?;
     }
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(crate::tls::serve(
+    let task = tokio::spawn(server::tls::serve(
         listener,
         router(sim.clone()),
         Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls))),

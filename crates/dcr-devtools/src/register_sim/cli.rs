@@ -1,4 +1,4 @@
-//! `dcr-server register-sim …`: the simulator's command line, and a client of a running
+//! `dcr-dev register-sim …`: the simulator's command line, and a client of a running
 //! simulator's admin API.
 
 use std::net::SocketAddr;
@@ -24,7 +24,7 @@ impl SimClient {
     /// # Errors
     /// An unreadable CA.
     pub fn new(base: Url, ca: Option<&Path>) -> anyhow::Result<Self> {
-        let http = crate::outbound::Outbound::new(ca, Duration::from_secs(10), 4 * 1024 * 1024)?;
+        let http = server::outbound::Outbound::new(ca, Duration::from_secs(10), 4 * 1024 * 1024)?;
         Ok(Self {
             base,
             http: http.client().clone(),
@@ -128,7 +128,7 @@ impl SimClient {
     }
 }
 
-/// `dcr-server register-sim`: run the simulator (the default), or drive a running one.
+/// `dcr-dev register-sim`: run the simulator (the default), or drive a running one.
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct SimArgs {
@@ -293,7 +293,7 @@ fn print_json(v: &Value) {
     crate::adr::out(&serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()));
 }
 
-/// Runs `dcr-server register-sim …`.
+/// Runs `dcr-dev register-sim …`.
 ///
 /// # Errors
 /// Start-up failures, or the simulator's refusal of a command.
@@ -301,7 +301,7 @@ pub async fn run_cli(args: SimArgs) -> anyhow::Result<()> {
     let command = args.command.unwrap_or(SimCommand::Serve(args.serve));
     match command {
         SimCommand::Serve(a) => {
-            crate::telemetry::init(crate::config::LogFormat::Pretty, "info,register_sim=info");
+            server::telemetry::init(server::config::LogFormat::Pretty, "info,register_sim=info");
             let running = start(
                 SimOptions {
                     listen: a.listen,
@@ -330,7 +330,7 @@ pub async fn run_cli(args: SimArgs) -> anyhow::Result<()> {
                     p["effective_status"].as_str().unwrap_or_default(),
                 ));
             }
-            crate::startup::shutdown_signal().await;
+            server::startup::shutdown_signal().await;
             running.stop().await;
             Ok(())
         }

@@ -1,4 +1,4 @@
-//! `dcr-server adr …`: an Accredited Data Recipient in a box, to try a Data Holder by hand and to
+//! `dcr-dev adr …`: an Accredited Data Recipient in a box, to try a Data Holder by hand and to
 //! drive it from tests and the benchmark.
 //!
 //! A recipient directory (`adr init <dir>`) holds the recipient's PS256 signing key, its public
@@ -60,7 +60,7 @@ impl AdrState {
         let p = dir.join(STATE_FILE);
         let text = std::fs::read_to_string(&p).with_context(|| {
             format!(
-                "reading {} (run `dcr-server adr init {}` first)",
+                "reading {} (run `dcr-dev adr init {}` first)",
                 p.display(),
                 dir.display()
             )
@@ -105,7 +105,7 @@ fn write_secret(p: &Path, s: &str) -> anyhow::Result<()> {
 
 /// Creates (or completes) a recipient directory: a PS256 signing key and its JWKS (kept when
 /// present, unless `force`), and the client certificate, its key and the CA copied from
-/// `certs` (a `dcr-server dev-certs` directory) when missing. Records `product`/`brand` when
+/// `certs` (a `dcr-dev certs` directory) when missing. Records `product`/`brand` when
 /// given.
 ///
 /// # Errors
@@ -143,12 +143,15 @@ pub fn init(
         if target.is_file() && !force {
             continue;
         }
-        let source = certs.map(|c| c.join(name)).filter(|p| p.is_file()).with_context(|| {
-            format!(
-                "{} is missing: pass --certs with a `dcr-server dev-certs` directory holding {name}",
-                target.display()
-            )
-        })?;
+        let source = certs
+            .map(|c| c.join(name))
+            .filter(|p| p.is_file())
+            .with_context(|| {
+                format!(
+                    "{} is missing: pass --certs with a `dcr-dev certs` directory holding {name}",
+                    target.display()
+                )
+            })?;
         let text = std::fs::read_to_string(&source)
             .with_context(|| format!("reading {}", source.display()))?;
         if secret {
@@ -192,7 +195,7 @@ pub fn https_client(
                 .context("adding the CA")?;
         }
     }
-    let builder = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+    let builder = rustls::ClientConfig::builder_with_provider(server::tls::provider())
         .with_safe_default_protocol_versions()
         .context("TLS versions")?
         .with_root_certificates(roots);
@@ -698,7 +701,7 @@ mod tests {
             ],
         ];
         for args in ok {
-            let argv = std::iter::once("dcr-server").chain(args.iter().copied());
+            let argv = std::iter::once("dcr-dev").chain(args.iter().copied());
             if let Err(e) = crate::cli::Cli::try_parse_from(argv) {
                 panic!("{args:?}: {e}");
             }
@@ -718,7 +721,7 @@ mod tests {
             &["adr"],
         ];
         for args in bad {
-            let argv = std::iter::once("dcr-server").chain(args.iter().copied());
+            let argv = std::iter::once("dcr-dev").chain(args.iter().copied());
             assert!(crate::cli::Cli::try_parse_from(argv).is_err(), "{args:?}");
         }
     }
@@ -747,7 +750,7 @@ mod tests {
     }
 }
 
-/// `dcr-server adr`: a data recipient's side of DCR.
+/// `dcr-dev adr`: a data recipient's side of DCR.
 #[derive(Debug, clap::Args)]
 pub struct AdrArgs {
     /// The recipient directory (`adr init` writes it).
@@ -794,7 +797,7 @@ pub enum AdrCommand {
     Init {
         /// Directory (overrides --dir).
         target: Option<PathBuf>,
-        /// A `dcr-server dev-certs` directory to take the client certificate and CA from.
+        /// A `dcr-dev certs` directory to take the client certificate and CA from.
         #[arg(long, default_value = "dev-data/certs")]
         certs: PathBuf,
         /// The software product this recipient registers.
@@ -897,10 +900,10 @@ async fn product_and_brand(
 
 fn client_id(state: &AdrState, arg: Option<String>) -> anyhow::Result<String> {
     arg.or_else(|| state.client_id.clone())
-        .context("no client_id: run `dcr-server adr register` first, or pass --client-id")
+        .context("no client_id: run `dcr-dev adr register` first, or pass --client-id")
 }
 
-/// Runs `dcr-server adr …`.
+/// Runs `dcr-dev adr …`.
 ///
 /// # Errors
 /// Files, transport, or a refusal by the Data Holder or the Register (after printing it).
@@ -931,7 +934,7 @@ pub async fn run_cli(args: AdrArgs) -> anyhow::Result<()> {
         ));
         out(&format!("public JWKS: {}", r.jwks.display()));
         out(&format!(
-            "host it at the Register simulator: dcr-server register-sim set-jwks --product <id> {}",
+            "host it at the Register simulator: dcr-dev register-sim set-jwks --product <id> {}",
             r.jwks.display()
         ));
         return Ok(());

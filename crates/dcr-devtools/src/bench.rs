@@ -1,4 +1,4 @@
-//! `dcr-bench`: a load benchmark of the DCR API (not a test).
+//! `dcr-dev bench`: a load benchmark of the DCR API (not a test).
 //!
 //! It starts the Data Holder in-process on a fresh store (SQLite file by default, or the
 //! PostgreSQL URL given), a real HTTPS server for the CDR Register's and the recipients' JWKS,
@@ -8,30 +8,24 @@
 //! throughput and p50/p99 latency for each phase.
 //!
 //! ```sh
-//! cargo run --release -p server --bin dcr-bench -- --count 5000 --concurrency 32
-//! cargo run --release -p server --bin dcr-bench -- --database-url postgres://...
+//! cargo run --release -p dcr-devtools -- bench --count 5000 --concurrency 32
+//! cargo run --release -p dcr-devtools -- bench --database-url postgres://...
 //! ```
-
-/// mimalloc: glibc's allocator was a tenth of the request path's CPU under load (arena locks and
-/// consolidation across tokio's worker threads), measured with `scripts/bench.sh`.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::devcerts::DevPki;
 use anyhow::Context as _;
-use clap::Parser;
 use dcr_core::clock::{Clock as _, SystemClock};
 use dcr_core::jose::{jwks_document, SigningKey};
 use serde_json::{json, Value};
 use server::config::{Config, RawConfig};
-use server::devcerts::DevPki;
 
-#[derive(Parser, Debug)]
-#[command(about = "Load benchmark of the DCR API")]
-struct Args {
+/// Arguments of `bench`.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
     /// Registrations to create (and tokens / GETs to run).
     #[arg(long, default_value_t = 5000)]
     count: usize,
@@ -44,14 +38,6 @@ struct Args {
     /// Recipient signing algorithm: PS256 or ES256.
     #[arg(long, default_value = "PS256")]
     alg: String,
-}
-
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(run(args))
 }
 
 struct Pki {
@@ -79,7 +65,11 @@ fn https_client(pki: &Pki, pool: usize) -> anyhow::Result<reqwest::Client> {
         .build()?)
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
+/// Runs the benchmark and prints its figures.
+///
+/// # Errors
+/// Set-up failures (TLS, store, server start) or a phase that could not run.
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let ca = DevPki::new("Bench CA")?;
     let server_cert = ca.server(&["localhost", "127.0.0.1"])?;

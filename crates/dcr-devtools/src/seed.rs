@@ -1,4 +1,4 @@
-//! `dcr-server dev-seed`: synthetic registrations written straight into the store, for trying
+//! `dcr-dev seed`: synthetic registrations written straight into the store, for trying
 //! the portal, browser tests and list performance at scale (`--count 100000`). Hidden from
 //! `--help`: it is a development tool, and what it writes never went through `/register`.
 //!
@@ -14,9 +14,9 @@ use dcr_core::clock::{Clock as _, SystemClock};
 use dcr_store::{NewAuditEvent, Registration, RegistrationStatus, SeedRegistration};
 use serde_json::json;
 
-use crate::config::RawConfig;
+use server::config::RawConfig;
 
-/// Arguments of `dev-seed`.
+/// Arguments of `seed`.
 #[derive(Debug, clap::Args)]
 pub struct SeedArgs {
     /// How many registrations to add.

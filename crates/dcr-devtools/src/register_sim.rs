@@ -1,4 +1,4 @@
-//! `dcr-server register-sim`: a CDR Register simulator, for development, demonstrations and
+//! `dcr-dev register-sim`: a CDR Register simulator, for development, demonstrations and
 //! tests. An HTTPS server that holds data recipients (legal entities) and their software
 //! products, and serves what a Data Holder and a recipient need from the Register:
 //!

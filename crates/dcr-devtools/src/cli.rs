@@ -1,0 +1,83 @@
+//! The `dcr-dev` command line: `certs`, `register-sim`, `adr`, `seed`, `bench`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Development tools for the DCR Data Holder: a CDR Register simulator, a data recipient,
+/// development certificates, synthetic registrations and the load benchmark.
+#[derive(Debug, Parser)]
+#[command(name = "dcr-dev", version, about)]
+pub struct Cli {
+    /// The server's configuration file (TOML), for `seed`. Environment variables (DCR_*)
+    /// override it.
+    #[arg(long, global = true, env = "DCR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a development CA, a server certificate for localhost and a recipient client
+    /// certificate into a directory (kept if already there).
+    Certs {
+        /// Target directory.
+        dir: PathBuf,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Run a CDR Register simulator (HTTPS), or add products and change statuses in a running one.
+    RegisterSim(Box<crate::register_sim::SimArgs>),
+    /// A data recipient: keys and certificate, SSA, register/get/update/delete, token.
+    Adr(crate::adr::AdrArgs),
+    /// Add synthetic registrations straight into the server's store.
+    Seed(crate::seed::SeedArgs),
+    /// Load benchmark of the DCR API, with the server in this process.
+    Bench(crate::bench::BenchArgs),
+}
+
+/// Entry point.
+#[must_use]
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Certs { dir, force } => {
+            let p = crate::devcerts::write_dev_certs(&dir, force)?;
+            println!("CA:           {}", p.ca.display());
+            println!("server cert:  {}", p.server_cert.display());
+            println!("server key:   {}", p.server_key.display());
+            println!("client cert:  {}", p.client_cert.display());
+            println!("client key:   {}", p.client_key.display());
+            Ok(())
+        }
+        Command::RegisterSim(args) => crate::register_sim::run_cli(*args).await,
+        Command::Adr(args) => crate::adr::run_cli(args).await,
+        Command::Seed(args) => crate::seed::run_cli(cli.config.as_deref(), args).await,
+        Command::Bench(args) => crate::bench::run(args).await,
+    }
+}
