@@ -17,19 +17,12 @@ use std::time::Instant;
 
 use axum::http::StatusCode;
 
-use crate::http::auth::ClientCert;
-use crate::http::ApiError;
+use crate::api::auth::ClientCert;
+use crate::api::ApiError;
 use crate::state::AppState;
 use crate::tls::ConnectionInfo;
 
-/// One limit: a sustained rate and a burst. `per_minute == 0` turns it off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limit {
-    /// Requests per minute, sustained.
-    pub per_minute: u32,
-    /// Requests allowed at once after a quiet period.
-    pub burst: u32,
-}
+pub use crate::config::Limit;
 
 const SHARDS: usize = 16;
 /// Above this many keys in a shard, buckets that have refilled are dropped.

@@ -12,7 +12,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::config::Config;
 use crate::keys::KeyRing;
 use crate::state::AppState;
-use crate::{http, portal, tls};
+use crate::{api, portal, tls};
 
 /// A built server, listeners bound, ready to run.
 pub struct Application {
@@ -78,7 +78,7 @@ impl Application {
             outbound,
             registration_policy: Arc::new(AppState::build_policy(&config)),
             token_cache: Arc::new(crate::token_cache::TokenCache::default()),
-            register_sync: Arc::new(crate::register_sync::SyncHandle::new()),
+            register_sync: Arc::new(crate::cdr_register::SyncHandle::new()),
             config: config.clone(),
             store: store.clone(),
             clock: clock.clone(),
@@ -95,7 +95,7 @@ impl Application {
             }
             None => None,
         };
-        let api_router = http::router(state.clone());
+        let api_router = api::router(state.clone());
         let portal_router = portal::router(app::ssr::PortalState { store, clock }, config);
         Ok(Self {
             api_listener,
@@ -161,7 +161,7 @@ impl Application {
             self.state.clock.clone(),
             stopped(rx.clone()),
         ));
-        let register_sync = tokio::spawn(crate::register_sync::run(
+        let register_sync = tokio::spawn(crate::cdr_register::run(
             self.state.clone(),
             self.state.register_sync.clone(),
             stopped(rx.clone()),

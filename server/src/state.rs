@@ -29,7 +29,7 @@ pub struct AppState {
     /// Registration validation policy.
     pub registration_policy: Arc<dcr_core::registration::RegistrationPolicy>,
     /// The CDR Register status sync (refresh trigger, instance id).
-    pub register_sync: Arc<crate::register_sync::SyncHandle>,
+    pub register_sync: Arc<crate::cdr_register::SyncHandle>,
     /// Rate limits of `POST /register` and the token endpoint (per instance).
     pub rate_limiter: Arc<crate::rate_limit::RateLimiter>,
 }

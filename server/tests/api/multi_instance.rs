@@ -135,8 +135,8 @@ async fn two_instances_share_registrations_tokens_and_one_poller() {
     assert_eq!(res.status(), 401, "deleted through B, refused by A");
 
     // One Register poller: both instances see the same single lease holder.
-    let lease_a = a.store.lease(server::register_sync::LEASE).await.unwrap();
-    let lease_b = b.store.lease(server::register_sync::LEASE).await.unwrap();
+    let lease_a = a.store.lease(server::cdr_register::LEASE).await.unwrap();
+    let lease_b = b.store.lease(server::cdr_register::LEASE).await.unwrap();
     let holder = lease_a.expect("a lease is held").holder;
     assert!(!holder.is_empty());
     assert_eq!(lease_b.map(|l| l.holder), Some(holder));

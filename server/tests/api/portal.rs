@@ -147,7 +147,9 @@ fn real_time(app: &TestApp) {
 }
 
 pub(crate) async fn add_admin(app: &TestApp, user: &str) {
-    let hash = server::password::hash(PASSWORD.into()).await.unwrap();
+    let hash = server::portal::password::hash(PASSWORD.into())
+        .await
+        .unwrap();
     app.store
         .upsert_admin(&format!("id-{user}"), user, &hash, app.now())
         .await

@@ -118,7 +118,7 @@ async fn sign_out_ends_the_session_on_the_server(backend: Backend) {
 
 /// A successful sign-in forgets the account's earlier failures; a lock lasts to the second.
 async fn the_sign_in_throttle_resets_on_success_and_locks_to_the_second(backend: Backend) {
-    use server::portal_auth::ACCOUNT_POLICY;
+    use server::portal::auth::ACCOUNT_POLICY;
     let app = spawn_app(backend).await;
     add_admin(&app, "alice").await;
     let browser = Browser::new(&app);
@@ -153,7 +153,7 @@ async fn the_sign_in_throttle_resets_on_success_and_locks_to_the_second(backend:
 /// sending `X-Forwarded-For` itself, while behind a trusted proxy the forwarded address is the
 /// one counted (and a client prepending addresses does not change it).
 async fn forwarded_addresses_count_only_from_trusted_proxies(backend: Backend) {
-    use server::portal_auth::ADDRESS_POLICY;
+    use server::portal::auth::ADDRESS_POLICY;
     let direct = spawn_app(backend).await;
     let browser = Browser::new(&direct);
     for n in 0..ADDRESS_POLICY.max_failures {

@@ -15,8 +15,8 @@ use dcr_devtools::devcerts::DevPki;
 use dcr_devtools::register_sim::{NewProduct, NotifyTarget, RunningSim, SimOptions};
 use dcr_store::{AuditQuery, RegistrationStatus, Store};
 use serde_json::{json, Value};
+use server::cdr_register::{DATA_RECIPIENTS, LEASE, SOFTWARE_PRODUCTS};
 use server::config::RawConfig;
-use server::register_sync::{DATA_RECIPIENTS, LEASE, SOFTWARE_PRODUCTS};
 
 use crate::both_backends;
 use crate::helpers::{error_of, spawn_app_with, Backend, TestApp, NOW};
@@ -870,8 +870,8 @@ fn padded(doc: &Value, len: usize) -> Vec<u8> {
 /// more fails that list's sync (announced in `Content-Length` or found while reading), is
 /// fetched once (no retry) and keeps the last good list.
 async fn status_pages_over_the_size_cap_are_refused(backend: Backend) {
-    use server::register_sync::fetch::MAX_PAGE_BYTES;
-    use server::register_sync::{
+    use server::cdr_register::fetch::MAX_PAGE_BYTES;
+    use server::cdr_register::{
         DATA_RECIPIENTS_STATUS_PATH as DR, SOFTWARE_PRODUCTS_STATUS_PATH as SP,
     };
     let app = on_stub_register(backend).await;
@@ -935,8 +935,8 @@ async fn status_pages_over_the_size_cap_are_refused(backend: Backend) {
 /// `links.next` is followed only within the Register's origin, never in a loop, and for at most
 /// `MAX_PAGES` pages; each refusal fails the list's sync and keeps the last good list.
 async fn status_paging_refuses_other_origins_loops_and_too_many_pages(backend: Backend) {
-    use server::register_sync::fetch::MAX_PAGES;
-    use server::register_sync::SOFTWARE_PRODUCTS_STATUS_PATH as SP;
+    use server::cdr_register::fetch::MAX_PAGES;
+    use server::cdr_register::SOFTWARE_PRODUCTS_STATUS_PATH as SP;
     let app = on_stub_register(backend).await;
     let page = |status: &str, next: Option<String>| {
         json!({"data": [{"softwareProductId": SW, "status": status}], "links": {"next": next}})

@@ -24,7 +24,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use crate::config::Config;
-use crate::password;
+use crate::portal::password;
 use crate::portal::PortalCtx;
 use crate::tls::ConnectionInfo;
 

@@ -1,6 +1,6 @@
 //! The admin portal's listener: Leptos pages rendered on the server, the WASM bundle and styles,
 //! server functions under `/api`, and the form handlers for sign-in, sign-out, password change
-//! ([`crate::portal_auth`]), revocation and release ([`crate::portal_admin`]): plain HTML forms,
+//! ([`crate::portal::auth`]), revocation and release ([`crate::portal::admin`]): plain HTML forms,
 //! so they work before the WASM arrives.
 //!
 //! # Security
@@ -10,6 +10,11 @@
 //! covers server functions too. Responses carry a CSP with a per-response nonce for Leptos'
 //! inline hydration script. Pages need a signed-in session that is within the idle and absolute
 //! timeouts and was signed in with the account's current password.
+
+pub mod admin;
+pub mod auth;
+pub mod password;
+pub mod sessions;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,8 +37,8 @@ use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
 use crate::config::Config;
 use crate::outbound::{FetchError, Outbound};
-use crate::portal_auth::{change_password, clear_marker, has_marker, login, logout};
-use crate::session_store::StoreSessions;
+use crate::portal::auth::{change_password, clear_marker, has_marker, login, logout};
+use crate::portal::sessions::StoreSessions;
 
 /// How long the portal waits for a recipient's `jwks_uri` when an administrator asks for its
 /// key ids.
@@ -167,11 +172,11 @@ pub fn router(state: PortalState, config: Arc<Config>) -> Router {
         .route("/account/password", post(change_password))
         .route(
             "/registrations/{client_id}/revoke",
-            post(crate::portal_admin::revoke_form),
+            post(crate::portal::admin::revoke_form),
         )
         .route(
             "/registrations/{client_id}/release",
-            post(crate::portal_admin::release_form),
+            post(crate::portal::admin::release_form),
         )
         .route(
             "/api/{*fn_name}",

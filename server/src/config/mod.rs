@@ -13,6 +13,15 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 /// The configuration file as written (every field optional; defaults fill the gaps).
+/// One rate limit: a sustained rate and a burst. `per_minute == 0` turns it off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// Requests per minute, sustained.
+    pub per_minute: u32,
+    /// Requests allowed at once after a quiet period.
+    pub burst: u32,
+}
+
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
@@ -300,9 +309,9 @@ pub struct Config {
     /// Prometheus scrape listener (off when `None`).
     pub metrics_addr: Option<SocketAddr>,
     /// Rate limit per client certificate.
-    pub rate_limit_cert: crate::rate_limit::Limit,
+    pub rate_limit_cert: Limit,
     /// Rate limit per peer address.
-    pub rate_limit_addr: crate::rate_limit::Limit,
+    pub rate_limit_addr: Limit,
 }
 
 /// Every invalid field, named.
@@ -419,8 +428,7 @@ fn addr(errors: &mut Vec<String>, field: &str, v: Option<&str>, default: &str) -
 }
 
 /// The per-certificate and per-address limits; a per-certificate rate of 0 turns both off.
-fn rate_limits(s: &RawSecurity) -> (crate::rate_limit::Limit, crate::rate_limit::Limit) {
-    use crate::rate_limit::Limit;
+fn rate_limits(s: &RawSecurity) -> (Limit, Limit) {
     let per_minute = s.rate_limit_per_minute.unwrap_or(600);
     let burst = s.rate_limit_burst.unwrap_or(100);
     let cert = Limit { per_minute, burst };
@@ -774,95 +782,4 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
-            .collect();
-        move |k| m.get(k).cloned()
-    }
-
-    #[test]
-    fn every_bad_field_is_named_at_once() {
-        let raw = RawConfig::load(
-            None,
-            &env(&[
-                ("DCR_LISTEN_ADDR", "nonsense"),
-                ("DCR_ISSUER", "http://plain.example"),
-                ("DCR_DATABASE_URL", "mysql://u:pw@h/db"),
-                ("DCR_REGISTER_POLL_SECS", "900"),
-            ]),
-        )
-        .unwrap();
-        let err = Config::try_from(raw).unwrap_err();
-        let text = err.to_string();
-        for field in [
-            "server.listen_addr",
-            "server.issuer",
-            "tls.cert",
-            "tls.key",
-            "tls.client_ca",
-            "database.url",
-            "register.poll_secs",
-        ] {
-            assert!(text.contains(field), "{field} must be named in:\n{text}");
-        }
-        assert!(!text.contains("pw@"), "password must not leak:\n{text}");
-    }
-
-    #[test]
-    fn malformed_numbers_in_env_are_named() {
-        let err = RawConfig::load(None, &env(&[("DCR_REGISTER_POLL_SECS", "soon")])).unwrap_err();
-        assert!(err.to_string().contains("DCR_REGISTER_POLL_SECS"), "{err}");
-    }
-
-    #[test]
-    fn unknown_toml_fields_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("c.toml");
-        std::fs::write(&p, "[server]\nlisten = \"x\"\n").unwrap();
-        let err = RawConfig::load(Some(&p), &env(&[])).unwrap_err();
-        assert!(err.to_string().contains("unknown field"), "{err}");
-    }
-
-    #[test]
-    fn env_overrides_file_and_secrets_are_redacted() {
-        let dir = tempfile::tempdir().unwrap();
-        for f in ["c.pem", "k.pem", "ca.pem"] {
-            std::fs::write(dir.path().join(f), "x").unwrap();
-        }
-        let p = dir.path().join("c.toml");
-        std::fs::write(
-            &p,
-            "[server]\nlisten_addr = \"127.0.0.1:1111\"\nissuer = \"https://dh.example/\"\n",
-        )
-        .unwrap();
-        let d = |f: &str| dir.path().join(f).display().to_string();
-        let raw = RawConfig::load(
-            Some(&p),
-            &env(&[
-                ("DCR_LISTEN_ADDR", "127.0.0.1:2222"),
-                ("DCR_TLS_CERT", &d("c.pem")),
-                ("DCR_TLS_KEY", &d("k.pem")),
-                ("DCR_CLIENT_CA", &d("ca.pem")),
-                ("DCR_DATABASE_URL", "postgres://dcr:hunter2@db.example/dcr"),
-            ]),
-        )
-        .unwrap();
-        let cfg = Config::try_from(raw).unwrap();
-        assert_eq!(cfg.listen_addr.port(), 2222, "env wins over file");
-        assert_eq!(
-            cfg.issuer_str(),
-            "https://dh.example",
-            "trailing slash trimmed"
-        );
-        let shown = cfg.redacted();
-        assert!(!shown.contains("hunter2"), "{shown}");
-        assert!(shown.contains("REDACTED"), "{shown}");
-        assert!(!format!("{cfg:?}").contains("hunter2"));
-    }
-}
+mod tests;

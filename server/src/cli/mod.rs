@@ -2,6 +2,8 @@
 //! (certificates, the Register simulator, the recipient tool, seeding, the benchmark) are the
 //! separate `dcr-dev` binary of `crates/dcr-devtools`.
 
+pub mod ops;
+
 use std::io::{IsTerminal as _, Read as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,13 +44,13 @@ pub enum Command {
     Audit {
         /// What to do.
         #[command(subcommand)]
-        command: crate::ops_cli::AuditCommand,
+        command: crate::cli::ops::AuditCommand,
     },
     /// The Data Holder's signing keys: list, rotate, retire.
     Keys {
         /// What to do.
         #[command(subcommand)]
-        command: crate::ops_cli::KeysCommand,
+        command: crate::cli::ops::KeysCommand,
     },
 }
 
@@ -103,8 +105,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin {
             command: AdminCommand::Add { username },
         } => admin_add(cli.config.as_deref(), &username).await,
-        Command::Audit { command } => crate::ops_cli::audit(cli.config.as_deref(), command).await,
-        Command::Keys { command } => crate::ops_cli::keys(cli.config.as_deref(), command).await,
+        Command::Audit { command } => crate::cli::ops::audit(cli.config.as_deref(), command).await,
+        Command::Keys { command } => crate::cli::ops::keys(cli.config.as_deref(), command).await,
     }
 }
 
@@ -166,7 +168,7 @@ async fn admin_add(config: Option<&std::path::Path>, username: &str) -> anyhow::
     let store = dcr_store::Store::connect(&url)
         .await
         .context("connecting to the store")?;
-    let hash = crate::password::hash(password).await?;
+    let hash = crate::portal::password::hash(password).await?;
     let now = SystemClock.now();
     let created = store
         .upsert_admin(&uuid::Uuid::new_v4().to_string(), username, &hash, now)
