@@ -26,6 +26,15 @@ pub enum JwksError {
     RecentlyFailed(String),
 }
 
+/// Why [`JwksCache::verify_refetching`] failed.
+#[derive(Debug)]
+pub enum Verified<E> {
+    /// The key set could not be had.
+    Keys(JwksError),
+    /// The verification failed (after the one refetch, for an unknown `kid`).
+    Invalid(E),
+}
+
 struct Cached {
     set: Arc<JwkSet>,
     fetched: Instant,
@@ -121,6 +130,34 @@ impl JwksCache {
     pub async fn refresh_for_kid(&self, uri: &str, kid: &str) -> Result<Arc<JwkSet>, JwksError> {
         let entry = self.entry(uri);
         self.fetch(uri, &entry, Some(kid)).await
+    }
+
+    /// Verifies something signed by a key of the set at `uri`, the one helper for the SSA, the
+    /// registration request and the client assertion: `verify` runs with the cached (or freshly
+    /// fetched) set; when it fails because the signing `kid` is not in the set, the set is
+    /// refetched once (rate-limited, [`JwksCache::refresh_for_kid`]) and `verify` runs again.
+    ///
+    /// # Errors
+    /// [`Verified::Keys`] when the set cannot be had, [`Verified::Invalid`] with `verify`'s
+    /// error otherwise.
+    pub async fn verify_refetching<T, E>(
+        &self,
+        uri: &str,
+        kid: impl FnOnce() -> String,
+        verify: impl Fn(&JwkSet) -> Result<T, E>,
+        unknown_kid: impl Fn(&E) -> bool,
+    ) -> Result<T, Verified<E>> {
+        let keys = self.get(uri).await.map_err(Verified::Keys)?;
+        match verify(&keys) {
+            Err(e) if unknown_kid(&e) => {
+                let keys = self
+                    .refresh_for_kid(uri, &kid())
+                    .await
+                    .map_err(Verified::Keys)?;
+                verify(&keys).map_err(Verified::Invalid)
+            }
+            other => other.map_err(Verified::Invalid),
+        }
     }
 
     async fn fetch(

@@ -11,10 +11,11 @@
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use dcr_core::jose::{decode_header, verify_with_set, Claims, JoseError};
+use dcr_core::jose::{verify_with_set, Claims, JoseError};
 use serde_json::Value;
 
 use super::ApiError;
+use crate::jwks::Verified;
 use crate::state::AppState;
 
 /// The version of the Admin Metadata Update endpoint implemented.
@@ -89,24 +90,24 @@ async fn verify_register_jwt(state: &AppState, token: &str) -> Result<Claims, Ap
         tracing::error!(error = %e, "the CDR Register's JWKS could not be loaded");
         ApiError::unavailable("Could not load the CDR Register's keys; try again shortly.")
     };
-    let keys = state.jwks.get(uri).await.map_err(unavailable)?;
-    let claims = match verify_with_set(token, &keys) {
-        Err(JoseError::UnknownKid(kid)) => {
-            let keys = state
-                .jwks
-                .refresh_for_kid(uri, &kid)
-                .await
-                .map_err(unavailable)?;
-            verify_with_set(token, &keys)
-        }
-        other => other,
-    }
-    .map(|(_, claims)| claims)
-    .map_err(|e| {
-        let kid = decode_header(token).ok().and_then(|h| h.kid).unwrap_or_default();
-        tracing::info!(target: "security", kid = %dcr_core::jose::printable(&kid), error = %e, "admin token signature");
-        unauthorized("The token is not signed by the CDR Register.")
-    })?;
+    let claims = state
+        .jwks
+        .verify_refetching(
+            uri,
+            || super::header_kid(token),
+            |keys| verify_with_set(token, keys),
+            |e| matches!(e, JoseError::UnknownKid(_)),
+        )
+        .await
+        .map(|(_, claims)| claims)
+        .map_err(|e| match e {
+            Verified::Keys(e) => unavailable(e),
+            Verified::Invalid(e) => {
+                let kid = super::header_kid(token);
+                tracing::info!(target: "security", kid = %dcr_core::jose::printable(&kid), error = %e, "admin token signature");
+                unauthorized("The token is not signed by the CDR Register.")
+            }
+        })?;
     let now = state.clock.now();
     let skew = state.config.clock_skew_secs;
     let issuer = state.config.issuer_str();

@@ -177,3 +177,12 @@ pub async fn method_not_allowed() -> ApiError {
         "This method is not supported on this resource.",
     )
 }
+
+/// The `kid` of a compact JWS's header (empty when there is none), for the one refetch of a
+/// JWK set on an unknown key.
+pub(crate) fn header_kid(jws: &str) -> String {
+    dcr_core::jose::decode_header(jws)
+        .ok()
+        .and_then(|h| h.kid)
+        .unwrap_or_default()
+}

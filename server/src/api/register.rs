@@ -19,8 +19,8 @@ use dcr_core::ssa::{verify_ssa, VerifiedSsa};
 use dcr_store::{Conflict, NewAuditEvent, Registration, RegistrationStatus, StoreError, UsedJti};
 
 use super::auth::{authorize_management, certificate_required, client_cert, unknown_client};
-use super::ApiError;
-use crate::jwks::JwksError;
+use super::{header_kid, ApiError};
+use crate::jwks::{JwksError, Verified};
 use crate::state::AppState;
 use crate::tls::ConnectionInfo;
 
@@ -81,51 +81,38 @@ async fn validate(state: &AppState, body: &Bytes) -> Result<Validated, ApiError>
     let policy = &state.registration_policy;
 
     // The SSA, with the Register's keys; one refetch on an unknown kid.
-    let register_uri = state.config.register_jwks_uri.as_str();
-    let keys = state
+    let ssa = state
         .jwks
-        .get(register_uri)
+        .verify_refetching(
+            state.config.register_jwks_uri.as_str(),
+            || header_kid(&req.software_statement),
+            |keys| verify_ssa(&req.software_statement, keys, now, &policy.ssa),
+            RegistrationError::is_unknown_kid,
+        )
         .await
-        .map_err(register_unavailable)?;
-    let ssa = match verify_ssa(&req.software_statement, &keys, now, &policy.ssa) {
-        Err(e) if e.is_unknown_kid() => {
-            let kid = dcr_core::jose::decode_header(&req.software_statement)
-                .ok()
-                .and_then(|h| h.kid)
-                .unwrap_or_default();
-            let keys = state
-                .jwks
-                .refresh_for_kid(register_uri, &kid)
-                .await
-                .map_err(register_unavailable)?;
-            verify_ssa(&req.software_statement, &keys, now, &policy.ssa)
-        }
-        other => other,
-    }
-    .map_err(|e| {
-        tracing::info!(reason = %e.description, "software statement refused");
-        dcr_core::ssa::public_error(&e)
-    })?;
+        .map_err(|e| match e {
+            Verified::Keys(e) => register_unavailable(e),
+            Verified::Invalid(e) => {
+                tracing::info!(reason = %e.description, "software statement refused");
+                dcr_core::ssa::public_error(&e).into()
+            }
+        })?;
     tracing::Span::current().record("software_id", ssa.software_id.as_str());
 
     // The request, with the recipient's keys from the SSA's jwks_uri.
-    let adr_keys = state
+    let verified = state
         .jwks
-        .get(&ssa.jwks_uri)
+        .verify_refetching(
+            &ssa.jwks_uri,
+            || req.header.kid.clone().unwrap_or_default(),
+            |keys| verify_request(&req, &ssa, keys, now, policy),
+            RegistrationError::is_unknown_kid,
+        )
         .await
-        .map_err(|e| adr_jwks_error(&ssa.jwks_uri, &e))?;
-    let verified = match verify_request(&req, &ssa, &adr_keys, now, policy) {
-        Err(e) if e.is_unknown_kid() => {
-            let kid = req.header.kid.clone().unwrap_or_default();
-            let keys = state
-                .jwks
-                .refresh_for_kid(&ssa.jwks_uri, &kid)
-                .await
-                .map_err(|e| adr_jwks_error(&ssa.jwks_uri, &e))?;
-            verify_request(&req, &ssa, &keys, now, policy)?
-        }
-        other => other?,
-    };
+        .map_err(|e| match e {
+            Verified::Keys(e) => adr_jwks_error(&ssa.jwks_uri, &e),
+            Verified::Invalid(e) => e.into(),
+        })?;
 
     // jti replay (row 10): the store consumes the jti atomically with the registration write, so
     // a replay is refused across every instance; it surfaces as a conflict on `used_jti_pkey`.

@@ -14,7 +14,8 @@ use dcr_core::token::{
 use dcr_store::{Registration, RegistrationStatus};
 
 use super::auth::{client_cert, ClientCert};
-use super::ApiError;
+use super::{header_kid, ApiError};
+use crate::jwks::Verified;
 use crate::state::AppState;
 use crate::tls::ConnectionInfo;
 
@@ -194,31 +195,24 @@ pub(super) async fn authenticate_client(
     let issuer = state.config.issuer_str();
     let audiences = [issuer, endpoint.to_owned()];
     let skew = state.config.clock_skew_secs;
-    let keys = state.jwks.get(&reg.jwks_uri).await.map_err(|e| {
-        tracing::info!(error = %e, "client JWKS unavailable");
-        ApiError::from(TokenError::invalid_client(
-            "Could not load the client's JWKS to verify the client assertion.",
-        ))
-    })?;
-    let assertion = match verify_client_assertion(req, &client_id, &keys, &audiences, now, skew) {
-        Err(e) if e.is_unknown_kid() => {
-            let kid = dcr_core::jose::decode_header(&req.client_assertion)
-                .ok()
-                .and_then(|h| h.kid)
-                .unwrap_or_default();
-            let keys = state
-                .jwks
-                .refresh_for_kid(&reg.jwks_uri, &kid)
-                .await
-                .map_err(|_| {
-                    ApiError::from(TokenError::invalid_client(
-                        "Could not load the client's JWKS to verify the client assertion.",
-                    ))
-                })?;
-            verify_client_assertion(req, &client_id, &keys, &audiences, now, skew)?
-        }
-        other => other?,
-    };
+    let assertion = state
+        .jwks
+        .verify_refetching(
+            &reg.jwks_uri,
+            || header_kid(&req.client_assertion),
+            |keys| verify_client_assertion(req, &client_id, keys, &audiences, now, skew),
+            TokenError::is_unknown_kid,
+        )
+        .await
+        .map_err(|e| match e {
+            Verified::Keys(e) => {
+                tracing::info!(error = %e, "client JWKS unavailable");
+                ApiError::from(TokenError::invalid_client(
+                    "Could not load the client's JWKS to verify the client assertion.",
+                ))
+            }
+            Verified::Invalid(e) => e.into(),
+        })?;
     // The assertion is signed with the algorithm the client registered (OpenID Connect Dynamic
     // Client Registration §2, `token_endpoint_auth_signing_alg`).
     let alg = dcr_core::jose::decode_header(&req.client_assertion)
