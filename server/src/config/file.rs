@@ -1,0 +1,289 @@
+//! The configuration as written: the TOML file's sections, every field optional, and the
+//! environment variables that override them.
+
+use super::*;
+
+/// The configuration file as written (every field optional; defaults fill the gaps).
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Listeners and identity.
+    #[serde(default)]
+    pub server: RawServer,
+    /// TLS material.
+    #[serde(default)]
+    pub tls: RawTls,
+    /// Store.
+    #[serde(default)]
+    pub database: RawDatabase,
+    /// CDR Register.
+    #[serde(default)]
+    pub register: RawRegister,
+    /// Outbound HTTPS (JWKS, Register).
+    #[serde(default)]
+    pub outbound: RawOutbound,
+    /// Protocol policy.
+    #[serde(default)]
+    pub security: RawSecurity,
+    /// Admin portal.
+    #[serde(default)]
+    pub portal: RawPortal,
+    /// Logging.
+    #[serde(default)]
+    pub log: RawLog,
+}
+
+/// `[server]`
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// API listener (TLS; asks for a client certificate). `DCR_LISTEN_ADDR`.
+    pub listen_addr: Option<String>,
+    /// Portal listener. `DCR_PORTAL_ADDR`.
+    pub portal_addr: Option<String>,
+    /// The Data Holder's issuer URL. `DCR_ISSUER`.
+    pub issuer: Option<String>,
+    /// Seconds in-flight requests get to finish on shutdown.
+    pub shutdown_grace_secs: Option<u64>,
+    /// Per-request timeout in seconds.
+    pub request_timeout_secs: Option<u64>,
+    /// Prometheus scrape listener, plain HTTP, `GET /metrics` (off when unset).
+    /// `DCR_METRICS_ADDR`.
+    pub metrics_addr: Option<String>,
+}
+
+/// `[tls]`
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// Server certificate chain (PEM). `DCR_TLS_CERT`.
+    pub cert: Option<String>,
+    /// Server private key (PEM). `DCR_TLS_KEY`.
+    pub key: Option<String>,
+    /// CAs client certificates must chain to (PEM). `DCR_CLIENT_CA`.
+    pub client_ca: Option<String>,
+    /// Serve the portal over TLS too (with the same certificate).
+    pub portal_tls: Option<bool>,
+}
+
+/// `[database]`
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDatabase {
+    /// `sqlite://path` or `postgres://...`. `DCR_DATABASE_URL`.
+    pub url: Option<String>,
+}
+
+/// `[register]`
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegister {
+    /// The Register's JWKS (verifies SSAs). `DCR_REGISTER_JWKS_URI`.
+    pub jwks_uri: Option<String>,
+    /// Base of the Register's APIs (status polling). `DCR_REGISTER_BASE_URI`.
+    pub base_uri: Option<String>,
+    /// Status poll interval. `DCR_REGISTER_POLL_SECS`.
+    pub poll_secs: Option<u64>,
+    /// Expected SSA issuer.
+    pub ssa_issuer: Option<String>,
+}
+
+/// `[outbound]`
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutbound {
+    /// Extra PEM roots trusted for outbound HTTPS. `DCR_OUTBOUND_CA`.
+    pub ca: Option<String>,
+    /// Timeout for one outbound request, milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// Largest JWKS or document accepted, bytes.
+    pub max_response_bytes: Option<usize>,
+    /// JWKS cache time to live, seconds.
+    pub jwks_ttl_secs: Option<u64>,
+}
+
+/// `[security]`
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecurity {
+    /// Allowed skew for others' clocks (recipients', the Register's). `DCR_CLOCK_SKEW_SECS`.
+    pub clock_skew_secs: Option<i64>,
+    /// Access token lifetime, 120 to 600 seconds. `DCR_TOKEN_LIFETIME_SECS`.
+    pub token_lifetime_secs: Option<i64>,
+    /// Largest request body, bytes.
+    pub max_body_bytes: Option<usize>,
+    /// Header carrying the client certificate from a TLS-terminating gateway (off by default).
+    pub client_cert_header: Option<String>,
+    /// Addresses trusted to set that header.
+    pub trusted_proxies: Option<Vec<String>>,
+    /// The Data Holder's signing key (PKCS#8 PEM, RSA or P-256). `DCR_SIGNING_KEY`. When unset,
+    /// a key is generated on first start and kept in the store.
+    pub signing_key: Option<String>,
+    /// Key id for `signing_key` (default: derived from the key).
+    pub signing_kid: Option<String>,
+    /// Requests per minute per client certificate on `POST /register` and the token endpoint
+    /// (default 600; 0 turns every rate limit off). `DCR_RATE_LIMIT_PER_MINUTE`.
+    pub rate_limit_per_minute: Option<u32>,
+    /// Burst per client certificate (default 100). `DCR_RATE_LIMIT_BURST`.
+    pub rate_limit_burst: Option<u32>,
+    /// Requests per minute per peer address (default 10 times the per-certificate rate; 0 off).
+    /// `DCR_RATE_LIMIT_PER_ADDRESS_PER_MINUTE`.
+    pub rate_limit_per_address_per_minute: Option<u32>,
+    /// Burst per peer address (default 10 times the per-certificate burst).
+    pub rate_limit_address_burst: Option<u32>,
+}
+
+/// `[portal]`
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPortal {
+    /// Built site (HTML assets, `pkg/`). `DCR_PORTAL_SITE_ROOT`.
+    pub site_root: Option<String>,
+    /// Sign out after this long without activity.
+    pub session_idle_secs: Option<i64>,
+    /// Sign out this long after sign-in, whatever the activity.
+    pub session_absolute_secs: Option<i64>,
+}
+
+/// `[log]`
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    /// `pretty` (default) or `json`. `DCR_LOG_FORMAT`.
+    pub format: Option<String>,
+    /// Filter directives (like `RUST_LOG`, which wins when set).
+    pub filter: Option<String>,
+}
+
+/// Environment variables that override the file, and the field each sets.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("DCR_DATABASE_URL", "database.url"),
+    ("DCR_ISSUER", "server.issuer"),
+    ("DCR_LISTEN_ADDR", "server.listen_addr"),
+    ("DCR_PORTAL_ADDR", "server.portal_addr"),
+    ("DCR_TLS_CERT", "tls.cert"),
+    ("DCR_TLS_KEY", "tls.key"),
+    ("DCR_CLIENT_CA", "tls.client_ca"),
+    ("DCR_PORTAL_TLS", "tls.portal_tls"),
+    ("DCR_REGISTER_JWKS_URI", "register.jwks_uri"),
+    ("DCR_REGISTER_BASE_URI", "register.base_uri"),
+    ("DCR_REGISTER_POLL_SECS", "register.poll_secs"),
+    ("DCR_OUTBOUND_CA", "outbound.ca"),
+    ("DCR_CLOCK_SKEW_SECS", "security.clock_skew_secs"),
+    ("DCR_TOKEN_LIFETIME_SECS", "security.token_lifetime_secs"),
+    ("DCR_CLIENT_CERT_HEADER", "security.client_cert_header"),
+    ("DCR_TRUSTED_PROXIES", "security.trusted_proxies"),
+    ("DCR_SIGNING_KEY", "security.signing_key"),
+    ("DCR_PORTAL_SITE_ROOT", "portal.site_root"),
+    ("DCR_SESSION_IDLE_SECS", "portal.session_idle_secs"),
+    ("DCR_SESSION_ABSOLUTE_SECS", "portal.session_absolute_secs"),
+    ("DCR_LOG_FORMAT", "log.format"),
+    ("DCR_METRICS_ADDR", "server.metrics_addr"),
+    (
+        "DCR_RATE_LIMIT_PER_MINUTE",
+        "security.rate_limit_per_minute",
+    ),
+    ("DCR_RATE_LIMIT_BURST", "security.rate_limit_burst"),
+    (
+        "DCR_RATE_LIMIT_PER_ADDRESS_PER_MINUTE",
+        "security.rate_limit_per_address_per_minute",
+    ),
+];
+
+impl RawConfig {
+    /// Reads the TOML file at `path` (if given), then applies the environment overrides.
+    ///
+    /// # Errors
+    /// Unreadable file, bad TOML, unknown fields, or a malformed environment value.
+    pub fn load(
+        path: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut raw = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| ConfigError(vec![format!("config file {}: {e}", p.display())]))?;
+                toml::from_str::<RawConfig>(&text)
+                    .map_err(|e| ConfigError(vec![format!("config file {}: {e}", p.display())]))?
+            }
+            None => RawConfig::default(),
+        };
+        let mut errors = Vec::new();
+        for (name, field) in ENV_OVERRIDES {
+            if let Some(v) = env(name).filter(|v| !v.is_empty()) {
+                if let Err(e) = raw.set(field, v) {
+                    errors.push(format!("{name} ({field}): {e}"));
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(raw)
+        } else {
+            Err(ConfigError(errors))
+        }
+    }
+
+    fn set(&mut self, field: &str, v: String) -> Result<(), String> {
+        let num = |v: &str| {
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("expected a whole number, got {v:?}"))
+        };
+        let small = |v: &str| {
+            v.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("expected a whole number, got {v:?}"))
+        };
+        let int = |v: &str| {
+            v.trim()
+                .parse::<i64>()
+                .map_err(|_| format!("expected a whole number, got {v:?}"))
+        };
+        match field {
+            "database.url" => self.database.url = Some(v),
+            "server.issuer" => self.server.issuer = Some(v),
+            "server.listen_addr" => self.server.listen_addr = Some(v),
+            "server.portal_addr" => self.server.portal_addr = Some(v),
+            "server.metrics_addr" => self.server.metrics_addr = Some(v),
+            "security.rate_limit_per_minute" => {
+                self.security.rate_limit_per_minute = Some(small(&v)?);
+            }
+            "security.rate_limit_burst" => self.security.rate_limit_burst = Some(small(&v)?),
+            "security.rate_limit_per_address_per_minute" => {
+                self.security.rate_limit_per_address_per_minute = Some(small(&v)?);
+            }
+            "tls.cert" => self.tls.cert = Some(v),
+            "tls.key" => self.tls.key = Some(v),
+            "tls.client_ca" => self.tls.client_ca = Some(v),
+            "tls.portal_tls" => {
+                self.tls.portal_tls = Some(match v.trim() {
+                    "1" | "true" | "yes" => true,
+                    "0" | "false" | "no" => false,
+                    _ => return Err(format!("expected true or false, got {v:?}")),
+                });
+            }
+            "register.jwks_uri" => self.register.jwks_uri = Some(v),
+            "register.base_uri" => self.register.base_uri = Some(v),
+            "register.poll_secs" => self.register.poll_secs = Some(num(&v)?),
+            "outbound.ca" => self.outbound.ca = Some(v),
+            "security.clock_skew_secs" => self.security.clock_skew_secs = Some(int(&v)?),
+            "security.token_lifetime_secs" => self.security.token_lifetime_secs = Some(int(&v)?),
+            "security.client_cert_header" => self.security.client_cert_header = Some(v),
+            "security.trusted_proxies" => {
+                self.security.trusted_proxies = Some(
+                    v.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect(),
+                );
+            }
+            "security.signing_key" => self.security.signing_key = Some(v),
+            "portal.site_root" => self.portal.site_root = Some(v),
+            "portal.session_idle_secs" => self.portal.session_idle_secs = Some(int(&v)?),
+            "portal.session_absolute_secs" => self.portal.session_absolute_secs = Some(int(&v)?),
+            "log.format" => self.log.format = Some(v),
+            other => return Err(format!("unknown field {other}")),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,267 @@
+//! From the configuration as written to the typed [`Config`]: defaults, checks of every field
+//! (all problems named at once), files read.
+
+use super::*;
+
+pub(crate) fn addr(
+    errors: &mut Vec<String>,
+    field: &str,
+    v: Option<&str>,
+    default: &str,
+) -> SocketAddr {
+    let v = v.unwrap_or(default);
+    v.parse().unwrap_or_else(|_| {
+        errors.push(format!(
+            "{field}: {v:?} is not an address like 127.0.0.1:7443"
+        ));
+        SocketAddr::from(([127, 0, 0, 1], 0))
+    })
+}
+
+/// The per-certificate and per-address limits; a per-certificate rate of 0 turns both off.
+pub(crate) fn rate_limits(s: &RawSecurity) -> (Limit, Limit) {
+    let per_minute = s.rate_limit_per_minute.unwrap_or(600);
+    let burst = s.rate_limit_burst.unwrap_or(100);
+    let cert = Limit { per_minute, burst };
+    let addr = if per_minute == 0 {
+        Limit {
+            per_minute: 0,
+            burst: 0,
+        }
+    } else {
+        Limit {
+            per_minute: s
+                .rate_limit_per_address_per_minute
+                .unwrap_or(per_minute.saturating_mul(10)),
+            burst: s
+                .rate_limit_address_burst
+                .unwrap_or(burst.saturating_mul(10)),
+        }
+    };
+    (cert, addr)
+}
+
+pub(crate) fn https_url(
+    errors: &mut Vec<String>,
+    field: &str,
+    v: Option<&str>,
+    default: Option<&str>,
+) -> Url {
+    let fallback = || Url::parse("https://invalid.invalid/").expect("constant URL parses");
+    let Some(v) = v.or(default) else {
+        errors.push(format!("{field}: required"));
+        return fallback();
+    };
+    match Url::parse(v) {
+        Ok(u) if u.scheme() == "https" && u.host().is_some() => u,
+        Ok(_) => {
+            errors.push(format!("{field}: {v:?} must be an absolute https URL"));
+            fallback()
+        }
+        Err(e) => {
+            errors.push(format!("{field}: {v:?} is not a URL ({e})"));
+            fallback()
+        }
+    }
+}
+
+pub(crate) fn file(errors: &mut Vec<String>, field: &str, v: Option<&str>) -> PathBuf {
+    match v {
+        None => {
+            errors.push(format!(
+                "{field}: required (run `dcr-server dev-certs <dir>` for development certificates)"
+            ));
+            PathBuf::new()
+        }
+        Some(p) => {
+            let path = PathBuf::from(p);
+            if !path.is_file() {
+                errors.push(format!("{field}: {p:?} is not a readable file"));
+            }
+            path
+        }
+    }
+}
+
+impl TryFrom<RawConfig> for Config {
+    type Error = ConfigError;
+
+    fn try_from(raw: RawConfig) -> Result<Self, ConfigError> {
+        let mut e = Vec::new();
+        let listen_addr = addr(
+            &mut e,
+            "server.listen_addr",
+            raw.server.listen_addr.as_deref(),
+            "127.0.0.1:7443",
+        );
+        let portal_addr = addr(
+            &mut e,
+            "server.portal_addr",
+            raw.server.portal_addr.as_deref(),
+            "127.0.0.1:7080",
+        );
+        let metrics_addr = raw
+            .server
+            .metrics_addr
+            .as_deref()
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| addr(&mut e, "server.metrics_addr", Some(v), ""));
+        let (rate_limit_cert, rate_limit_addr) = rate_limits(&raw.security);
+        let default_issuer = format!("https://localhost:{}", listen_addr.port());
+        let mut issuer = https_url(
+            &mut e,
+            "server.issuer",
+            raw.server.issuer.as_deref(),
+            Some(&default_issuer),
+        );
+        if issuer.query().is_some() || issuer.fragment().is_some() {
+            e.push("server.issuer: must not have a query or fragment".into());
+        }
+        // The issuer is compared as a string with `aud` claims: keep one canonical form.
+        let trimmed = issuer.as_str().trim_end_matches('/').to_string();
+        if let Ok(u) = Url::parse(&trimmed) {
+            issuer = u;
+        }
+        let tls_cert = file(&mut e, "tls.cert", raw.tls.cert.as_deref());
+        let tls_key = file(&mut e, "tls.key", raw.tls.key.as_deref());
+        let client_ca = file(&mut e, "tls.client_ca", raw.tls.client_ca.as_deref());
+        let database_url = match raw.database.url.as_deref().unwrap_or("sqlite://dcr.db") {
+            u if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                DatabaseUrl::Postgres(u.into())
+            }
+            u if u.starts_with("sqlite:") => DatabaseUrl::Sqlite(u.into()),
+            u => {
+                e.push(format!(
+                    "database.url: {:?} must start with sqlite: or postgres://",
+                    dcr_store::redact_url(u)
+                ));
+                DatabaseUrl::Sqlite(String::new())
+            }
+        };
+        let register_jwks_uri = https_url(
+            &mut e,
+            "register.jwks_uri",
+            raw.register.jwks_uri.as_deref(),
+            Some("https://api.cdr.gov.au/cdr-register/v1/jwks"),
+        );
+        let register_base_uri = https_url(
+            &mut e,
+            "register.base_uri",
+            raw.register.base_uri.as_deref(),
+            Some("https://api.cdr.gov.au"),
+        );
+        let poll = raw.register.poll_secs.unwrap_or(60);
+        if !(5..=300).contains(&poll) {
+            e.push(format!("register.poll_secs: {poll} must be between 5 and 300 (the Register's 5-minute obligation)"));
+        }
+        let outbound_ca = raw
+            .outbound
+            .ca
+            .as_deref()
+            .map(|p| file(&mut e, "outbound.ca", Some(p)));
+        let timeout_ms = raw.outbound.timeout_ms.unwrap_or(3_000);
+        if !(100..=30_000).contains(&timeout_ms) {
+            e.push(format!(
+                "outbound.timeout_ms: {timeout_ms} must be between 100 and 30000"
+            ));
+        }
+        let skew = raw.security.clock_skew_secs.unwrap_or(30);
+        if !(0..=300).contains(&skew) {
+            e.push(format!(
+                "security.clock_skew_secs: {skew} must be between 0 and 300"
+            ));
+        }
+        let lifetime = raw.security.token_lifetime_secs.unwrap_or(300);
+        if !(120..=600).contains(&lifetime) {
+            e.push(format!("security.token_lifetime_secs: {lifetime} must be between 120 and 600 (CDS: 2 to 10 minutes)"));
+        }
+        let mut trusted_proxies = Vec::new();
+        for p in raw.security.trusted_proxies.clone().unwrap_or_default() {
+            match p.parse() {
+                Ok(ip) => trusted_proxies.push(ip),
+                Err(_) => e.push(format!(
+                    "security.trusted_proxies: {p:?} is not an IP address"
+                )),
+            }
+        }
+        let client_cert_header = raw
+            .security
+            .client_cert_header
+            .clone()
+            .filter(|h| !h.is_empty());
+        if let Some(h) = &client_cert_header {
+            if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                e.push(format!(
+                    "security.client_cert_header: {h:?} is not a header name"
+                ));
+            }
+            if trusted_proxies.is_empty() {
+                e.push(
+                    "security.trusted_proxies: required when security.client_cert_header is set"
+                        .into(),
+                );
+            }
+        }
+        let signing_key = raw
+            .security
+            .signing_key
+            .as_deref()
+            .map(|p| file(&mut e, "security.signing_key", Some(p)));
+        let idle = raw.portal.session_idle_secs.unwrap_or(15 * 60);
+        let absolute = raw.portal.session_absolute_secs.unwrap_or(8 * 3600);
+        // 5 s is far too short for people; it exists so that browser tests can watch a session
+        // time out.
+        if idle < 5 || absolute < idle {
+            e.push(format!("portal.session_idle_secs/session_absolute_secs: {idle}/{absolute} need idle >= 5 and absolute >= idle"));
+        }
+        let log_format = match raw.log.format.as_deref().unwrap_or("pretty") {
+            "pretty" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            other => {
+                e.push(format!("log.format: {other:?} must be pretty or json"));
+                LogFormat::Pretty
+            }
+        };
+        if !e.is_empty() {
+            return Err(ConfigError(e));
+        }
+        Ok(Config {
+            listen_addr,
+            portal_addr,
+            issuer,
+            shutdown_grace: Duration::from_secs(raw.server.shutdown_grace_secs.unwrap_or(20)),
+            request_timeout: Duration::from_secs(raw.server.request_timeout_secs.unwrap_or(30)),
+            tls_cert,
+            tls_key,
+            client_ca,
+            portal_tls: raw.tls.portal_tls.unwrap_or(false),
+            database_url,
+            register_jwks_uri,
+            register_base_uri,
+            register_poll: Duration::from_secs(poll),
+            ssa_issuer: raw
+                .register
+                .ssa_issuer
+                .unwrap_or_else(|| "cdr-register".into()),
+            outbound_ca,
+            outbound_timeout: Duration::from_millis(timeout_ms),
+            max_response_bytes: raw.outbound.max_response_bytes.unwrap_or(256 * 1024),
+            jwks_ttl: Duration::from_secs(raw.outbound.jwks_ttl_secs.unwrap_or(600)),
+            clock_skew_secs: skew,
+            token_lifetime_secs: lifetime,
+            max_body_bytes: raw.security.max_body_bytes.unwrap_or(64 * 1024),
+            client_cert_header,
+            trusted_proxies,
+            signing_key,
+            signing_kid: raw.security.signing_kid.clone(),
+            site_root: PathBuf::from(raw.portal.site_root.unwrap_or_else(|| "target/site".into())),
+            session_idle_secs: idle,
+            session_absolute_secs: absolute,
+            log_format,
+            log_filter: raw.log.filter.unwrap_or_else(|| "info,sqlx=warn".into()),
+            metrics_addr,
+            rate_limit_cert,
+            rate_limit_addr,
+        })
+    }
+}
