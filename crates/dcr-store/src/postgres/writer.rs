@@ -1,7 +1,7 @@
 //! Group commit for PostgreSQL's registrations.
 //!
 //! Every registration appends to the one audit hash chain, under a lock that every instance
-//! takes ([`crate::audit_chain::CHAIN_LOCK`]). Committed one by one, each registration held that
+//! takes ([`crate::audit::CHAIN_LOCK`]). Committed one by one, each registration held that
 //! lock across its own commit (a WAL flush): measured here, that capped registrations at about
 //! 850/s with the CPU mostly idle. This task takes the registrations that queue up while one
 //! batch commits and stores the next batch in one transaction: the lock and the chain head are
@@ -88,7 +88,7 @@ async fn run_batch(
 ) -> Result<Vec<Result<(), StoreError>>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(crate::audit_chain::CHAIN_LOCK)
+        .bind(crate::audit::CHAIN_LOCK)
         .execute(&mut *tx)
         .await?;
     let mut head: Option<String> = sqlx::query_as::<_, (Option<String>,)>(
@@ -103,7 +103,7 @@ async fn run_batch(
         let mut prev = head.clone();
         let mut hashes = Vec::with_capacity(rest.len());
         for job in rest {
-            let hash = crate::audit_chain::event_hash(prev.as_deref(), &job.audit);
+            let hash = crate::audit::event_hash(prev.as_deref(), &job.audit);
             hashes.push((prev.take(), hash.clone()));
             prev = Some(hash);
         }

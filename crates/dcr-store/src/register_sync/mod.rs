@@ -248,6 +248,33 @@ impl Store {
         Ok(())
     }
 
+    /// Records the Register's view of a registration's software product and recipient.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn set_register_status(
+        &self,
+        client_id: &str,
+        sp_status: Option<&str>,
+        dr_status: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        dispatch_write!(self, pool => {
+            sqlx::query(
+                "UPDATE registration SET register_sp_status = $2, register_dr_status = $3, register_synced_at = $4 \
+                 WHERE client_id = $1",
+            )
+            .bind(client_id)
+            .bind(sp_status)
+            .bind(dr_status)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
     /// Every registration whose Register statuses are kept up to date (`active` and `revoked`;
     /// deleted and removed ones are history).
     ///
@@ -315,7 +342,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 }
-                crate::audit_chain::insert_audit(&mut *tx, audit).await?;
+                crate::audit::insert_audit(&mut *tx, audit).await?;
                 tx.commit().await?;
                 Ok::<bool, StoreError>(true)
             }};

@@ -1,7 +1,5 @@
-//! Queries of the administrators' portal (issues 5 and 6): the registration list (search, status
-//! filter including "inactive at the Register", sort, paging that stays fast at 100,000 rows),
-//! releasing a registration, sign-in throttling shared by every instance, administrators' own
-//! password changes, and bulk inserts for development seeds.
+//! The portal's registration list: search, status filter including "inactive at the Register",
+//! sort, and paging that stays fast at 100,000 rows.
 //!
 //! The list runs in two steps: the ids of one page are found first, from indexes that hold
 //! every column the filter and the order need (no wide row is read), and only those rows are
@@ -15,10 +13,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    insert_registration_sql, Backend, NewAuditEvent, Page, Registration, RegistrationRow,
-    RegistrationStatus, Sort, Store, StoreError, REGISTRATION_COLUMNS,
-};
+use super::{Registration, RegistrationRow, RegistrationStatus, REGISTRATION_COLUMNS};
+use crate::{dispatch, Backend, Page, Store, StoreError};
 
 /// The statuses an administrator filters the list by. Unlike [`crate::RegistrationStatus`] it
 /// tells apart an active registration whose software product or recipient the CDR Register
@@ -73,7 +69,7 @@ impl StatusFilter {
     #[must_use]
     pub fn of(reg: &Registration) -> Self {
         match reg.status {
-            crate::RegistrationStatus::Active => {
+            RegistrationStatus::Active => {
                 let not_active = |s: &Option<String>| {
                     s.as_deref()
                         .is_some_and(|s| !s.eq_ignore_ascii_case("ACTIVE"))
@@ -84,10 +80,10 @@ impl StatusFilter {
                     Self::Active
                 }
             }
-            crate::RegistrationStatus::Revoked => Self::Revoked,
-            crate::RegistrationStatus::Released => Self::Released,
-            crate::RegistrationStatus::Deleted => Self::Deleted,
-            crate::RegistrationStatus::Removed => Self::Removed,
+            RegistrationStatus::Revoked => Self::Revoked,
+            RegistrationStatus::Released => Self::Released,
+            RegistrationStatus::Deleted => Self::Deleted,
+            RegistrationStatus::Removed => Self::Removed,
         }
     }
 
@@ -127,15 +123,46 @@ pub struct AdminListQuery {
     pub per_page: u32,
 }
 
-/// Limits of sign-in throttling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ThrottlePolicy {
-    /// Failures allowed within the window before the key is locked.
-    pub max_failures: i64,
-    /// Length of the counting window, seconds.
-    pub window_secs: i64,
-    /// How long a lock lasts, seconds.
-    pub lockout_secs: i64,
+/// Sort orders for the registration list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    /// Newest first.
+    #[default]
+    CreatedDesc,
+    /// Oldest first.
+    CreatedAsc,
+    /// Recently changed first.
+    UpdatedDesc,
+    /// By name.
+    NameAsc,
+    /// By name, reversed.
+    NameDesc,
+}
+
+impl Sort {
+    pub(crate) fn sql(self) -> &'static str {
+        match self {
+            Self::CreatedDesc => "created_at DESC, client_id DESC",
+            Self::CreatedAsc => "created_at ASC, client_id ASC",
+            Self::UpdatedDesc => "updated_at DESC, client_id DESC",
+            Self::NameAsc => "client_name ASC, client_id ASC",
+            Self::NameDesc => "client_name DESC, client_id DESC",
+        }
+    }
+
+    /// Parses the URL form.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "created_desc" => Self::CreatedDesc,
+            "created_asc" => Self::CreatedAsc,
+            "updated_desc" => Self::UpdatedDesc,
+            "name_asc" => Self::NameAsc,
+            "name_desc" => Self::NameDesc,
+            _ => return None,
+        })
+    }
 }
 
 /// The SQL of one list query and what to bind.
@@ -145,33 +172,6 @@ struct ListSql {
     pattern: Option<String>,
     limit: i64,
     offset: i64,
-}
-
-/// What [`Store::release_registration`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReleaseOutcome {
-    /// The registration had status `from` (active or revoked) and is now released, with its
-    /// audit event.
-    Released {
-        /// The status it had.
-        from: RegistrationStatus,
-        /// Its software product id, which is free again.
-        software_id: String,
-    },
-    /// The registration holds no software product id already (it is released, deleted or
-    /// removed, as given): nothing changed and nothing was audited.
-    Unchanged(RegistrationStatus),
-    /// No registration has this client id.
-    NotFound,
-}
-
-/// A registration with its Register statuses, for [`Store::insert_registrations_bulk`].
-#[derive(Debug, Clone)]
-pub struct SeedRegistration {
-    /// The registration (its `register_*` fields are written too).
-    pub registration: Registration,
-    /// Its creation audit event.
-    pub audit: Option<NewAuditEvent>,
 }
 
 impl Store {
@@ -185,7 +185,7 @@ impl Store {
     ) -> Result<Page<Registration>, StoreError> {
         self.sync_registration_list().await?;
         let sql = self.list_sql(q);
-        let (ids, total): (Vec<(String,)>, (i64,)) = crate::dispatch!(self, pool => {
+        let (ids, total): (Vec<(String,)>, (i64,)) = dispatch!(self, pool => {
             let mut ids = sqlx::query_as(&sql.ids);
             let mut count = sqlx::query_as(&sql.count);
             if let Some(s) = &sql.pattern {
@@ -267,7 +267,7 @@ impl Store {
             if fts {
                 format!("\"{}\"", s.replace('"', "\"\""))
             } else {
-                format!("%{}%", crate::escape_like(s))
+                format!("%{}%", escape_like(s))
             }
         });
         let mut conds: Vec<&'static str> = Vec::new();
@@ -356,7 +356,7 @@ impl Store {
         let sql = format!(
             "SELECT {REGISTRATION_COLUMNS} FROM registration WHERE client_id IN ({placeholders})"
         );
-        let rows: Vec<RegistrationRow> = crate::dispatch!(self, pool => {
+        let rows: Vec<RegistrationRow> = dispatch!(self, pool => {
             let mut query = sqlx::query_as(&sql);
             for (id,) in ids {
                 query = query.bind(id.clone());
@@ -370,258 +370,16 @@ impl Store {
         regs.sort_by_key(|r| ids.iter().position(|(id,)| *id == r.client_id));
         Ok(regs)
     }
+}
 
-    // ----- release ----------------------------------------------------------------------------
-
-    /// Releases a registration (CDS standards-maintenance#581): an `active` or
-    /// `revoked` registration becomes `released`, with `reason` as its status reason, and an
-    /// audit event is appended (action `registration.release` by `actor`, the status before and
-    /// after, the reason), in one transaction. From then on its tokens and management calls are
-    /// refused (every API path requires `active`), and its software product may register again:
-    /// the unique index on the software product covers `active` and `revoked` only.
-    ///
-    /// Each status that can be released is tried by its own conditional `UPDATE`, so the first
-    /// statement takes the write lock (SQLite) or the row lock (PostgreSQL) and the status
-    /// recorded as "before" is the one replaced, whatever runs concurrently.
-    ///
-    /// # Errors
-    /// Database failures, or an unreadable status.
-    pub async fn release_registration(
-        &self,
-        client_id: &str,
-        actor: &str,
-        reason: &str,
-        now: i64,
-    ) -> Result<ReleaseOutcome, StoreError> {
-        crate::in_tx!(self, tx => {
-            let mut released = None;
-            for from in [RegistrationStatus::Active, RegistrationStatus::Revoked] {
-                let row: Option<(String,)> = sqlx::query_as(
-                    "UPDATE registration SET status = 'released', status_reason = $3, updated_at = $4 \
-                     WHERE client_id = $1 AND status = $2 RETURNING software_id",
-                )
-                .bind(client_id)
-                .bind(from.as_str())
-                .bind(reason)
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some((software_id,)) = row {
-                    released = Some((from, software_id));
-                    break;
-                }
-            }
-            let outcome = if let Some((from, software_id)) = released {
-                let event = NewAuditEvent {
-                    occurred_at: now,
-                    actor: actor.to_string(),
-                    action: "registration.release".into(),
-                    client_id: Some(client_id.to_string()),
-                    software_id: Some(software_id.clone()),
-                    reason: Some(reason.to_string()),
-                    before_state: Some(serde_json::json!({ "status": from.as_str() }).to_string()),
-                    after_state: Some(serde_json::json!({ "status": "released" }).to_string()),
-                };
-                crate::audit_chain::insert_audit(&mut *tx, &event).await?;
-                ReleaseOutcome::Released { from, software_id }
-            } else {
-                let row: Option<(String,)> =
-                    sqlx::query_as("SELECT status FROM registration WHERE client_id = $1")
-                        .bind(client_id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                match row {
-                    None => ReleaseOutcome::NotFound,
-                    Some((status,)) => ReleaseOutcome::Unchanged(
-                        RegistrationStatus::parse(&status).ok_or_else(|| StoreError::Inconsistent {
-                            table: "registration",
-                            column: "status",
-                            message: format!("unknown status {status:?} for {client_id}"),
-                        })?,
-                    ),
-                }
-            };
-            Ok::<ReleaseOutcome, StoreError>(outcome)
-        })
-    }
-
-    // ----- sign-in throttling ----------------------------------------------------------------
-
-    /// The latest time until which any of `keys` is locked, if one is locked at `now`.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn login_locked_until(
-        &self,
-        keys: &[&str],
-        now: i64,
-    ) -> Result<Option<i64>, StoreError> {
-        let mut until = None;
-        for key in keys {
-            let row: Option<(Option<i64>,)> = crate::dispatch!(self, pool => {
-                sqlx::query_as(
-                    "SELECT locked_until FROM login_throttle WHERE throttle_key = $1 AND locked_until > $2",
-                )
-                .bind(*key)
-                .bind(now)
-                .fetch_optional(pool)
-                .await
-            })?;
-            if let Some((Some(t),)) = row {
-                until = until.max(Some(t));
-            }
+/// `s` with the LIKE wildcards (and the escape character) escaped by a backslash.
+pub(super) fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
         }
-        Ok(until)
+        out.push(c);
     }
-
-    /// Counts a failed sign-in against `key`, starting a new window when the last one is over,
-    /// and locks the key when the count reaches the policy's limit. Atomic (one statement), so
-    /// concurrent failures on several instances are all counted. Returns the lock's end when
-    /// the key is locked after this failure.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn record_login_failure(
-        &self,
-        key: &str,
-        now: i64,
-        policy: ThrottlePolicy,
-    ) -> Result<Option<i64>, StoreError> {
-        let row: (i64, Option<i64>) = crate::dispatch_write!(self, pool => {
-            sqlx::query_as(
-                "INSERT INTO login_throttle (throttle_key, failures, window_start, locked_until) \
-                 VALUES ($1, 1, $2, CASE WHEN $4 <= 1 THEN $2 + $5 ELSE NULL END) \
-                 ON CONFLICT (throttle_key) DO UPDATE SET \
-                 failures = CASE WHEN login_throttle.window_start <= $2 - $3 THEN 1 \
-                     ELSE login_throttle.failures + 1 END, \
-                 window_start = CASE WHEN login_throttle.window_start <= $2 - $3 THEN $2 \
-                     ELSE login_throttle.window_start END, \
-                 locked_until = CASE WHEN (CASE WHEN login_throttle.window_start <= $2 - $3 THEN 1 \
-                     ELSE login_throttle.failures + 1 END) >= $4 THEN $2 + $5 \
-                     ELSE login_throttle.locked_until END \
-                 RETURNING failures, locked_until",
-            )
-            .bind(key)
-            .bind(now)
-            .bind(policy.window_secs)
-            .bind(policy.max_failures)
-            .bind(policy.lockout_secs)
-            .fetch_one(pool)
-            .await
-        })?;
-        Ok(row.1.filter(|t| *t > now))
-    }
-
-    /// Forgets the failures counted against `key` (after a successful sign-in).
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
-        crate::dispatch_write!(self, pool => {
-            sqlx::query("DELETE FROM login_throttle WHERE throttle_key = $1")
-                .bind(key)
-                .execute(pool)
-                .await
-                .map(|_| ())
-        })?;
-        Ok(())
-    }
-
-    /// Deletes throttle entries whose window started before `window_before` and that are not
-    /// locked at `now`.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn purge_login_throttle(
-        &self,
-        window_before: i64,
-        now: i64,
-    ) -> Result<u64, StoreError> {
-        let n = crate::dispatch_write!(self, pool => {
-            sqlx::query(
-                "DELETE FROM login_throttle WHERE window_start < $1 \
-                 AND (locked_until IS NULL OR locked_until <= $2)",
-            )
-            .bind(window_before)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        Ok(n)
-    }
-
-    // ----- administrators --------------------------------------------------------------------
-
-    /// Replaces an administrator's password hash, with its audit event, in one transaction.
-    /// Returns false when there is no such administrator.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn set_admin_password(
-        &self,
-        username: &str,
-        password_hash: &str,
-        now: i64,
-        audit: &NewAuditEvent,
-    ) -> Result<bool, StoreError> {
-        crate::in_tx!(self, tx => {
-            let done = sqlx::query(
-                "UPDATE admin_user SET password_hash = $2, updated_at = $3 WHERE username = $1",
-            )
-            .bind(username)
-            .bind(password_hash)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let changed = done.rows_affected() > 0;
-            if changed {
-                crate::audit_chain::insert_audit(&mut *tx, audit).await?;
-            }
-            Ok::<bool, StoreError>(changed)
-        })
-    }
-
-    // ----- development seeds -----------------------------------------------------------------
-
-    /// Inserts registrations (with their Register statuses and audit events) in transactions of
-    /// a thousand rows. For development and tests only: nothing is validated.
-    ///
-    /// # Errors
-    /// Database failures, or a conflict with an existing registration.
-    pub async fn insert_registrations_bulk(
-        &self,
-        regs: &[SeedRegistration],
-    ) -> Result<(), StoreError> {
-        for chunk in regs.chunks(1000) {
-            crate::in_tx!(self, tx => {
-                for seed in chunk {
-                    let r = &seed.registration;
-                    insert_registration_sql(r).execute(&mut *tx).await?;
-                    let extra = r.status_reason.is_some()
-                        || r.register_sp_status.is_some()
-                        || r.register_dr_status.is_some()
-                        || r.register_synced_at.is_some();
-                    if extra {
-                        sqlx::query(
-                            "UPDATE registration SET status_reason = $2, register_sp_status = $3, \
-                             register_dr_status = $4, register_synced_at = $5 WHERE client_id = $1",
-                        )
-                        .bind(&r.client_id)
-                        .bind(&r.status_reason)
-                        .bind(&r.register_sp_status)
-                        .bind(&r.register_dr_status)
-                        .bind(r.register_synced_at)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    if let Some(a) = &seed.audit {
-                        crate::audit_chain::insert_audit(&mut *tx, a).await?;
-                    }
-                }
-                Ok::<(), StoreError>(())
-            })?;
-        }
-        self.sync_registration_list().await
-    }
+    out
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use crate::sqlite_writer::Job;
+use super::writer::Job;
 use crate::{NewAuditEvent, Registration, StoreError, UsedJti};
 
 /// Opens the batch connection with the pragmas of the store's sqlx connections.
@@ -78,7 +78,7 @@ pub(crate) fn run(conn: &mut Connection, batch: Vec<Job>) {
         let msg = e.to_string();
         tracing::warn!(error = %msg, jobs = batch.len(), "SQLite write batch failed");
         for job in batch {
-            crate::sqlite_writer::fail(
+            super::writer::fail(
                 job,
                 StoreError::Database(sqlx::Error::Protocol(msg.clone())),
             );
@@ -109,7 +109,7 @@ fn create(
     audit: &NewAuditEvent,
     head: &mut Option<String>,
 ) -> Result<(), StoreError> {
-    let hash = crate::audit_chain::event_hash(head.as_deref(), audit);
+    let hash = crate::audit::event_hash(head.as_deref(), audit);
     conn.execute_batch("SAVEPOINT reg")
         .map_err(|e| store_error(&e))?;
     let result = (|| -> Result<(), rusqlite::Error> {

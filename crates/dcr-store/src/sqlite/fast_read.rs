@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use crate::model::RegistrationRow;
+use crate::registrations::RegistrationRow;
 
 thread_local! {
     static CONNECTIONS: RefCell<HashMap<Arc<Path>, Connection>> = RefCell::new(HashMap::new());

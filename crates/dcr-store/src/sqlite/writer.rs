@@ -5,7 +5,7 @@
 //! checkpoint with an fsync: measured here, that serialised cost (not CPU) capped registrations
 //! at about 1,400/s with the CPU half idle. This task takes the writes that queue up while one
 //! batch commits and runs the next batch in one transaction (on a blocking thread with a
-//! connection of its own, `sqlite_batch`), each write inside its own `SAVEPOINT`, so a failing
+//! connection of its own, `batch`), each write inside its own `SAVEPOINT`, so a failing
 //! write (a duplicate `software_id`, a replayed `jti`) is rolled back
 //! alone and answered with its own error while the others commit. Every caller still gets its
 //! answer only after its write is durable in the same sense as before (committed in WAL mode).
@@ -78,7 +78,7 @@ pub struct SqliteWriter {
 
 impl SqliteWriter {
     /// Starts the batching task: batches run on a connection of their own to the database file
-    /// at `path` (see `sqlite_batch`), or on the single-connection write pool if that cannot
+    /// at `path` (see `batch`), or on the single-connection write pool if that cannot
     /// be opened.
     pub(crate) fn start(pool: SqlitePool, path: PathBuf) -> Self {
         let (tx, rx) = mpsc::channel(4096);
@@ -100,7 +100,7 @@ impl SqliteWriter {
 async fn write(path: &std::path::Path, conn: &mut Option<rusqlite::Connection>, writes: Vec<Job>) {
     let mut c = match conn.take() {
         Some(c) => c,
-        None => match crate::sqlite_batch::open(path) {
+        None => match super::batch::open(path) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "SQLite batch connection could not be opened");
@@ -116,7 +116,7 @@ async fn write(path: &std::path::Path, conn: &mut Option<rusqlite::Connection>, 
         },
     };
     match tokio::task::spawn_blocking(move || {
-        crate::sqlite_batch::run(&mut c, writes);
+        super::batch::run(&mut c, writes);
         c
     })
     .await
@@ -266,7 +266,7 @@ async fn copy_to_list(pool: &SqlitePool, limit: i64) -> Result<bool, sqlx::Error
 }
 
 /// Copies every registration not yet in `registration_list`.
-pub(crate) async fn copy_all_to_list(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+async fn copy_all_to_list(pool: &SqlitePool) -> Result<(), sqlx::Error> {
     while copy_to_list(pool, LIST_CHUNK_IDLE).await? {}
     Ok(())
 }

@@ -1,0 +1,405 @@
+//! Registrations: the recipient's lifecycle (create, read, update, status changes), an
+//! administrator's release, the portal's search (`search`) and development seeds (`seed`).
+//!
+//! Creating a registration is the hot write: both backends batch it into group commits (see
+//! `sqlite` and `postgres`). The other changes run in a transaction of their own, each with its
+//! audit event.
+
+mod model;
+mod search;
+mod seed;
+
+pub(crate) use model::RegistrationRow;
+pub use model::{Registration, RegistrationStatus};
+pub use search::{AdminListQuery, Sort, StatusFilter};
+pub use seed::SeedRegistration;
+
+use crate::{dispatch, in_tx, Backend, NewAuditEvent, Page, Store, StoreError, UsedJti};
+
+/// Registration listing query.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Free text over names and ids.
+    pub search: Option<String>,
+    /// Status filter.
+    pub status: Option<RegistrationStatus>,
+    /// Order.
+    pub sort: Sort,
+    /// 1-based page.
+    pub page: u32,
+    /// Page size.
+    pub per_page: u32,
+}
+
+/// What [`Store::release_registration`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReleaseOutcome {
+    /// The registration had status `from` (active or revoked) and is now released, with its
+    /// audit event.
+    Released {
+        /// The status it had.
+        from: RegistrationStatus,
+        /// Its software product id, which is free again.
+        software_id: String,
+    },
+    /// The registration holds no software product id already (it is released, deleted or
+    /// removed, as given): nothing changed and nothing was audited.
+    Unchanged(RegistrationStatus),
+    /// No registration has this client id.
+    NotFound,
+}
+
+impl Store {
+    /// Creates a registration, consuming the request's `jti` and writing its audit event, all in
+    /// one transaction.
+    ///
+    /// # Errors
+    /// `Conflict(Conflict::SoftwareIdTaken)` when the software product already
+    /// has an active (or revoked) registration; `Conflict(Conflict::JtiUsed)` on a
+    /// replayed `jti`.
+    pub async fn create_registration(
+        &self,
+        reg: &Registration,
+        jti: Option<&UsedJti>,
+        audit: &NewAuditEvent,
+    ) -> Result<(), StoreError> {
+        // Both backends batch registrations into group commits (`sqlite::writer`, `postgres::writer`).
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let (reg, audit) = (Box::new(reg.clone()), Box::new(audit.clone()));
+        let jti = jti.cloned();
+        match self {
+            Self::Sqlite(_, _, batcher, _) => {
+                batcher
+                    .submit(crate::sqlite::Job::CreateRegistration {
+                        reg,
+                        jti,
+                        audit,
+                        reply,
+                    })
+                    .await?;
+            }
+            Self::Postgres(_, writer) => {
+                writer
+                    .submit(crate::postgres::Job {
+                        reg,
+                        jti,
+                        audit,
+                        reply,
+                    })
+                    .await?;
+            }
+        }
+        answer
+            .await
+            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?
+    }
+
+    /// Replaces the stored metadata of a registration (PUT), consuming the request's `jti`, with
+    /// its audit event, in one transaction. Only an `active` registration is updated.
+    ///
+    /// # Errors
+    /// `NotFound` when there is no active registration with that client id; `Conflict` on a
+    /// replayed `jti`.
+    pub async fn update_registration(
+        &self,
+        reg: &Registration,
+        jti: Option<&UsedJti>,
+        audit: &NewAuditEvent,
+    ) -> Result<(), StoreError> {
+        in_tx!(self, tx => {
+            if let Some(j) = jti {
+                sqlx::query("INSERT INTO used_jti (jti_key, expires_at) VALUES ($1, $2)")
+                    .bind(&j.key).bind(j.expires_at).execute(&mut *tx).await?;
+            }
+            let done = sqlx::query(
+                "UPDATE registration SET org_name = $2, client_name = $3, jwks_uri = $4, scope = $5, \
+                 ssa = $6, metadata = $7, updated_at = $8, legal_entity_name = $9, \
+                 legal_entity_id = $10, org_id = $11 \
+                 WHERE client_id = $1 AND status = 'active'",
+            )
+            .bind(&reg.client_id)
+            .bind(&reg.org_name)
+            .bind(&reg.client_name)
+            .bind(&reg.jwks_uri)
+            .bind(&reg.scope)
+            .bind(&reg.ssa)
+            .bind(&reg.metadata)
+            .bind(reg.updated_at)
+            .bind(&reg.legal_entity_name)
+            .bind(&reg.legal_entity_id)
+            .bind(&reg.org_id)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            crate::audit::insert_audit(&mut *tx, audit).await?;
+            Ok::<(), StoreError>(())
+        })
+    }
+
+    /// Moves a registration from one of `from` statuses to `to`, with its audit event, in one
+    /// transaction. Returns whether a row changed (false: it was not in one of `from`).
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn set_registration_status(
+        &self,
+        client_id: &str,
+        from: &[RegistrationStatus],
+        to: RegistrationStatus,
+        reason: Option<&str>,
+        now: i64,
+        audit: &NewAuditEvent,
+    ) -> Result<bool, StoreError> {
+        let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+        let from_list = from.join(",");
+        in_tx!(self, tx => {
+            // `from` is a short closed set of our own status names, passed as one parameter and
+            // matched with instr/strpos so the SQL text stays identical on both backends.
+            let sql = match self.backend() {
+                Backend::Sqlite => "UPDATE registration SET status = $2, status_reason = $3, updated_at = $4 \
+                    WHERE client_id = $1 AND instr(',' || $5 || ',', ',' || status || ',') > 0",
+                Backend::Postgres => "UPDATE registration SET status = $2, status_reason = $3, updated_at = $4 \
+                    WHERE client_id = $1 AND strpos(',' || $5 || ',', ',' || status || ',') > 0",
+            };
+            let done = sqlx::query(sql)
+                .bind(client_id)
+                .bind(to.as_str())
+                .bind(reason)
+                .bind(now)
+                .bind(&from_list)
+                .execute(&mut *tx)
+                .await?;
+            let changed = done.rows_affected() > 0;
+            if changed {
+                crate::audit::insert_audit(&mut *tx, audit).await?;
+            }
+            Ok::<bool, StoreError>(changed)
+        })
+    }
+
+    /// Reads one registration by client id, whatever its status.
+    ///
+    /// # Errors
+    /// Database failures or an unreadable row.
+    pub async fn get_registration(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<Registration>, StoreError> {
+        if let Self::Sqlite(.., fast) = self {
+            match fast.registration(client_id) {
+                Ok(row) => return row.map(Registration::try_from).transpose(),
+                Err(e) => {
+                    tracing::debug!(error = %e, "fast registration read failed; reading through the pool")
+                }
+            }
+        }
+        let row: Option<RegistrationRow> = dispatch!(self, pool => {
+            sqlx::query_as(&format!("SELECT {REGISTRATION_COLUMNS} FROM registration WHERE client_id = $1"))
+                .bind(client_id)
+                .fetch_optional(pool)
+                .await
+        })?;
+        row.map(Registration::try_from).transpose()
+    }
+
+    /// Brings SQLite's `registration_list` (the portal's list copy) up to date with every
+    /// committed registration; nothing to do on PostgreSQL, whose list reads the registration
+    /// table. The store's writer otherwise copies new registrations whenever it is idle.
+    ///
+    /// # Errors
+    /// Database failures, or the writer stopped.
+    pub async fn sync_registration_list(&self) -> Result<(), StoreError> {
+        let Self::Sqlite(_, _, batcher, _) = self else {
+            return Ok(());
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        batcher
+            .submit(crate::sqlite::Job::SyncList { reply })
+            .await?;
+        answer
+            .await
+            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?
+    }
+
+    /// The registration holding a software product id (active or revoked), if any.
+    ///
+    /// # Errors
+    /// Database failures or an unreadable row.
+    pub async fn find_registration_by_software_id(
+        &self,
+        software_id: &str,
+    ) -> Result<Option<Registration>, StoreError> {
+        let key = software_id.to_ascii_lowercase();
+        let row: Option<RegistrationRow> = dispatch!(self, pool => {
+            sqlx::query_as(&format!(
+                "SELECT {REGISTRATION_COLUMNS} FROM registration WHERE software_key = $1 \
+                 AND status IN ('active', 'revoked') LIMIT 1"
+            ))
+            .bind(&key)
+            .fetch_optional(pool)
+            .await
+        })?;
+        row.map(Registration::try_from).transpose()
+    }
+
+    /// Lists registrations for the portal: search, status filter, sort and keyset-free paging
+    /// (offset paging over indexed columns).
+    ///
+    /// # Errors
+    /// Database failures or an unreadable row.
+    pub async fn list_registrations(
+        &self,
+        q: &ListQuery,
+    ) -> Result<Page<Registration>, StoreError> {
+        let like = q
+            .search
+            .as_deref()
+            .map(|s| format!("%{}%", search::escape_like(&s.to_ascii_lowercase())));
+        let status = q.status.map(RegistrationStatus::as_str);
+        let order = q.sort.sql();
+        let where_sql = "WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR \
+            lower(client_name) LIKE $2 ESCAPE '\\' OR lower(client_id) LIKE $2 ESCAPE '\\' OR \
+            software_key LIKE $2 ESCAPE '\\' OR lower(org_id) LIKE $2 ESCAPE '\\' OR \
+            lower(org_name) LIKE $2 ESCAPE '\\' OR \
+            lower(coalesce(legal_entity_id, '')) LIKE $2 ESCAPE '\\' OR \
+            lower(coalesce(legal_entity_name, '')) LIKE $2 ESCAPE '\\')";
+        let limit = i64::from(q.per_page.clamp(1, 200));
+        let offset = i64::from(q.page.saturating_sub(1)) * limit;
+        let (rows, total): (Vec<RegistrationRow>, i64) = dispatch!(self, pool => {
+            let rows = sqlx::query_as(&format!(
+                "SELECT {REGISTRATION_COLUMNS} FROM registration {where_sql} ORDER BY {order} LIMIT $3 OFFSET $4"
+            ))
+            .bind(status)
+            .bind(like.as_deref())
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(pool)
+            .await?;
+            let total: (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM registration {where_sql}"))
+                .bind(status)
+                .bind(like.as_deref())
+                .fetch_one(pool)
+                .await?;
+            Ok::<_, sqlx::Error>((rows, total.0))
+        })?;
+        let items = rows
+            .into_iter()
+            .map(Registration::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page {
+            items,
+            total: u64::try_from(total).unwrap_or(0),
+        })
+    }
+
+    /// Releases a registration (CDS standards-maintenance#581): an `active` or
+    /// `revoked` registration becomes `released`, with `reason` as its status reason, and an
+    /// audit event is appended (action `registration.release` by `actor`, the status before and
+    /// after, the reason), in one transaction. From then on its tokens and management calls are
+    /// refused (every API path requires `active`), and its software product may register again:
+    /// the unique index on the software product covers `active` and `revoked` only.
+    ///
+    /// Each status that can be released is tried by its own conditional `UPDATE`, so the first
+    /// statement takes the write lock (SQLite) or the row lock (PostgreSQL) and the status
+    /// recorded as "before" is the one replaced, whatever runs concurrently.
+    ///
+    /// # Errors
+    /// Database failures, or an unreadable status.
+    pub async fn release_registration(
+        &self,
+        client_id: &str,
+        actor: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<ReleaseOutcome, StoreError> {
+        in_tx!(self, tx => {
+            let mut released = None;
+            for from in [RegistrationStatus::Active, RegistrationStatus::Revoked] {
+                let row: Option<(String,)> = sqlx::query_as(
+                    "UPDATE registration SET status = 'released', status_reason = $3, updated_at = $4 \
+                     WHERE client_id = $1 AND status = $2 RETURNING software_id",
+                )
+                .bind(client_id)
+                .bind(from.as_str())
+                .bind(reason)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some((software_id,)) = row {
+                    released = Some((from, software_id));
+                    break;
+                }
+            }
+            let outcome = if let Some((from, software_id)) = released {
+                let event = NewAuditEvent {
+                    occurred_at: now,
+                    actor: actor.to_string(),
+                    action: "registration.release".into(),
+                    client_id: Some(client_id.to_string()),
+                    software_id: Some(software_id.clone()),
+                    reason: Some(reason.to_string()),
+                    before_state: Some(serde_json::json!({ "status": from.as_str() }).to_string()),
+                    after_state: Some(serde_json::json!({ "status": "released" }).to_string()),
+                };
+                crate::audit::insert_audit(&mut *tx, &event).await?;
+                ReleaseOutcome::Released { from, software_id }
+            } else {
+                let row: Option<(String,)> =
+                    sqlx::query_as("SELECT status FROM registration WHERE client_id = $1")
+                        .bind(client_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                match row {
+                    None => ReleaseOutcome::NotFound,
+                    Some((status,)) => ReleaseOutcome::Unchanged(
+                        RegistrationStatus::parse(&status).ok_or_else(|| StoreError::Inconsistent {
+                            table: "registration",
+                            column: "status",
+                            message: format!("unknown status {status:?} for {client_id}"),
+                        })?,
+                    ),
+                }
+            };
+            Ok::<ReleaseOutcome, StoreError>(outcome)
+        })
+    }
+}
+
+pub(crate) const REGISTRATION_COLUMNS: &str = "client_id, software_id, org_id, org_name, client_name, \
+    legal_entity_id, legal_entity_name, jwks_uri, scope, status, status_reason, register_sp_status, \
+    register_dr_status, register_synced_at, ssa, metadata, client_id_issued_at, created_at, updated_at";
+
+pub(crate) fn insert_registration_sql<'q, DB>(
+    reg: &'q Registration,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(
+        "INSERT INTO registration (client_id, software_id, software_key, org_id, org_name, client_name, \
+         legal_entity_id, legal_entity_name, jwks_uri, scope, status, ssa, metadata, client_id_issued_at, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(reg.client_id.clone())
+    .bind(reg.software_id.clone())
+    .bind(reg.software_id.to_ascii_lowercase())
+    .bind(reg.org_id.clone())
+    .bind(reg.org_name.clone())
+    .bind(reg.client_name.clone())
+    .bind(reg.legal_entity_id.clone())
+    .bind(reg.legal_entity_name.clone())
+    .bind(reg.jwks_uri.clone())
+    .bind(reg.scope.clone())
+    .bind(reg.status.as_str())
+    .bind(reg.ssa.clone())
+    .bind(reg.metadata.clone())
+    .bind(reg.client_id_issued_at)
+    .bind(reg.created_at)
+    .bind(reg.updated_at)
+}

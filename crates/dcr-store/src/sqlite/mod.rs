@@ -1,0 +1,66 @@
+//! The SQLite backend's own machinery: the connection settings, the group commit of the hot
+//! writes (`writer` hands batches to `batch`, which runs them on a rusqlite connection), the WAL
+//! checkpointer, and reads of one registration on the calling thread (`fast_read`).
+
+mod batch;
+mod fast_read;
+mod writer;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+pub(crate) use fast_read::FastReader;
+pub(crate) use writer::{Job, SqliteWriter};
+
+use crate::{Store, StoreError};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+
+/// Opens the read pool and the single-connection write pool on the file `url` names, runs the
+/// migrations and starts the writer and the checkpointer.
+pub(crate) async fn connect(url: &str) -> Result<Store, StoreError> {
+    let opts = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10))
+        // Memory-mapped reads. (A large `cache_size` was tried and measured slower:
+        // SQLite walks the page cache's hash table at every commit.)
+        .pragma("mmap_size", "268435456")
+        .pragma("temp_store", "memory")
+        // No checkpoint on the writer's commit path: `checkpointer` runs them beside it.
+        .pragma("wal_autocheckpoint", "0")
+        // A rewound WAL keeps up to this much of its file, reused without reallocation.
+        .pragma("journal_size_limit", "67108864");
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        return Err(StoreError::BadUrl(
+            "an in-memory SQLite database cannot be shared by the read and write pools; use a file"
+                .into(),
+        ));
+    }
+    let opts_path = opts.get_filename().to_path_buf();
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(opts.clone())
+        .await?;
+    MIGRATOR.run(&writer).await?;
+    let reader = SqlitePoolOptions::new()
+        .max_connections(8)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(opts)
+        .await?;
+    let batcher = SqliteWriter::start(writer.clone(), opts_path.clone());
+    tokio::spawn(writer::checkpointer(reader.clone()));
+    let fast = FastReader::new(opts_path);
+    Ok(Store::Sqlite(reader, writer, batcher, fast))
+}
