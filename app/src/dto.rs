@@ -307,21 +307,7 @@ impl ChainReport {
 }
 
 /// Actions recorded in the audit trail, offered as suggestions on the audit page.
-pub const KNOWN_ACTIONS: &[&str] = &[
-    "registration.create",
-    "registration.update",
-    "registration.delete",
-    "registration.revoke",
-    "registration.release",
-    "registration.register_status",
-    "registration.remove",
-    "admin.sign_in",
-    "admin.sign_out",
-    "admin.sign_in_locked",
-    "admin.password_change",
-    "admin.create",
-    "admin.password_reset",
-];
+pub const KNOWN_ACTIONS: [dcr_audit::Action; 13] = dcr_audit::Action::ALL;
 
 /// One row of the registration list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -63,7 +63,7 @@ pub fn AuditPage() -> impl IntoView {
                         <label for="action">"Action"</label>
                         <input id="action" name="action" type="search" maxlength="200" list="known-actions" placeholder="registration.revoke" value=action prop:value=action/>
                         <datalist id="known-actions">
-                            {KNOWN_ACTIONS.iter().map(|a| view! { <option value=*a></option> }).collect_view()}
+                            {KNOWN_ACTIONS.iter().map(|a| view! { <option value=a.as_str()></option> }).collect_view()}
                         </datalist>
                     </div>
                     <div class="field actions">

@@ -11,6 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
+use dcr_audit::{Action, Actor};
 use dcr_core::registration::{
     check_sector_identifier, check_update_allowed, parse_request, registration_response,
     validate_metadata, verify_request, ClientMetadata, RegistrationError,
@@ -282,8 +283,8 @@ async fn create(
     let row = registration_row(&client_id, now, &v, now)?;
     let audit = NewAuditEvent {
         occurred_at: now,
-        actor: format!("recipient:{}", row.software_id),
-        action: "registration.create".into(),
+        actor: Actor::Recipient(&row.software_id).into(),
+        action: Action::RegistrationCreate.into(),
         client_id: Some(client_id.clone()),
         software_id: Some(row.software_id.clone()),
         reason: None,
@@ -412,8 +413,8 @@ pub async fn put(
     row.created_at = existing.created_at;
     let audit = NewAuditEvent {
         occurred_at: now,
-        actor: format!("recipient:{}", row.software_id),
-        action: "registration.update".into(),
+        actor: Actor::Recipient(&row.software_id).into(),
+        action: Action::RegistrationUpdate.into(),
         client_id: Some(client_id.clone()),
         software_id: Some(row.software_id.clone()),
         reason: None,
@@ -469,8 +470,8 @@ pub async fn delete(
     after.status = RegistrationStatus::Deleted;
     let audit = NewAuditEvent {
         occurred_at: now,
-        actor: format!("recipient:{}", existing.software_id),
-        action: "registration.delete".into(),
+        actor: Actor::Recipient(&existing.software_id).into(),
+        action: Action::RegistrationDelete.into(),
         client_id: Some(client_id.clone()),
         software_id: Some(existing.software_id.clone()),
         reason: Some("deleted by the recipient".into()),

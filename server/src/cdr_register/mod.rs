@@ -20,6 +20,7 @@
 pub mod fetch;
 pub mod status;
 
+use dcr_audit::{Action, Actor};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +35,7 @@ use crate::state::AppState;
 /// The lease that elects the poller.
 pub const LEASE: &str = "register-sync";
 /// The audit actor of every change the sync makes.
-pub const ACTOR: &str = "register-sync";
+pub const ACTOR: Actor<'static> = Actor::RegisterSync;
 /// Sync state key of the data recipients list.
 pub const DATA_RECIPIENTS: &str = "data_recipients";
 /// Sync state key of the software products list.
@@ -439,10 +440,11 @@ async fn apply(
             occurred_at: now,
             actor: ACTOR.into(),
             action: if d.remove {
-                "registration.remove".into()
+                Action::RegistrationRemove
             } else {
-                "registration.register_status".into()
-            },
+                Action::RegistrationRegisterStatus
+            }
+            .into(),
             client_id: Some(t.client_id.clone()),
             software_id: Some(t.software_id.clone()),
             reason: Some(d.reason.clone()),

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use dcr_audit::{Action, Actor};
 use dcr_core::clock::{Clock as _, SystemClock};
 
 use crate::config::{Config, RawConfig};
@@ -176,12 +177,13 @@ async fn admin_add(config: Option<&std::path::Path>, username: &str) -> anyhow::
     store
         .append_audit(&dcr_store::NewAuditEvent {
             occurred_at: now,
-            actor: "cli".into(),
+            actor: Actor::Cli.into(),
             action: if created {
-                "admin.create".into()
+                Action::AdminCreate
             } else {
-                "admin.password_reset".into()
-            },
+                Action::AdminPasswordReset
+            }
+            .into(),
             after_state: Some(serde_json::json!({ "username": username }).to_string()),
             ..Default::default()
         })

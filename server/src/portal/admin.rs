@@ -22,6 +22,7 @@ use app::ssr::SESSION_ADMIN;
 use axum::extract::Path;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
+use dcr_audit::{Action, Actor};
 use dcr_store::{NewAuditEvent, RegistrationStatus, ReleaseOutcome, Store, StoreError};
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -60,8 +61,8 @@ pub async fn revoke(
     };
     let event = NewAuditEvent {
         occurred_at: now,
-        actor: format!("admin:{admin}"),
-        action: "registration.revoke".into(),
+        actor: Actor::Admin(admin).into(),
+        action: Action::RegistrationRevoke.into(),
         client_id: Some(reg.client_id.clone()),
         software_id: Some(reg.software_id.clone()),
         reason: Some(reason.to_string()),
@@ -180,7 +181,7 @@ pub async fn release_form(
         Err(response) => return response,
     };
     let now = ctx.state.clock.now();
-    let actor = format!("admin:{admin}");
+    let actor = Actor::Admin(&admin).to_string();
     match ctx
         .state
         .store

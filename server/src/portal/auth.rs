@@ -19,6 +19,7 @@ use app::ssr::{SESSION_ACCOUNT_VERSION, SESSION_ADMIN, SESSION_SIGNED_IN_AT};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
+use dcr_audit::{Action, Actor};
 use dcr_store::{NewAuditEvent, ThrottlePolicy};
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -200,8 +201,8 @@ pub async fn login(
         &ctx,
         NewAuditEvent {
             occurred_at: now,
-            actor: format!("admin:{}", user.username),
-            action: "admin.sign_in".into(),
+            actor: Actor::Admin(&user.username).into(),
+            action: Action::AdminSignIn.into(),
             after_state: Some(serde_json::json!({ "address": addr }).to_string()),
             ..Default::default()
         },
@@ -238,8 +239,8 @@ async fn count_failure(
                     ctx,
                     NewAuditEvent {
                         occurred_at: now,
-                        actor: "portal".into(),
-                        action: "admin.sign_in_locked".into(),
+                        actor: Actor::Portal.into(),
+                        action: Action::AdminSignInLocked.into(),
                         reason: Some(format!("{} failed sign-ins", policy.max_failures)),
                         after_state: Some(
                             serde_json::json!({
@@ -280,8 +281,8 @@ pub async fn logout(Extension(ctx): Extension<PortalCtx>, session: Session) -> R
             &ctx,
             NewAuditEvent {
                 occurred_at: ctx.state.clock.now(),
-                actor: format!("admin:{username}"),
-                action: "admin.sign_out".into(),
+                actor: Actor::Admin(&username).into(),
+                action: Action::AdminSignOut.into(),
                 ..Default::default()
             },
         )
@@ -361,8 +362,8 @@ pub async fn change_password(
     };
     let event = NewAuditEvent {
         occurred_at: now,
-        actor: format!("admin:{username}"),
-        action: "admin.password_change".into(),
+        actor: Actor::Admin(&username).into(),
+        action: Action::AdminPasswordChange.into(),
         after_state: Some(serde_json::json!({ "username": username }).to_string()),
         ..Default::default()
     };
