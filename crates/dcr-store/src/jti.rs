@@ -5,6 +5,13 @@
 
 use crate::{dispatch, dispatch_write, Store, StoreError};
 
+/// Records a used `jti`; a replay changes nothing (the caller reads the rows affected).
+pub(crate) const USE_JTI: &str =
+    "INSERT INTO used_jti (jti_key, expires_at) VALUES ($1, $2) ON CONFLICT (jti_key) DO NOTHING";
+
+/// Consumes a `jti` together with a change: a replay fails the change ([`crate::Conflict::JtiUsed`]).
+pub(crate) const CONSUME_JTI: &str = "INSERT INTO used_jti (jti_key, expires_at) VALUES ($1, $2)";
+
 /// A JWT id to consume together with a change.
 #[derive(Debug, Clone)]
 pub struct UsedJti {
@@ -35,7 +42,7 @@ impl Store {
                 .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?;
         }
         let done = dispatch_write!(self, pool => {
-            sqlx::query("INSERT INTO used_jti (jti_key, expires_at) VALUES ($1, $2) ON CONFLICT (jti_key) DO NOTHING")
+            sqlx::query(USE_JTI)
                 .bind(key)
                 .bind(expires_at)
                 .execute(pool)

@@ -14,7 +14,9 @@
 //! `jti` (replay protection), `admins`, `sessions`, `throttle` (sign-in throttling), `audit`
 //! (events and their hash chain), `signing_keys`, `register_sync` (the CDR Register status
 //! sync). The backends' own machinery is in `sqlite` (connection settings, group commit, reads on
-//! the calling thread) and `postgres` (connection settings, group commit).
+//! the calling thread) and `postgres` (connection settings, group commit). A statement that more
+//! than one path runs (sqlx, SQLite's rusqlite batch, PostgreSQL's batch function) is defined
+//! once, in its aggregate's module, with the helpers of `sql`.
 
 #![warn(missing_docs)]
 
@@ -26,6 +28,7 @@ mod register_sync;
 mod registrations;
 mod sessions;
 mod signing_keys;
+mod sql;
 mod sqlite;
 mod throttle;
 

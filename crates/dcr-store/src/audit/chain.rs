@@ -19,10 +19,12 @@
 //! means events after it were deleted or the chain was rewritten.
 
 use std::future::Future;
+use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use crate::sql::{self, Column};
 use crate::{NewAuditEvent, Store, StoreError};
 
 /// Key of the PostgreSQL transaction advisory lock that serialises audit appends ("DCRAUDIT").
@@ -95,29 +97,73 @@ pub(crate) trait ChainConn: Send {
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 }
 
-const HEAD_SQL: &str = "SELECT hash FROM audit_event ORDER BY audit_event_id DESC LIMIT 1";
-const INSERT_SQL: &str = "INSERT INTO audit_event (occurred_at, actor, action, client_id, software_id, \
-    reason, before_state, after_state, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+/// The newest event's hash: the head every append chains onto (each path reads it in the
+/// transaction that appends).
+pub(crate) const SELECT_HEAD: &str =
+    "SELECT hash FROM audit_event ORDER BY audit_event_id DESC LIMIT 1";
+
+/// Takes PostgreSQL's transaction advisory lock [`CHAIN_LOCK`], which serialises appenders.
+pub(crate) const LOCK_CHAIN: &str = "SELECT pg_advisory_xact_lock($1)";
+
+/// An event as it is appended: its content and its link to the event before it.
+pub(crate) struct ChainedEvent<'e> {
+    /// The content.
+    pub(crate) event: &'e NewAuditEvent,
+    /// The hash of the event before it (`None` for the first).
+    pub(crate) prev_hash: Option<&'e str>,
+    /// Its hash ([`event_hash`] over the content and `prev_hash`).
+    pub(crate) hash: &'e str,
+}
+
+impl ChainedEvent<'_> {
+    /// The columns an event is written with, in the order of [`INSERT_EVENT`], which the sqlx
+    /// path and SQLite's batch run. PostgreSQL's batch of registrations appends their events
+    /// through the function `dcr_create_registrations` (its migration has the INSERT the
+    /// function runs); the function's audit arguments follow this order, and its caller binds
+    /// them from this list.
+    pub(crate) const COLUMNS: [Column<Self>; 10] = [
+        Column::int("occurred_at", |c| c.event.occurred_at),
+        Column::text("actor", |c| sql::text(&c.event.actor)),
+        Column::text("action", |c| sql::text(&c.event.action)),
+        Column::text("client_id", |c| sql::opt_text(c.event.client_id.as_deref())),
+        Column::text("software_id", |c| {
+            sql::opt_text(c.event.software_id.as_deref())
+        }),
+        Column::text("reason", |c| sql::opt_text(c.event.reason.as_deref())),
+        Column::text("before_state", |c| {
+            sql::opt_text(c.event.before_state.as_deref())
+        }),
+        Column::text("after_state", |c| {
+            sql::opt_text(c.event.after_state.as_deref())
+        }),
+        Column::text("prev_hash", |c| sql::opt_text(c.prev_hash)),
+        Column::text("hash", |c| sql::text(c.hash)),
+    ];
+}
+
+/// The INSERT of an event, from [`ChainedEvent::COLUMNS`].
+pub(crate) static INSERT_EVENT: LazyLock<String> =
+    LazyLock::new(|| sql::insert("audit_event", &ChainedEvent::COLUMNS));
 
 macro_rules! append_body {
     ($conn:expr, $ev:expr) => {{
-        let head: Option<(Option<String>,)> =
-            sqlx::query_as(HEAD_SQL).fetch_optional(&mut *$conn).await?;
+        let head: Option<(Option<String>,)> = sqlx::query_as(SELECT_HEAD)
+            .fetch_optional(&mut *$conn)
+            .await?;
         let prev = head.and_then(|h| h.0);
         let hash = event_hash(prev.as_deref(), $ev);
-        sqlx::query(INSERT_SQL)
-            .bind($ev.occurred_at)
-            .bind(&$ev.actor)
-            .bind(&$ev.action)
-            .bind(&$ev.client_id)
-            .bind(&$ev.software_id)
-            .bind(&$ev.reason)
-            .bind(&$ev.before_state)
-            .bind(&$ev.after_state)
-            .bind(&prev)
-            .bind(&hash)
-            .execute(&mut *$conn)
-            .await?;
+        let link = ChainedEvent {
+            event: $ev,
+            prev_hash: prev.as_deref(),
+            hash: &hash,
+        };
+        sql::bind_row(
+            sqlx::query(INSERT_EVENT.as_str()),
+            &ChainedEvent::COLUMNS,
+            &link,
+        )
+        .execute(&mut *$conn)
+        .await?;
         Ok(())
     }};
 }
@@ -135,7 +181,7 @@ impl ChainConn for sqlx::SqliteConnection {
 
 impl ChainConn for sqlx::PgConnection {
     async fn lock_chain(&mut self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        sqlx::query(LOCK_CHAIN)
             .bind(CHAIN_LOCK)
             .execute(&mut *self)
             .await

@@ -9,9 +9,16 @@
 //! `20261201000005_create_registrations_function`, which undoes a failing registration alone
 //! and stops there; the rest go in another call), and one commit makes the batch durable. Each caller gets its answer after that commit.
 
-use sqlx::PgPool;
+use std::sync::LazyLock;
+
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryAs;
+use sqlx::{PgPool, Postgres};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::audit::{event_hash, ChainedEvent, CHAIN_LOCK, LOCK_CHAIN, SELECT_HEAD};
+use crate::registrations::NEW_REGISTRATION;
+use crate::sql::{self, Column, Get};
 use crate::{NewAuditEvent, Registration, StoreError, UsedJti};
 
 /// Most registrations in one transaction.
@@ -87,28 +94,35 @@ async fn run_batch(
     batch: &[Job],
 ) -> Result<Vec<Result<(), StoreError>>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(crate::audit::CHAIN_LOCK)
+    sqlx::query(LOCK_CHAIN)
+        .bind(CHAIN_LOCK)
         .execute(&mut *tx)
         .await?;
-    let mut head: Option<String> = sqlx::query_as::<_, (Option<String>,)>(
-        "SELECT hash FROM audit_event ORDER BY audit_event_id DESC LIMIT 1",
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .and_then(|r| r.0);
+    let mut head: Option<String> = sqlx::query_as::<_, (Option<String>,)>(SELECT_HEAD)
+        .fetch_optional(&mut *tx)
+        .await?
+        .and_then(|r| r.0);
     let mut outcomes = Vec::with_capacity(batch.len());
     while outcomes.len() < batch.len() {
         let rest = &batch[outcomes.len()..];
         let mut prev = head.clone();
         let mut hashes = Vec::with_capacity(rest.len());
         for job in rest {
-            let hash = crate::audit::event_hash(prev.as_deref(), &job.audit);
+            let hash = event_hash(prev.as_deref(), &job.audit);
             hashes.push((prev.take(), hash.clone()));
             prev = Some(hash);
         }
+        let events: Vec<ChainedEvent<'_>> = rest
+            .iter()
+            .zip(&hashes)
+            .map(|(job, (prev_hash, hash))| ChainedEvent {
+                event: &job.audit,
+                prev_hash: prev_hash.as_deref(),
+                hash,
+            })
+            .collect();
         let (failed_at, failure): (Option<i32>, Option<String>) =
-            batch_query(rest, &hashes).fetch_one(&mut *tx).await?;
+            batch_query(rest, &events).fetch_one(&mut *tx).await?;
         // The registrations before the failing one (or all of them) are stored.
         let stored = failed_at.map_or(rest.len(), |i| {
             usize::try_from(i).map_or(0, |i| i.saturating_sub(1).min(rest.len()))
@@ -126,53 +140,50 @@ async fn run_batch(
     Ok(outcomes)
 }
 
-/// The call of `dcr_create_registrations` for `jobs`, column by column, with each audit event's
-/// `(prev_hash, hash)`.
+/// The call of `dcr_create_registrations`: its arguments are arrays whose element i belongs to
+/// registration i: the used `jti` (key and expiry), then the registration's columns in the order
+/// of [`NEW_REGISTRATION`], then its audit event's in the order of [`ChainedEvent::COLUMNS`].
+static CALL: LazyLock<String> = LazyLock::new(|| {
+    let arguments = 2 + NEW_REGISTRATION.len() + ChainedEvent::COLUMNS.len();
+    format!(
+        "SELECT failed_at, failure FROM dcr_create_registrations({})",
+        sql::placeholders(arguments)
+    )
+});
+
+/// The call of `dcr_create_registrations` for `jobs`, with their audit events as chained.
 fn batch_query<'q>(
     jobs: &'q [Job],
-    hashes: &'q [(Option<String>, String)],
-) -> sqlx::query::QueryAs<
-    'q,
-    sqlx::Postgres,
-    (Option<i32>, Option<String>),
-    sqlx::postgres::PgArguments,
-> {
-    fn col<'a, T>(jobs: &'a [Job], f: impl Fn(&'a Job) -> T) -> Vec<T> {
-        jobs.iter().map(f).collect()
+    events: &'q [ChainedEvent<'q>],
+) -> QueryAs<'q, Postgres, (Option<i32>, Option<String>), PgArguments> {
+    let query = sqlx::query_as(CALL.as_str())
+        .bind(
+            jobs.iter()
+                .map(|j| j.jti.as_ref().map(|t| t.key.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            jobs.iter()
+                .map(|j| j.jti.as_ref().map_or(0, |t| t.expires_at))
+                .collect::<Vec<_>>(),
+        );
+    let query = bind_arrays(query, &NEW_REGISTRATION, jobs.iter().map(|j| &*j.reg));
+    bind_arrays(query, &ChainedEvent::COLUMNS, events.iter())
+}
+
+/// Binds one array per column, element i being the column's value for row i.
+fn bind_arrays<'q, T: 'q, O>(
+    mut query: QueryAs<'q, Postgres, O, PgArguments>,
+    columns: &[Column<T>],
+    rows: impl Iterator<Item = &'q T> + Clone,
+) -> QueryAs<'q, Postgres, O, PgArguments> {
+    for column in columns {
+        query = match column.get {
+            Get::Text(get) => query.bind(rows.clone().map(get).collect::<Vec<_>>()),
+            Get::Int(get) => query.bind(rows.clone().map(get).collect::<Vec<_>>()),
+        };
     }
-    sqlx::query_as(
-        "SELECT failed_at, failure FROM dcr_create_registrations($1, $2, $3, $4, $5, $6, $7, $8, \
-         $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, \
-         $27, $28)",
-    )
-    .bind(col(jobs, |j| j.jti.as_ref().map(|t| t.key.as_str())))
-    .bind(col(jobs, |j| j.jti.as_ref().map_or(0, |t| t.expires_at)))
-    .bind(col(jobs, |j| j.reg.client_id.as_str()))
-    .bind(col(jobs, |j| j.reg.software_id.as_str()))
-    .bind(col(jobs, |j| j.reg.software_id.to_ascii_lowercase()))
-    .bind(col(jobs, |j| j.reg.org_id.as_str()))
-    .bind(col(jobs, |j| j.reg.org_name.as_str()))
-    .bind(col(jobs, |j| j.reg.client_name.as_str()))
-    .bind(col(jobs, |j| j.reg.legal_entity_id.as_deref()))
-    .bind(col(jobs, |j| j.reg.legal_entity_name.as_deref()))
-    .bind(col(jobs, |j| j.reg.jwks_uri.as_str()))
-    .bind(col(jobs, |j| j.reg.scope.as_str()))
-    .bind(col(jobs, |j| j.reg.status.as_str()))
-    .bind(col(jobs, |j| j.reg.ssa.as_str()))
-    .bind(col(jobs, |j| j.reg.metadata.as_str()))
-    .bind(col(jobs, |j| j.reg.client_id_issued_at))
-    .bind(col(jobs, |j| j.reg.created_at))
-    .bind(col(jobs, |j| j.reg.updated_at))
-    .bind(col(jobs, |j| j.audit.occurred_at))
-    .bind(col(jobs, |j| j.audit.actor.as_str()))
-    .bind(col(jobs, |j| j.audit.action.as_str()))
-    .bind(col(jobs, |j| j.audit.client_id.as_deref()))
-    .bind(col(jobs, |j| j.audit.software_id.as_deref()))
-    .bind(col(jobs, |j| j.audit.reason.as_deref()))
-    .bind(col(jobs, |j| j.audit.before_state.as_deref()))
-    .bind(col(jobs, |j| j.audit.after_state.as_deref()))
-    .bind(hashes.iter().map(|h| h.0.as_deref()).collect::<Vec<_>>())
-    .bind(hashes.iter().map(|h| h.1.as_str()).collect::<Vec<_>>())
+    query
 }
 
 /// Maps the function's failure report to the error the one-by-one path would have given.
@@ -212,7 +223,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_batch_goes_on_past_each_failure_and_keeps_one_chain() {
-        let pg = test_support::TempPostgres::start();
+        let pg = test_support::TempPostgres::shared();
         let store = Store::connect(&pg.fresh_database()).await.unwrap();
         let Store::Postgres(pool, _) = &store else {
             panic!("a PostgreSQL store")
@@ -250,6 +261,37 @@ mod tests {
         assert!(outcomes[0].is_err() && outcomes[1].is_ok());
         let chain = store.verify_audit_chain().await.unwrap();
         assert!(chain.ok && chain.checked == 4, "{chain:?}");
+        store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_function_takes_its_arguments_in_the_order_of_the_column_lists() {
+        let pg = test_support::TempPostgres::shared();
+        let store = Store::connect(&pg.fresh_database()).await.unwrap();
+        let Store::Postgres(pool, _) = &store else {
+            panic!("a PostgreSQL store")
+        };
+        let (names,): (Vec<String>,) = sqlx::query_as(
+            "SELECT proargnames FROM pg_proc WHERE proname = 'dcr_create_registrations'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        // The jti, the registration's columns, the audit event's, then the two OUT arguments;
+        // each argument is named `p_` and its column (the audit event's ids `p_audit_...`).
+        let columns: Vec<&str> = ["jti_key", "jti_expires_at"]
+            .into_iter()
+            .chain(NEW_REGISTRATION.iter().map(|c| c.name))
+            .chain(ChainedEvent::COLUMNS.iter().map(|c| c.name))
+            .collect();
+        assert_eq!(names.len(), columns.len() + 2, "{names:?}");
+        for (name, column) in names.iter().zip(&columns) {
+            let audit_id = format!("p_audit_{column}");
+            assert!(
+                *name == format!("p_{column}") || *name == audit_id,
+                "argument {name} where the lists have {column}"
+            );
+        }
         store.close().await;
     }
 

@@ -9,8 +9,11 @@ mod model;
 mod search;
 mod seed;
 
-pub(crate) use model::RegistrationRow;
 pub use model::{Registration, RegistrationStatus};
+pub(crate) use model::{
+    RegistrationRow, INSERT_REGISTRATION, NEW_REGISTRATION, REGISTRATION_COLUMNS,
+    SELECT_REGISTRATION,
+};
 pub use search::{AdminListQuery, Sort, StatusFilter};
 pub use seed::SeedRegistration;
 
@@ -108,7 +111,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         in_tx!(self, tx => {
             if let Some(j) = jti {
-                sqlx::query("INSERT INTO used_jti (jti_key, expires_at) VALUES ($1, $2)")
+                sqlx::query(crate::jti::CONSUME_JTI)
                     .bind(&j.key).bind(j.expires_at).execute(&mut *tx).await?;
             }
             let done = sqlx::query(
@@ -196,7 +199,7 @@ impl Store {
             }
         }
         let row: Option<RegistrationRow> = dispatch!(self, pool => {
-            sqlx::query_as(&format!("SELECT {REGISTRATION_COLUMNS} FROM registration WHERE client_id = $1"))
+            sqlx::query_as(SELECT_REGISTRATION.as_str())
                 .bind(client_id)
                 .fetch_optional(pool)
                 .await
@@ -365,41 +368,4 @@ impl Store {
             Ok::<ReleaseOutcome, StoreError>(outcome)
         })
     }
-}
-
-pub(crate) const REGISTRATION_COLUMNS: &str = "client_id, software_id, org_id, org_name, client_name, \
-    legal_entity_id, legal_entity_name, jwks_uri, scope, status, status_reason, register_sp_status, \
-    register_dr_status, register_synced_at, ssa, metadata, client_id_issued_at, created_at, updated_at";
-
-pub(crate) fn insert_registration_sql<'q, DB>(
-    reg: &'q Registration,
-) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
-where
-    DB: sqlx::Database,
-    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    sqlx::query(
-        "INSERT INTO registration (client_id, software_id, software_key, org_id, org_name, client_name, \
-         legal_entity_id, legal_entity_name, jwks_uri, scope, status, ssa, metadata, client_id_issued_at, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-    )
-    .bind(reg.client_id.clone())
-    .bind(reg.software_id.clone())
-    .bind(reg.software_id.to_ascii_lowercase())
-    .bind(reg.org_id.clone())
-    .bind(reg.org_name.clone())
-    .bind(reg.client_name.clone())
-    .bind(reg.legal_entity_id.clone())
-    .bind(reg.legal_entity_name.clone())
-    .bind(reg.jwks_uri.clone())
-    .bind(reg.scope.clone())
-    .bind(reg.status.as_str())
-    .bind(reg.ssa.clone())
-    .bind(reg.metadata.clone())
-    .bind(reg.client_id_issued_at)
-    .bind(reg.created_at)
-    .bind(reg.updated_at)
 }

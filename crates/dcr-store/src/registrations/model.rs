@@ -1,7 +1,11 @@
-//! A stored registration, and the row it is read from.
+//! A stored registration, the row it is read from and the columns it is written to.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 
+use crate::sql::{self, Column};
 use crate::StoreError;
 
 /// Lifecycle of a registration as the Data Holder sees it.
@@ -121,6 +125,53 @@ impl Registration {
     }
 }
 
+/// The columns a registration is read from, in the order [`RegistrationRow::from_sqlite_row`]
+/// reads them.
+pub(crate) const REGISTRATION_COLUMNS: &str = "client_id, software_id, org_id, org_name, \
+    client_name, legal_entity_id, legal_entity_name, jwks_uri, scope, status, status_reason, \
+    register_sp_status, register_dr_status, register_synced_at, ssa, metadata, \
+    client_id_issued_at, created_at, updated_at";
+
+/// One registration by client id: the pool's read and SQLite's read on the calling thread.
+pub(crate) static SELECT_REGISTRATION: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {REGISTRATION_COLUMNS} FROM registration WHERE client_id = $1")
+});
+
+/// The columns a new registration is written with (the others start NULL), in the order of
+/// [`INSERT_REGISTRATION`], which the sqlx path and SQLite's batch run. PostgreSQL's batch stores
+/// registrations through the function `dcr_create_registrations` (its migration has the INSERT
+/// the function runs); the function's registration arguments follow this order, and its caller
+/// binds them from this list.
+pub(crate) const NEW_REGISTRATION: [Column<Registration>; 16] = [
+    Column::text("client_id", |r| sql::text(&r.client_id)),
+    Column::text("software_id", |r| sql::text(&r.software_id)),
+    // The software product id as the unique index compares it (ids are case-insensitive).
+    Column::text("software_key", |r| {
+        Some(Cow::Owned(r.software_id.to_ascii_lowercase()))
+    }),
+    Column::text("org_id", |r| sql::text(&r.org_id)),
+    Column::text("org_name", |r| sql::text(&r.org_name)),
+    Column::text("client_name", |r| sql::text(&r.client_name)),
+    Column::text("legal_entity_id", |r| {
+        sql::opt_text(r.legal_entity_id.as_deref())
+    }),
+    Column::text("legal_entity_name", |r| {
+        sql::opt_text(r.legal_entity_name.as_deref())
+    }),
+    Column::text("jwks_uri", |r| sql::text(&r.jwks_uri)),
+    Column::text("scope", |r| sql::text(&r.scope)),
+    Column::text("status", |r| sql::text(r.status.as_str())),
+    Column::text("ssa", |r| sql::text(&r.ssa)),
+    Column::text("metadata", |r| sql::text(&r.metadata)),
+    Column::int("client_id_issued_at", |r| r.client_id_issued_at),
+    Column::int("created_at", |r| r.created_at),
+    Column::int("updated_at", |r| r.updated_at),
+];
+
+/// The INSERT of a new registration, from [`NEW_REGISTRATION`].
+pub(crate) static INSERT_REGISTRATION: LazyLock<String> =
+    LazyLock::new(|| sql::insert("registration", &NEW_REGISTRATION));
+
 #[derive(sqlx::FromRow)]
 pub(crate) struct RegistrationRow {
     client_id: String,
@@ -145,7 +196,7 @@ pub(crate) struct RegistrationRow {
 }
 
 impl RegistrationRow {
-    /// Reads the columns of `REGISTRATION_COLUMNS`, in that order.
+    /// Reads the columns of [`REGISTRATION_COLUMNS`], in that order.
     pub(crate) fn from_sqlite_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
             client_id: row.get(0)?,

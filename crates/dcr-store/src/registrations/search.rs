@@ -349,10 +349,7 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders = (1..=ids.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let placeholders = crate::sql::placeholders(ids.len());
         let sql = format!(
             "SELECT {REGISTRATION_COLUMNS} FROM registration WHERE client_id IN ({placeholders})"
         );

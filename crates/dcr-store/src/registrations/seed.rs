@@ -1,6 +1,7 @@
 //! Bulk inserts of registrations for development seeds and tests.
 
-use super::insert_registration_sql;
+use super::{INSERT_REGISTRATION, NEW_REGISTRATION};
+use crate::sql;
 use crate::{in_tx, NewAuditEvent, Registration, Store, StoreError};
 
 /// A registration with its Register statuses, for [`Store::insert_registrations_bulk`].
@@ -26,7 +27,9 @@ impl Store {
             in_tx!(self, tx => {
                 for seed in chunk {
                     let r = &seed.registration;
-                    insert_registration_sql(r).execute(&mut *tx).await?;
+                    sql::bind_row(sqlx::query(INSERT_REGISTRATION.as_str()), &NEW_REGISTRATION, r)
+                        .execute(&mut *tx)
+                        .await?;
                     let extra = r.status_reason.is_some()
                         || r.register_sp_status.is_some()
                         || r.register_dr_status.is_some()

@@ -12,7 +12,10 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::writer::Job;
-use crate::{NewAuditEvent, Registration, StoreError, UsedJti};
+use crate::audit::{ChainedEvent, INSERT_EVENT, SELECT_HEAD};
+use crate::jti::{CONSUME_JTI, USE_JTI};
+use crate::registrations::{INSERT_REGISTRATION, NEW_REGISTRATION};
+use crate::{sql, NewAuditEvent, Registration, StoreError, UsedJti};
 
 /// Opens the batch connection with the pragmas of the store's sqlx connections.
 pub(crate) fn open(path: &Path) -> Result<Connection, rusqlite::Error> {
@@ -47,7 +50,7 @@ pub(crate) fn run(conn: &mut Connection, batch: Vec<Job>) {
         conn.execute_batch("BEGIN IMMEDIATE")?;
         // The chain head, read once: the batch holds the write lock until COMMIT.
         let mut head: Option<String> = conn
-            .prepare_cached("SELECT hash FROM audit_event ORDER BY audit_event_id DESC LIMIT 1")?
+            .prepare_cached(SELECT_HEAD)?
             .query_row([], |r| r.get(0))
             .optional()?
             .flatten();
@@ -59,10 +62,7 @@ pub(crate) fn run(conn: &mut Connection, batch: Vec<Job>) {
                 Job::UseJti {
                     key, expires_at, ..
                 } => conn
-                    .prepare_cached(
-                        "INSERT INTO used_jti (jti_key, expires_at) VALUES (?1, ?2) \
-                         ON CONFLICT (jti_key) DO NOTHING",
-                    )
+                    .prepare_cached(USE_JTI)
                     .and_then(|mut s| s.execute(params![key, expires_at]))
                     .map(|n| Some(n == 1))
                     .map_err(|e| store_error(&e)),
@@ -114,50 +114,18 @@ fn create(
         .map_err(|e| store_error(&e))?;
     let result = (|| -> Result<(), rusqlite::Error> {
         if let Some(j) = jti {
-            conn.prepare_cached("INSERT INTO used_jti (jti_key, expires_at) VALUES (?1, ?2)")?
+            conn.prepare_cached(CONSUME_JTI)?
                 .execute(params![j.key, j.expires_at])?;
         }
-        conn.prepare_cached(
-            "INSERT INTO registration (client_id, software_id, software_key, org_id, org_name, \
-             client_name, legal_entity_id, legal_entity_name, jwks_uri, scope, status, ssa, \
-             metadata, client_id_issued_at, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-        )?
-        .execute(params![
-            reg.client_id,
-            reg.software_id,
-            reg.software_id.to_ascii_lowercase(),
-            reg.org_id,
-            reg.org_name,
-            reg.client_name,
-            reg.legal_entity_id,
-            reg.legal_entity_name,
-            reg.jwks_uri,
-            reg.scope,
-            reg.status.as_str(),
-            reg.ssa,
-            reg.metadata,
-            reg.client_id_issued_at,
-            reg.created_at,
-            reg.updated_at,
-        ])?;
-        conn.prepare_cached(
-            "INSERT INTO audit_event (occurred_at, actor, action, client_id, software_id, reason, \
-             before_state, after_state, prev_hash, hash) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )?
-        .execute(params![
-            audit.occurred_at,
-            audit.actor,
-            audit.action,
-            audit.client_id,
-            audit.software_id,
-            audit.reason,
-            audit.before_state,
-            audit.after_state,
-            head.as_deref(),
-            hash,
-        ])?;
+        conn.prepare_cached(&INSERT_REGISTRATION)?
+            .execute(sql::row_params(&NEW_REGISTRATION, reg))?;
+        let link = ChainedEvent {
+            event: audit,
+            prev_hash: head.as_deref(),
+            hash: &hash,
+        };
+        conn.prepare_cached(&INSERT_EVENT)?
+            .execute(sql::row_params(&ChainedEvent::COLUMNS, &link))?;
         Ok(())
     })();
     match result {

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use crate::registrations::RegistrationRow;
+use crate::registrations::{RegistrationRow, SELECT_REGISTRATION};
 
 thread_local! {
     static CONNECTIONS: RefCell<HashMap<Arc<Path>, Connection>> = RefCell::new(HashMap::new());
@@ -52,7 +52,7 @@ impl FastReader {
                     conns.entry(self.path.clone()).or_insert(c)
                 }
             };
-            let mut stmt = conn.prepare_cached(SQL)?;
+            let mut stmt = conn.prepare_cached(&SELECT_REGISTRATION)?;
             stmt.query_row([client_id], RegistrationRow::from_sqlite_row)
                 .optional()
         })
@@ -67,11 +67,6 @@ impl FastReader {
         });
     }
 }
-
-const SQL: &str = "SELECT client_id, software_id, org_id, org_name, client_name, \
-    legal_entity_id, legal_entity_name, jwks_uri, scope, status, status_reason, register_sp_status, \
-    register_dr_status, register_synced_at, ssa, metadata, client_id_issued_at, created_at, updated_at \
-    FROM registration WHERE client_id = ?1";
 
 fn open(path: &Path) -> Result<Connection, rusqlite::Error> {
     let conn = Connection::open_with_flags(
