@@ -64,17 +64,6 @@ impl Store {
         Ok(row)
     }
 
-    /// Number of administrators.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn count_admins(&self) -> Result<i64, StoreError> {
-        let n: (i64,) = dispatch!(self, pool => {
-            sqlx::query_as("SELECT COUNT(*) FROM admin_user").fetch_one(pool).await
-        })?;
-        Ok(n.0)
-    }
-
     /// Replaces an administrator's password hash, with its audit event, in one transaction.
     /// Returns false when there is no such administrator.
     ///

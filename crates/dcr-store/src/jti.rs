@@ -3,7 +3,7 @@
 //! On SQLite a `jti` used on its own goes through the group commit (see `sqlite`); one consumed
 //! with a registration change is written in that change's transaction.
 
-use crate::{dispatch, dispatch_write, Store, StoreError};
+use crate::{dispatch_write, Store, StoreError};
 
 /// Records a used `jti`; a replay changes nothing (the caller reads the rows affected).
 pub(crate) const USE_JTI: &str =
@@ -50,20 +50,6 @@ impl Store {
                 .map(|r| r.rows_affected())
         })?;
         Ok(done == 1)
-    }
-
-    /// Whether a JWT id is already recorded as used.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn jti_used(&self, key: &str) -> Result<bool, StoreError> {
-        let row: Option<(i64,)> = dispatch!(self, pool => {
-            sqlx::query_as("SELECT expires_at FROM used_jti WHERE jti_key = $1")
-                .bind(key)
-                .fetch_optional(pool)
-                .await
-        })?;
-        Ok(row.is_some())
     }
 
     /// Deletes used `jti`s and sessions that expired before `now`.

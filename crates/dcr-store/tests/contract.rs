@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use dcr_store::{
-    AuditQuery, Conflict, ListQuery, NewAuditEvent, Registration, RegistrationStatus, Sort, Store,
-    StoreError, StoredSigningKey, UsedJti,
+    AdminListQuery, AuditQuery, Conflict, NewAuditEvent, Registration, RegistrationStatus, Sort,
+    StatusFilter, Store, StoreError, StoredSigningKey, UsedJti,
 };
 use test_support::TempPostgres;
 
@@ -185,7 +185,7 @@ async fn contract(store: Store) {
             .unwrap();
     }
     let page = store
-        .list_registrations(&ListQuery {
+        .search_registrations(&AdminListQuery {
             search: Some("product".into()),
             page: 2,
             per_page: 10,
@@ -198,8 +198,8 @@ async fn contract(store: Store) {
     assert_eq!(page.items.len(), 10);
     assert_eq!(page.items[0].client_name, "Product 10");
     let deleted = store
-        .list_registrations(&ListQuery {
-            status: Some(RegistrationStatus::Deleted),
+        .search_registrations(&AdminListQuery {
+            status: Some(StatusFilter::Deleted),
             page: 1,
             per_page: 50,
             ..Default::default()
@@ -208,7 +208,7 @@ async fn contract(store: Store) {
         .unwrap();
     assert_eq!(deleted.total, 1);
     let by_id = store
-        .list_registrations(&ListQuery {
+        .search_registrations(&AdminListQuery {
             search: Some("lsw-7".into()),
             page: 1,
             per_page: 50,
@@ -218,7 +218,7 @@ async fn contract(store: Store) {
         .unwrap();
     assert_eq!(by_id.total, 1, "search by software_id");
     let pct = store
-        .list_registrations(&ListQuery {
+        .search_registrations(&AdminListQuery {
             search: Some("%".into()),
             page: 1,
             per_page: 50,
@@ -233,7 +233,10 @@ async fn contract(store: Store) {
     assert!(!store.upsert_admin("a2", "alice", "hash2", 2).await.unwrap());
     let alice = store.find_admin("alice").await.unwrap().unwrap();
     assert_eq!(alice.password_hash, "hash2");
-    assert_eq!(store.count_admins().await.unwrap(), 1);
+    assert_eq!(
+        alice.admin_user_id, "a1",
+        "the password replaced, the account kept"
+    );
 
     // sessions
     assert!(store.create_session("s1", "{}", 100).await.unwrap());

@@ -475,7 +475,7 @@ async fn every_validation_rule_answers_its_error(backend: Backend) {
     );
     let page = app
         .store
-        .list_registrations(&dcr_store::ListQuery {
+        .search_registrations(&dcr_store::AdminListQuery {
             page: 1,
             per_page: 10,
             ..Default::default()

@@ -17,22 +17,7 @@ pub(crate) use model::{
 pub use search::{AdminListQuery, Sort, StatusFilter};
 pub use seed::SeedRegistration;
 
-use crate::{dispatch, in_tx, Backend, NewAuditEvent, Page, Store, StoreError, UsedJti};
-
-/// Registration listing query.
-#[derive(Debug, Clone, Default)]
-pub struct ListQuery {
-    /// Free text over names and ids.
-    pub search: Option<String>,
-    /// Status filter.
-    pub status: Option<RegistrationStatus>,
-    /// Order.
-    pub sort: Sort,
-    /// 1-based page.
-    pub page: u32,
-    /// Page size.
-    pub per_page: u32,
-}
+use crate::{dispatch, in_tx, Backend, NewAuditEvent, Store, StoreError, UsedJti};
 
 /// What [`Store::release_registration`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,56 +230,6 @@ impl Store {
             .await
         })?;
         row.map(Registration::try_from).transpose()
-    }
-
-    /// Lists registrations for the portal: search, status filter, sort and keyset-free paging
-    /// (offset paging over indexed columns).
-    ///
-    /// # Errors
-    /// Database failures or an unreadable row.
-    pub async fn list_registrations(
-        &self,
-        q: &ListQuery,
-    ) -> Result<Page<Registration>, StoreError> {
-        let like = q
-            .search
-            .as_deref()
-            .map(|s| format!("%{}%", search::escape_like(&s.to_ascii_lowercase())));
-        let status = q.status.map(RegistrationStatus::as_str);
-        let order = q.sort.sql();
-        let where_sql = "WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR \
-            lower(client_name) LIKE $2 ESCAPE '\\' OR lower(client_id) LIKE $2 ESCAPE '\\' OR \
-            software_key LIKE $2 ESCAPE '\\' OR lower(org_id) LIKE $2 ESCAPE '\\' OR \
-            lower(org_name) LIKE $2 ESCAPE '\\' OR \
-            lower(coalesce(legal_entity_id, '')) LIKE $2 ESCAPE '\\' OR \
-            lower(coalesce(legal_entity_name, '')) LIKE $2 ESCAPE '\\')";
-        let limit = i64::from(q.per_page.clamp(1, 200));
-        let offset = i64::from(q.page.saturating_sub(1)) * limit;
-        let (rows, total): (Vec<RegistrationRow>, i64) = dispatch!(self, pool => {
-            let rows = sqlx::query_as(&format!(
-                "SELECT {REGISTRATION_COLUMNS} FROM registration {where_sql} ORDER BY {order} LIMIT $3 OFFSET $4"
-            ))
-            .bind(status)
-            .bind(like.as_deref())
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(pool)
-            .await?;
-            let total: (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM registration {where_sql}"))
-                .bind(status)
-                .bind(like.as_deref())
-                .fetch_one(pool)
-                .await?;
-            Ok::<_, sqlx::Error>((rows, total.0))
-        })?;
-        let items = rows
-            .into_iter()
-            .map(Registration::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page {
-            items,
-            total: u64::try_from(total).unwrap_or(0),
-        })
     }
 
     /// Releases a registration (CDS standards-maintenance#581): an `active` or

@@ -370,7 +370,7 @@ impl Store {
 }
 
 /// `s` with the LIKE wildcards (and the escape character) escaped by a backslash.
-pub(super) fn escape_like(s: &str) -> String {
+fn escape_like(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '%' | '_' | '\\') {
