@@ -71,8 +71,7 @@ pub async fn get_registration(client_id: String) -> Result<RegistrationDetail, A
         .await
         .map_err(unavailable("reading a registration"))?
         .ok_or(AdminError::NotFound)?;
-    let metadata: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&reg.metadata).unwrap_or_default();
+    let metadata = reg.metadata.object();
     let redirect_uris = metadata
         .get("redirect_uris")
         .and_then(serde_json::Value::as_array)
@@ -119,7 +118,7 @@ pub async fn get_registration(client_id: String) -> Result<RegistrationDetail, A
         register_sp_status: reg.register_sp_status,
         register_dr_status: reg.register_dr_status,
         register_synced_at: reg.register_synced_at,
-        metadata: fields(&metadata),
+        metadata: fields(metadata),
         ssa_header,
         ssa_claims,
         ssa_problem,

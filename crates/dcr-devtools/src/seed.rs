@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use dcr_core::clock::{Clock as _, SystemClock};
-use dcr_store::{NewAuditEvent, Registration, RegistrationStatus, SeedRegistration};
+use dcr_store::{Metadata, NewAuditEvent, Registration, RegistrationStatus, SeedRegistration};
 use serde_json::json;
 
 use server::config::RawConfig;
@@ -131,7 +131,7 @@ pub fn registration(n: u64, total: u64, first: u64, now: i64) -> SeedRegistratio
         URL_SAFE_NO_PAD.encode(ssa_claims.to_string()),
         URL_SAFE_NO_PAD.encode("seeded, not signed")
     );
-    let metadata = json!({
+    let serde_json::Value::Object(metadata) = json!({
         "client_id": client_id,
         "client_id_issued_at": created_at,
         "client_name": client_name,
@@ -158,7 +158,9 @@ pub fn registration(n: u64, total: u64, first: u64, now: i64) -> SeedRegistratio
         "software_roles": "data-recipient-software-product",
         "scope": scope,
         "software_statement": ssa,
-    });
+    }) else {
+        unreachable!("a JSON object literal")
+    };
     let (status, reason, sp, dr) = if n % 25 == 9 {
         (
             RegistrationStatus::Removed,
@@ -195,7 +197,7 @@ pub fn registration(n: u64, total: u64, first: u64, now: i64) -> SeedRegistratio
         register_dr_status: Some(dr.to_string()),
         register_synced_at: Some(now),
         ssa,
-        metadata: metadata.to_string(),
+        metadata: Metadata::from(metadata),
         client_id_issued_at: created_at,
         created_at,
         updated_at,

@@ -41,8 +41,8 @@ pub use audit::{
 pub use jti::UsedJti;
 pub use register_sync::{Lease, RegisterStatusChange, RegisterSyncState, RegisterSyncTarget};
 pub use registrations::{
-    AdminListQuery, Registration, RegistrationStatus, ReleaseOutcome, SeedRegistration, Sort,
-    StatusFilter,
+    AdminListQuery, Metadata, Registration, RegistrationStatus, ReleaseOutcome, SeedRegistration,
+    Sort, StatusFilter,
 };
 pub use signing_keys::StoredSigningKey;
 pub use throttle::ThrottlePolicy;

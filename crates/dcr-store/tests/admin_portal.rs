@@ -562,7 +562,7 @@ async fn the_list_is_served_by_indexes_with_100k_registrations_on_sqlite() {
          printf('le-%04d', i % 3000), printf('Legal Entity %d Pty Ltd', i % 3000), 'https://adr.example/jwks', \
          'cdr:registration', CASE WHEN i % 10 = 0 THEN 'revoked' WHEN i % 17 = 0 THEN 'deleted' ELSE 'active' END, \
          CASE WHEN i % 29 = 0 THEN 'INACTIVE' ELSE NULL END, \
-         substr(hex(zeroblob(900)), 1, 1500), substr(hex(zeroblob(600)), 1, 1100), \
+         substr(hex(zeroblob(900)), 1, 1500), '{\"pad\":\"' || substr(hex(zeroblob(600)), 1, 1090) || '\"}', \
          1700000000 + i, 1700000000 + i, 1700000000 + (i * 7919) % 100000 FROM n",
     )
     .execute(writer)

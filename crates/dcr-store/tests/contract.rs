@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use dcr_store::{
-    AdminListQuery, AuditQuery, Conflict, NewAuditEvent, Registration, RegistrationStatus, Sort,
-    StatusFilter, Store, StoreError, StoredSigningKey, UsedJti,
+    AdminListQuery, AuditQuery, Conflict, Metadata, NewAuditEvent, Registration,
+    RegistrationStatus, Sort, StatusFilter, Store, StoreError, StoredSigningKey, UsedJti,
 };
 use test_support::TempPostgres;
 
@@ -15,6 +15,11 @@ fn reg(client_id: &str, software_id: &str, name: &str, created: i64) -> Registra
         legal_entity_id: Some("le-1".into()),
         legal_entity_name: Some("Legal Entity".into()),
         scope: "openid cdr:registration".into(),
+        // Fields out of alphabetical order: the text is stored and read back as it is.
+        metadata: Metadata::parse(format!(
+            r#"{{"software_id":"{software_id}","redirect_uris":["https://adr.example/cb"],"id_token_signed_response_alg":"PS256"}}"#
+        ))
+        .unwrap(),
         ..Registration::example(client_id, software_id, created)
     }
 }
@@ -54,6 +59,12 @@ async fn contract(store: Store) {
     assert!(
         store.get_registration("nope").await.unwrap().is_none(),
         "unknown id is None"
+    );
+    let read = store.get_registration("c1").await.unwrap().unwrap();
+    assert_eq!(read.metadata.as_str(), r1.metadata.as_str());
+    assert_eq!(
+        read.metadata.get("redirect_uris"),
+        Some(&serde_json::json!(["https://adr.example/cb"]))
     );
 
     // one active registration per software_id, case-insensitively
@@ -392,6 +403,23 @@ async fn contract(store: Store) {
     assert!(
         chain.ok,
         "audit chain intact after concurrent writes: {chain:?}"
+    );
+    // Stored metadata that is not a JSON object is reported, not handed out.
+    let tamper = "UPDATE registration SET metadata = 'not json' WHERE client_id = 'c1'";
+    match &store {
+        Store::Sqlite(_, writer, ..) => sqlx::query(tamper).execute(writer).await.map(|_| ()),
+        Store::Postgres(pool, ..) => sqlx::query(tamper).execute(pool).await.map(|_| ()),
+    }
+    .unwrap();
+    assert!(
+        matches!(
+            store.get_registration("c1").await,
+            Err(StoreError::Inconsistent {
+                column: "metadata",
+                ..
+            })
+        ),
+        "unreadable metadata is an inconsistency"
     );
 }
 

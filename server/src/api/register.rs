@@ -17,7 +17,9 @@ use dcr_core::registration::{
     validate_metadata, verify_request, ClientMetadata, RegistrationError,
 };
 use dcr_core::ssa::{verify_ssa, VerifiedSsa};
-use dcr_store::{Conflict, NewAuditEvent, Registration, RegistrationStatus, StoreError, UsedJti};
+use dcr_store::{
+    Conflict, Metadata, NewAuditEvent, Registration, RegistrationStatus, StoreError, UsedJti,
+};
 
 use super::auth::{authorize_management, certificate_required, client_cert, unknown_client};
 use super::{header_kid, ApiError};
@@ -180,7 +182,7 @@ fn registration_row(
     v: &Validated,
     now: i64,
 ) -> Result<Registration, ApiError> {
-    let metadata = serde_json::to_string(&v.meta).map_err(|e| {
+    let metadata = Metadata::new(&v.meta).map_err(|e| {
         tracing::error!(error = %e, "serialising metadata");
         ApiError::internal()
     })?;
@@ -225,7 +227,7 @@ fn audit_state(r: &Registration) -> String {
         "org_name": r.org_name,
         "jwks_uri": r.jwks_uri,
         "scope": r.scope,
-        "redirect_uris": serde_json::from_str::<serde_json::Value>(&r.metadata).ok().and_then(|m| m.get("redirect_uris").cloned()),
+        "redirect_uris": r.metadata.get("redirect_uris"),
     })
     .to_string()
 }
@@ -331,7 +333,7 @@ async fn active_registration(
     if reg.status != RegistrationStatus::Active {
         return Err(unknown_client());
     }
-    let meta: ClientMetadata = serde_json::from_str(&reg.metadata).map_err(|e| {
+    let meta: ClientMetadata = reg.metadata.to().map_err(|e| {
         tracing::error!(error = %e, client_id, "stored metadata unreadable");
         ApiError::internal()
     })?;

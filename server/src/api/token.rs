@@ -237,15 +237,11 @@ pub(super) async fn authenticate_client(
     Ok((client_id, reg))
 }
 
-/// The `token_endpoint_auth_signing_alg` of a stored registration's metadata (JSON).
-fn registered_auth_alg(metadata: &str) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct AuthAlg {
-        token_endpoint_auth_signing_alg: Option<String>,
-    }
-    serde_json::from_str::<AuthAlg>(metadata)
-        .ok()
-        .and_then(|m| m.token_endpoint_auth_signing_alg)
+/// The `token_endpoint_auth_signing_alg` of a stored registration's metadata.
+fn registered_auth_alg(metadata: &dcr_store::Metadata) -> Option<&str> {
+    metadata
+        .get("token_endpoint_auth_signing_alg")
+        .and_then(serde_json::Value::as_str)
 }
 
 fn form_urlencoded_pairs(body: &[u8]) -> Vec<(String, String)> {

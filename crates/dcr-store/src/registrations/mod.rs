@@ -5,10 +5,12 @@
 //! `sqlite` and `postgres`). The other changes run in a transaction of their own, each with its
 //! audit event.
 
+mod metadata;
 mod model;
 mod search;
 mod seed;
 
+pub use metadata::Metadata;
 pub use model::{Registration, RegistrationStatus};
 pub(crate) use model::{
     RegistrationRow, INSERT_REGISTRATION, NEW_REGISTRATION, REGISTRATION_COLUMNS,
@@ -111,7 +113,7 @@ impl Store {
             .bind(&reg.jwks_uri)
             .bind(&reg.scope)
             .bind(&reg.ssa)
-            .bind(&reg.metadata)
+            .bind(reg.metadata.as_str())
             .bind(reg.updated_at)
             .bind(&reg.legal_entity_name)
             .bind(&reg.legal_entity_id)

@@ -5,6 +5,7 @@ use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 
+use super::Metadata;
 use crate::sql::{self, Column};
 use crate::StoreError;
 
@@ -85,8 +86,8 @@ pub struct Registration {
     pub register_synced_at: Option<i64>,
     /// The SSA as received.
     pub ssa: String,
-    /// The registered metadata (JSON).
-    pub metadata: String,
+    /// The registered metadata.
+    pub metadata: Metadata,
     /// `client_id_issued_at`.
     pub client_id_issued_at: i64,
     /// Created.
@@ -117,7 +118,7 @@ impl Registration {
             register_dr_status: None,
             register_synced_at: None,
             ssa: "a.b.c".into(),
-            metadata: "{}".into(),
+            metadata: Metadata::default(),
             client_id_issued_at: at,
             created_at: at,
             updated_at: at,
@@ -162,7 +163,7 @@ pub(crate) const NEW_REGISTRATION: [Column<Registration>; 16] = [
     Column::text("scope", |r| sql::text(&r.scope)),
     Column::text("status", |r| sql::text(r.status.as_str())),
     Column::text("ssa", |r| sql::text(&r.ssa)),
-    Column::text("metadata", |r| sql::text(&r.metadata)),
+    Column::text("metadata", |r| sql::text(r.metadata.as_str())),
     Column::int("client_id_issued_at", |r| r.client_id_issued_at),
     Column::int("created_at", |r| r.created_at),
     Column::int("updated_at", |r| r.updated_at),
@@ -231,6 +232,11 @@ impl TryFrom<RegistrationRow> for Registration {
                 column: "status",
                 message: format!("unknown status {:?} for {}", r.status, r.client_id),
             })?;
+        let metadata = Metadata::parse(r.metadata).map_err(|e| StoreError::Inconsistent {
+            table: "registration",
+            column: "metadata",
+            message: format!("not a JSON object ({e}) for {}", r.client_id),
+        })?;
         Ok(Self {
             client_id: r.client_id,
             software_id: r.software_id,
@@ -247,7 +253,7 @@ impl TryFrom<RegistrationRow> for Registration {
             register_dr_status: r.register_dr_status,
             register_synced_at: r.register_synced_at,
             ssa: r.ssa,
-            metadata: r.metadata,
+            metadata,
             client_id_issued_at: r.client_id_issued_at,
             created_at: r.created_at,
             updated_at: r.updated_at,
