@@ -1,21 +1,24 @@
 //! Rate limits of `POST /register` and the token endpoint: token buckets per client certificate
 //! (RFC 8705 thumbprint) and per peer address, held in memory by each instance.
 //!
-//! Per instance on purpose: the hot path takes one short mutex on one shard and makes no store
-//! round trip, and the limit's job is to stop one recipient from starving the others, not to
+//! The buckets are governor's (GCRA, keyed, in a sharded concurrent map). Per instance on
+//! purpose: the hot path touches one shard and makes no store round trip, and the limit's job is to stop one recipient from starving the others, not to
 //! meter exactly. With N instances behind a load balancer the effective limit is up to N times
 //! the configured one; size it for that (see docs/dcr-rules.md, "Rate limits").
 //!
 //! A refused request gets 429 with `Retry-After` and the JSON body
 //! `{"error": "temporarily_unavailable", ...}` (the OAuth 2.0 code clients already retry on).
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash};
+use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::http::StatusCode;
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DashMapStateStore;
+use governor::Quota;
 
 use crate::api::auth::ClientCert;
 use crate::api::ApiError;
@@ -24,62 +27,46 @@ use crate::tls::ConnectionInfo;
 
 pub use crate::config::Limit;
 
-const SHARDS: usize = 16;
-/// Above this many keys in a shard, buckets that have refilled are dropped.
-const PRUNE_ABOVE: usize = 4096;
+/// Above this many keys, keys whose bucket has refilled are dropped (checked every
+/// [`PRUNE_EVERY`] requests), so that memory stays bounded under address or certificate churn.
+const PRUNE_ABOVE: usize = 65_536;
+const PRUNE_EVERY: u64 = 4_096;
 
-struct Bucket {
-    tokens: f64,
-    at: Instant,
+type Keyed<K, C> =
+    governor::RateLimiter<K, DashMapStateStore<K>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+
+/// Token buckets (governor's GCRA, keyed, in a sharded map) for one kind of key.
+struct Buckets<K: Hash + Eq + Clone, C: Clock = DefaultClock> {
+    limiter: Keyed<K, C>,
+    clock: C,
+    checks: AtomicU64,
 }
 
-/// Token buckets keyed by `K`, in [`SHARDS`] independently locked maps.
-struct Buckets<K> {
-    per_sec: f64,
-    burst: f64,
-    hasher: std::collections::hash_map::RandomState,
-    shards: Vec<Mutex<HashMap<K, Bucket>>>,
-}
-
-impl<K: Hash + Eq + Clone> Buckets<K> {
-    fn new(limit: Limit) -> Option<Self> {
-        (limit.per_minute > 0).then(|| Self {
-            per_sec: f64::from(limit.per_minute) / 60.0,
-            burst: f64::from(limit.burst.max(1)),
-            hasher: std::collections::hash_map::RandomState::new(),
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+impl<K: Hash + Eq + Clone, C: Clock + Clone> Buckets<K, C> {
+    fn new(limit: Limit, clock: C) -> Option<Self> {
+        let rate = NonZeroU32::new(limit.per_minute)?;
+        let burst = NonZeroU32::new(limit.burst.max(1))?;
+        let quota = Quota::per_minute(rate).allow_burst(burst);
+        Some(Self {
+            limiter: governor::RateLimiter::dashmap_with_clock(quota, clock.clone()),
+            clock,
+            checks: AtomicU64::new(0),
         })
     }
 
     /// Takes a token for `key`; `Err(seconds)` until one is available.
-    fn take(&self, key: &K, now: Instant) -> Result<(), u64> {
-        #[allow(clippy::cast_possible_truncation)]
-        let shard = (self.hasher.hash_one(key) as usize) % SHARDS;
-        let mut map = match self.shards[shard].lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
-        if map.len() > PRUNE_ABOVE {
-            let (per_sec, burst) = (self.per_sec, self.burst);
-            map.retain(|_, b| {
-                b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_sec < burst
-            });
+    fn take(&self, key: &K) -> Result<(), u64> {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1
+            && self.limiter.len() > PRUNE_ABOVE
+        {
+            self.limiter.retain_recent();
         }
-        let b = map.entry(key.clone()).or_insert(Bucket {
-            tokens: self.burst,
-            at: now,
-        });
-        let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
-        b.tokens = (b.tokens + elapsed * self.per_sec).min(self.burst);
-        b.at = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
-            Ok(())
-        } else {
+        self.limiter.check_key(key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.clock.now());
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            let wait = ((1.0 - b.tokens) / self.per_sec).ceil().max(1.0) as u64;
-            Err(wait)
-        }
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            secs
+        })
     }
 }
 
@@ -94,8 +81,8 @@ impl RateLimiter {
     #[must_use]
     pub fn new(per_cert: Limit, per_addr: Limit) -> Self {
         Self {
-            by_cert: Buckets::new(per_cert),
-            by_addr: Buckets::new(per_addr),
+            by_cert: Buckets::new(per_cert, DefaultClock::default()),
+            by_addr: Buckets::new(per_addr, DefaultClock::default()),
         }
     }
 
@@ -109,13 +96,11 @@ impl RateLimiter {
         addr: Option<IpAddr>,
         thumbprint: Option<&str>,
     ) -> Result<(), (&'static str, u64)> {
-        let now = Instant::now();
         if let (Some(b), Some(a)) = (&self.by_addr, addr) {
-            b.take(&a, now).map_err(|s| ("address", s))?;
+            b.take(&a).map_err(|s| ("address", s))?;
         }
         if let (Some(b), Some(t)) = (&self.by_cert, thumbprint) {
-            b.take(&t.to_string(), now)
-                .map_err(|s| ("certificate", s))?;
+            b.take(&t.to_string()).map_err(|s| ("certificate", s))?;
         }
         Ok(())
     }
@@ -154,30 +139,59 @@ pub fn check(
 
 #[cfg(test)]
 mod tests {
+    use governor::clock::FakeRelativeClock;
+
     use super::*;
 
     #[test]
     fn a_bucket_refuses_past_its_burst_and_refills() {
-        let b = Buckets::<String>::new(Limit {
+        let clock = FakeRelativeClock::default();
+        let limit = Limit {
             per_minute: 60,
             burst: 2,
-        })
-        .unwrap();
-        let t0 = Instant::now();
+        };
+        let b = Buckets::<String, _>::new(limit, clock.clone()).unwrap();
         let k = "a".to_string();
-        assert!(b.take(&k, t0).is_ok());
-        assert!(b.take(&k, t0).is_ok());
-        assert_eq!(b.take(&k, t0), Err(1));
-        assert!(b.take(&"b".to_string(), t0).is_ok(), "keys are independent");
-        assert!(b.take(&k, t0 + std::time::Duration::from_secs(1)).is_ok());
+        assert!(b.take(&k).is_ok());
+        assert!(b.take(&k).is_ok());
+        assert_eq!(b.take(&k), Err(1));
+        assert!(b.take(&"b".to_string()).is_ok(), "keys are independent");
+        clock.advance(std::time::Duration::from_secs(1));
+        assert!(b.take(&k).is_ok());
+        assert_eq!(b.take(&k), Err(1));
+    }
+
+    #[test]
+    fn refilled_keys_are_dropped_once_there_are_many() {
+        let clock = FakeRelativeClock::default();
+        let limit = Limit {
+            per_minute: 600,
+            burst: 1,
+        };
+        let b = Buckets::<u64, _>::new(limit, clock.clone()).unwrap();
+        for key in 0..(PRUNE_ABOVE as u64 + 1) {
+            assert!(b.take(&key).is_ok());
+        }
+        assert!(b.limiter.len() > PRUNE_ABOVE);
+        clock.advance(std::time::Duration::from_secs(1));
+        // The next checks reach the pruning point: every earlier key has refilled.
+        let until_prune = PRUNE_EVERY - b.checks.load(Ordering::Relaxed) % PRUNE_EVERY;
+        for key in 0..until_prune {
+            assert!(b.take(&(u64::MAX - key)).is_ok());
+        }
+        assert!(
+            b.limiter.len() <= PRUNE_EVERY as usize,
+            "{}",
+            b.limiter.len()
+        );
     }
 
     #[test]
     fn zero_turns_a_limit_off() {
-        assert!(Buckets::<String>::new(Limit {
+        let off = Limit {
             per_minute: 0,
-            burst: 5
-        })
-        .is_none());
+            burst: 5,
+        };
+        assert!(Buckets::<String, _>::new(off, FakeRelativeClock::default()).is_none());
     }
 }

@@ -276,7 +276,7 @@ impl Store {
                 let event = NewAuditEvent {
                     occurred_at: now,
                     actor: actor.to_string(),
-                    action: "registration.release".into(),
+                    action: dcr_audit::Action::RegistrationRelease.into(),
                     client_id: Some(client_id.to_string()),
                     software_id: Some(software_id.clone()),
                     reason: Some(reason.to_string()),
