@@ -389,51 +389,28 @@ async fn a_token_of_one_client_cannot_touch_another_clients_registration(backend
     let www_unknown =
         "Bearer error=\"invalid_request\", error_description=\"The client is unknown\"";
 
-    let res = app
-        .client
-        .get(app.client_url(&b_id))
-        .bearer_auth(&token_a)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        (res.status().as_u16(), www(&res).as_str()),
-        (401, www_unknown),
-        "GET"
-    );
-    assert_eq!(res.json::<Value>().await.unwrap(), unknown);
-
     let ssa = app.ssa(SW_B, json!({"client_name": "Taken Over"}));
     let put_body = app.sign_request(&app.request_claims(SW_B, &ssa));
-    let res = app
-        .client
-        .put(app.client_url(&b_id))
-        .bearer_auth(&token_a)
-        .header("content-type", "application/jwt")
-        .body(put_body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        (res.status().as_u16(), www(&res).as_str()),
-        (401, www_unknown),
-        "PUT"
-    );
-    assert_eq!(res.json::<Value>().await.unwrap(), unknown);
-
-    let res = app
-        .client
-        .delete(app.client_url(&b_id))
-        .bearer_auth(&token_a)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        (res.status().as_u16(), www(&res).as_str()),
-        (401, www_unknown),
-        "DELETE"
-    );
-    assert_eq!(res.json::<Value>().await.unwrap(), unknown);
+    let url = app.client_url(&b_id);
+    for (method, req) in [
+        ("GET", app.client.get(&url)),
+        (
+            "PUT",
+            app.client
+                .put(&url)
+                .header("content-type", "application/jwt")
+                .body(put_body),
+        ),
+        ("DELETE", app.client.delete(&url)),
+    ] {
+        let res = req.bearer_auth(&token_a).send().await.unwrap();
+        assert_eq!(
+            (res.status().as_u16(), www(&res).as_str()),
+            (401, www_unknown),
+            "{method}"
+        );
+        assert_eq!(res.json::<Value>().await.unwrap(), unknown, "{method}");
+    }
 
     // B is unchanged, in the store and to its own token.
     let after = app.store.get_registration(&b_id).await.unwrap().unwrap();
