@@ -13,13 +13,12 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use dcr_core::token::{TokenError, TokenRequest};
 
+use super::auth::Caller;
 use super::token::{authenticate_client, client_form};
 use super::ApiError;
 use crate::state::AppState;
-use crate::tls::ConnectionInfo;
 
 /// The CDS error code for an arrangement that does not exist or is not the client's.
 pub const INVALID_ARRANGEMENT: &str = "urn:au-cds:error:cds-all:Authorisation/InvalidArrangement";
@@ -46,22 +45,22 @@ pub const INVALID_ARRANGEMENT: &str = "urn:au-cds:error:cds-all:Authorisation/In
 #[tracing::instrument(name = "dcr.arrangement.revoke", skip_all, fields(client_id = tracing::field::Empty))]
 pub async fn revoke(
     State(state): State<AppState>,
-    conn: Option<Extension<ConnectionInfo>>,
+    caller: Caller,
     headers: HeaderMap,
     super::CappedBody(body): super::CappedBody,
 ) -> Response {
-    answer(&state, conn.as_deref(), &headers, &body)
+    answer(&state, &caller, &headers, &body)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn answer(
     state: &AppState,
-    conn: Option<&ConnectionInfo>,
+    caller: &Caller,
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Response, ApiError> {
-    let (_, pairs) = client_form(state, "arrangement", conn, headers, body)?;
+    let (_, pairs) = client_form(state, "arrangement", caller, headers, body)?;
     let arrangement_ids: Vec<String> = pairs
         .iter()
         .filter(|(k, _)| k == "cdr_arrangement_id")

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use base64::Engine as _;
 use dcr_core::jose::{ct_eq, thumbprint_x5t_s256};
@@ -20,6 +22,41 @@ pub struct ClientCert {
     pub der: Arc<Vec<u8>>,
     /// base64url SHA-256 of the DER (`x5t#S256`).
     pub thumbprint: String,
+}
+
+/// Who is calling, as an axum extractor: the connection (its peer address counts against the
+/// address rate limit) and the client certificate, if one was presented on the connection or
+/// forwarded by a trusted proxy ([`client_cert`]). Handlers decide whether a missing certificate
+/// is an error, and in which words; the rate limit is checked first.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The connection the request arrived on.
+    pub conn: Option<ConnectionInfo>,
+    /// The client certificate, when there is one.
+    pub cert: Option<ClientCert>,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let conn = parts.extensions.get::<ConnectionInfo>().cloned();
+        let cert = client_cert(state, conn.as_ref(), &parts.headers);
+        Ok(Self { conn, cert })
+    }
+}
+
+impl Caller {
+    /// Takes a token of `endpoint`'s rate limits for this caller.
+    ///
+    /// # Errors
+    /// 429 with `Retry-After` when a limit is exhausted.
+    pub fn rate_limit(&self, state: &AppState, endpoint: &'static str) -> Result<(), ApiError> {
+        crate::rate_limit::check(state, endpoint, self.conn.as_ref(), self.cert.as_ref())
+    }
 }
 
 /// The scope that protects registration management.
@@ -112,11 +149,11 @@ fn expired_at(exp: i64) -> String {
 /// The 401/403 of §9.2 with its `WWW-Authenticate` header.
 pub fn authorize_management(
     state: &AppState,
-    conn: Option<&ConnectionInfo>,
+    caller: &Caller,
     headers: &HeaderMap,
     path_client_id: &str,
 ) -> Result<AccessTokenClaims, ApiError> {
-    let cert = client_cert(state, conn, headers).ok_or_else(certificate_required)?;
+    let cert = caller.cert.as_ref().ok_or_else(certificate_required)?;
     let token = bearer(headers)?;
     let now = state.clock.now();
     let claims = match state.token_cache.get(token, now) {

@@ -10,7 +10,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use dcr_audit::{Action, Actor};
 use dcr_core::registration::{
     check_sector_identifier, check_update_allowed, parse_request, registration_response,
@@ -21,11 +20,10 @@ use dcr_store::{
     Conflict, Metadata, NewAuditEvent, Registration, RegistrationStatus, StoreError, UsedJti,
 };
 
-use super::auth::{authorize_management, certificate_required, client_cert, unknown_client};
+use super::auth::{authorize_management, certificate_required, unknown_client, Caller};
 use super::{header_kid, ApiError};
 use crate::jwks::{JwksError, Verified};
 use crate::state::AppState;
-use crate::tls::ConnectionInfo;
 
 impl From<RegistrationError> for ApiError {
     fn from(e: RegistrationError) -> Self {
@@ -257,11 +255,11 @@ fn audit_state(r: &Registration) -> String {
 #[tracing::instrument(name = "dcr.register.post", skip_all, fields(software_id = tracing::field::Empty))]
 pub async fn post(
     State(state): State<AppState>,
-    conn: Option<Extension<ConnectionInfo>>,
+    caller: Caller,
     headers: HeaderMap,
     super::CappedBody(body): super::CappedBody,
 ) -> Result<Response, ApiError> {
-    let result = create(&state, conn.as_deref(), &headers, &body).await;
+    let result = create(&state, &caller, &headers, &body).await;
     match &result {
         Ok(_) => crate::metrics::registration("created", ""),
         Err(e) => crate::metrics::registration("rejected", &e.error),
@@ -271,13 +269,12 @@ pub async fn post(
 
 async fn create(
     state: &AppState,
-    conn: Option<&ConnectionInfo>,
+    caller: &Caller,
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Response, ApiError> {
-    let cert = client_cert(state, conn, headers);
-    crate::rate_limit::check(state, "register", conn, cert.as_ref())?;
-    cert.ok_or_else(certificate_required)?;
+    caller.rate_limit(state, "register")?;
+    caller.cert.as_ref().ok_or_else(certificate_required)?;
     require_jwt_content_type(headers)?;
     let v = validate(state, body).await.inspect_err(log_rejection)?;
     let now = state.clock.now();
@@ -358,11 +355,11 @@ async fn active_registration(
 #[tracing::instrument(name = "dcr.register.get", skip_all, fields(client_id = tracing::field::Empty))]
 pub async fn get(
     State(state): State<AppState>,
-    conn: Option<Extension<ConnectionInfo>>,
+    caller: Caller,
     headers: HeaderMap,
     Path(client_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize_management(&state, conn.as_deref(), &headers, &client_id)?;
+    authorize_management(&state, &caller, &headers, &client_id)?;
     let (reg, meta) = active_registration(&state, &client_id).await?;
     Ok(json_response(
         StatusCode::OK,
@@ -397,12 +394,12 @@ pub async fn get(
 #[tracing::instrument(name = "dcr.register.put", skip_all, fields(client_id = tracing::field::Empty, software_id = tracing::field::Empty))]
 pub async fn put(
     State(state): State<AppState>,
-    conn: Option<Extension<ConnectionInfo>>,
+    caller: Caller,
     headers: HeaderMap,
     Path(client_id): Path<String>,
     super::CappedBody(body): super::CappedBody,
 ) -> Result<Response, ApiError> {
-    authorize_management(&state, conn.as_deref(), &headers, &client_id)?;
+    authorize_management(&state, &caller, &headers, &client_id)?;
     let (existing, old_meta) = active_registration(&state, &client_id).await?;
     require_jwt_content_type(&headers)?;
     let v = validate(&state, &body)
@@ -461,11 +458,11 @@ pub async fn put(
 #[tracing::instrument(name = "dcr.register.delete", skip_all, fields(client_id = tracing::field::Empty))]
 pub async fn delete(
     State(state): State<AppState>,
-    conn: Option<Extension<ConnectionInfo>>,
+    caller: Caller,
     headers: HeaderMap,
     Path(client_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize_management(&state, conn.as_deref(), &headers, &client_id)?;
+    authorize_management(&state, &caller, &headers, &client_id)?;
     let (existing, _) = active_registration(&state, &client_id).await?;
     let now = state.clock.now();
     let mut after = existing.clone();

@@ -6,18 +6,16 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use dcr_core::token::{
     assertion_client_id, grant_scope, issue_access_token, verify_client_assertion,
     AccessTokenClaims, Cnf, TokenError, TokenRequest,
 };
 use dcr_store::{Registration, RegistrationStatus};
 
-use super::auth::{client_cert, ClientCert};
+use super::auth::{Caller, ClientCert};
 use super::{header_kid, ApiError};
 use crate::jwks::Verified;
 use crate::state::AppState;
-use crate::tls::ConnectionInfo;
 
 /// The CDS error code for a recipient or software product that is not active at the Register.
 pub const ADR_STATUS_NOT_ACTIVE: &str = "urn:au-cds:error:cds-all:Authorisation/AdrStatusNotActive";
@@ -61,11 +59,11 @@ fn log(e: &ApiError) {
 #[tracing::instrument(name = "dcr.token", skip_all, fields(client_id = tracing::field::Empty))]
 pub async fn post(
     State(state): State<AppState>,
-    conn: Option<Extension<ConnectionInfo>>,
+    caller: Caller,
     headers: HeaderMap,
     super::CappedBody(body): super::CappedBody,
 ) -> Result<Response, ApiError> {
-    let result = issue(&state, conn.as_deref(), &headers, &body)
+    let result = issue(&state, &caller, &headers, &body)
         .await
         .inspect_err(log);
     match &result {
@@ -77,11 +75,11 @@ pub async fn post(
 
 async fn issue(
     state: &AppState,
-    conn: Option<&ConnectionInfo>,
+    caller: &Caller,
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Response, ApiError> {
-    let (cert, pairs) = client_form(state, "token", conn, headers, body)?;
+    let (cert, pairs) = client_form(state, "token", caller, headers, body)?;
     let req = TokenRequest::parse_form(pairs)?;
     let issuer = state.config.issuer_str();
     let (client_id, reg) = authenticate_client(state, &req, &format!("{issuer}/token")).await?;
@@ -146,13 +144,12 @@ async fn issue(
 pub(super) fn client_form(
     state: &AppState,
     limit: &'static str,
-    conn: Option<&ConnectionInfo>,
+    caller: &Caller,
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<(ClientCert, Vec<(String, String)>), ApiError> {
-    let cert = client_cert(state, conn, headers);
-    crate::rate_limit::check(state, limit, conn, cert.as_ref())?;
-    let cert = cert.ok_or_else(|| {
+    caller.rate_limit(state, limit)?;
+    let cert = caller.cert.clone().ok_or_else(|| {
         ApiError::from(TokenError::invalid_client(
             "A client certificate is required: connect with mutual TLS.",
         ))
