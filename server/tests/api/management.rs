@@ -16,6 +16,21 @@ fn www(res: &reqwest::Response) -> String {
         .unwrap_or_default()
 }
 
+/// The audit actions recorded about `client_id`, newest first.
+async fn audit_actions(app: &crate::helpers::TestApp, client_id: &str) -> Vec<String> {
+    let audit = app
+        .store
+        .list_audit(&dcr_store::AuditQuery {
+            client_id: Some(client_id.to_string()),
+            page: 1,
+            per_page: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    audit.items.into_iter().map(|e| e.action).collect()
+}
+
 async fn lifecycle_register_read_update_delete_register_again(backend: Backend) {
     let app = spawn_app(backend).await;
     let created = app.register(SW).await;
@@ -426,18 +441,7 @@ async fn a_token_of_one_client_cannot_touch_another_clients_registration(backend
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Value>().await.unwrap(), b);
     // And nothing was audited against B but its creation.
-    let audit = app
-        .store
-        .list_audit(&dcr_store::AuditQuery {
-            client_id: Some(b_id),
-            page: 1,
-            per_page: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let actions: Vec<_> = audit.items.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, ["registration.create"]);
+    assert_eq!(audit_actions(&app, &b_id).await, ["registration.create"]);
 }
 
 /// A request JWT is good for one write: the same PUT sent twice is refused the second time, as
@@ -492,18 +496,10 @@ async fn a_replayed_put_request_is_refused(backend: Backend) {
             .unwrap(),
         stored
     );
-    let audit = app
-        .store
-        .list_audit(&dcr_store::AuditQuery {
-            client_id: Some(client_id),
-            page: 1,
-            per_page: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let actions: Vec<_> = audit.items.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, ["registration.update", "registration.create"]);
+    assert_eq!(
+        audit_actions(&app, &client_id).await,
+        ["registration.update", "registration.create"]
+    );
 }
 
 both_backends!(
