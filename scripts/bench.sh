@@ -8,8 +8,13 @@ source scripts/lib.sh
 COUNT=${1:-10000}
 CONC=${2:-32}
 
-cargo build --release -q -p dcr-devtools --bin dcr-dev
-BIN=$PWD/target/release/dcr-dev
+# DCR_DEV_BIN runs a dcr-dev built elsewhere (to compare two builds in the same hour).
+if [ -n "${DCR_DEV_BIN:-}" ]; then
+  BIN=$DCR_DEV_BIN
+else
+  cargo build --release -q -p dcr-devtools --bin dcr-dev
+  BIN=$PWD/target/release/dcr-dev
+fi
 
 log "SQLite"
 "$BIN" bench --count "$COUNT" --concurrency "$CONC" 2>/dev/null

@@ -6,24 +6,19 @@
 //! meter exactly. With N instances behind a load balancer the effective limit is up to N times
 //! the configured one; size it for that (see docs/dcr-rules.md, "Rate limits").
 //!
-//! A refused request gets 429 with `Retry-After` and the JSON body
-//! `{"error": "temporarily_unavailable", ...}` (the OAuth 2.0 code clients already retry on).
+//! The API applies them with its `RateLimit` extractor, which answers a refused request 429 with
+//! `Retry-After` and the JSON body `{"error": "temporarily_unavailable", ...}` (the OAuth 2.0
+//! code clients already retry on).
 
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::http::StatusCode;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DashMapStateStore;
 use governor::Quota;
-
-use crate::api::auth::ClientCert;
-use crate::api::ApiError;
-use crate::state::AppState;
-use crate::tls::ConnectionInfo;
 
 pub use crate::config::Limit;
 
@@ -104,37 +99,6 @@ impl RateLimiter {
         }
         Ok(())
     }
-}
-
-/// Applies the limits to a request of `endpoint`. The address limit is skipped for a trusted
-/// proxy (gateway mode), whose address stands for every recipient behind it.
-///
-/// # Errors
-/// 429 with `Retry-After` when a limit is exhausted.
-pub fn check(
-    state: &AppState,
-    endpoint: &'static str,
-    conn: Option<&ConnectionInfo>,
-    cert: Option<&ClientCert>,
-) -> Result<(), ApiError> {
-    let addr = conn
-        .map(|c| c.peer.ip())
-        .filter(|ip| !state.config.trusted_proxies.contains(ip));
-    state
-        .rate_limiter
-        .check(addr, cert.map(|c| c.thumbprint.as_str()))
-        .map_err(|(key, secs)| {
-            metrics::counter!(crate::metrics::RATE_LIMITED, "endpoint" => endpoint, "key" => key)
-                .increment(1);
-            tracing::info!(target: "security", endpoint, key, retry_after = secs, "rate limited");
-            let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "temporarily_unavailable",
-                format!("Too many requests; retry after {secs} seconds."),
-            );
-            e.retry_after = Some(secs);
-            e
-        })
 }
 
 #[cfg(test)]

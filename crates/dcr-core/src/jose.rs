@@ -1,11 +1,15 @@
 //! JSON Web Signatures as the CDR uses them: compact JWS (RFC 7515 §7.1), JWK sets (RFC 7517) and
 //! the two algorithms FAPI 1.0 Advanced §8.6 allows, `PS256` and `ES256` (CDS "Client Registration",
-//! "Tokens"). Nothing else is ever accepted: `none`, `HS*` and `RS*` are refused before any key is
-//! looked at, and every key is bound to exactly one algorithm when it is parsed.
+//! "Tokens"); see docs/dcr-rules.md §1.
 //!
-//! This module is the only place that touches the cryptography library (`aws-lc-rs`), so that it
-//! can be replaced. Verification keys are parsed once ([`VerifyingKey`]) and signing keys keep
-//! their parsed key pair ([`SigningKey`]), so the hot path never re-parses key material.
+//! Signatures are made and verified by `jsonwebtoken` (on its `aws-lc-rs` backend); this module is
+//! the CDR policy around it, checked before the library sees a token or a key: `none`, `HS*` and
+//! `RS*` are refused before any key is looked at, a `crit` header is refused, every key is bound to
+//! exactly one algorithm when it is parsed, RSA keys have 2048 to 8192 bits, EC keys are P-256
+//! points, and a JWK set may not name two keys with one `kid`. Keys are turned into the library's
+//! [`jsonwebtoken::DecodingKey`] / [`jsonwebtoken::EncodingKey`] once, when they are parsed, and
+//! kept. `aws-lc-rs` is used directly only to generate keys, to read private keys from PEM and to
+//! check that a public key is a valid point or modulus when its JWK is parsed.
 //!
 //! Time claims (`exp`, `iat`, `nbf`) are deliberately *not* checked here: callers check them with
 //! an explicit `now` and skew, because each protocol surface has its own rules.
@@ -13,16 +17,17 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
     self as sig, EcdsaKeyPair, KeyPair as _, ParsedPublicKey, RsaKeyPair, RsaPublicKeyComponents,
 };
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{DecodingKey, EncodingKey, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
@@ -63,6 +68,15 @@ impl Alg {
         match self {
             Self::PS256 => "PS256",
             Self::ES256 => "ES256",
+        }
+    }
+
+    /// The library's name for it.
+    #[must_use]
+    pub const fn jwt(self) -> jsonwebtoken::Algorithm {
+        match self {
+            Self::PS256 => jsonwebtoken::Algorithm::PS256,
+            Self::ES256 => jsonwebtoken::Algorithm::ES256,
         }
     }
 
@@ -139,10 +153,9 @@ pub struct JwsHeader {
     pub typ: Option<String>,
 }
 
-/// The three parts of a compact JWS.
+/// The three parts of a compact JWS, after the size and shape checks of the policy.
 struct Compact<'a> {
     header_b64: &'a str,
-    payload_b64: &'a str,
     signature_b64: &'a str,
 }
 
@@ -164,21 +177,9 @@ impl<'a> Compact<'a> {
         }
         Ok(Self {
             header_b64: h,
-            payload_b64: p,
             signature_b64: s,
         })
     }
-}
-
-/// Splits a token and returns its parts plus the signing input.
-fn split_with_input(token: &str) -> Result<(Compact<'_>, &[u8]), JoseError> {
-    let c = Compact::split(token)?;
-    let input_len = c.header_b64.len() + 1 + c.payload_b64.len();
-    let input = token
-        .as_bytes()
-        .get(..input_len)
-        .ok_or_else(|| JoseError::Malformed("truncated token".into()))?;
-    Ok((c, input))
 }
 
 fn b64_json_object(part: &str, what: &str) -> Result<Claims, JoseError> {
@@ -205,8 +206,8 @@ fn header_from_map(map: &Claims) -> Result<JwsHeader, JoseError> {
 /// Decodes the protected header of a compact JWS without verifying anything.
 ///
 /// # Errors
-/// [`JoseError::Malformed`] unless the token has three dot-separated parts and the first is
-/// base64url-encoded JSON with a string `alg`.
+/// [`JoseError::Malformed`] unless the token has three dot-separated parts, the first is
+/// base64url-encoded JSON with a string `alg`, and there is no `crit` member.
 pub fn decode_header(token: &str) -> Result<JwsHeader, JoseError> {
     let c = Compact::split(token)?;
     header_from_map(&b64_json_object(c.header_b64, "header")?)
@@ -221,13 +222,34 @@ pub fn decode_header(token: &str) -> Result<JwsHeader, JoseError> {
 /// # Errors
 /// [`JoseError::Malformed`] if the token is not a compact JWS with a JSON object payload.
 pub fn decode_claims_unverified(token: &str) -> Result<Claims, JoseError> {
-    let c = Compact::split(token)?;
-    b64_json_object(c.payload_b64, "payload")
+    Compact::split(token)?;
+    jsonwebtoken::dangerous::insecure_decode_claims::<Claims>(token)
+        .map_err(|_| JoseError::Malformed("payload is not a base64url JSON object".into()))
 }
 
-fn verify_parts(
+/// What `jsonwebtoken` checks besides the signature: nothing (no required claim, no `exp`, `nbf`
+/// or `aud`), since the time and audience rules belong to each caller.
+fn validation(alg: Alg) -> &'static Validation {
+    fn only(alg: Alg) -> Validation {
+        let mut v = Validation::new(alg.jwt());
+        v.required_spec_claims.clear();
+        v.validate_exp = false;
+        v.validate_nbf = false;
+        v.validate_aud = false;
+        v
+    }
+    static PS256: LazyLock<Validation> = LazyLock::new(|| only(Alg::PS256));
+    static ES256: LazyLock<Validation> = LazyLock::new(|| only(Alg::ES256));
+    match alg {
+        Alg::PS256 => &PS256,
+        Alg::ES256 => &ES256,
+    }
+}
+
+/// The policy checks of the header against the key, then the signature by `jsonwebtoken`.
+fn verify_checked(
+    token: &str,
     c: &Compact<'_>,
-    input: &[u8],
     header: &JwsHeader,
     key: &VerifyingKey,
 ) -> Result<Claims, JoseError> {
@@ -236,11 +258,21 @@ fn verify_parts(
     if alg != key.alg() {
         return Err(JoseError::AlgMismatch);
     }
-    let signature = URL_SAFE_NO_PAD
-        .decode(c.signature_b64)
-        .map_err(|_| JoseError::BadSignature)?;
-    key.verify_signature(input, &signature)?;
-    b64_json_object(c.payload_b64, "payload")
+    match jsonwebtoken::decode::<Claims>(token, &key.decoding, validation(alg)) {
+        Ok(data) => Ok(data.claims),
+        Err(e) => Err(match e.kind() {
+            // The signature is checked before the payload is read, so an undecodable signature
+            // is a bad signature, and anything else undecodable is the payload.
+            ErrorKind::Base64(_) if URL_SAFE_NO_PAD.decode(c.signature_b64).is_err() => {
+                JoseError::BadSignature
+            }
+            ErrorKind::Base64(_) | ErrorKind::Json(_) | ErrorKind::Utf8(_) => {
+                JoseError::Malformed("payload is not a base64url JSON object".into())
+            }
+            ErrorKind::InvalidAlgorithm => JoseError::AlgMismatch,
+            _ => JoseError::BadSignature,
+        }),
+    }
 }
 
 /// Verifies a compact JWS with one key and returns its claims.
@@ -252,9 +284,9 @@ fn verify_parts(
 /// [`JoseError::Malformed`], [`JoseError::UnsupportedAlg`], [`JoseError::AlgMismatch`] or
 /// [`JoseError::BadSignature`].
 pub fn verify(token: &str, key: &VerifyingKey) -> Result<Claims, JoseError> {
-    let (c, input) = split_with_input(token)?;
+    let c = Compact::split(token)?;
     let header = header_from_map(&b64_json_object(c.header_b64, "header")?)?;
-    verify_parts(&c, input, &header, key)
+    verify_checked(token, &c, &header, key)
 }
 
 /// Verifies a compact JWS with the key its header `kid` selects from `keys`.
@@ -265,13 +297,13 @@ pub fn verify(token: &str, key: &VerifyingKey) -> Result<Claims, JoseError> {
 /// As [`verify`], plus [`JoseError::MissingKid`] and [`JoseError::UnknownKid`] (refetch the set
 /// once and retry), or the reason the key with that `kid` was refused when the set was parsed.
 pub fn verify_with_set(token: &str, keys: &JwkSet) -> Result<(JwsHeader, Claims), JoseError> {
-    let (c, input) = split_with_input(token)?;
+    let c = Compact::split(token)?;
     let header = header_from_map(&b64_json_object(c.header_b64, "header")?)?;
     // Refuse a bad alg before looking at keys, so `none`/HS256 never reach key selection.
     Alg::parse(&header.alg).ok_or_else(|| JoseError::UnsupportedAlg(printable(&header.alg)))?;
     let kid = header.kid.as_deref().ok_or(JoseError::MissingKid)?;
     let key = keys.find(kid)?;
-    let claims = verify_parts(&c, input, &header, key)?;
+    let claims = verify_checked(token, &c, &header, key)?;
     Ok((header, claims))
 }
 
@@ -282,44 +314,22 @@ pub fn jwks_document<'a>(keys: impl IntoIterator<Item = &'a SigningKey>) -> Valu
     serde_json::json!({ "keys": keys })
 }
 
-fn pem_decode(pem: &str) -> Result<(String, Vec<u8>), JoseError> {
-    let mut label = None;
-    let mut body = String::new();
-    for line in pem.lines().map(str::trim) {
-        if let Some(rest) = line.strip_prefix("-----BEGIN ") {
-            label = Some(rest.trim_end_matches('-').to_owned());
-            body.clear();
-        } else if line.starts_with("-----END ") {
-            let label = label.ok_or_else(|| JoseError::InvalidKey("PEM without BEGIN".into()))?;
-            let der = STANDARD
-                .decode(body.as_bytes())
-                .map_err(|_| JoseError::InvalidKey("PEM body is not base64".into()))?;
-            return Ok((label, der));
-        } else if line.contains(':') {
-            return Err(JoseError::InvalidKey(
-                "encrypted or annotated PEM is not supported".into(),
-            ));
-        } else if label.is_some() {
-            body.push_str(line);
-        }
+/// Reads one PEM block (label and DER); encrypted or annotated PEM (with headers) is refused.
+fn pem_decode(text: &str) -> Result<(String, Vec<u8>), JoseError> {
+    let block = pem::parse(text).map_err(|_| JoseError::InvalidKey("no PEM block found".into()))?;
+    if block.headers().iter().next().is_some() {
+        return Err(JoseError::InvalidKey(
+            "encrypted or annotated PEM is not supported".into(),
+        ));
     }
-    Err(JoseError::InvalidKey("no PEM block found".into()))
+    Ok((block.tag().to_owned(), block.into_contents()))
 }
 
 fn pem_encode(label: &str, der: &[u8]) -> String {
-    let b64 = STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(chunk));
-        out.push('\n');
-    }
-    out.push_str("-----END ");
-    out.push_str(label);
-    out.push_str(
-        "-----
-",
-    );
-    out
+    pem::encode_config(
+        &pem::Pem::new(label, der),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
 }
 
 /// The RFC 8705 §3.1 certificate thumbprint `x5t#S256`: base64url (no padding) of the SHA-256

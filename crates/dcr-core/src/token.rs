@@ -181,7 +181,7 @@ impl TokenRequest {
     pub fn parse_form(
         pairs: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, TokenError> {
-        let mut seen: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let (mut grant_type, mut assertion_type, mut assertion, mut client_id, mut scope) =
             (None, None, None, None, None);
         for (k, v) in pairs {
@@ -199,14 +199,14 @@ impl TokenRequest {
                 "client_id" => &mut client_id,
                 "scope" => &mut scope,
                 _ => {
-                    seen.push(k);
+                    seen.insert(k);
                     continue;
                 }
             };
             if !v.is_empty() {
                 *slot = Some(v);
             }
-            seen.push(k);
+            seen.insert(k);
         }
         let grant_type =
             grant_type.ok_or_else(|| TokenError::invalid_request("grant_type not provided"))?;

@@ -21,17 +21,84 @@ use crate::state::AppState;
 /// The version of the Admin Metadata Update endpoint implemented.
 pub const METADATA_UPDATE_VERSION: u32 = 1;
 
-fn unauthorized(description: &str) -> ApiError {
+/// Why a metadata update call is refused; turned into the JSON error body at the edge.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataUpdateError {
+    /// The bearer token is missing, malformed, not the Register's, or not valid now: 401.
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    /// `x-v` or `x-min-v` is not a positive integer: 400.
+    #[error("{0} must be a positive integer")]
+    InvalidVersion(&'static str),
+    /// `x-min-v` asks for a version above the one served: 406.
+    #[error("unsupported version")]
+    UnsupportedVersion,
+    /// The body is not JSON: 415.
+    #[error("not application/json")]
+    NotJson,
+    /// The body is not `{"data":{"action":"REFRESH"}}`: 400.
+    #[error("not a REFRESH")]
+    NotRefresh,
+    /// The Register's keys could not be loaded: 503.
+    #[error("the CDR Register's keys could not be loaded")]
+    RegisterKeys,
+    /// The store failed: 503.
+    #[error(transparent)]
+    Store(#[from] dcr_store::StoreError),
+}
+
+impl From<MetadataUpdateError> for ApiError {
+    fn from(e: MetadataUpdateError) -> Self {
+        match e {
+            MetadataUpdateError::Unauthorized(description) => {
+                let d = description.replace('"', "'");
+                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", description)
+                    .with_www_authenticate(format!(
+                        "Bearer error=\"invalid_token\", error_description=\"{d}\""
+                    ))
+            }
+            MetadataUpdateError::InvalidVersion(name) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "urn:au-cds:error:cds-all:Header/InvalidVersion",
+                format!("{name} must be a positive integer."),
+            ),
+            MetadataUpdateError::UnsupportedVersion => ApiError::new(
+                StatusCode::NOT_ACCEPTABLE,
+                "urn:au-cds:error:cds-all:Header/UnsupportedVersion",
+                "Only version 1 of the Metadata Update endpoint is supported.",
+            ),
+            MetadataUpdateError::NotJson => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_request",
+                "The request body must be application/json.",
+            ),
+            MetadataUpdateError::NotRefresh => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "urn:au-cds:error:cds-all:Field/Invalid",
+                "The body must be {\"data\":{\"action\":\"REFRESH\"}}.",
+            ),
+            MetadataUpdateError::RegisterKeys => {
+                ApiError::unavailable("Could not load the CDR Register's keys; try again shortly.")
+            }
+            MetadataUpdateError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl IntoResponse for MetadataUpdateError {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
+    }
+}
+
+fn unauthorized(description: &'static str) -> MetadataUpdateError {
     tracing::info!(target: "security", reason = description, "admin metadata update refused");
-    let d = description.replace('"', "'");
-    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", description).with_www_authenticate(
-        format!("Bearer error=\"invalid_token\", error_description=\"{d}\""),
-    )
+    MetadataUpdateError::Unauthorized(description)
 }
 
 /// `x-v` / `x-min-v` as the CDS header rules have them: version 1 only.
-fn check_version(headers: &HeaderMap) -> Result<(), ApiError> {
-    let int = |name: &str| -> Result<Option<u32>, ApiError> {
+fn check_version(headers: &HeaderMap) -> Result<(), MetadataUpdateError> {
+    let int = |name: &'static str| -> Result<Option<u32>, MetadataUpdateError> {
         match headers.get(name) {
             None => Ok(None),
             Some(v) => v
@@ -40,13 +107,7 @@ fn check_version(headers: &HeaderMap) -> Result<(), ApiError> {
                 .and_then(|s| s.trim().parse::<u32>().ok())
                 .filter(|n| *n >= 1)
                 .map(Some)
-                .ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "urn:au-cds:error:cds-all:Header/InvalidVersion",
-                        format!("{name} must be a positive integer."),
-                    )
-                }),
+                .ok_or(MetadataUpdateError::InvalidVersion(name)),
         }
     };
     let v = int("x-v")?;
@@ -59,15 +120,11 @@ fn check_version(headers: &HeaderMap) -> Result<(), ApiError> {
     if supported {
         Ok(())
     } else {
-        Err(ApiError::new(
-            StatusCode::NOT_ACCEPTABLE,
-            "urn:au-cds:error:cds-all:Header/UnsupportedVersion",
-            "Only version 1 of the Metadata Update endpoint is supported.",
-        ))
+        Err(MetadataUpdateError::UnsupportedVersion)
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+fn bearer(headers: &HeaderMap) -> Result<&str, MetadataUpdateError> {
     let value = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -84,11 +141,11 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     }
 }
 
-async fn verify_register_jwt(state: &AppState, token: &str) -> Result<Claims, ApiError> {
+async fn verify_register_jwt(state: &AppState, token: &str) -> Result<Claims, MetadataUpdateError> {
     let uri = state.config.register_jwks_uri.as_str();
     let unavailable = |e: crate::jwks::JwksError| {
         tracing::error!(error = %e, "the CDR Register's JWKS could not be loaded");
-        ApiError::unavailable("Could not load the CDR Register's keys; try again shortly.")
+        MetadataUpdateError::RegisterKeys
     };
     let claims = state
         .jwks
@@ -186,7 +243,7 @@ pub async fn metadata_update(
     State(state): State<AppState>,
     headers: HeaderMap,
     super::CappedBody(body): super::CappedBody,
-) -> Result<Response, ApiError> {
+) -> Result<Response, MetadataUpdateError> {
     let token = bearer(&headers)?;
     verify_register_jwt(&state, token).await?;
     check_version(&headers)?;
@@ -196,11 +253,7 @@ pub async fn metadata_update(
         .and_then(|v| v.split(';').next())
         .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
     if !json {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "invalid_request",
-            "The request body must be application/json.",
-        ));
+        return Err(MetadataUpdateError::NotJson);
     }
     let action = serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
         v.pointer("/data/action")
@@ -208,11 +261,7 @@ pub async fn metadata_update(
             .map(str::to_string)
     });
     if action.as_deref() != Some("REFRESH") {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "urn:au-cds:error:cds-all:Field/Invalid",
-            "The body must be {\"data\":{\"action\":\"REFRESH\"}}.",
-        ));
+        return Err(MetadataUpdateError::NotRefresh);
     }
     state.register_sync.refresh();
     tracing::info!("the CDR Register asked for a metadata refresh");

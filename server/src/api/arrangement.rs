@@ -9,15 +9,13 @@
 //! for an unknown arrangement. A Data Holder whose authorisation server holds arrangements routes
 //! this path of the issuer to that server (docs/dcr-rules.md).
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use dcr_core::token::{TokenError, TokenRequest};
 
-use super::auth::Caller;
-use super::token::{authenticate_client, client_form};
-use super::ApiError;
+use super::auth::limited;
+use super::client_auth::{ClientAuthError, ClientAuthorization};
 use crate::state::AppState;
 
 /// The CDS error code for an arrangement that does not exist or is not the client's.
@@ -45,37 +43,25 @@ pub const INVALID_ARRANGEMENT: &str = "urn:au-cds:error:cds-all:Authorisation/In
 #[tracing::instrument(name = "dcr.arrangement.revoke", skip_all, fields(client_id = tracing::field::Empty))]
 pub async fn revoke(
     State(state): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    super::CappedBody(body): super::CappedBody,
+    client: Result<ClientAuthorization<limited::Arrangement>, ClientAuthError>,
 ) -> Response {
-    answer(&state, &caller, &headers, &body)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+    let result = match client {
+        Ok(client) => answer(&state, &client).await,
+        Err(e) => Err(e),
+    };
+    result.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn answer(
     state: &AppState,
-    caller: &Caller,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<Response, ApiError> {
-    let (_, pairs) = client_form(state, "arrangement", caller, headers, body)?;
-    let arrangement_ids: Vec<String> = pairs
-        .iter()
-        .filter(|(k, _)| k == "cdr_arrangement_id")
-        .map(|(_, v)| v.clone())
-        .collect();
-    let req = TokenRequest::parse_client_authentication(pairs)?;
-    let endpoint = format!(
-        "{}{}",
-        state.config.issuer_str(),
-        super::routes::ARRANGEMENT_REVOKE
-    );
-    let (client_id, _) = authenticate_client(state, &req, &endpoint).await?;
-    tracing::Span::current().record("client_id", client_id.as_str());
-    match arrangement_ids.as_slice() {
-        [id] if !id.is_empty() => {
+    client: &ClientAuthorization<limited::Arrangement>,
+) -> Result<Response, ClientAuthError> {
+    let req = TokenRequest::parse_client_authentication(client.form.iter().cloned())?;
+    let authenticated = client.authenticate(state, &req).await?;
+    tracing::Span::current().record("client_id", authenticated.client_id.as_str());
+    let arrangement_id = client.values("cdr_arrangement_id").next();
+    match arrangement_id {
+        Some(id) if !id.is_empty() => {
             tracing::info!(target: "security", "arrangement revocation for an arrangement this server does not hold");
             let description = "The cdr_arrangement_id is not a valid arrangement of this client.";
             // The house body with the CDS error list beside it, for clients that read either.
@@ -90,9 +76,6 @@ async fn answer(
             });
             Ok((StatusCode::UNPROCESSABLE_ENTITY, axum::Json(body)).into_response())
         }
-        [] | [_] => Err(TokenError::invalid_request("cdr_arrangement_id not provided").into()),
-        _ => Err(
-            TokenError::invalid_request("The 'cdr_arrangement_id' parameter is repeated").into(),
-        ),
+        _ => Err(TokenError::invalid_request("cdr_arrangement_id not provided").into()),
     }
 }

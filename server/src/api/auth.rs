@@ -1,12 +1,16 @@
-//! Request authentication for the API: the mTLS client certificate (from the TLS connection or,
-//! behind a TLS-terminating gateway, from a configured header sent by a trusted proxy) and the
-//! holder-of-key bearer token of the registration management endpoints (RFC 6750, RFC 8705).
+//! Request authentication for the API, as axum extractors: who is calling ([`Caller`]: the
+//! connection and the mTLS client certificate, from the TLS connection or, behind a
+//! TLS-terminating gateway, from a configured header sent by a trusted proxy), the rate limit of
+//! an endpoint ([`RateLimit`]), and the holder-of-key bearer token of the registration management
+//! endpoints ([`authorize_management`], RFC 6750, RFC 8705). Refusals are [`AuthError`]s.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use dcr_core::jose::{ct_eq, thumbprint_x5t_s256};
 use dcr_core::token::{verify_access_token, AccessTokenClaims, AccessTokenError};
@@ -14,6 +18,91 @@ use dcr_core::token::{verify_access_token, AccessTokenClaims, AccessTokenError};
 use super::ApiError;
 use crate::state::AppState;
 use crate::tls::ConnectionInfo;
+
+/// Why a caller is refused before an endpoint's own rules run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No client certificate where mutual TLS is required (docs/dcr-rules.md §6 row 0): 403.
+    #[error("no client certificate")]
+    CertificateRequired,
+    /// No bearer token in the `Authorization` header: 401.
+    #[error("no bearer token")]
+    BearerMissing,
+    /// The token is malformed, invalid, expired or not bound to the certificate: 401 with this
+    /// description, which `WWW-Authenticate` repeats.
+    #[error("invalid token: {0}")]
+    InvalidToken(String),
+    /// The token does not grant `cdr:registration`: 403.
+    #[error("insufficient scope")]
+    InsufficientScope,
+    /// A token of another client, or an unknown or no longer active client (project decision,
+    /// docs/dcr-rules.md §13 A7): 401.
+    #[error("unknown client")]
+    UnknownClient,
+    /// A rate limit of the endpoint is exhausted: 429 with `Retry-After`.
+    #[error("rate limited for {retry_after} s")]
+    RateLimited {
+        /// Seconds until a request would be accepted.
+        retry_after: u64,
+    },
+}
+
+fn invalid_token(description: &str) -> ApiError {
+    let d = description.replace('"', "'");
+    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", description).with_www_authenticate(
+        format!("Bearer error=\"invalid_token\", error_description=\"{d}\""),
+    )
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::CertificateRequired => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "client_certificate_required",
+                "A client certificate is required: connect with mutual TLS.",
+            ),
+            AuthError::BearerMissing => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_request",
+                "A bearer access token is required in the Authorization header.",
+            )
+            .with_www_authenticate("Bearer"),
+            AuthError::InvalidToken(description) => invalid_token(&description),
+            AuthError::InsufficientScope => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                "The access token does not grant the cdr:registration scope.",
+            )
+            .with_www_authenticate(
+                "Bearer error=\"insufficient_scope\", scope=\"cdr:registration\"",
+            ),
+            AuthError::UnknownClient => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_request",
+                "The client is unknown",
+            )
+            .with_www_authenticate(
+                "Bearer error=\"invalid_request\", error_description=\"The client is unknown\"",
+            ),
+            AuthError::RateLimited { retry_after } => {
+                let mut e = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "temporarily_unavailable",
+                    format!("Too many requests; retry after {retry_after} seconds."),
+                );
+                e.retry_after = Some(retry_after);
+                e
+            }
+        }
+    }
+}
+
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
+    }
+}
 
 /// The client certificate of the request, with its RFC 8705 thumbprint.
 #[derive(Debug, Clone)]
@@ -27,7 +116,8 @@ pub struct ClientCert {
 /// Who is calling, as an axum extractor: the connection (its peer address counts against the
 /// address rate limit) and the client certificate, if one was presented on the connection or
 /// forwarded by a trusted proxy ([`client_cert`]). Handlers decide whether a missing certificate
-/// is an error, and in which words; the rate limit is checked first.
+/// is an error, and in which words. Worked out once per request and kept in its extensions, so
+/// that [`RateLimit`] and the handler share it.
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// The connection the request arrived on.
@@ -43,19 +133,69 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        if let Some(caller) = parts.extensions.get::<Self>() {
+            return Ok(caller.clone());
+        }
         let conn = parts.extensions.get::<ConnectionInfo>().cloned();
         let cert = client_cert(state, conn.as_ref(), &parts.headers);
-        Ok(Self { conn, cert })
+        let caller = Self { conn, cert };
+        parts.extensions.insert(caller.clone());
+        Ok(caller)
     }
 }
 
-impl Caller {
-    /// Takes a token of `endpoint`'s rate limits for this caller.
-    ///
-    /// # Errors
-    /// 429 with `Retry-After` when a limit is exhausted.
-    pub fn rate_limit(&self, state: &AppState, endpoint: &'static str) -> Result<(), ApiError> {
-        crate::rate_limit::check(state, endpoint, self.conn.as_ref(), self.cert.as_ref())
+/// An endpoint whose requests count against the rate limits, under its own name in the metrics.
+pub trait Limited: Send + Sync + 'static {
+    /// The `endpoint` label of the rate-limit metric and log line.
+    const NAME: &'static str;
+}
+
+/// The endpoints with rate limits.
+pub mod limited {
+    /// `POST /register`.
+    pub struct Register;
+    /// `POST /token`.
+    pub struct Token;
+    /// `POST /arrangements/revoke`.
+    pub struct Arrangement;
+
+    impl super::Limited for Register {
+        const NAME: &'static str = "register";
+    }
+    impl super::Limited for Token {
+        const NAME: &'static str = "token";
+    }
+    impl super::Limited for Arrangement {
+        const NAME: &'static str = "arrangement";
+    }
+}
+
+/// The rate limits of endpoint `E`, as an axum extractor: a token is taken for the caller's
+/// address (skipped for a trusted proxy, whose address stands for every recipient behind it) and
+/// its certificate before the body is read; an exhausted limit is [`AuthError::RateLimited`].
+pub struct RateLimit<E>(PhantomData<E>);
+
+impl<E: Limited> FromRequestParts<AppState> for RateLimit<E> {
+    type Rejection = AuthError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AuthError> {
+        let Ok(caller) = Caller::from_request_parts(parts, state).await;
+        let addr = caller
+            .conn
+            .as_ref()
+            .map(|c| c.peer.ip())
+            .filter(|ip| !state.config.trusted_proxies.contains(ip));
+        let thumbprint = caller.cert.as_ref().map(|c| c.thumbprint.as_str());
+        state
+            .rate_limiter
+            .check(addr, thumbprint)
+            .map_err(|(key, secs)| {
+                metrics::counter!(crate::metrics::RATE_LIMITED, "endpoint" => E::NAME, "key" => key)
+                    .increment(1);
+                tracing::info!(target: "security", endpoint = E::NAME, key, retry_after = secs, "rate limited");
+                AuthError::RateLimited { retry_after: secs }
+            })?;
+        Ok(Self(PhantomData))
     }
 }
 
@@ -106,29 +246,6 @@ fn decode_forwarded_cert(raw: &str) -> Option<Vec<u8>> {
         .ok()
 }
 
-/// 403 for a request that needs mutual TLS but carries no client certificate (docs/dcr-rules.md §6 row 0).
-#[must_use]
-pub fn certificate_required() -> ApiError {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "client_certificate_required",
-        "A client certificate is required: connect with mutual TLS.",
-    )
-}
-
-fn invalid_token(description: &str) -> ApiError {
-    let d = description.replace('"', "'");
-    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", description).with_www_authenticate(
-        format!("Bearer error=\"invalid_token\", error_description=\"{d}\""),
-    )
-}
-
-/// The checks of docs/dcr-rules.md §9.2 before the handler runs, in order: client certificate, bearer token
-/// present, token valid (signature, issuer, exact expiry), holder-of-key binding, scope, and the
-/// path's client id equal to the token's. The registration itself is then loaded by the handler
-/// (an unknown or no longer active client is also a 401).
-///
-/// # Errors
 /// The description of an expired access token, in the ACCC reference's words and date format
 /// (its tests compare them): `The token expired at '12/01/2026 09:30:00'` (UTC).
 fn expired_at(exp: i64) -> String {
@@ -146,14 +263,20 @@ fn expired_at(exp: i64) -> String {
     }
 }
 
-/// The 401/403 of §9.2 with its `WWW-Authenticate` header.
+/// The checks of docs/dcr-rules.md §9.2 before the handler runs, in order: client certificate,
+/// bearer token present, token valid (signature, issuer, exact expiry), holder-of-key binding,
+/// scope, and the path's client id equal to the token's. The registration itself is then loaded
+/// by the handler (an unknown or no longer active client is also [`AuthError::UnknownClient`]).
+///
+/// # Errors
+/// The first check that fails, as an [`AuthError`].
 pub fn authorize_management(
     state: &AppState,
     caller: &Caller,
     headers: &HeaderMap,
     path_client_id: &str,
-) -> Result<AccessTokenClaims, ApiError> {
-    let cert = caller.cert.as_ref().ok_or_else(certificate_required)?;
+) -> Result<AccessTokenClaims, AuthError> {
+    let cert = caller.cert.as_ref().ok_or(AuthError::CertificateRequired)?;
     let token = bearer(headers)?;
     let now = state.clock.now();
     let claims = match state.token_cache.get(token, now) {
@@ -162,8 +285,8 @@ pub fn authorize_management(
             let claims = verify_access_token(token, state.keys.load().published(), &state.config.issuer_str(), now).map_err(|e| {
                 tracing::info!(target: "security", reason = %e, "management call with an invalid access token");
                 match e {
-                    AccessTokenError::Expired { exp } => invalid_token(&expired_at(exp)),
-                    other => invalid_token(&other.to_string()),
+                    AccessTokenError::Expired { exp } => AuthError::InvalidToken(expired_at(exp)),
+                    other => AuthError::InvalidToken(other.to_string()),
                 }
             })?;
             state.token_cache.insert(token, claims.clone(), now);
@@ -173,59 +296,36 @@ pub fn authorize_management(
     if !ct_eq(&claims.cnf.x5t_s256, &cert.thumbprint) {
         tracing::warn!(target: "security", client_id = %claims.client_id, "holder-of-key check failed");
         // The ACCC reference's words (its tests compare them).
-        return Err(invalid_token("ERR-AUTH-001: Holder of Key check failed"));
+        return Err(AuthError::InvalidToken(
+            "ERR-AUTH-001: Holder of Key check failed".into(),
+        ));
     }
     if !claims.has_scope(REGISTRATION_SCOPE) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "insufficient_scope",
-            "The access token does not grant the cdr:registration scope.",
-        )
-        .with_www_authenticate("Bearer error=\"insufficient_scope\", scope=\"cdr:registration\""));
+        return Err(AuthError::InsufficientScope);
     }
     if !ct_eq(&claims.client_id, path_client_id) {
-        return Err(unknown_client());
+        return Err(AuthError::UnknownClient);
     }
     tracing::Span::current().record("client_id", claims.client_id.as_str());
     Ok(claims)
 }
 
-/// 401 for a token of another client, or an unknown client (project decision, docs/dcr-rules.md §13 A7).
-#[must_use]
-pub fn unknown_client() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "invalid_request",
-        "The client is unknown",
-    )
-    .with_www_authenticate(
-        "Bearer error=\"invalid_request\", error_description=\"The client is unknown\"",
-    )
-}
-
 /// The bearer token, from the `Authorization` header only (never the query or body).
-fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
-    let missing = || {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request",
-            "A bearer access token is required in the Authorization header.",
-        )
-        .with_www_authenticate("Bearer")
-    };
-    let value = headers.get(header::AUTHORIZATION).ok_or_else(missing)?;
-    let value = value
-        .to_str()
-        .map_err(|_| invalid_token("The Authorization header is malformed"))?;
-    let (scheme, token) = value
-        .split_once(' ')
-        .ok_or_else(|| invalid_token("The Authorization header is malformed"))?;
+fn bearer(headers: &HeaderMap) -> Result<&str, AuthError> {
+    let malformed = || AuthError::InvalidToken("The Authorization header is malformed".into());
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or(AuthError::BearerMissing)?;
+    let value = value.to_str().map_err(|_| malformed())?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(malformed)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(missing());
+        return Err(AuthError::BearerMissing);
     }
     let token = token.trim();
     if token.is_empty() || token.len() > 8 * 1024 {
-        return Err(invalid_token("The access token is malformed"));
+        return Err(AuthError::InvalidToken(
+            "The access token is malformed".into(),
+        ));
     }
     Ok(token)
 }

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod arrangement;
 pub mod auth;
+pub mod client_auth;
 pub mod error;
 pub mod middleware;
 pub mod openapi;

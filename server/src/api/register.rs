@@ -13,38 +13,77 @@ use axum::response::{IntoResponse, Response};
 use dcr_audit::{Action, Actor};
 use dcr_core::registration::{
     check_sector_identifier, check_update_allowed, parse_request, registration_response,
-    validate_metadata, verify_request, ClientMetadata, RegistrationError,
+    validate_metadata, verify_request, ClientMetadata, RegistrationError, RegistrationErrorCode,
 };
 use dcr_core::ssa::{verify_ssa, VerifiedSsa};
 use dcr_store::{
     Conflict, Metadata, NewAuditEvent, Registration, RegistrationStatus, StoreError, UsedJti,
 };
 
-use super::auth::{authorize_management, certificate_required, unknown_client, Caller};
+use super::auth::{authorize_management, limited, AuthError, Caller, RateLimit};
 use super::{header_kid, ApiError};
 use crate::jwks::{JwksError, Verified};
 use crate::state::AppState;
 
-impl From<RegistrationError> for ApiError {
-    fn from(e: RegistrationError) -> Self {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            e.code.as_str(),
-            e.description.into_owned(),
-        )
+/// Why a registration call is refused. Each variant is one row of the table in
+/// `From<RegisterError> for ApiError`, which turns it into the JSON error body at the edge.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// The caller: certificate, bearer token, holder of key, scope, client, rate limit.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The body is not `application/jwt`: 415.
+    #[error("the request body is not application/jwt")]
+    NotJwt,
+    /// A rule of the standard: 400 with its code and description (docs/dcr-rules.md §6).
+    #[error("{}", .0.description)]
+    Invalid(#[from] RegistrationError),
+    /// The CDR Register's keys could not be loaded: 503 (the cause is logged where it happened).
+    #[error("the CDR Register's keys could not be loaded")]
+    RegisterKeys,
+    /// The store failed: 503.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Our own fault: 500 (the cause is logged where it happened).
+    #[error("internal error")]
+    Internal,
+}
+
+impl From<RegisterError> for ApiError {
+    fn from(e: RegisterError) -> Self {
+        match e {
+            RegisterError::Auth(e) => e.into(),
+            RegisterError::NotJwt => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_request",
+                "The request body must be a signed JWT with Content-Type application/jwt.",
+            ),
+            RegisterError::Invalid(e) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                e.code.as_str(),
+                e.description.into_owned(),
+            ),
+            RegisterError::RegisterKeys => ApiError::unavailable(
+                "Could not load the SSA signing keys from the CDR Register; try again shortly.",
+            ),
+            RegisterError::Store(e) => e.into(),
+            RegisterError::Internal => ApiError::internal(),
+        }
     }
 }
 
-fn invalid_metadata(description: impl Into<String>) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_client_metadata",
-        description,
-    )
+impl IntoResponse for RegisterError {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
+    }
+}
+
+fn invalid_metadata(description: impl Into<std::borrow::Cow<'static, str>>) -> RegisterError {
+    RegistrationError::invalid_client_metadata(description).into()
 }
 
 /// Requires `Content-Type: application/jwt` (parameters allowed), else 415.
-fn require_jwt_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+fn require_jwt_content_type(headers: &HeaderMap) -> Result<(), RegisterError> {
     let ok = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -53,11 +92,7 @@ fn require_jwt_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "invalid_request",
-            "The request body must be a signed JWT with Content-Type application/jwt.",
-        ))
+        Err(RegisterError::NotJwt)
     }
 }
 
@@ -69,7 +104,7 @@ struct Validated {
 }
 
 /// Runs docs/dcr-rules.md §6 rows 2 to 23 on a request body.
-async fn validate(state: &AppState, body: &Bytes) -> Result<Validated, ApiError> {
+async fn validate(state: &AppState, body: &Bytes) -> Result<Validated, RegisterError> {
     let text = std::str::from_utf8(body)
         .map_err(|_| invalid_metadata("The registration request is not a UTF-8 JWT."))?;
     if text.trim().is_empty() {
@@ -144,8 +179,9 @@ async fn validate(state: &AppState, body: &Bytes) -> Result<Validated, ApiError>
 /// A PUT must carry a current SSA: one without the claim is 400 `invalid_client_metadata` (spec
 /// §7 "PUT semantics", WSO2 OB-1167), where a POST's missing or unreadable SSA, and a PUT's
 /// unreadable one, stay `invalid_software_statement` (§6 row 3).
-fn put_without_ssa(e: ApiError, body: &Bytes) -> ApiError {
-    if e.error != "invalid_software_statement" {
+fn put_without_ssa(e: RegisterError, body: &Bytes) -> RegisterError {
+    if !matches!(&e, RegisterError::Invalid(r) if r.code == RegistrationErrorCode::InvalidSoftwareStatement)
+    {
         return e;
     }
     let lacks_ssa = std::str::from_utf8(body)
@@ -159,14 +195,12 @@ fn put_without_ssa(e: ApiError, body: &Bytes) -> ApiError {
     }
 }
 
-fn register_unavailable(e: JwksError) -> ApiError {
+fn register_unavailable(e: JwksError) -> RegisterError {
     tracing::error!(error = %e, "the CDR Register's JWKS could not be loaded");
-    ApiError::unavailable(
-        "Could not load the SSA signing keys from the CDR Register; try again shortly.",
-    )
+    RegisterError::RegisterKeys
 }
 
-fn adr_jwks_error(uri: &str, e: &JwksError) -> ApiError {
+fn adr_jwks_error(uri: &str, e: &JwksError) -> RegisterError {
     tracing::info!(target: "security", uri, error = %e, "recipient JWKS unavailable");
     invalid_metadata(format!(
         "ERR-GEN-021: Could not load JWKS from Data Recipient endpoint: {}",
@@ -179,10 +213,10 @@ fn registration_row(
     issued_at: i64,
     v: &Validated,
     now: i64,
-) -> Result<Registration, ApiError> {
+) -> Result<Registration, RegisterError> {
     let metadata = Metadata::new(&v.meta).map_err(|e| {
         tracing::error!(error = %e, "serialising metadata");
-        ApiError::internal()
+        RegisterError::Internal
     })?;
     Ok(Registration {
         client_id: client_id.to_string(),
@@ -255,11 +289,14 @@ fn audit_state(r: &Registration) -> String {
 #[tracing::instrument(name = "dcr.register.post", skip_all, fields(software_id = tracing::field::Empty))]
 pub async fn post(
     State(state): State<AppState>,
+    _: RateLimit<limited::Register>,
     caller: Caller,
     headers: HeaderMap,
     super::CappedBody(body): super::CappedBody,
 ) -> Result<Response, ApiError> {
-    let result = create(&state, &caller, &headers, &body).await;
+    let result = create(&state, &caller, &headers, &body)
+        .await
+        .map_err(ApiError::from);
     match &result {
         Ok(_) => crate::metrics::registration("created", ""),
         Err(e) => crate::metrics::registration("rejected", &e.error),
@@ -272,11 +309,10 @@ async fn create(
     caller: &Caller,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<Response, ApiError> {
-    caller.rate_limit(state, "register")?;
-    caller.cert.as_ref().ok_or_else(certificate_required)?;
+) -> Result<Response, RegisterError> {
+    caller.cert.as_ref().ok_or(AuthError::CertificateRequired)?;
     require_jwt_content_type(headers)?;
-    let v = validate(state, body).await.inspect_err(log_rejection)?;
+    let v = validate(state, body).await.inspect_err(log_invalid)?;
     let now = state.clock.now();
     let client_id = uuid::Uuid::new_v4().to_string();
     let row = registration_row(&client_id, now, &v, now)?;
@@ -298,7 +334,7 @@ async fn create(
         Ok(()) => {}
         Err(StoreError::Conflict(Conflict::SoftwareIdTaken)) => {
             let e = RegistrationError::duplicate_registration();
-            log_rejection(&e.clone().into());
+            log_rejection(&e);
             return Err(e.into());
         }
         Err(StoreError::Conflict(Conflict::JtiUsed)) => {
@@ -313,26 +349,33 @@ async fn create(
     ))
 }
 
-fn log_rejection(e: &ApiError) {
-    tracing::info!(target: "security", error = %e.error, description = %e.description, "registration request rejected");
+fn log_rejection(e: &RegistrationError) {
+    tracing::info!(target: "security", error = e.code.as_str(), description = %e.description, "registration request rejected");
+}
+
+/// Logs a refusal by a rule of the standard (the other refusals are logged where they happen).
+fn log_invalid(e: &RegisterError) {
+    if let RegisterError::Invalid(e) = e {
+        log_rejection(e);
+    }
 }
 
 /// Loads the registration a valid token points at; a missing or no longer active one is 401.
 async fn active_registration(
     state: &AppState,
     client_id: &str,
-) -> Result<(Registration, ClientMetadata), ApiError> {
+) -> Result<(Registration, ClientMetadata), RegisterError> {
     let reg = state
         .store
         .get_registration(client_id)
         .await?
-        .ok_or_else(unknown_client)?;
+        .ok_or(AuthError::UnknownClient)?;
     if reg.status != RegistrationStatus::Active {
-        return Err(unknown_client());
+        return Err(AuthError::UnknownClient.into());
     }
     let meta: ClientMetadata = reg.metadata.to().map_err(|e| {
         tracing::error!(error = %e, client_id, "stored metadata unreadable");
-        ApiError::internal()
+        RegisterError::Internal
     })?;
     Ok((reg, meta))
 }
@@ -358,7 +401,7 @@ pub async fn get(
     caller: Caller,
     headers: HeaderMap,
     Path(client_id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, RegisterError> {
     authorize_management(&state, &caller, &headers, &client_id)?;
     let (reg, meta) = active_registration(&state, &client_id).await?;
     Ok(json_response(
@@ -398,15 +441,15 @@ pub async fn put(
     headers: HeaderMap,
     Path(client_id): Path<String>,
     super::CappedBody(body): super::CappedBody,
-) -> Result<Response, ApiError> {
+) -> Result<Response, RegisterError> {
     authorize_management(&state, &caller, &headers, &client_id)?;
     let (existing, old_meta) = active_registration(&state, &client_id).await?;
     require_jwt_content_type(&headers)?;
     let v = validate(&state, &body)
         .await
         .map_err(|e| put_without_ssa(e, &body))
-        .inspect_err(log_rejection)?;
-    check_update_allowed(&old_meta, &v.meta).inspect_err(|e| log_rejection(&e.clone().into()))?;
+        .inspect_err(log_invalid)?;
+    check_update_allowed(&old_meta, &v.meta).inspect_err(log_rejection)?;
     let now = state.clock.now();
     let mut row = registration_row(&client_id, existing.client_id_issued_at, &v, now)?;
     row.created_at = existing.created_at;
@@ -426,7 +469,7 @@ pub async fn put(
         .await
     {
         Ok(()) => {}
-        Err(StoreError::NotFound) => return Err(unknown_client()),
+        Err(StoreError::NotFound) => return Err(AuthError::UnknownClient.into()),
         Err(StoreError::Conflict(Conflict::JtiUsed)) => {
             return Err(RegistrationError::replayed_jti().into());
         }
@@ -461,7 +504,7 @@ pub async fn delete(
     caller: Caller,
     headers: HeaderMap,
     Path(client_id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, RegisterError> {
     authorize_management(&state, &caller, &headers, &client_id)?;
     let (existing, _) = active_registration(&state, &client_id).await?;
     let now = state.clock.now();
@@ -489,7 +532,7 @@ pub async fn delete(
         )
         .await?;
     if !changed {
-        return Err(unknown_client());
+        return Err(AuthError::UnknownClient.into());
     }
     tracing::info!("registration deleted");
     let mut res = StatusCode::NO_CONTENT.into_response();

@@ -1,14 +1,16 @@
-//! Public keys: a JWK parsed once and bound to its one algorithm ([`VerifyingKey`]), and JWK
-//! sets with the CDR policy (RSA of 2048 to 8192 bits, P-256, unique `kid`s).
+//! Public keys: a JWK checked against the CDR policy (RSA of 2048 to 8192 bits, P-256 points, one
+//! algorithm per key), turned once into the library's decoding key ([`VerifyingKey`]), and JWK
+//! sets with unique `kid`s.
 
 use super::*;
 
-/// A public key bound to one `kid` and one algorithm, parsed once for fast verification.
+/// A public key bound to one `kid` and one algorithm, held as the library's decoding key so that
+/// verification never re-reads the JWK.
 #[derive(Clone)]
 pub struct VerifyingKey {
     pub(crate) kid: String,
     pub(crate) alg: Alg,
-    pub(crate) key: Arc<ParsedPublicKey>,
+    pub(crate) decoding: Arc<DecodingKey>,
 }
 
 impl fmt::Debug for VerifyingKey {
@@ -84,12 +86,6 @@ impl VerifyingKey {
             )),
         }
     }
-
-    pub(crate) fn verify_signature(&self, input: &[u8], signature: &[u8]) -> Result<(), JoseError> {
-        self.key
-            .verify_sig(input, signature)
-            .map_err(|_| JoseError::BadSignature)
-    }
 }
 
 fn classify_jwk(jwk: &Value) -> JwkOutcome {
@@ -115,10 +111,10 @@ fn classify_jwk(jwk: &Value) -> JwkOutcome {
         _ => return JwkOutcome::Skip,
     };
     match result {
-        Ok((alg, key)) => JwkOutcome::Key(VerifyingKey {
+        Ok((alg, decoding)) => JwkOutcome::Key(VerifyingKey {
             kid,
             alg,
-            key: Arc::new(key),
+            decoding: Arc::new(decoding),
         }),
         Err(e) => JwkOutcome::Rejected(kid, e),
     }
@@ -132,10 +128,12 @@ pub(crate) fn check_declared(declared: Option<&str>, bound: Alg) -> Result<(), J
     }
 }
 
+/// An RSA JWK as a `PS256` key. The modulus and exponent are checked by the cryptography library
+/// here, once, so that a bad key is refused with its `kid` rather than failing every signature.
 pub(crate) fn rsa_key(
     jwk: &Claims,
     declared: Option<&str>,
-) -> Result<(Alg, ParsedPublicKey), JoseError> {
+) -> Result<(Alg, DecodingKey), JoseError> {
     check_declared(declared, Alg::PS256)?;
     let n = b64_field(jwk, "n")?;
     let e = b64_field(jwk, "e")?;
@@ -146,20 +144,18 @@ pub(crate) fn rsa_key(
     if bits > MAX_RSA_BITS {
         return Err(JoseError::InvalidKey("RSA modulus too large".into()));
     }
-    let comps = RsaPublicKeyComponents {
-        n: strip_leading_zeros(&n),
-        e: strip_leading_zeros(&e),
-    };
-    let key = comps
+    let (n, e) = (strip_leading_zeros(&n), strip_leading_zeros(&e));
+    RsaPublicKeyComponents { n, e }
         .to_parsed_public_key(&sig::RSA_PSS_2048_8192_SHA256)
         .map_err(|e| JoseError::InvalidKey(format!("RSA key rejected: {e}")))?;
-    Ok((Alg::PS256, key))
+    Ok((Alg::PS256, DecodingKey::from_rsa_raw_components(n, e)))
 }
 
+/// A P-256 JWK as an `ES256` key; the point is checked to be on the curve here, once.
 pub(crate) fn ec_key(
     jwk: &Claims,
     declared: Option<&str>,
-) -> Result<(Alg, ParsedPublicKey), JoseError> {
+) -> Result<(Alg, DecodingKey), JoseError> {
     match jwk.get("crv").and_then(Value::as_str) {
         Some("P-256") => {}
         Some(other) => {
@@ -182,9 +178,9 @@ pub(crate) fn ec_key(
     point.push(0x04);
     point.extend_from_slice(&x);
     point.extend_from_slice(&y);
-    let key = ParsedPublicKey::new(&sig::ECDSA_P256_SHA256_FIXED, point)
+    ParsedPublicKey::new(&sig::ECDSA_P256_SHA256_FIXED, &point)
         .map_err(|e| JoseError::InvalidKey(format!("EC key rejected: {e}")))?;
-    Ok((Alg::ES256, key))
+    Ok((Alg::ES256, ec_decoding_key(&point)))
 }
 
 /// A JWK set (RFC 7517 §5) reduced to the signature keys we can use, indexed by `kid`.
@@ -312,4 +308,9 @@ impl JwkSet {
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
+}
+
+/// The library's decoding key for an uncompressed P-256 point (`04 || x || y`).
+pub(crate) fn ec_decoding_key(point: &[u8]) -> DecodingKey {
+    DecodingKey::from_ec_der(point)
 }

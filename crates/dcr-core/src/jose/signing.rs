@@ -1,23 +1,18 @@
-//! Private keys: generated or read from PEM, kept parsed, signing compact JWS and publishing
-//! their public JWK.
+//! Private keys: generated or read from PEM, held as the library's encoding key, signing compact
+//! JWS and publishing their public JWK.
 
 use super::*;
 
-/// The parsed key pair of a [`SigningKey`].
-pub(crate) enum KeyPairInner {
-    Rsa(RsaKeyPair),
-    Ec(EcdsaKeyPair),
-}
-
 /// A private key we sign with (access tokens, and in tests everything else).
 ///
-/// Keeps the parsed key pair, its public JWK and its [`VerifyingKey`], so signing never re-parses.
-/// `Send + Sync`; share it with `Arc`.
+/// Keeps the library's encoding key, the header every token gets, its public JWK and its
+/// [`VerifyingKey`], all made once. `Send + Sync`; share it with `Arc`.
 pub struct SigningKey {
     kid: String,
     alg: Alg,
-    pub(crate) inner: KeyPairInner,
-    pkcs8: Vec<u8>,
+    encoding: EncodingKey,
+    header: jsonwebtoken::Header,
+    pub(crate) pkcs8: Vec<u8>,
     public_jwk: Value,
     verifying: VerifyingKey,
 }
@@ -53,20 +48,18 @@ impl SigningKey {
             "n": URL_SAFE_NO_PAD.encode(&n),
             "e": URL_SAFE_NO_PAD.encode(&e),
         });
-        let parsed = ParsedPublicKey::new(&sig::RSA_PSS_2048_8192_SHA256, public.as_ref())
+        // The library signs RSA with the PKCS#1 key inside the PKCS#8 document.
+        let encoding = EncodingKey::from_rsa_pem(pem_encode("PRIVATE KEY", &pkcs8).as_bytes())
             .map_err(|e| JoseError::InvalidKey(e.to_string()))?;
-        Ok(Self {
-            verifying: VerifyingKey {
-                kid: kid.clone(),
-                alg: Alg::PS256,
-                key: Arc::new(parsed),
-            },
+        let decoding = DecodingKey::from_rsa_raw_components(&n, &e);
+        Ok(Self::assemble(
             kid,
-            alg: Alg::PS256,
-            inner: KeyPairInner::Rsa(kp),
+            Alg::PS256,
+            encoding,
+            decoding,
             pkcs8,
             public_jwk,
-        })
+        ))
     }
 
     fn from_ec(kid: String, kp: EcdsaKeyPair) -> Result<Self, JoseError> {
@@ -86,20 +79,41 @@ impl SigningKey {
             "x": URL_SAFE_NO_PAD.encode(x),
             "y": URL_SAFE_NO_PAD.encode(y),
         });
-        let parsed = ParsedPublicKey::new(&sig::ECDSA_P256_SHA256_FIXED, &point)
-            .map_err(|e| JoseError::InvalidKey(e.to_string()))?;
-        Ok(Self {
-            verifying: VerifyingKey {
-                kid: kid.clone(),
-                alg: Alg::ES256,
-                key: Arc::new(parsed),
-            },
+        let encoding = EncodingKey::from_ec_der(&pkcs8);
+        let decoding = ec_decoding_key(&point);
+        Ok(Self::assemble(
             kid,
-            alg: Alg::ES256,
-            inner: KeyPairInner::Ec(kp),
+            Alg::ES256,
+            encoding,
+            decoding,
             pkcs8,
             public_jwk,
-        })
+        ))
+    }
+
+    fn assemble(
+        kid: String,
+        alg: Alg,
+        encoding: EncodingKey,
+        decoding: DecodingKey,
+        pkcs8: Vec<u8>,
+        public_jwk: Value,
+    ) -> Self {
+        let mut header = jsonwebtoken::Header::new(alg.jwt());
+        header.kid = Some(kid.clone());
+        Self {
+            verifying: VerifyingKey {
+                kid: kid.clone(),
+                alg,
+                decoding: Arc::new(decoding),
+            },
+            kid,
+            alg,
+            encoding,
+            header,
+            pkcs8,
+            public_jwk,
+        }
     }
 
     /// Generates a new P-256 key for `ES256`.
@@ -204,33 +218,20 @@ impl SigningKey {
         self.verifying.clone()
     }
 
-    /// Signs raw JWS signing input.
-    fn sign_input(&self, input: &[u8]) -> Result<Vec<u8>, JoseError> {
-        let rng = SystemRandom::new();
-        match &self.inner {
-            KeyPairInner::Rsa(kp) => {
-                let mut out = vec![0; kp.public_modulus_len()];
-                kp.sign(&sig::RSA_PSS_SHA256, &rng, input, &mut out)
-                    .map_err(signing_err)?;
-                Ok(out)
-            }
-            KeyPairInner::Ec(kp) => {
-                Ok(kp.sign(&rng, input).map_err(signing_err)?.as_ref().to_vec())
-            }
-        }
-    }
-
-    /// Signs `claims` (a JSON object) with header `{"alg", "kid", "typ": "JWT"}`.
+    /// Signs `claims` (a JSON object) with header `{"typ": "JWT", "alg", "kid"}`.
     ///
     /// # Errors
     /// [`JoseError::Malformed`] if `claims` is not an object; [`JoseError::Signing`] if the
     /// library fails.
     pub fn sign(&self, claims: &Value) -> Result<String, JoseError> {
-        let header = serde_json::json!({"alg": self.alg.as_str(), "kid": self.kid, "typ": "JWT"});
-        self.sign_with_header(&header, claims)
+        if !claims.is_object() {
+            return Err(JoseError::Malformed("claims must be a JSON object".into()));
+        }
+        jsonwebtoken::encode(&self.header, claims, &self.encoding).map_err(signing_err)
     }
 
     /// Signs with an explicit header, which is used verbatim (tests craft bad headers with it).
+    #[cfg(any(test, feature = "test-util"))]
     pub(crate) fn sign_with_header(
         &self,
         header: &Value,
@@ -244,9 +245,11 @@ impl SigningKey {
         let mut token = URL_SAFE_NO_PAD.encode(h);
         token.push('.');
         token.push_str(&URL_SAFE_NO_PAD.encode(p));
-        let signature = self.sign_input(token.as_bytes())?;
+        let signature =
+            jsonwebtoken::crypto::sign(token.as_bytes(), &self.encoding, self.alg.jwt())
+                .map_err(signing_err)?;
         token.push('.');
-        token.push_str(&URL_SAFE_NO_PAD.encode(signature));
+        token.push_str(&signature);
         Ok(token)
     }
 }
