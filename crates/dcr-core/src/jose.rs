@@ -156,6 +156,7 @@ pub struct JwsHeader {
 /// The three parts of a compact JWS, after the size and shape checks of the policy.
 struct Compact<'a> {
     header_b64: &'a str,
+    payload_b64: &'a str,
     signature_b64: &'a str,
 }
 
@@ -177,6 +178,7 @@ impl<'a> Compact<'a> {
         }
         Ok(Self {
             header_b64: h,
+            payload_b64: p,
             signature_b64: s,
         })
     }
@@ -222,9 +224,9 @@ pub fn decode_header(token: &str) -> Result<JwsHeader, JoseError> {
 /// # Errors
 /// [`JoseError::Malformed`] if the token is not a compact JWS with a JSON object payload.
 pub fn decode_claims_unverified(token: &str) -> Result<Claims, JoseError> {
-    Compact::split(token)?;
-    jsonwebtoken::dangerous::insecure_decode_claims::<Claims>(token)
-        .map_err(|_| JoseError::Malformed("payload is not a base64url JSON object".into()))
+    // Not jsonwebtoken's `insecure_decode_claims`, which decodes the header as well and costs
+    // three times as much (measured with callgrind); nothing here is verified either way.
+    b64_json_object(Compact::split(token)?.payload_b64, "payload")
 }
 
 /// What `jsonwebtoken` checks besides the signature: nothing (no required claim, no `exp`, `nbf`

@@ -249,6 +249,12 @@ fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
     res
 }
 
+/// The `redirect_uris` of stored metadata, read without building the whole object.
+#[derive(serde::Deserialize)]
+struct RedirectUris {
+    redirect_uris: Option<serde_json::Value>,
+}
+
 /// A short JSON summary of a registration for the audit trail (no SSA, no keys).
 fn audit_state(r: &Registration) -> String {
     serde_json::json!({
@@ -259,7 +265,7 @@ fn audit_state(r: &Registration) -> String {
         "org_name": r.org_name,
         "jwks_uri": r.jwks_uri,
         "scope": r.scope,
-        "redirect_uris": r.metadata.get("redirect_uris"),
+        "redirect_uris": r.metadata.to::<RedirectUris>().ok().and_then(|m| m.redirect_uris),
     })
     .to_string()
 }

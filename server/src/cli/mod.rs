@@ -69,7 +69,12 @@ pub enum AdminCommand {
 /// Entry point.
 #[must_use]
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    run_to_exit(run(Cli::parse()))
+}
+
+/// Runs `command` on a multi-threaded runtime and turns its outcome into the exit status, the
+/// error and its causes printed on stderr (shared with `dcr-dev`).
+pub fn run_to_exit(command: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -80,7 +85,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cli)) {
+    match rt.block_on(command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

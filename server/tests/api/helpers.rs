@@ -356,6 +356,23 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// The first 100 audit events that match `filter` (its page and page size are not used),
+    /// newest first, with the total that match.
+    pub async fn audit(
+        &self,
+        filter: dcr_store::AuditQuery,
+    ) -> dcr_store::Page<dcr_store::AuditEvent> {
+        let query = dcr_store::AuditQuery {
+            page: 1,
+            per_page: 100,
+            ..filter
+        };
+        self.store
+            .list_audit(&query)
+            .await
+            .expect("reading the audit trail")
+    }
+
     /// Asks the server to stop (as SIGTERM does).
     pub fn stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {

@@ -19,15 +19,11 @@ fn www(res: &reqwest::Response) -> String {
 /// The audit actions recorded about `client_id`, newest first.
 async fn audit_actions(app: &crate::helpers::TestApp, client_id: &str) -> Vec<String> {
     let audit = app
-        .store
-        .list_audit(&dcr_store::AuditQuery {
+        .audit(dcr_store::AuditQuery {
             client_id: Some(client_id.to_string()),
-            page: 1,
-            per_page: 10,
             ..Default::default()
         })
-        .await
-        .unwrap();
+        .await;
     audit.items.into_iter().map(|e| e.action).collect()
 }
 
@@ -133,15 +129,11 @@ async fn lifecycle_register_read_update_delete_register_again(backend: Backend) 
     assert_eq!((status, error.as_str()), (400, "invalid_client"));
 
     let audit = app
-        .store
-        .list_audit(&dcr_store::AuditQuery {
+        .audit(dcr_store::AuditQuery {
             client_id: Some(client_id),
-            page: 1,
-            per_page: 10,
             ..Default::default()
         })
-        .await
-        .unwrap();
+        .await;
     let actions: Vec<_> = audit.items.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
         actions,

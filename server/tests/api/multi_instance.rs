@@ -144,14 +144,10 @@ async fn two_instances_share_registrations_tokens_and_one_poller() {
     // The audit trail written by both instances is one chain: its three registration events
     // (created at A, updated and deleted at B) and the rest, every one checked.
     let all = a
-        .store
-        .list_audit(&dcr_store::AuditQuery {
-            page: 1,
-            per_page: 100,
+        .audit(dcr_store::AuditQuery {
             ..Default::default()
         })
-        .await
-        .unwrap();
+        .await;
     let ours: Vec<_> = all
         .items
         .iter()

@@ -50,15 +50,11 @@ async fn registration_succeeds_with_the_full_response(backend: Backend) {
         .unwrap();
     assert_eq!(stored.ssa, ssa);
     let audit = app
-        .store
-        .list_audit(&dcr_store::AuditQuery {
+        .audit(dcr_store::AuditQuery {
             client_id: Some(stored.client_id.clone()),
-            page: 1,
-            per_page: 10,
             ..Default::default()
         })
-        .await
-        .unwrap();
+        .await;
     assert_eq!(audit.items.len(), 1);
     assert_eq!(audit.items[0].action, "registration.create");
 }

@@ -205,17 +205,13 @@ async fn token_status(app: &TestApp, client_id: &str) -> (u16, String) {
 }
 
 async fn register_sync_events(app: &TestApp, action: &str) -> Vec<dcr_store::AuditEvent> {
-    app.store
-        .list_audit(&AuditQuery {
-            actor: Some("register-sync".into()),
-            action: Some(action.into()),
-            page: 1,
-            per_page: 50,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .items
+    app.audit(AuditQuery {
+        actor: Some("register-sync".into()),
+        action: Some(action.into()),
+        ..Default::default()
+    })
+    .await
+    .items
 }
 
 async fn sync_sends_versions_and_etags_and_a_304_keeps_the_state(backend: Backend) {

@@ -1,20 +1,59 @@
-//! The metadata a registration was granted: a JSON object, stored as text and parsed once, when
-//! the registration is read.
+//! The metadata a registration was granted: a JSON object, stored as text. Reading a
+//! registration checks that the text is an object without building it; the object is built only
+//! when a field is asked for, and a whole type is read straight from the text.
 
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::OnceLock;
+
+use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 /// The registered client metadata (the JSON object the registration response is built from).
 ///
-/// It keeps the text it was stored as, which it is written back as unchanged, and the object
-/// parsed from that text: callers read fields with [`Metadata::get`] or the whole object as a
-/// type with [`Metadata::to`], never by parsing the text again. Serialised, it is that text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// It keeps the text it was stored as, which it is written back as unchanged: callers read
+/// fields with [`Metadata::get`] (the object is parsed once, on first use) or the whole object as
+/// a type with [`Metadata::to`] (one pass over the text). Serialised, it is that text; two
+/// metadata are equal when their texts are.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Metadata {
     text: String,
-    object: Map<String, Value>,
+    object: OnceLock<Map<String, Value>>,
+}
+
+impl fmt::Debug for Metadata {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Metadata").field(&self.text).finish()
+    }
+}
+
+impl PartialEq for Metadata {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Metadata {}
+
+/// Accepts a JSON object and nothing else, without building it.
+struct AnObject;
+
+impl<'de> Deserialize<'de> for AnObject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Shape;
+        impl<'de> Visitor<'de> for Shape {
+            type Value = AnObject;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AnObject, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(AnObject)
+            }
+        }
+        d.deserialize_map(Shape)
+    }
 }
 
 impl Metadata {
@@ -24,16 +63,28 @@ impl Metadata {
     /// # Errors
     /// `value` does not serialise, or not to an object.
     pub fn new<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
-        Self::parse(serde_json::to_string(value)?)
+        let text = serde_json::to_string(value)?;
+        if text.starts_with('{') {
+            Ok(Self::unchecked(text))
+        } else {
+            Self::parse(text)
+        }
     }
 
-    /// Parses stored metadata.
+    fn unchecked(text: String) -> Self {
+        Self {
+            text,
+            object: OnceLock::new(),
+        }
+    }
+
+    /// Stored metadata, checked to be a JSON object.
     ///
     /// # Errors
     /// `text` is not a JSON object.
     pub fn parse(text: String) -> Result<Self, serde_json::Error> {
-        let object = serde_json::from_str(&text)?;
-        Ok(Self { text, object })
+        serde_json::from_str::<AnObject>(&text)?;
+        Ok(Self::unchecked(text))
     }
 
     /// The text it is stored as.
@@ -42,34 +93,33 @@ impl Metadata {
         &self.text
     }
 
-    /// The object.
+    /// The object (parsed on first use; the text was checked to be an object when made).
     #[must_use]
     pub fn object(&self) -> &Map<String, Value> {
-        &self.object
+        self.object
+            .get_or_init(|| serde_json::from_str(&self.text).unwrap_or_default())
     }
 
     /// One field's value, if present.
     #[must_use]
     pub fn get(&self, field: &str) -> Option<&Value> {
-        self.object.get(field)
+        self.object().get(field)
     }
 
-    /// The object as a `T` (the metadata type of the protocol crate, or a part of it).
+    /// The object as a `T` (the metadata type of the protocol crate, or a part of it), read
+    /// straight from the text.
     ///
     /// # Errors
     /// The object is not a valid `T`.
     pub fn to<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        T::deserialize(&self.object)
+        serde_json::from_str(&self.text)
     }
 }
 
 impl Default for Metadata {
     /// No metadata: `{}`.
     fn default() -> Self {
-        Self {
-            text: "{}".into(),
-            object: Map::new(),
-        }
+        Self::unchecked("{}".into())
     }
 }
 
@@ -77,7 +127,10 @@ impl From<Map<String, Value>> for Metadata {
     /// The metadata of an object built in code, stored as its serialisation.
     fn from(object: Map<String, Value>) -> Self {
         let text = Value::Object(object.clone()).to_string();
-        Self { text, object }
+        Self {
+            text,
+            object: OnceLock::from(object),
+        }
     }
 }
 
