@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod jwks;
 pub mod keys;
+pub mod listen;
 pub mod metrics;
 pub mod outbound;
 pub mod portal;

@@ -11,6 +11,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
 use crate::keys::KeyRing;
+use crate::listen::{self, Gate};
 use crate::state::AppState;
 use crate::{api, portal, tls};
 
@@ -65,7 +66,12 @@ impl Application {
             config.outbound_timeout,
             config.max_response_bytes,
         )?;
+        let forwarded_cert_verifier = match config.client_cert_header {
+            Some(_) => Some(tls::client_verifier(&config.client_ca).context("client CA")?),
+            None => None,
+        };
         let state = AppState {
+            forwarded_cert_verifier,
             discovery: Arc::new(AppState::build_discovery(&config)),
             jwks: Arc::new(
                 crate::jwks::JwksCache::new(outbound.clone(), config.jwks_ttl)
@@ -173,23 +179,28 @@ impl Application {
             store = self.state.store.backend().as_str(),
             "serving"
         );
-        let api = tls::serve(
+        let config = &self.state.config;
+        let gate = |name| Gate::new(name, config.listener, config.trusted_proxies.clone());
+        let api = listen::serve(
             self.api_listener,
             self.api_router,
             Some(self.api_tls),
+            gate("api"),
             stopped(rx.clone()),
             grace,
         );
-        let portal = tls::serve(
+        let portal = listen::serve(
             self.portal_listener,
             self.portal_router,
             self.portal_tls,
+            gate("portal"),
             stopped(rx.clone()),
             grace,
         );
         let metrics = async {
             if let Some((listener, router)) = self.metrics {
-                tls::serve(listener, router, None, stopped(rx.clone()), grace).await;
+                let gate = gate("metrics");
+                listen::serve(listener, router, None, gate, stopped(rx.clone()), grace).await;
             }
         };
         tokio::join!(api, portal, metrics);

@@ -6,17 +6,12 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::WebPkiClientVerifier;
 use rustls::RootCertStore;
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt as _;
 
 /// Facts about the connection a request arrived on.
 #[derive(Debug, Clone)]
@@ -60,6 +55,24 @@ fn load_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
         .with_context(|| format!("no private key found in {}", path.display()))
 }
 
+/// The verifier of client certificates: X.509, a chain to a CA of `client_ca` (PEM), within its
+/// validity, for client authentication. The TLS listener asks for a certificate with it (and lets
+/// a connection without one through, for the endpoints that need none); in gateway mode it
+/// checks the certificate a trusted proxy forwards.
+///
+/// # Errors
+/// Unreadable or invalid PEM material.
+pub fn client_verifier(client_ca: &Path) -> anyhow::Result<Arc<dyn ClientCertVerifier>> {
+    let mut roots = RootCertStore::empty();
+    for c in load_certs(client_ca)? {
+        roots.add(c).context("adding a client CA")?;
+    }
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+        .allow_unauthenticated()
+        .build()
+        .context("building the client certificate verifier")
+}
+
 /// Server TLS config; with `client_ca`, asks for (but does not require) a client certificate.
 ///
 /// # Errors
@@ -73,17 +86,7 @@ pub fn server_config(
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?;
     let builder = match client_ca {
-        Some(ca) => {
-            let mut roots = RootCertStore::empty();
-            for c in load_certs(ca)? {
-                roots.add(c).context("adding a client CA")?;
-            }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-                .allow_unauthenticated()
-                .build()
-                .context("building the client certificate verifier")?;
-            builder.with_client_cert_verifier(verifier)
-        }
+        Some(ca) => builder.with_client_cert_verifier(client_verifier(ca)?),
         None => builder.with_no_client_auth(),
     };
     let mut cfg = builder
@@ -91,100 +94,4 @@ pub fn server_config(
         .context("server certificate and key do not match")?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(cfg)
-}
-
-/// Serves `router` on `listener` (TLS when `tls` is given) until `shutdown` resolves, then lets
-/// in-flight requests finish for up to `grace`.
-pub async fn serve(
-    listener: TcpListener,
-    router: axum::Router,
-    tls: Option<TlsAcceptor>,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-    grace: Duration,
-) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            () = &mut shutdown => break,
-            res = listener.accept() => match res {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = tcp.set_nodelay(true);
-        let router = router.clone();
-        let tls = tls.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let builder = auto::Builder::new(TokioExecutor::new());
-            match tls {
-                Some(acceptor) => {
-                    let stream =
-                        match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp))
-                            .await
-                        {
-                            Ok(Ok(s)) => s,
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::debug!(%peer, "TLS handshake timed out");
-                                return;
-                            }
-                        };
-                    let client_cert = stream
-                        .get_ref()
-                        .1
-                        .peer_certificates()
-                        .and_then(|c| c.first())
-                        .map(|c| Arc::new(c.as_ref().to_vec()));
-                    let info = ConnectionInfo {
-                        peer,
-                        client_cert,
-                        tls: true,
-                    };
-                    let svc =
-                        router.map_request(move |mut req: http::Request<hyper::body::Incoming>| {
-                            req.extensions_mut().insert(info.clone());
-                            req
-                        });
-                    let conn = builder.serve_connection_with_upgrades(
-                        TokioIo::new(stream),
-                        hyper_util::service::TowerToHyperService::new(svc),
-                    );
-                    let _ = watcher.watch(conn.into_owned()).await;
-                }
-                None => {
-                    let info = ConnectionInfo {
-                        peer,
-                        client_cert: None,
-                        tls: false,
-                    };
-                    let svc =
-                        router.map_request(move |mut req: http::Request<hyper::body::Incoming>| {
-                            req.extensions_mut().insert(info.clone());
-                            req
-                        });
-                    let conn = builder.serve_connection_with_upgrades(
-                        TokioIo::new(tcp),
-                        hyper_util::service::TowerToHyperService::new(svc),
-                    );
-                    let _ = watcher.watch(conn.into_owned()).await;
-                }
-            }
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("shutdown grace period ended with requests still in flight");
-    }
 }

@@ -285,6 +285,26 @@ pub fn assertion_client_id(req: &TokenRequest) -> Result<String, TokenError> {
     Ok(iss.to_owned())
 }
 
+/// The time rules of a client assertion: the clock skew allowed on `exp`, `iat` and `nbf`, and
+/// how far in the future `exp` may be (docs/dcr-rules.md §9.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AssertionTimes {
+    /// Seconds of clock skew allowed.
+    pub skew: i64,
+    /// Most seconds between now and `exp`.
+    pub max_lifetime: i64,
+}
+
+impl Default for AssertionTimes {
+    /// 30 seconds of skew, `exp` at most 5 minutes away.
+    fn default() -> Self {
+        Self {
+            skew: 30,
+            max_lifetime: 300,
+        }
+    }
+}
+
 /// The verified claims the caller needs: `jti` for the single-use check, kept until `exp`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AssertionClaims {
@@ -326,8 +346,9 @@ pub fn verify_client_assertion(
     keys: &JwkSet,
     accepted_audiences: &[String],
     now: UnixTime,
-    skew: i64,
+    times: AssertionTimes,
 ) -> Result<AssertionClaims, TokenError> {
+    let AssertionTimes { skew, max_lifetime } = times;
     let token = req.client_assertion.as_str();
     let header = jose::decode_header(token).map_err(|e| map_assertion_jose(&e))?;
     let m = match (&header.kid, keys.len()) {
@@ -365,6 +386,12 @@ pub fn verify_client_assertion(
         return Err(TokenError::invalid_client(
             "Invalid client_assertion - the assertion has expired",
         ));
+    }
+    // A single-use `jti` is remembered until `exp`: a far `exp` would keep it for years.
+    if exp.saturating_sub(now) > max_lifetime.saturating_add(skew) {
+        return Err(TokenError::invalid_client(format!(
+            "Invalid client_assertion - 'exp' must be at most {max_lifetime} seconds away"
+        )));
     }
     for name in ["iat", "nbf"] {
         match claims::date(&m, name) {

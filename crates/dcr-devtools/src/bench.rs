@@ -112,10 +112,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let jwks_cfg = server::tls::server_config(cert_path.as_ref(), key_path.as_ref(), None)?;
     let jwks_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let jwks_base = format!("https://127.0.0.1:{}", jwks_listener.local_addr()?.port());
-    tokio::spawn(server::tls::serve(
+    tokio::spawn(server::listen::serve(
         jwks_listener,
         jwks_router,
         Some(tokio_rustls::TlsAcceptor::from(Arc::new(jwks_cfg))),
+        server::listen::Gate::new(
+            "bench-jwks",
+            server::config::ListenerLimits::default(),
+            Vec::new(),
+        ),
         std::future::pending(),
         Duration::from_secs(1),
     ));

@@ -17,6 +17,7 @@ pub struct DevPki {
 }
 
 /// A certificate and its key, PEM encoded.
+#[derive(Clone)]
 pub struct IssuedCert {
     /// Certificate (PEM).
     pub cert_pem: String,
@@ -87,6 +88,23 @@ impl DevPki {
             .push(DnType::CommonName, common_name);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        self.issue(params)
+    }
+
+    /// A client certificate that expired in 2021 (valid 2020-01-01 to 2021-01-01), for tests of
+    /// certificate validity.
+    ///
+    /// # Errors
+    /// Key generation or signing failure.
+    pub fn expired_client(&self, common_name: &str) -> anyhow::Result<IssuedCert> {
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
         self.issue(params)
     }
 

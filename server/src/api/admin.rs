@@ -189,12 +189,17 @@ async fn verify_register_jwt(state: &AppState, token: &str) -> Result<Claims, Me
         .get("exp")
         .and_then(Value::as_i64)
         .ok_or_else(|| unauthorized("'exp' is required."))?;
-    if exp + skew <= now {
+    if exp.saturating_add(skew) <= now {
         return Err(unauthorized("The token has expired."));
+    }
+    // Its `jti` is remembered until `exp`: a far `exp` would keep it for years.
+    let max_lifetime = state.config.max_assertion_lifetime_secs;
+    if exp.saturating_sub(now) > max_lifetime.saturating_add(skew) {
+        return Err(unauthorized("The token's 'exp' is too far in the future."));
     }
     for name in ["iat", "nbf"] {
         if let Some(t) = claims.get(name) {
-            if t.as_i64().is_none_or(|t| t > now + skew) {
+            if t.as_i64().is_none_or(|t| t > now.saturating_add(skew)) {
                 return Err(unauthorized("The token is not valid yet."));
             }
         }
@@ -204,7 +209,7 @@ async fn verify_register_jwt(state: &AppState, token: &str) -> Result<Claims, Me
         .ok_or_else(|| unauthorized("'jti' is required."))?;
     let fresh = state
         .store
-        .use_jti(&format!("adm:{jti}"), exp.max(now) + skew)
+        .use_jti(&format!("adm:{jti}"), exp.max(now).saturating_add(skew))
         .await?;
     if !fresh {
         return Err(unauthorized("The token has already been used."));

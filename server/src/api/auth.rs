@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use dcr_core::jose::{ct_eq, thumbprint_x5t_s256};
 use dcr_core::token::{verify_access_token, AccessTokenClaims, AccessTokenError};
+use rustls::pki_types::{CertificateDer, UnixTime};
 
 use super::ApiError;
 use crate::state::AppState;
@@ -203,7 +204,10 @@ impl<E: Limited> FromRequestParts<AppState> for RateLimit<E> {
 pub const REGISTRATION_SCOPE: &str = "cdr:registration";
 
 /// Finds the client certificate: the TLS connection's (verified in the handshake), or in
-/// gateway mode the configured header, honoured only from a trusted proxy address.
+/// gateway mode the configured header, honoured only from a trusted proxy address and only when
+/// what it carries is a certificate that chains to `DCR_CLIENT_CA` and is valid now. An empty
+/// header (HAProxy's way of saying "no certificate"), or one that is not such a certificate,
+/// means no certificate.
 #[must_use]
 pub fn client_cert(
     state: &AppState,
@@ -220,7 +224,20 @@ pub fn client_cert(
         return None;
     }
     let raw = headers.get(name)?.to_str().ok()?;
-    let der = decode_forwarded_cert(raw)?;
+    if raw.trim().is_empty() {
+        return None;
+    }
+    let verifier = state.forwarded_cert_verifier.as_ref()?;
+    let Some(chain) = decode_forwarded_chain(raw) else {
+        tracing::warn!(target: "security", "the forwarded client certificate header holds no certificate");
+        return None;
+    };
+    let (leaf, intermediates) = chain.split_first()?;
+    if let Err(e) = verifier.verify_client_cert(leaf, intermediates, UnixTime::now()) {
+        tracing::warn!(target: "security", error = %e, "forwarded client certificate refused");
+        return None;
+    }
+    let der = leaf.to_vec();
     let thumbprint = thumbprint_x5t_s256(&der);
     Some(ClientCert {
         der: Arc::new(der),
@@ -228,22 +245,43 @@ pub fn client_cert(
     })
 }
 
-/// Accepts a URL-encoded PEM (nginx `$ssl_client_escaped_cert`), a plain PEM, or base64 DER.
-fn decode_forwarded_cert(raw: &str) -> Option<Vec<u8>> {
+/// Most bytes of a forwarded certificate header that are decoded (a chain of a few certificates
+/// fits several times over).
+const MAX_FORWARDED_CERT_LEN: usize = 32 * 1024;
+
+/// The certificates a gateway forwards, leaf first, in any of the forms gateways send: a
+/// URL-encoded PEM (nginx `$ssl_client_escaped_cert`), a plain PEM (one or more certificates),
+/// base64 DER (HAProxy `%[ssl_c_der,base64]`), or Envoy's `x-forwarded-client-cert`, whose last
+/// element (the nearest proxy's) carries the URL-encoded PEM in `Cert="..."`. Nothing is
+/// verified here.
+fn decode_forwarded_chain(raw: &str) -> Option<Vec<CertificateDer<'static>>> {
+    if raw.len() > MAX_FORWARDED_CERT_LEN {
+        return None;
+    }
+    let raw = xfcc_cert(raw).unwrap_or(raw);
     let decoded = percent_encoding::percent_decode_str(raw)
         .decode_utf8()
         .ok()?;
     let text = decoded.trim();
     if text.contains("-----BEGIN CERTIFICATE-----") {
-        let mut reader = text.as_bytes();
-        return rustls_pemfile::certs(&mut reader)
-            .next()?
-            .ok()
-            .map(|c| c.as_ref().to_vec());
+        let chain: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut text.as_bytes())
+            .collect::<Result<_, _>>()
+            .ok()?;
+        return (!chain.is_empty()).then_some(chain);
     }
-    base64::engine::general_purpose::STANDARD
+    let der = base64::engine::general_purpose::STANDARD
         .decode(text.replace([' ', '\n'], ""))
-        .ok()
+        .ok()?;
+    Some(vec![CertificateDer::from(der)])
+}
+
+/// The `Cert="..."` value of the last element of an Envoy `x-forwarded-client-cert` header.
+fn xfcc_cert(raw: &str) -> Option<&str> {
+    let last = raw.rsplit(',').next()?;
+    last.split(';').find_map(|kv| {
+        let (k, v) = kv.trim().split_once('=')?;
+        k.eq_ignore_ascii_case("cert").then(|| v.trim_matches('"'))
+    })
 }
 
 /// The description of an expired access token, in the ACCC reference's words and date format
@@ -341,17 +379,21 @@ mod tests {
         let escaped: String =
             percent_encoding::utf8_percent_encode(&c.cert_pem, percent_encoding::NON_ALPHANUMERIC)
                 .to_string();
-        assert_eq!(
-            decode_forwarded_cert(&escaped).unwrap(),
-            c.cert_der,
-            "URL-encoded PEM"
-        );
+        let leaf = |raw: &str| decode_forwarded_chain(raw).map(|chain| chain[0].to_vec());
+        assert_eq!(leaf(&escaped).unwrap(), c.cert_der, "URL-encoded PEM");
+        assert_eq!(leaf(&c.cert_pem).unwrap(), c.cert_der, "PEM");
         let b64 = base64::engine::general_purpose::STANDARD.encode(&c.cert_der);
-        assert_eq!(
-            decode_forwarded_cert(&b64).unwrap(),
-            c.cert_der,
-            "base64 DER"
+        assert_eq!(leaf(&b64).unwrap(), c.cert_der, "base64 DER");
+        let xfcc = format!(
+            "By=spiffe://a;Hash=00,By=spiffe://dh;Hash=11;Cert=\"{escaped}\";Subject=\"CN=c\""
         );
-        assert!(decode_forwarded_cert("%%%not a cert").is_none());
+        assert_eq!(leaf(&xfcc).unwrap(), c.cert_der, "Envoy XFCC, last element");
+        let chain = format!("{}{}", c.cert_pem, pki.ca_pem());
+        assert_eq!(decode_forwarded_chain(&chain).unwrap().len(), 2, "a chain");
+        assert!(leaf("%%%not a cert").is_none());
+        assert!(
+            leaf(&"A".repeat(MAX_FORWARDED_CERT_LEN + 4)).is_none(),
+            "too long"
+        );
     }
 }

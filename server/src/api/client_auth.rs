@@ -11,7 +11,9 @@ use std::marker::PhantomData;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use dcr_core::token::{assertion_client_id, verify_client_assertion, TokenError, TokenRequest};
+use dcr_core::token::{
+    assertion_client_id, verify_client_assertion, AssertionTimes, TokenError, TokenRequest,
+};
 use dcr_store::{Registration, RegistrationStatus, StoreError};
 
 use super::auth::{AuthError, Caller, ClientCert, Limited, RateLimit};
@@ -195,12 +197,16 @@ impl<E: ClientEndpoint> ClientAuthorization<E> {
         let endpoint = format!("{issuer}{}", E::PATH);
         let audiences = [issuer, endpoint];
         let skew = state.config.clock_skew_secs;
+        let times = AssertionTimes {
+            skew,
+            max_lifetime: state.config.max_assertion_lifetime_secs,
+        };
         let assertion = state
             .jwks
             .verify_refetching(
                 &registration.jwks_uri,
                 || header_kid(&req.client_assertion),
-                |keys| verify_client_assertion(req, &client_id, keys, &audiences, now, skew),
+                |keys| verify_client_assertion(req, &client_id, keys, &audiences, now, times),
                 TokenError::is_unknown_kid,
             )
             .await
@@ -228,7 +234,7 @@ impl<E: ClientEndpoint> ClientAuthorization<E> {
             .store
             .use_jti(
                 &format!("ca:{client_id}:{}", assertion.jti),
-                assertion.exp.max(now) + skew,
+                assertion.exp.max(now).saturating_add(skew),
             )
             .await?;
         if !fresh {

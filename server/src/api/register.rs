@@ -160,7 +160,7 @@ async fn validate(state: &AppState, body: &Bytes) -> Result<Validated, RegisterE
             ssa.software_id.to_ascii_lowercase(),
             verified.jti()
         ),
-        expires_at: verified.exp() + state.config.clock_skew_secs,
+        expires_at: verified.exp().saturating_add(state.config.clock_skew_secs),
     };
 
     if let Some(uri) = &ssa.sector_identifier_uri {

@@ -50,6 +50,22 @@ pub struct RawServer {
     /// Prometheus scrape listener, plain HTTP, `GET /metrics` (off when unset).
     /// `DCR_METRICS_ADDR`.
     pub metrics_addr: Option<String>,
+    /// Seconds a client has to send a request's headers, counted from when the connection is
+    /// ready for the request (so also the longest a keep-alive connection may sit idle).
+    /// `DCR_HEADER_READ_TIMEOUT_SECS`.
+    pub header_read_timeout_secs: Option<u64>,
+    /// Seconds a client has to complete the TLS handshake.
+    pub tls_handshake_timeout_secs: Option<u64>,
+    /// Connections open at once, per listener. `DCR_MAX_CONNECTIONS`.
+    pub max_connections: Option<usize>,
+    /// Connections open at once from one address (an IPv6 /64), per listener; trusted proxies
+    /// are exempt. `DCR_MAX_CONNECTIONS_PER_ADDRESS`.
+    pub max_connections_per_address: Option<usize>,
+    /// HTTP/2 streams open at once on one connection.
+    pub http2_max_concurrent_streams: Option<u32>,
+    /// Seconds between HTTP/2 pings, and how long an answer may take before the connection is
+    /// closed.
+    pub http2_keep_alive_secs: Option<u64>,
 }
 
 /// `[tls]`
@@ -131,6 +147,9 @@ pub struct RawSecurity {
     pub rate_limit_per_address_per_minute: Option<u32>,
     /// Burst per peer address (default 10 times the per-certificate burst).
     pub rate_limit_address_burst: Option<u32>,
+    /// Most seconds between now and a client assertion's `exp` (also the Register's admin
+    /// token's). `DCR_MAX_ASSERTION_LIFETIME_SECS`.
+    pub max_assertion_lifetime_secs: Option<i64>,
 }
 
 /// `[portal]`
@@ -179,6 +198,19 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("DCR_SESSION_ABSOLUTE_SECS", "portal.session_absolute_secs"),
     ("DCR_LOG_FORMAT", "log.format"),
     ("DCR_METRICS_ADDR", "server.metrics_addr"),
+    (
+        "DCR_HEADER_READ_TIMEOUT_SECS",
+        "server.header_read_timeout_secs",
+    ),
+    ("DCR_MAX_CONNECTIONS", "server.max_connections"),
+    (
+        "DCR_MAX_ASSERTION_LIFETIME_SECS",
+        "security.max_assertion_lifetime_secs",
+    ),
+    (
+        "DCR_MAX_CONNECTIONS_PER_ADDRESS",
+        "server.max_connections_per_address",
+    ),
     (
         "DCR_RATE_LIMIT_PER_MINUTE",
         "security.rate_limit_per_minute",
@@ -234,6 +266,11 @@ impl RawConfig {
                 .parse::<u32>()
                 .map_err(|_| format!("expected a whole number, got {v:?}"))
         };
+        let count = |v: &str| {
+            v.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("expected a whole number, got {v:?}"))
+        };
         let int = |v: &str| {
             v.trim()
                 .parse::<i64>()
@@ -245,6 +282,13 @@ impl RawConfig {
             "server.listen_addr" => self.server.listen_addr = Some(v),
             "server.portal_addr" => self.server.portal_addr = Some(v),
             "server.metrics_addr" => self.server.metrics_addr = Some(v),
+            "server.header_read_timeout_secs" => {
+                self.server.header_read_timeout_secs = Some(num(&v)?);
+            }
+            "server.max_connections" => self.server.max_connections = Some(count(&v)?),
+            "server.max_connections_per_address" => {
+                self.server.max_connections_per_address = Some(count(&v)?);
+            }
             "security.rate_limit_per_minute" => {
                 self.security.rate_limit_per_minute = Some(small(&v)?);
             }
@@ -267,6 +311,9 @@ impl RawConfig {
             "register.poll_secs" => self.register.poll_secs = Some(num(&v)?),
             "outbound.ca" => self.outbound.ca = Some(v),
             "security.clock_skew_secs" => self.security.clock_skew_secs = Some(int(&v)?),
+            "security.max_assertion_lifetime_secs" => {
+                self.security.max_assertion_lifetime_secs = Some(int(&v)?);
+            }
             "security.token_lifetime_secs" => self.security.token_lifetime_secs = Some(int(&v)?),
             "security.client_cert_header" => self.security.client_cert_header = Some(v),
             "security.trusted_proxies" => {

@@ -61,6 +61,37 @@ pub enum LogFormat {
     Json,
 }
 
+/// What each listener allows a connection (docs/deploy.md, "Connection limits").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerLimits {
+    /// Time to send a request's headers, from when the connection is ready for the request (so
+    /// also the longest idle keep-alive).
+    pub header_read_timeout: Duration,
+    /// Time to complete the TLS handshake.
+    pub tls_handshake_timeout: Duration,
+    /// Connections open at once on the listener.
+    pub max_connections: usize,
+    /// Connections open at once from one address (an IPv6 /64); trusted proxies are exempt.
+    pub max_connections_per_address: usize,
+    /// HTTP/2 streams open at once on one connection.
+    pub http2_max_concurrent_streams: u32,
+    /// HTTP/2 ping interval, and the time an answer may take.
+    pub http2_keep_alive: Duration,
+}
+
+impl Default for ListenerLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            tls_handshake_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            max_connections_per_address: 256,
+            http2_max_concurrent_streams: 100,
+            http2_keep_alive: Duration::from_secs(30),
+        }
+    }
+}
+
 /// Validated, typed configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -74,6 +105,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Request timeout.
     pub request_timeout: Duration,
+    /// Connection limits of every listener.
+    pub listener: ListenerLimits,
     /// Server certificate chain.
     pub tls_cert: PathBuf,
     /// Server key.
@@ -102,6 +135,8 @@ pub struct Config {
     pub jwks_ttl: Duration,
     /// Skew for others' clocks, seconds.
     pub clock_skew_secs: i64,
+    /// Most seconds between now and a client assertion's (or the Register's admin token's) `exp`.
+    pub max_assertion_lifetime_secs: i64,
     /// Access token lifetime, seconds.
     pub token_lifetime_secs: i64,
     /// Body cap.
@@ -170,6 +205,33 @@ impl Config {
             "request_timeout_secs = {}",
             self.request_timeout.as_secs()
         );
+        let l = &self.listener;
+        let _ = writeln!(
+            s,
+            "header_read_timeout_secs = {}",
+            l.header_read_timeout.as_secs()
+        );
+        let _ = writeln!(
+            s,
+            "tls_handshake_timeout_secs = {}",
+            l.tls_handshake_timeout.as_secs()
+        );
+        let _ = writeln!(s, "max_connections = {}", l.max_connections);
+        let _ = writeln!(
+            s,
+            "max_connections_per_address = {}",
+            l.max_connections_per_address
+        );
+        let _ = writeln!(
+            s,
+            "http2_max_concurrent_streams = {}",
+            l.http2_max_concurrent_streams
+        );
+        let _ = writeln!(
+            s,
+            "http2_keep_alive_secs = {}",
+            l.http2_keep_alive.as_secs()
+        );
         let _ = writeln!(s, "\n[tls]");
         let _ = writeln!(s, "cert = {:?}", self.tls_cert.display().to_string());
         let _ = writeln!(
@@ -199,6 +261,11 @@ impl Config {
         let _ = writeln!(s, "jwks_ttl_secs = {}", self.jwks_ttl.as_secs());
         let _ = writeln!(s, "\n[security]");
         let _ = writeln!(s, "clock_skew_secs = {}", self.clock_skew_secs);
+        let _ = writeln!(
+            s,
+            "max_assertion_lifetime_secs = {}",
+            self.max_assertion_lifetime_secs
+        );
         let _ = writeln!(s, "token_lifetime_secs = {}", self.token_lifetime_secs);
         let _ = writeln!(s, "max_body_bytes = {}", self.max_body_bytes);
         let _ = writeln!(

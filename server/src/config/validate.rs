@@ -41,6 +41,71 @@ pub(crate) fn rate_limits(s: &RawSecurity) -> (Limit, Limit) {
     (cert, addr)
 }
 
+/// The listeners' connection limits, each within a range that keeps the server usable.
+pub(crate) fn listener_limits(e: &mut Vec<String>, s: &RawServer) -> ListenerLimits {
+    let d = ListenerLimits::default();
+    let mut within = |field: &str, v: Option<u64>, default: u64, lo: u64, hi: u64| {
+        let v = v.unwrap_or(default);
+        if !(lo..=hi).contains(&v) {
+            e.push(format!("server.{field}: {v} must be between {lo} and {hi}"));
+        }
+        v
+    };
+    let secs = |d: Duration| d.as_secs();
+    let header = within(
+        "header_read_timeout_secs",
+        s.header_read_timeout_secs,
+        secs(d.header_read_timeout),
+        1,
+        300,
+    );
+    let handshake = within(
+        "tls_handshake_timeout_secs",
+        s.tls_handshake_timeout_secs,
+        secs(d.tls_handshake_timeout),
+        1,
+        60,
+    );
+    let total = within(
+        "max_connections",
+        s.max_connections.map(|n| n as u64),
+        d.max_connections as u64,
+        1,
+        1_000_000,
+    );
+    let per_address = within(
+        "max_connections_per_address",
+        s.max_connections_per_address.map(|n| n as u64),
+        d.max_connections_per_address as u64,
+        1,
+        1_000_000,
+    );
+    let streams = within(
+        "http2_max_concurrent_streams",
+        s.http2_max_concurrent_streams.map(u64::from),
+        u64::from(d.http2_max_concurrent_streams),
+        1,
+        1_000,
+    );
+    let keep_alive = within(
+        "http2_keep_alive_secs",
+        s.http2_keep_alive_secs,
+        secs(d.http2_keep_alive),
+        5,
+        3_600,
+    );
+    ListenerLimits {
+        header_read_timeout: Duration::from_secs(header),
+        tls_handshake_timeout: Duration::from_secs(handshake),
+        max_connections: usize::try_from(total).unwrap_or(d.max_connections),
+        max_connections_per_address: usize::try_from(per_address)
+            .unwrap_or(d.max_connections_per_address),
+        http2_max_concurrent_streams: u32::try_from(streams)
+            .unwrap_or(d.http2_max_concurrent_streams),
+        http2_keep_alive: Duration::from_secs(keep_alive),
+    }
+}
+
 pub(crate) fn https_url(
     errors: &mut Vec<String>,
     field: &str,
@@ -165,10 +230,17 @@ impl TryFrom<RawConfig> for Config {
                 "outbound.timeout_ms: {timeout_ms} must be between 100 and 30000"
             ));
         }
+        let listener = listener_limits(&mut e, &raw.server);
         let skew = raw.security.clock_skew_secs.unwrap_or(30);
         if !(0..=300).contains(&skew) {
             e.push(format!(
                 "security.clock_skew_secs: {skew} must be between 0 and 300"
+            ));
+        }
+        let max_assertion_lifetime_secs = raw.security.max_assertion_lifetime_secs.unwrap_or(300);
+        if !(60..=3_600).contains(&max_assertion_lifetime_secs) {
+            e.push(format!(
+                "security.max_assertion_lifetime_secs: {max_assertion_lifetime_secs} must be between 60 and 3600"
             ));
         }
         let lifetime = raw.security.token_lifetime_secs.unwrap_or(300);
@@ -231,6 +303,7 @@ impl TryFrom<RawConfig> for Config {
             issuer,
             shutdown_grace: Duration::from_secs(raw.server.shutdown_grace_secs.unwrap_or(20)),
             request_timeout: Duration::from_secs(raw.server.request_timeout_secs.unwrap_or(30)),
+            listener,
             tls_cert,
             tls_key,
             client_ca,
@@ -248,6 +321,7 @@ impl TryFrom<RawConfig> for Config {
             max_response_bytes: raw.outbound.max_response_bytes.unwrap_or(256 * 1024),
             jwks_ttl: Duration::from_secs(raw.outbound.jwks_ttl_secs.unwrap_or(600)),
             clock_skew_secs: skew,
+            max_assertion_lifetime_secs,
             token_lifetime_secs: lifetime,
             max_body_bytes: raw.security.max_body_bytes.unwrap_or(64 * 1024),
             client_cert_header,

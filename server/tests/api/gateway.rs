@@ -103,7 +103,95 @@ async fn certificate_header_is_ignored_from_untrusted_addresses_and_by_default(b
     }
 }
 
+/// What a trusted gateway may forward that is not a usable client certificate: each one is "no
+/// certificate" (403 at registration, `invalid_client` at the token endpoint), never a shared
+/// stand-in certificate, and nothing is stored.
+async fn a_forwarded_header_that_is_not_a_valid_certificate_is_no_certificate(backend: Backend) {
+    let app = spawn_app_with(backend, |raw| {
+        raw.security.client_cert_header = Some(HEADER.into());
+        raw.security.trusted_proxies = Some(vec!["127.0.0.1".into()]);
+    })
+    .await;
+    let cases = [
+        ("empty", String::new()),
+        ("whitespace", "   ".to_string()),
+        ("base64 that is not a certificate", "AAAA".to_string()),
+        ("garbage", "%%%".to_string()),
+        (
+            "a certificate of another CA",
+            escaped(&app.pki.stranger.cert_pem),
+        ),
+        (
+            "an expired certificate of our CA",
+            escaped(&app.pki.expired.cert_pem),
+        ),
+        (
+            "a server certificate of our CA (not for client authentication)",
+            escaped(&app.pki.server.cert_pem),
+        ),
+    ];
+    for (case, value) in &cases {
+        let res = app
+            .anon
+            .post(format!("{}/register", app.base))
+            .header("content-type", "application/jwt")
+            .header(HEADER, value)
+            .body(app.request(SW, json!({})))
+            .send()
+            .await
+            .unwrap();
+        let (status, error, _) = error_of(res).await;
+        assert_eq!(
+            (status, error.as_str()),
+            (403, "client_certificate_required"),
+            "{case}"
+        );
+        let res = app
+            .anon
+            .post(format!("{}/token", app.base))
+            .header(HEADER, value)
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        let (status, error, body) = error_of(res).await;
+        assert_eq!(
+            (
+                status,
+                error.as_str(),
+                body["error_description"].as_str().unwrap()
+            ),
+            (
+                400,
+                "invalid_client",
+                "A client certificate is required: connect with mutual TLS."
+            ),
+            "{case}"
+        );
+    }
+    assert!(
+        app.store
+            .find_registration_by_software_id(SW)
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing was registered"
+    );
+    // The same request with our recipient's certificate is accepted.
+    let res = app
+        .anon
+        .post(format!("{}/register", app.base))
+        .header("content-type", "application/jwt")
+        .header(HEADER, escaped(&app.pki.client_a.cert_pem))
+        .body(app.request(SW, json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+}
+
 both_backends!(
     certificate_header_from_a_trusted_proxy_is_used,
     certificate_header_is_ignored_from_untrusted_addresses_and_by_default,
+    a_forwarded_header_that_is_not_a_valid_certificate_is_no_certificate,
 );

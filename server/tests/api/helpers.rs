@@ -133,6 +133,10 @@ pub struct Pki {
     pub client_a: IssuedCert,
     pub client_b: IssuedCert,
     pub stranger: IssuedCert,
+    /// A client certificate of the test CA that expired in 2021.
+    pub expired: IssuedCert,
+    /// The server's certificate (of the test CA, for server authentication only).
+    pub server: IssuedCert,
 }
 
 pub struct TestApp {
@@ -173,6 +177,16 @@ impl Drop for TestApp {
 pub const NOW: i64 = 1_800_000_000;
 
 fn https_client(ca_pem: &str, identity: Option<&IssuedCert>) -> reqwest::Client {
+    https_client_from(ca_pem, identity, None)
+}
+
+/// An HTTPS (and plain HTTP) client trusting `ca_pem`, with `identity` as its client
+/// certificate, its connections made from `local` when given (another loopback address).
+pub fn https_client_from(
+    ca_pem: &str,
+    identity: Option<&IssuedCert>,
+    local: Option<std::net::IpAddr>,
+) -> reqwest::Client {
     let mut roots = rustls::RootCertStore::empty();
     for c in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
         roots.add(c.unwrap()).unwrap();
@@ -195,6 +209,7 @@ fn https_client(ca_pem: &str, identity: Option<&IssuedCert>) -> reqwest::Client 
     };
     reqwest::Client::builder()
         .use_preconfigured_tls(cfg)
+        .local_address(local)
         // A hang fails the test instead of stalling the run.
         .timeout(std::time::Duration::from_secs(60))
         .build()
@@ -215,10 +230,15 @@ async fn start_stub(pki: &DevPki) -> (StubState, String) {
         .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(server::tls::serve(
+    tokio::spawn(server::listen::serve(
         listener,
         router,
         Some(tokio_rustls::TlsAcceptor::from(Arc::new(cfg))),
+        server::listen::Gate::new(
+            "stub",
+            server::config::ListenerLimits::default(),
+            Vec::new(),
+        ),
         std::future::pending(),
         std::time::Duration::from_secs(1),
     ));
@@ -296,6 +316,8 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut RawConfig)
         client_a: ca.client("Recipient A").unwrap(),
         client_b: ca.client("Recipient B").unwrap(),
         stranger: other_ca.client("Stranger").unwrap(),
+        expired: ca.expired_client("Expired").unwrap(),
+        server: server_cert.clone(),
         _dir: dir,
     };
     TestApp {

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod cli;
+mod connections;
 mod foundation;
 mod gateway;
 mod hygiene;

@@ -338,6 +338,77 @@ async fn token_endpoint_needs_a_client_certificate_and_a_form(backend: Backend) 
     assert_eq!((status, error.as_str()), (400, "invalid_request"));
 }
 
+/// A form of 16,000 distinct parameters (64 KB) is refused after its 33rd, for less than a
+/// normal token request costs; the same holds at arrangement revocation, which shares the form.
+async fn a_form_of_thousands_of_parameters_is_refused_cheaply(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client_id = app.register(SW).await["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // 16,000 distinct three-letter names, no values: 64,000 bytes, under the 64 KiB body cap.
+    let letters: Vec<char> = ('a'..='z').chain('A'..='Z').chain('0'..='9').collect();
+    let hostile: String = (0..16_000usize)
+        .map(|i| {
+            let n = letters.len();
+            [i / (n * n), i / n % n, i % n]
+                .iter()
+                .map(|&d| letters[d])
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    assert_eq!(hostile.len(), 63_999);
+    let post = |path: &'static str, body: String| {
+        app.client
+            .post(format!("{}{path}", app.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    for path in ["/token", "/arrangements/revoke"] {
+        let (status, error, body) = error_of(post(path, hostile.clone()).await.unwrap()).await;
+        assert_eq!(
+            (
+                status,
+                error.as_str(),
+                body["error_description"].as_str().unwrap()
+            ),
+            (
+                400,
+                "invalid_request",
+                "The form has more than 32 parameters"
+            ),
+            "{path}"
+        );
+    }
+    // Cost: 20 hostile forms against 20 normal token requests, one after another.
+    const N: usize = 20;
+    let assertions: Vec<String> = (0..N)
+        .map(|_| app.assertion(&client_id, json!({})))
+        .collect();
+    let started = std::time::Instant::now();
+    for _ in 0..N {
+        let res = post("/token", hostile.clone()).await.unwrap();
+        assert_eq!(res.status(), 400);
+    }
+    let hostile_time = started.elapsed();
+    let started = std::time::Instant::now();
+    for a in &assertions {
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", a.as_str()),
+        ];
+        assert_eq!(app.token_request(&app.client, &form).await.status(), 200);
+    }
+    let normal_time = started.elapsed();
+    assert!(
+        hostile_time <= normal_time,
+        "{N} hostile forms took {hostile_time:?}, {N} normal token requests {normal_time:?}"
+    );
+}
+
 async fn inactive_software_product_gets_no_token(backend: Backend) {
     let app = spawn_app(backend).await;
     let client_id = app.register(SW).await["client_id"]
@@ -456,4 +527,5 @@ both_backends!(
     token_endpoint_needs_a_client_certificate_and_a_form,
     inactive_software_product_gets_no_token,
     arrangement_revocation_authenticates_the_client_and_holds_no_arrangements,
+    a_form_of_thousands_of_parameters_is_refused_cheaply,
 );

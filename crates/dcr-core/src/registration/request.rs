@@ -237,7 +237,10 @@ pub fn verify_request(
             "The 'exp' claim value must be after the 'iat' claim value.",
         ));
     }
-    if exp - iat > policy.max_request_lifetime_secs {
+    if exp
+        .checked_sub(iat)
+        .is_none_or(|lifetime| lifetime > policy.max_request_lifetime_secs)
+    {
         return Err(meta(format!(
             "The registration request lifetime ('exp' - 'iat') must not exceed {} seconds.",
             policy.max_request_lifetime_secs

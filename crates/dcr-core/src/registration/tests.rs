@@ -401,6 +401,12 @@ fn request_lifetime_rules() {
             "lifetime exactly the maximum",
         ),
         (json!({"exp": NOW + 3601}), NOW, false, "lifetime too long"),
+        (
+            json!({"iat": i64::MIN}),
+            NOW,
+            false,
+            "a lifetime that overflows is too long",
+        ),
         (json!({"exp": NOW}), NOW - 20, false, "exp equal to iat"),
         (json!({"nbf": NOW + 60}), NOW, false, "nbf in the future"),
         (

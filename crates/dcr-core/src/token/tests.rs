@@ -39,7 +39,11 @@ fn assertion(patch: &Value) -> String {
 }
 
 fn check(jwt: &str, keys: &JwkSet, now: UnixTime) -> Result<AssertionClaims, TokenError> {
-    verify_client_assertion(&request_with(jwt), CLIENT, keys, &audiences(), now, 10)
+    let times = AssertionTimes {
+        skew: 10,
+        max_lifetime: 300,
+    };
+    verify_client_assertion(&request_with(jwt), CLIENT, keys, &audiences(), now, times)
 }
 
 #[test]
@@ -268,6 +272,24 @@ fn verify_client_assertion_rejects_bad_claims() {
         (json!({"aud": null}), NOW, "'aud' is not valid", "no aud"),
         (json!({"exp": null}), NOW, "'exp' is required", "no exp"),
         (json!({}), NOW + 310, "has expired", "expired beyond skew"),
+        (
+            json!({"exp": NOW + 311}),
+            NOW,
+            "'exp' must be at most 300 seconds away",
+            "exp beyond the maximum lifetime and the skew",
+        ),
+        (
+            json!({"exp": i64::MAX}),
+            NOW,
+            "'exp' must be at most 300 seconds away",
+            "exp at the end of time",
+        ),
+        (
+            json!({"iat": i64::MIN, "nbf": i64::MIN}),
+            i64::MAX,
+            "has expired",
+            "extreme times do not wrap",
+        ),
         (
             json!({"iat": NOW + 11}),
             NOW,

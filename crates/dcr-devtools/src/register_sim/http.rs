@@ -427,10 +427,15 @@ pub async fn start(opts: SimOptions, clock: SharedClock) -> anyhow::Result<Runni
             .map_err(|e| anyhow::anyhow!("loading the demo product: {e}"))?;
     }
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server::tls::serve(
+    let task = tokio::spawn(server::listen::serve(
         listener,
         router(sim.clone()),
         Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls))),
+        server::listen::Gate::new(
+            "register-sim",
+            server::config::ListenerLimits::default(),
+            Vec::new(),
+        ),
         async move {
             let _ = rx.await;
         },

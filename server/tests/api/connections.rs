@@ -1,0 +1,159 @@
+//! The listeners under abuse: slow clients are closed on time while others are served, and the
+//! connection caps hold (docs/deploy.md, "Connection limits").
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpSocket, TcpStream};
+
+use crate::both_backends;
+use crate::helpers::{https_client_from, spawn_app_with, Backend, TestApp};
+
+/// Another loopback address than the slow clients', for the requests that must still be served.
+const OTHER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+
+fn addr_of(url: &str) -> SocketAddr {
+    let authority = url.split("://").nth(1).unwrap().split('/').next().unwrap();
+    authority.parse().unwrap()
+}
+
+/// Whether the server has closed `stream`: a read returns end of file or an error at once.
+async fn closed(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 512];
+    loop {
+        match tokio::time::timeout(Duration::from_millis(20), stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            // An error page (408, 400): keep reading to the close.
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// Whether the server closes `stream` within `limit`.
+async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if closed(stream).await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// Requests that must be served from another address while the slow clients are held.
+async fn others_are_served(app: &TestApp) {
+    let client = https_client_from(&app.ca_pem, None, Some(OTHER));
+    let res = client
+        .get(format!("{}/login", app.portal))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the portal still serves");
+    let res = client
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the API still serves");
+}
+
+async fn slow_connections_are_closed_on_time_and_others_are_still_served(backend: Backend) {
+    const SLOW: usize = 2_000;
+    let app = spawn_app_with(backend, |raw| {
+        raw.server.header_read_timeout_secs = Some(2);
+        raw.server.tls_handshake_timeout_secs = Some(2);
+        raw.server.max_connections_per_address = Some(5_000);
+    })
+    .await;
+    let portal = addr_of(&app.portal);
+    let api = addr_of(&app.base);
+    // 1,800 portal clients that send half a request head, 200 API clients that start no
+    // TLS handshake.
+    let started = Instant::now();
+    let mut slow = Vec::with_capacity(SLOW);
+    for i in 0..SLOW {
+        let to = if i % 10 == 0 { api } else { portal };
+        let mut s = TcpStream::connect(to).await.unwrap();
+        if to == portal {
+            s.write_all(b"GET /login HTTP/1.1\r\nHost: portal\r\n")
+                .await
+                .unwrap();
+        }
+        slow.push(s);
+    }
+    let opened = started.elapsed();
+    assert!(opened < Duration::from_secs(1), "opened in {opened:?}");
+    others_are_served(&app).await;
+    // Not before their time: a second after they started, they are all open.
+    tokio::time::sleep(Duration::from_secs(1).saturating_sub(started.elapsed())).await;
+    for s in slow.iter_mut().step_by(50) {
+        assert!(!closed(s).await, "closed early");
+    }
+    // On time: all closed within a second of the 2-second deadline.
+    tokio::time::sleep(Duration::from_secs(3).saturating_sub(started.elapsed())).await;
+    let mut open = 0;
+    for s in &mut slow {
+        if !closed(s).await {
+            open += 1;
+        }
+    }
+    assert_eq!(
+        open, 0,
+        "slow connections still open 3 s after they started"
+    );
+    others_are_served(&app).await;
+}
+
+async fn connection_caps_refuse_the_excess_at_once(backend: Backend) {
+    let app = spawn_app_with(backend, |raw| {
+        raw.server.max_connections_per_address = Some(5);
+        raw.server.max_connections = Some(8);
+    })
+    .await;
+    let portal = addr_of(&app.portal);
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(TcpStream::connect(portal).await.unwrap());
+    }
+    // The sixth from the same address is closed at once, unanswered.
+    let mut sixth = TcpStream::connect(portal).await.unwrap();
+    let _ = sixth
+        .write_all(b"GET /login HTTP/1.1\r\nHost: portal\r\n\r\n")
+        .await;
+    let mut buf = Vec::new();
+    let n = tokio::time::timeout(Duration::from_secs(2), sixth.read_to_end(&mut buf))
+        .await
+        .expect("closed at once")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "no answer past the address cap");
+    // Another address is still served, up to the listener's cap of 8 (5 held + 3).
+    for _ in 0..3 {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(OTHER, 0)).unwrap();
+        held.push(socket.connect(portal).await.unwrap());
+    }
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(OTHER, 0)).unwrap();
+    let mut ninth = socket.connect(portal).await.unwrap();
+    assert!(
+        closed_within(&mut ninth, Duration::from_secs(2)).await,
+        "closed at the listener's cap"
+    );
+    // A place is given back when a connection ends: a request is served again.
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let res = https_client_from(&app.ca_pem, None, None)
+        .get(format!("{}/login", app.portal))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+both_backends!(
+    slow_connections_are_closed_on_time_and_others_are_still_served,
+    connection_caps_refuse_the_excess_at_once,
+);
