@@ -4,6 +4,10 @@
 //! match); expiry is still checked exactly on every use, and whether the registration is still
 //! active is still read from the store. Another instance simply verifies the signature.
 //!
+//! Each entry keeps the `kid` of the key that signed the token, so that a caller honours a hit
+//! only while that key is still published: a withdrawn key's tokens stop working at the next key
+//! reload, not when they expire.
+//!
 //! Bounded: entries expire with their token (at most 10 minutes) and a full shard is cleared.
 
 use std::collections::HashMap;
@@ -15,7 +19,16 @@ use sha2::{Digest as _, Sha256};
 const SHARDS: usize = 16;
 const MAX_PER_SHARD: usize = 8192;
 
-type Shard = Mutex<HashMap<[u8; 32], Arc<AccessTokenClaims>>>;
+/// A remembered token: its claims and the `kid` of the key that signed it.
+#[derive(Debug, Clone)]
+pub struct CachedToken {
+    /// The verified claims.
+    pub claims: Arc<AccessTokenClaims>,
+    /// The signing key's id.
+    pub kid: Arc<str>,
+}
+
+type Shard = Mutex<HashMap<[u8; 32], CachedToken>>;
 
 /// The cache.
 pub struct TokenCache {
@@ -39,25 +52,31 @@ impl TokenCache {
         &self.shards[usize::from(k[0]) % SHARDS]
     }
 
-    /// Remembers a token and its claims.
-    pub fn insert(&self, token: &str, claims: AccessTokenClaims, now: i64) {
+    /// Remembers a token, its claims and the `kid` of the key that signed it.
+    pub fn insert(&self, token: &str, claims: AccessTokenClaims, kid: &str, now: i64) {
         let k = key(token);
         let Ok(mut shard) = self.shard(&k).lock() else {
             return;
         };
         if shard.len() >= MAX_PER_SHARD {
-            shard.retain(|_, c| c.exp > now);
+            shard.retain(|_, c| c.claims.exp > now);
             if shard.len() >= MAX_PER_SHARD {
                 shard.clear();
             }
         }
-        shard.insert(k, Arc::new(claims));
+        shard.insert(
+            k,
+            CachedToken {
+                claims: Arc::new(claims),
+                kid: Arc::from(kid),
+            },
+        );
     }
 
-    /// The claims of a known, unexpired token (valid iff `now < exp`, no leeway).
-    pub fn get(&self, token: &str, now: i64) -> Option<Arc<AccessTokenClaims>> {
+    /// A known, unexpired token (valid iff `now < exp`, no leeway).
+    pub fn get(&self, token: &str, now: i64) -> Option<CachedToken> {
         let k = key(token);
         let shard = self.shard(&k).lock().ok()?;
-        shard.get(&k).filter(|c| now < c.exp).cloned()
+        shard.get(&k).filter(|c| now < c.claims.exp).cloned()
     }
 }

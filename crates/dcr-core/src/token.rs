@@ -518,10 +518,35 @@ pub enum AccessTokenError {
     /// `iss` is not ours.
     #[error("The access token issuer is invalid")]
     WrongIssuer,
+    /// `aud` is not ours.
+    #[error("The access token audience is invalid")]
+    WrongAudience,
+    /// The header's `typ` is not `JWT`, the type we issue.
+    #[error("The access token type is invalid")]
+    WrongType,
+    /// `exp - iat` is not between 1 second and [`MAX_ACCESS_TOKEN_LIFETIME_SECS`].
+    #[error("The access token lifetime is invalid")]
+    BadLifetime,
 }
 
-/// Verifies one of our access tokens: signature with the key named by `kid` among `keys`, `iss`
-/// equal to `issuer`, and expiry **exact**: valid iff `now < exp` (no leeway; we issued it).
+/// The longest access token lifetime we issue (CDS: 2 to 10 minutes); a token claiming more is
+/// not one of ours.
+pub const MAX_ACCESS_TOKEN_LIFETIME_SECS: i64 = 600;
+
+/// A verified access token: its claims and the `kid` of the key that signed it (a cache of
+/// verified tokens keeps it, to stop honouring the token once that key is withdrawn).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedAccessToken {
+    /// The claims.
+    pub claims: AccessTokenClaims,
+    /// The signing key's id.
+    pub kid: String,
+}
+
+/// Verifies one of our access tokens: `typ` `JWT`, signature with the key named by `kid` among
+/// `keys`, `iss` and `aud` equal to `issuer`, a lifetime (`exp - iat`) of at most
+/// [`MAX_ACCESS_TOKEN_LIFETIME_SECS`], and expiry **exact**: valid iff `now < exp` (no leeway; we
+/// issued it).
 ///
 /// # Errors
 /// See [`AccessTokenError`].
@@ -530,12 +555,15 @@ pub fn verify_access_token(
     keys: &[VerifyingKey],
     issuer: &str,
     now: UnixTime,
-) -> Result<AccessTokenClaims, AccessTokenError> {
+) -> Result<VerifiedAccessToken, AccessTokenError> {
     let header = jose::decode_header(token).map_err(|_| AccessTokenError::Malformed)?;
     if Alg::parse(&header.alg).is_none() {
         return Err(AccessTokenError::BadSignature);
     }
     let kid = header.kid.ok_or(AccessTokenError::Malformed)?;
+    if !header.typ.is_some_and(|t| t.eq_ignore_ascii_case("JWT")) {
+        return Err(AccessTokenError::WrongType);
+    }
     let key = keys
         .iter()
         .find(|k| k.kid() == kid)
@@ -549,10 +577,20 @@ pub fn verify_access_token(
     if claims.iss != issuer {
         return Err(AccessTokenError::WrongIssuer);
     }
+    if claims.aud != issuer {
+        return Err(AccessTokenError::WrongAudience);
+    }
+    if !claims
+        .exp
+        .checked_sub(claims.iat)
+        .is_some_and(|lifetime| (1..=MAX_ACCESS_TOKEN_LIFETIME_SECS).contains(&lifetime))
+    {
+        return Err(AccessTokenError::BadLifetime);
+    }
     if now >= claims.exp {
         return Err(AccessTokenError::Expired { exp: claims.exp });
     }
-    Ok(claims)
+    Ok(VerifiedAccessToken { claims, kid })
 }
 
 #[cfg(test)]

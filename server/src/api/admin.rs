@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use dcr_core::jose::{verify_with_set, Claims, JoseError};
 use serde_json::Value;
 
+use super::auth::{limited, RateLimit};
 use super::ApiError;
 use crate::jwks::Verified;
 use crate::state::AppState;
@@ -239,6 +240,7 @@ async fn verify_register_jwt(state: &AppState, token: &str) -> Result<Claims, Me
         (status = 406, description = "x-min-v above 1 with x-v (urn:au-cds:error:cds-all:Header/UnsupportedVersion)", body = super::openapi::ErrorBody),
         (status = 413, description = "Body too large", body = super::openapi::ErrorBody),
         (status = 415, description = "Content type is not application/json", body = super::openapi::ErrorBody),
+        (status = 429, description = "Rate limited (per address)", body = super::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "The store or the CDR Register's keys are unavailable", body = super::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(("register" = []))
@@ -246,6 +248,7 @@ async fn verify_register_jwt(state: &AppState, token: &str) -> Result<Claims, Me
 #[tracing::instrument(name = "dcr.admin.metadata_update", skip_all)]
 pub async fn metadata_update(
     State(state): State<AppState>,
+    _: RateLimit<limited::AdminMetadata>,
     headers: HeaderMap,
     super::CappedBody(body): super::CappedBody,
 ) -> Result<Response, MetadataUpdateError> {

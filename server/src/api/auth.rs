@@ -159,6 +159,10 @@ pub mod limited {
     pub struct Token;
     /// `POST /arrangements/revoke`.
     pub struct Arrangement;
+    /// `GET`, `PUT` and `DELETE /register/{client_id}`.
+    pub struct Manage;
+    /// The Register's Admin Metadata Update endpoint.
+    pub struct AdminMetadata;
 
     impl super::Limited for Register {
         const NAME: &'static str = "register";
@@ -168,6 +172,12 @@ pub mod limited {
     }
     impl super::Limited for Arrangement {
         const NAME: &'static str = "arrangement";
+    }
+    impl super::Limited for Manage {
+        const NAME: &'static str = "manage";
+    }
+    impl super::Limited for AdminMetadata {
+        const NAME: &'static str = "admin_metadata";
     }
 }
 
@@ -317,18 +327,26 @@ pub fn authorize_management(
     let cert = caller.cert.as_ref().ok_or(AuthError::CertificateRequired)?;
     let token = bearer(headers)?;
     let now = state.clock.now();
-    let claims = match state.token_cache.get(token, now) {
-        Some(c) => (*c).clone(),
+    let keys = state.keys.load();
+    // A remembered token counts only while the key that signed it is still published.
+    let cached = state
+        .token_cache
+        .get(token, now)
+        .filter(|hit| keys.published().iter().any(|k| k.kid() == &*hit.kid));
+    let claims = match cached {
+        Some(hit) => (*hit.claims).clone(),
         None => {
-            let claims = verify_access_token(token, state.keys.load().published(), &state.config.issuer_str(), now).map_err(|e| {
+            let verified = verify_access_token(token, keys.published(), &state.config.issuer_str(), now).map_err(|e| {
                 tracing::info!(target: "security", reason = %e, "management call with an invalid access token");
                 match e {
                     AccessTokenError::Expired { exp } => AuthError::InvalidToken(expired_at(exp)),
                     other => AuthError::InvalidToken(other.to_string()),
                 }
             })?;
-            state.token_cache.insert(token, claims.clone(), now);
-            claims
+            state
+                .token_cache
+                .insert(token, verified.claims.clone(), &verified.kid, now);
+            verified.claims
         }
     };
     if !ct_eq(&claims.cnf.x5t_s256, &cert.thumbprint) {

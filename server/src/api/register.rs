@@ -397,6 +397,7 @@ async fn active_registration(
         (status = 200, description = "The registration", body = super::openapi::RegistrationResponse),
         (status = 401, description = "Missing, invalid or unbound access token, or unknown client", body = super::openapi::ErrorBody, headers(("WWW-Authenticate" = String))),
         (status = 403, description = "No client certificate, or the token lacks the cdr:registration scope", body = super::openapi::ErrorBody),
+        (status = 429, description = "Rate limited (per certificate or per address)", body = super::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "The store or the CDR Register is unavailable", body = super::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(("mtls" = [], "bearer" = []))
@@ -404,6 +405,7 @@ async fn active_registration(
 #[tracing::instrument(name = "dcr.register.get", skip_all, fields(client_id = tracing::field::Empty))]
 pub async fn get(
     State(state): State<AppState>,
+    _: RateLimit<limited::Manage>,
     caller: Caller,
     headers: HeaderMap,
     Path(client_id): Path<String>,
@@ -436,6 +438,7 @@ pub async fn get(
         (status = 403, description = "No client certificate, or the token lacks the cdr:registration scope", body = super::openapi::ErrorBody),
         (status = 413, description = "Body too large", body = super::openapi::ErrorBody),
         (status = 415, description = "Content type is not application/jwt", body = super::openapi::ErrorBody),
+        (status = 429, description = "Rate limited (per certificate or per address)", body = super::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "The store or the CDR Register is unavailable", body = super::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(("mtls" = [], "bearer" = []))
@@ -443,6 +446,7 @@ pub async fn get(
 #[tracing::instrument(name = "dcr.register.put", skip_all, fields(client_id = tracing::field::Empty, software_id = tracing::field::Empty))]
 pub async fn put(
     State(state): State<AppState>,
+    _: RateLimit<limited::Manage>,
     caller: Caller,
     headers: HeaderMap,
     Path(client_id): Path<String>,
@@ -500,6 +504,7 @@ pub async fn put(
         (status = 204, description = "Deleted"),
         (status = 401, description = "Missing, invalid or unbound access token, or unknown client", body = super::openapi::ErrorBody, headers(("WWW-Authenticate" = String))),
         (status = 403, description = "No client certificate, or the token lacks the cdr:registration scope", body = super::openapi::ErrorBody),
+        (status = 429, description = "Rate limited (per certificate or per address)", body = super::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "The store or the CDR Register is unavailable", body = super::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(("mtls" = [], "bearer" = []))
@@ -507,6 +512,7 @@ pub async fn put(
 #[tracing::instrument(name = "dcr.register.delete", skip_all, fields(client_id = tracing::field::Empty))]
 pub async fn delete(
     State(state): State<AppState>,
+    _: RateLimit<limited::Manage>,
     caller: Caller,
     headers: HeaderMap,
     Path(client_id): Path<String>,

@@ -134,11 +134,14 @@ async fn issue(
         },
         aud: issuer,
     };
-    let token = issue_access_token(state.keys.load().active(), &claims).map_err(|e| {
+    let keys = state.keys.load();
+    let token = issue_access_token(keys.active(), &claims).map_err(|e| {
         tracing::error!(error = %e, "signing an access token");
         TokenEndpointError::Internal
     })?;
-    state.token_cache.insert(&token, claims, now);
+    state
+        .token_cache
+        .insert(&token, claims, keys.active().kid(), now);
     tracing::info!("access token issued");
     let body = serde_json::json!({
         "access_token": token,

@@ -104,6 +104,49 @@ async fn rotate_publish_sign_retire(backend: Backend) {
     assert_eq!(kid_of(&token), row.kid);
 }
 
+/// A token this instance issued, and so remembers, stops working as soon as the key that signed
+/// it is withdrawn (retired early, as after a compromise), not when the token expires.
+async fn a_withdrawn_keys_remembered_tokens_stop_working_at_the_next_reload(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client_id = app.register(SW).await["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let old_token = app.token(&client_id).await;
+    let get = |token: String| {
+        let url = app.client_url(&client_id);
+        let client = app.client.clone();
+        async move {
+            client
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(get(old_token.clone()).await, 200, "remembered since issue");
+    server::keys::rotate(&app.store, KeyAlg::Es256, app.now())
+        .await
+        .unwrap();
+    app.clock.advance(1);
+    let retired = app
+        .store
+        .retire_superseded_signing_keys(app.now(), app.now())
+        .await
+        .unwrap();
+    assert_eq!(retired, vec![kid_of(&old_token)]);
+    app.keys.reload(&app.store, app.now()).await.unwrap();
+    assert_eq!(
+        get(old_token).await,
+        401,
+        "the old key's token, though unexpired"
+    );
+    let new_token = app.token(&client_id).await;
+    assert_eq!(get(new_token).await, 200);
+}
+
 /// Registers `software_id` with its SSA's `jwks_uri` at `path` on the stub, the request signed
 /// with `key`; answers the client id.
 async fn register_at(app: &TestApp, software_id: &str, path: &str, key: &SigningKey) -> String {
@@ -235,6 +278,7 @@ async fn an_unreachable_recipient_jwks_refuses_only_what_it_cannot_check(backend
 
 both_backends!(
     rotate_publish_sign_retire,
+    a_withdrawn_keys_remembered_tokens_stop_working_at_the_next_reload,
     a_recipient_rotating_its_keys_causes_one_refetch,
     an_unreachable_recipient_jwks_refuses_only_what_it_cannot_check,
 );

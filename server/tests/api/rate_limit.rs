@@ -1,5 +1,6 @@
-//! Rate limits of POST /register and the token endpoint: per certificate and per address,
-//! 429 with Retry-After and the JSON error body.
+//! Rate limits of every API endpoint that does work for a caller (registration, management, the
+//! token endpoint, arrangement revocation, the Register's admin endpoint): per certificate and
+//! per address, 429 with Retry-After and the JSON error body.
 
 use crate::helpers::{error_of, spawn_app_with, Backend, TestApp};
 
@@ -69,4 +70,36 @@ async fn zero_turns_rate_limits_off() {
     for _ in 0..5 {
         assert_eq!(token_status(&app, &app.client).await.status(), 400);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn management_calls_count_against_the_certificates_limit() {
+    let app = spawn_app_with(Backend::Sqlite, |raw| {
+        raw.security.rate_limit_per_minute = Some(60);
+        raw.security.rate_limit_burst = Some(1);
+    })
+    .await;
+    let url = app.client_url("6f0e8f8e-0000-4000-8000-000000000000");
+    assert_eq!(app.client.get(&url).send().await.unwrap().status(), 401);
+    for method in [
+        reqwest::Method::GET,
+        reqwest::Method::PUT,
+        reqwest::Method::DELETE,
+    ] {
+        assert_limited(app.client.request(method, &url).send().await.unwrap()).await;
+    }
+    // Another certificate still has its budget.
+    assert_eq!(app.client_b.get(&url).send().await.unwrap().status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registers_admin_endpoint_is_limited_per_address() {
+    let app = spawn_app_with(Backend::Sqlite, |raw| {
+        raw.security.rate_limit_per_address_per_minute = Some(60);
+        raw.security.rate_limit_address_burst = Some(1);
+    })
+    .await;
+    let url = format!("{}/cds-au/v1/admin/register/metadata", app.base);
+    assert_eq!(app.anon.post(&url).send().await.unwrap().status(), 401);
+    assert_limited(app.anon.post(&url).send().await.unwrap()).await;
 }

@@ -452,7 +452,9 @@ fn at_claims() -> AccessTokenClaims {
 fn access_token_round_trips() {
     let key = &test_keys().adr_es256;
     let token = issue_access_token(key, &at_claims()).unwrap();
-    let got = verify_access_token(&token, &[key.verifying_key()], DH_ISSUER, NOW).unwrap();
+    let verified = verify_access_token(&token, &[key.verifying_key()], DH_ISSUER, NOW).unwrap();
+    assert_eq!(verified.kid, key.kid());
+    let got = verified.claims;
     assert_eq!(got, at_claims());
     assert!(got.has_scope("cdr:registration"));
     let raw = crate::jose::decode_claims_unverified(&token).unwrap();
@@ -550,6 +552,62 @@ fn access_token_rejections() {
             "no kid",
         ),
         ("garbage".to_owned(), AccessTokenError::Malformed, "garbage"),
+        (
+            sign_with_header(
+                key,
+                &json!({"alg": "ES256", "kid": key.kid(), "typ": "at+jwt"}),
+                &serde_json::to_value(at_claims()).unwrap(),
+            )
+            .unwrap(),
+            AccessTokenError::WrongType,
+            "another typ",
+        ),
+        (
+            sign_with_header(
+                key,
+                &json!({"alg": "ES256", "kid": key.kid()}),
+                &serde_json::to_value(at_claims()).unwrap(),
+            )
+            .unwrap(),
+            AccessTokenError::WrongType,
+            "no typ",
+        ),
+        (
+            issue_access_token(
+                key,
+                &AccessTokenClaims {
+                    aud: "https://elsewhere".into(),
+                    ..at_claims()
+                },
+            )
+            .unwrap(),
+            AccessTokenError::WrongAudience,
+            "another audience",
+        ),
+        (
+            issue_access_token(
+                key,
+                &AccessTokenClaims {
+                    exp: NOW + 601,
+                    ..at_claims()
+                },
+            )
+            .unwrap(),
+            AccessTokenError::BadLifetime,
+            "longer than we issue",
+        ),
+        (
+            issue_access_token(
+                key,
+                &AccessTokenClaims {
+                    iat: i64::MIN,
+                    ..at_claims()
+                },
+            )
+            .unwrap(),
+            AccessTokenError::BadLifetime,
+            "a lifetime that overflows",
+        ),
     ];
     for (token, want, msg) in cases {
         assert_eq!(
