@@ -16,7 +16,7 @@ use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::state::AppState;
+use std::sync::Arc;
 
 /// Registrations (POST /register) by `outcome` (`created`/`rejected`) and `error` code.
 pub const REGISTRATIONS: &str = "dcr_registrations_total";
@@ -122,16 +122,18 @@ pub fn sign_in(outcome: &'static str) {
     metrics::counter!(PORTAL_SIGN_INS, "outcome" => outcome).increment(1);
 }
 
+/// Seconds since the last successful Register sync, if there was one (read at each scrape).
+pub type SyncAge = Arc<dyn Fn() -> Option<i64> + Send + Sync>;
+
 /// The router of the metrics listener: `GET /metrics`.
-pub fn router(handle: PrometheusHandle, state: AppState) -> Router {
+pub fn router(handle: PrometheusHandle, sync_age: SyncAge) -> Router {
     Router::new()
         .route("/metrics", get(scrape))
-        .with_state((handle, state))
+        .with_state((handle, sync_age))
 }
 
-async fn scrape(State((handle, state)): State<(PrometheusHandle, AppState)>) -> Response {
-    if let Some(at) = state.register_sync.last_success() {
-        let age = (state.clock.now() - at).max(0);
+async fn scrape(State((handle, sync_age)): State<(PrometheusHandle, SyncAge)>) -> Response {
+    if let Some(age) = sync_age() {
         #[allow(clippy::cast_precision_loss)]
         metrics::gauge!(REGISTER_SYNC_AGE).set(age as f64);
     }

@@ -97,7 +97,10 @@ impl Application {
                 let listener = TcpListener::bind(addr)
                     .await
                     .with_context(|| format!("binding the metrics listener on {addr}"))?;
-                Some((listener, crate::metrics::router(handle, state.clone())))
+                let (sync, clock) = (state.register_sync.clone(), state.clock.clone());
+                let sync_age: crate::metrics::SyncAge =
+                    Arc::new(move || sync.last_success().map(|at| (clock.now() - at).max(0)));
+                Some((listener, crate::metrics::router(handle, sync_age)))
             }
             None => None,
         };

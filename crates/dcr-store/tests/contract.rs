@@ -502,3 +502,49 @@ async fn the_wal_is_checkpointed_beside_the_writer_on_sqlite() {
     }
     store.close().await;
 }
+
+/// SQLite: the database and its WAL and shared-memory files are readable by their owner only,
+/// whether the store creates the database or finds it with looser permissions.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_sqlite_files_are_the_owners_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dcr.db");
+    let url = format!("sqlite://{}", path.display());
+    let mode = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        std::fs::metadata(std::path::PathBuf::from(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let store = Store::connect(&url).await.unwrap();
+    let r = reg("perm-1", "perm-sw-1", "Perm", 1_000);
+    store
+        .create_registration(&r, None, &audit("registration.create", &r.client_id))
+        .await
+        .unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        assert_eq!(mode(suffix), 0o600, "dcr.db{suffix} when created");
+    }
+    store.close().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = std::path::PathBuf::from(name);
+        if file.exists() {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+    let again = Store::connect(&url).await.unwrap();
+    assert_eq!(
+        mode(""),
+        0o600,
+        "an existing database readable by others is tightened"
+    );
+    assert!(again.get_registration("perm-1").await.unwrap().is_some());
+    again.close().await;
+}

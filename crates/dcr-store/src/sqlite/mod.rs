@@ -18,6 +18,42 @@ use crate::{Store, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 
+/// The database holds registrations, administrators' password hashes and session ids, so only
+/// its owner may read it: a new file is created with mode 0600 (SQLite gives its `-wal` and
+/// `-shm` files the database file's permissions), and an existing database, WAL or shared-memory
+/// file that others can read or write is set to 0600, with a warning.
+#[cfg(unix)]
+fn owner_only(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    if !path.exists() {
+        return std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map(drop);
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = std::path::PathBuf::from(name);
+        let Ok(meta) = std::fs::metadata(&file) else {
+            continue;
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(file = %file.display(), mode = format!("{mode:o}"), "the SQLite file could be read by others; its mode is now 600");
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn owner_only(_: &std::path::Path) -> std::io::Result<()> {
+    Ok(())
+}
+
 /// Opens the read pool and the single-connection write pool on the file `url` names, runs the
 /// migrations and starts the writer and the checkpointer.
 pub(crate) async fn connect(url: &str) -> Result<Store, StoreError> {
@@ -42,6 +78,7 @@ pub(crate) async fn connect(url: &str) -> Result<Store, StoreError> {
         ));
     }
     let opts_path = opts.get_filename().to_path_buf();
+    owner_only(&opts_path).map_err(sqlx::Error::Io)?;
     let writer = SqlitePoolOptions::new()
         .max_connections(1)
         .min_connections(1)
