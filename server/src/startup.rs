@@ -84,7 +84,9 @@ impl Application {
             outbound,
             registration_policy: Arc::new(AppState::build_policy(&config)),
             token_cache: Arc::new(crate::token_cache::TokenCache::default()),
-            register_sync: Arc::new(crate::cdr_register::SyncHandle::new()),
+            register_sync: Arc::new(crate::cdr_register::SyncHandle::new(
+                api_listener.local_addr().ok(),
+            )),
             config: config.clone(),
             store: store.clone(),
             clock: clock.clone(),

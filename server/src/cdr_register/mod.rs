@@ -54,6 +54,8 @@ pub const TICK: Duration = Duration::from_secs(5);
 pub struct SyncHandle {
     notify: Notify,
     instance_id: String,
+    /// `<host>@<API address>/`, the start of this instance's id, when the host is known.
+    seat: Option<String>,
     /// Unix time of the last round in which every list was had (0: none yet), for metrics.
     last_success: std::sync::atomic::AtomicI64,
 }
@@ -68,18 +70,37 @@ impl std::fmt::Debug for SyncHandle {
 
 impl Default for SyncHandle {
     fn default() -> Self {
-        Self::new()
+        Self::new(None)
     }
 }
 
+/// This machine's host name (Linux), if it can be read.
+fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+}
+
 impl SyncHandle {
-    /// A handle with a fresh instance id (`<pid>-<random>`), the lease holder name.
+    /// A handle with a fresh instance id, the lease holder's name: `<pid>-<random>`, after
+    /// `<host>@<api_addr>/` when the API listener's bound address is given and the host name is
+    /// known. That prefix is the instance's *seat*: no other live process can have it, since
+    /// this one has bound the address, so a lease held under it at start belongs to an earlier
+    /// process of this instance that crashed, and is taken back at once.
     #[must_use]
-    pub fn new() -> Self {
+    pub fn new(api_addr: Option<std::net::SocketAddr>) -> Self {
         let rand = uuid::Uuid::new_v4().simple().to_string();
+        let seat = api_addr.and_then(|addr| Some(format!("{}@{addr}/", host_name()?)));
         Self {
             notify: Notify::new(),
-            instance_id: format!("{}-{}", std::process::id(), &rand[..12]),
+            instance_id: format!(
+                "{}{}-{}",
+                seat.as_deref().unwrap_or_default(),
+                std::process::id(),
+                &rand[..12]
+            ),
+            seat,
             last_success: std::sync::atomic::AtomicI64::new(0),
         }
     }
@@ -131,6 +152,8 @@ pub async fn run(
     stopped: impl std::future::Future<Output = ()>,
 ) {
     let me = handle.instance_id().to_string();
+    // At start, a lease of this seat is an earlier process's: take it back at once.
+    let mut seat = handle.seat.clone();
     let poll = state.config.register_poll;
     let mut next_poll = tokio::time::Instant::now();
     let mut holder = false;
@@ -138,11 +161,21 @@ pub async fn run(
     tokio::pin!(stopped);
     loop {
         let now = state.clock.now();
-        match state
-            .store
-            .acquire_lease(LEASE, &me, now, LEASE_TTL_SECS)
-            .await
-        {
+        let acquired = match seat.take() {
+            Some(seat) => {
+                state
+                    .store
+                    .take_over_lease(LEASE, &me, &seat, now, LEASE_TTL_SECS)
+                    .await
+            }
+            None => {
+                state
+                    .store
+                    .acquire_lease(LEASE, &me, now, LEASE_TTL_SECS)
+                    .await
+            }
+        };
+        match acquired {
             Ok(Some(lease)) => {
                 let took_over = !holder;
                 holder = true;

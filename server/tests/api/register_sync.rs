@@ -1019,7 +1019,85 @@ async fn status_paging_refuses_other_origins_loops_and_too_many_pages(backend: B
     );
 }
 
+/// An instance restarted after a crash, its lease left behind unexpired, takes the lease back
+/// at once: the lease names the instance's seat (its host and API address), which no other live
+/// process can have. The crash is a runtime dropped with all its tasks, so nothing is given up.
+async fn a_restarted_instance_takes_its_lease_back_at_once(backend: Backend) {
+    let sim = Sim::start(1000).await;
+    sim.add(SW, LEGAL_ENTITY_ID);
+    let mut base = spawn_app_with(backend, |raw| use_sim(raw, &sim, false)).await;
+    // The test app's own instance stops (and closes its store); the checks read through another.
+    let store = Store::connect(base.config.database_url.expose())
+        .await
+        .unwrap();
+    base.stop();
+    eventually("the test app gives its lease up", || async {
+        store.lease(LEASE).await.unwrap().is_none()
+    })
+    .await;
+    let (config, clock) = (base.config.clone(), base.clock.clone());
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (crash_tx, crash_rx) = std::sync::mpsc::channel::<()>();
+    let crashed = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let app = rt
+            .block_on(server::startup::Application::build(config, Arc::new(clock)))
+            .unwrap();
+        let id = app.state().register_sync.instance_id().to_string();
+        started_tx.send((app.api_addr().unwrap(), id)).unwrap();
+        rt.spawn(app.run_until_stopped(std::future::pending()));
+        let _ = crash_rx.recv();
+        rt.shutdown_background();
+    });
+    let (addr, first) = tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
+        .await
+        .unwrap();
+    eventually("the first process holds the lease", || async {
+        store
+            .lease(LEASE)
+            .await
+            .unwrap()
+            .is_some_and(|l| l.holder == first)
+    })
+    .await;
+    crash_tx.send(()).unwrap();
+    tokio::task::spawn_blocking(move || crashed.join().unwrap())
+        .await
+        .unwrap();
+    // The same instance again: same host, same API address. The test clock stands still, so
+    // the old lease would never expire on its own.
+    let mut config = base.config.clone();
+    config.listen_addr = addr;
+    let app = server::startup::Application::build(config, Arc::new(base.clock.clone()))
+        .await
+        .unwrap();
+    let second = app.state().register_sync.instance_id().to_string();
+    let seat = |id: &str| id.rsplit_once('/').map(|(seat, _)| seat.to_string());
+    assert_eq!(seat(&second), seat(&first), "the same seat");
+    assert_ne!(second, first);
+    let restarted = tokio::time::Instant::now();
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    eventually("the restarted process holds the lease", || async {
+        store
+            .lease(LEASE)
+            .await
+            .unwrap()
+            .is_some_and(|l| l.holder == second)
+    })
+    .await;
+    assert!(
+        restarted.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        restarted.elapsed()
+    );
+}
+
 both_backends!(
+    a_restarted_instance_takes_its_lease_back_at_once,
     sync_sends_versions_and_etags_and_a_304_keeps_the_state,
     an_outage_keeps_the_last_good_state,
     unknown_status_values_are_ignored,

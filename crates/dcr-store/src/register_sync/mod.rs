@@ -116,6 +116,41 @@ impl Store {
         Ok(row)
     }
 
+    /// Like [`Store::acquire_lease`], and also takes the lease from a holder whose name starts
+    /// with `seat` — an earlier process of this same instance, which cannot still be running
+    /// (the caller's seat names the address it has bound; see `SyncHandle`), so that an
+    /// instance restarted after a crash takes its lease back at once instead of waiting for it
+    /// to expire. Used once, at start.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn take_over_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        seat: &str,
+        now: i64,
+        ttl_secs: i64,
+    ) -> Result<Option<Lease>, StoreError> {
+        let row = dispatch_write!(self, pool => {
+            sqlx::query_as::<_, Lease>(
+                "INSERT INTO lease (name, holder, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+                 WHERE lease.expires_at < $4 OR lease.holder = excluded.holder \
+                    OR substr(lease.holder, 1, length($5)) = $5 \
+                 RETURNING name, holder, expires_at, refresh_requested_at",
+            )
+            .bind(name)
+            .bind(holder)
+            .bind(now.saturating_add(ttl_secs))
+            .bind(now)
+            .bind(seat)
+            .fetch_optional(pool)
+            .await
+        })?;
+        Ok(row)
+    }
+
     /// Gives the lease up if `holder` holds it (on shutdown, so another instance takes over at
     /// once).
     ///

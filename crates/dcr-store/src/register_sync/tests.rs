@@ -9,6 +9,46 @@ fn reg(client_id: &str, software_id: &str) -> Registration {
 }
 
 async fn sync_contract(store: Store) {
+    // Taking over one's own seat: a lease held by an earlier process of the same seat is taken
+    // at once, one of another seat is not.
+    let held = store
+        .acquire_lease("seat", "host@10.0.0.1:7443/11-aaa", 100, 60)
+        .await
+        .unwrap();
+    assert!(held.is_some());
+    assert!(
+        store
+            .take_over_lease(
+                "seat",
+                "host@10.0.0.2:7443/12-bbb",
+                "host@10.0.0.2:7443/",
+                101,
+                60
+            )
+            .await
+            .unwrap()
+            .is_none(),
+        "another seat waits for the lease to expire"
+    );
+    assert!(
+        store
+            .take_over_lease(
+                "seat",
+                "host@10.0.0.1:7443/13-ccc",
+                "host@10.0.0.1:7443/",
+                101,
+                60
+            )
+            .await
+            .unwrap()
+            .is_some(),
+        "the same seat takes it back"
+    );
+    assert_eq!(
+        store.lease("seat").await.unwrap().unwrap().holder,
+        "host@10.0.0.1:7443/13-ccc"
+    );
+
     // The lease: one holder at a time, renewable by its holder, free once expired or released.
     let a = store.acquire_lease("l", "a", 100, 60).await.unwrap();
     assert_eq!(a.map(|l| l.expires_at), Some(160), "free lease taken");
