@@ -3,6 +3,13 @@
 //! Sets are cached for a TTL; a `kid` not in the cached set triggers one refetch, rate-limited
 //! per URI (`min_refetch`), and concurrent misses on one URI share a single fetch. A failed
 //! fetch is remembered briefly (negative cache) so that a dead endpoint is not hammered.
+//!
+//! When the refresh of an expired set fails, the last good set is still used for a bounded
+//! grace period after its TTL (`outbound.jwks_grace_secs`), with a warning and the metric
+//! `dcr_jwks_cache_total{result="stale"}`: an outage of the Register's or a recipient's JWKS
+//! endpoint does not stop registrations and tokens signed with keys already known. A refetch
+//! for an unknown `kid` gets no grace: a key the server has never seen cannot be trusted from
+//! an old set, and the caller answers that the keys are unavailable.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -53,6 +60,7 @@ struct Entry {
 pub struct JwksCache {
     outbound: Outbound,
     ttl: Duration,
+    grace: Duration,
     min_refetch: Duration,
     negative_ttl: Duration,
     entries: RwLock<HashMap<String, Arc<Entry>>>,
@@ -67,11 +75,47 @@ impl JwksCache {
         Self {
             outbound,
             ttl,
+            grace: Duration::ZERO,
             min_refetch: Duration::from_secs(10),
             negative_ttl: Duration::from_secs(5),
             entries: RwLock::new(HashMap::new()),
             register_uri: None,
         }
+    }
+
+    /// Keeps using a set for `grace` past its TTL when its refresh fails.
+    #[must_use]
+    pub fn with_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// The last good set when it is within the grace period, for a failed refresh of an expired
+    /// set (never for a refetch after an unknown `kid`).
+    fn stale(
+        &self,
+        uri: &str,
+        entry: &Entry,
+        missing_kid: Option<&str>,
+        error: &str,
+    ) -> Option<Arc<JwkSet>> {
+        if missing_kid.is_some() {
+            return None;
+        }
+        let cached = entry.cached.read().ok()?;
+        let c = cached.as_ref()?;
+        let age = c.fetched.elapsed();
+        if age >= self.ttl + self.grace {
+            return None;
+        }
+        self.cache_result(uri, "stale");
+        tracing::warn!(
+            uri,
+            error,
+            age_secs = age.as_secs(),
+            "JWKS refresh failed; using the last good set within its grace period"
+        );
+        Some(c.set.clone())
     }
 
     /// Names the CDR Register's JWKS URI, so that metrics tell its fetches from recipients'.
@@ -195,6 +239,9 @@ impl JwksCache {
         }
         if let Some((at, why)) = entry.failed.read().ok().and_then(|f| f.clone()) {
             if at.elapsed() < self.negative_ttl {
+                if let Some(set) = self.stale(uri, entry, missing_kid, &why) {
+                    return Ok(set);
+                }
                 self.cache_result(uri, "negative");
                 return Err(JwksError::RecentlyFailed(why));
             }
@@ -236,7 +283,10 @@ impl JwksCache {
                 if let Ok(mut f) = entry.failed.write() {
                     *f = Some((Instant::now(), e.to_string()));
                 }
-                Err(e)
+                match self.stale(uri, entry, missing_kid, &e.to_string()) {
+                    Some(set) => Ok(set),
+                    None => Err(e),
+                }
             }
         }
     }

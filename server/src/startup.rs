@@ -75,6 +75,7 @@ impl Application {
             discovery: Arc::new(AppState::build_discovery(&config)),
             jwks: Arc::new(
                 crate::jwks::JwksCache::new(outbound.clone(), config.jwks_ttl)
+                    .with_grace(config.jwks_grace)
                     .with_register_uri(config.register_jwks_uri.as_str()),
             ),
             rate_limiter: Arc::new(crate::rate_limit::RateLimiter::new(

@@ -116,6 +116,8 @@ pub struct RawOutbound {
     pub max_response_bytes: Option<usize>,
     /// JWKS cache time to live, seconds.
     pub jwks_ttl_secs: Option<u64>,
+    /// Seconds a JWK set is still used past its TTL when its refresh fails (0: none).
+    pub jwks_grace_secs: Option<u64>,
 }
 
 /// `[security]`

@@ -133,6 +133,8 @@ pub struct Config {
     pub max_response_bytes: usize,
     /// JWKS cache TTL.
     pub jwks_ttl: Duration,
+    /// How long a JWK set is still used past its TTL when its refresh fails.
+    pub jwks_grace: Duration,
     /// Skew for others' clocks, seconds.
     pub clock_skew_secs: i64,
     /// Most seconds between now and a client assertion's (or the Register's admin token's) `exp`.
@@ -259,6 +261,7 @@ impl Config {
         let _ = writeln!(s, "timeout_ms = {}", self.outbound_timeout.as_millis());
         let _ = writeln!(s, "max_response_bytes = {}", self.max_response_bytes);
         let _ = writeln!(s, "jwks_ttl_secs = {}", self.jwks_ttl.as_secs());
+        let _ = writeln!(s, "jwks_grace_secs = {}", self.jwks_grace.as_secs());
         let _ = writeln!(s, "\n[security]");
         let _ = writeln!(s, "clock_skew_secs = {}", self.clock_skew_secs);
         let _ = writeln!(

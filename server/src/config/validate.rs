@@ -231,6 +231,12 @@ impl TryFrom<RawConfig> for Config {
             ));
         }
         let listener = listener_limits(&mut e, &raw.server);
+        let jwks_grace_secs = raw.outbound.jwks_grace_secs.unwrap_or(3_600);
+        if jwks_grace_secs > 86_400 {
+            e.push(format!(
+                "outbound.jwks_grace_secs: {jwks_grace_secs} must be at most 86400 (a day)"
+            ));
+        }
         let skew = raw.security.clock_skew_secs.unwrap_or(30);
         if !(0..=300).contains(&skew) {
             e.push(format!(
@@ -320,6 +326,7 @@ impl TryFrom<RawConfig> for Config {
             outbound_timeout: Duration::from_millis(timeout_ms),
             max_response_bytes: raw.outbound.max_response_bytes.unwrap_or(256 * 1024),
             jwks_ttl: Duration::from_secs(raw.outbound.jwks_ttl_secs.unwrap_or(600)),
+            jwks_grace: Duration::from_secs(jwks_grace_secs),
             clock_skew_secs: skew,
             max_assertion_lifetime_secs,
             token_lifetime_secs: lifetime,

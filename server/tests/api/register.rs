@@ -656,6 +656,51 @@ async fn register_jwks_unavailable_is_503_not_a_client_error(backend: Backend) {
     assert_eq!((status, error.as_str()), (503, "temporarily_unavailable"));
 }
 
+/// The Register's JWKS goes down while registrations come in: past the set's TTL its last good
+/// keys are still used within the grace period (a refresh is tried each time); with no grace
+/// configured, the outage is a 503.
+async fn a_register_jwks_outage_is_bridged_by_the_grace_period(backend: Backend) {
+    const OTHERS: [&str; 2] = [
+        "7d3b1f0a-1b2c-4d5e-8f90-a1b2c3d4e5f6",
+        "8e4c2a1b-2c3d-4e5f-9a01-b2c3d4e5f6a7",
+    ];
+    let app = spawn_app_with(backend, |raw| raw.outbound.jwks_ttl_secs = Some(1)).await;
+    let strict = spawn_app_with(backend, |raw| {
+        raw.outbound.jwks_ttl_secs = Some(1);
+        raw.outbound.jwks_grace_secs = Some(0);
+    })
+    .await;
+    for a in [&app, &strict] {
+        a.register(SW).await;
+        a.stub.set("/register/jwks", 503, "down");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let fetched = app.stub.hits("/register/jwks");
+    for sw in OTHERS {
+        let res = app.post_register(&app.request(sw, json!({}))).await;
+        assert_eq!(
+            res.status(),
+            201,
+            "{sw} during the outage, within the grace period"
+        );
+    }
+    assert!(
+        app.stub.hits("/register/jwks") > fetched,
+        "a refresh was tried"
+    );
+    let (status, error, _) = error_of(
+        strict
+            .post_register(&strict.request(OTHERS[0], json!({})))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, error.as_str()),
+        (503, "temporarily_unavailable"),
+        "no grace"
+    );
+}
+
 async fn recipient_jwks_unavailable_is_invalid_client_metadata(backend: Backend) {
     let app = spawn_app(backend).await;
     app.stub.set("/adr/jwks", 404, "");
@@ -915,6 +960,7 @@ both_backends!(
     concurrent_duplicate_posts_give_exactly_one_201,
     replayed_request_jti_is_refused_and_a_reused_ssa_is_not,
     register_jwks_unavailable_is_503_not_a_client_error,
+    a_register_jwks_outage_is_bridged_by_the_grace_period,
     recipient_jwks_unavailable_is_invalid_client_metadata,
     outbound_documents_over_the_size_cap_are_refused,
     unknown_kid_triggers_one_refetch,
