@@ -28,8 +28,25 @@ pub struct ConnectionInfo {
 /// The crypto provider used everywhere (aws-lc-rs).
 #[must_use]
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    provider
+        .cipher_suites
+        .retain(|suite| FAPI_CIPHER_SUITES.contains(&suite.suite()));
+    Arc::new(provider)
 }
+
+/// The cipher suites offered and accepted: every TLS 1.3 suite, and on TLS 1.2 only those FAPI
+/// 1.0 Advanced §8.5 allows (ECDHE with AES-GCM, for RSA certificates, and their ECDSA
+/// equivalents; rustls has no DHE), so that CHACHA20 and CBC suites are refused on TLS 1.2.
+pub const FAPI_CIPHER_SUITES: &[rustls::CipherSuite] = &[
+    rustls::CipherSuite::TLS13_AES_256_GCM_SHA384,
+    rustls::CipherSuite::TLS13_AES_128_GCM_SHA256,
+    rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256,
+    rustls::CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    rustls::CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+];
 
 /// Reads PEM certificates.
 ///

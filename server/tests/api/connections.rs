@@ -161,7 +161,69 @@ async fn connection_caps_refuse_the_excess_at_once(backend: Backend) {
     assert_eq!(res.status(), 200);
 }
 
+/// A TLS client that offers only `suite` on `version`: answers the handshake's outcome and, when
+/// it succeeds, the suite agreed.
+async fn handshake_with(
+    app: &TestApp,
+    version: &'static rustls::SupportedProtocolVersion,
+    suite: rustls::CipherSuite,
+) -> Result<rustls::CipherSuite, std::io::Error> {
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    provider.cipher_suites.retain(|s| s.suite() == suite);
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut app.ca_pem.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(provider))
+        .with_protocol_versions(&[version])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = TcpStream::connect(addr_of(&app.base)).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await?;
+    Ok(tls.get_ref().1.negotiated_cipher_suite().unwrap().suite())
+}
+
+/// TLS 1.2 only with the FAPI 1.0 suites (ECDHE with AES-GCM): CHACHA20 and CBC suites are
+/// refused there; TLS 1.3 is allowed with its suites.
+async fn tls_1_2_is_limited_to_the_fapi_cipher_suites(backend: Backend) {
+    use rustls::CipherSuite as S;
+    let app = crate::helpers::spawn_app(backend).await;
+    let tls12 = &rustls::version::TLS12;
+    let tls13 = &rustls::version::TLS13;
+    for suite in [
+        S::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        S::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    ] {
+        assert_eq!(handshake_with(&app, tls12, suite).await.unwrap(), suite);
+    }
+    for suite in [S::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256] {
+        let err = handshake_with(&app, tls12, suite).await.unwrap_err();
+        let tls_error = err
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<rustls::Error>());
+        assert_eq!(
+            tls_error,
+            Some(&rustls::Error::AlertReceived(
+                rustls::AlertDescription::HandshakeFailure
+            )),
+            "{suite:?}: {err:?}"
+        );
+    }
+    for suite in [
+        S::TLS13_AES_128_GCM_SHA256,
+        S::TLS13_AES_256_GCM_SHA384,
+        S::TLS13_CHACHA20_POLY1305_SHA256,
+    ] {
+        assert_eq!(handshake_with(&app, tls13, suite).await.unwrap(), suite);
+    }
+}
+
 both_backends!(
     slow_connections_are_closed_on_time_and_others_are_still_served,
     connection_caps_refuse_the_excess_at_once,
+    tls_1_2_is_limited_to_the_fapi_cipher_suites,
 );
