@@ -164,6 +164,27 @@ pub async fn retire_expired(store: &Store, now: i64) -> anyhow::Result<Vec<Strin
     Ok(retired)
 }
 
+/// A configured signing key file must be readable by its owner only (mode 600 or 400): one
+/// that others can read is refused, since whoever reads it can mint access tokens.
+fn owner_only(path: &std::path::Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)
+            .with_context(|| format!("reading the signing key {}", path.display()))?
+            .permissions()
+            .mode()
+            & 0o777;
+        anyhow::ensure!(
+            mode & 0o077 == 0,
+            "the signing key {} can be read or written by others (mode {mode:o}): \
+             make it readable by the server's user only (chmod 600)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// The active signing key and every published verification key.
 pub struct KeyRing {
     active: Arc<SigningKey>,
@@ -191,6 +212,7 @@ impl KeyRing {
         configured: Option<(&std::path::Path, Option<&str>)>,
     ) -> anyhow::Result<Self> {
         if let Some((path, kid)) = configured {
+            owner_only(path)?;
             let pem = std::fs::read_to_string(path)
                 .with_context(|| format!("reading the signing key {}", path.display()))?;
             let kid = match kid {

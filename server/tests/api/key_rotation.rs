@@ -104,6 +104,35 @@ async fn rotate_publish_sign_retire(backend: Backend) {
     assert_eq!(kid_of(&token), row.kid);
 }
 
+/// A configured signing key file that others can read is refused; one readable by its owner
+/// only is the signing key.
+async fn a_signing_key_file_readable_by_others_is_refused(backend: Backend) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let app = spawn_app(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signing.pem");
+    let key = SigningKey::generate_es256("configured").unwrap();
+    std::fs::write(&path, key.to_pkcs8_pem()).unwrap();
+    for mode in [0o644, 0o640, 0o604, 0o660] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let err = server::keys::KeyRing::load(&app.store, app.now(), Some((&path, Some("k"))))
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("mode {mode:o} was accepted"));
+        assert!(
+            err.to_string().contains("can be read or written by others"),
+            "{mode:o}: {err}"
+        );
+    }
+    for mode in [0o600, 0o400] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let ring = server::keys::KeyRing::load(&app.store, app.now(), Some((&path, Some("k"))))
+            .await
+            .unwrap();
+        assert_eq!(ring.active().kid(), "k", "mode {mode:o}");
+    }
+}
+
 /// A token this instance issued, and so remembers, stops working as soon as the key that signed
 /// it is withdrawn (retired early, as after a compromise), not when the token expires.
 async fn a_withdrawn_keys_remembered_tokens_stop_working_at_the_next_reload(backend: Backend) {
@@ -278,6 +307,7 @@ async fn an_unreachable_recipient_jwks_refuses_only_what_it_cannot_check(backend
 
 both_backends!(
     rotate_publish_sign_retire,
+    a_signing_key_file_readable_by_others_is_refused,
     a_withdrawn_keys_remembered_tokens_stop_working_at_the_next_reload,
     a_recipient_rotating_its_keys_causes_one_refetch,
     an_unreachable_recipient_jwks_refuses_only_what_it_cannot_check,
