@@ -248,7 +248,13 @@ impl JwksCache {
         }
         self.cache_result(uri, "miss");
         let started = Instant::now();
-        let result = match self.outbound.get(uri).await {
+        // A recipient's URI is its own choice: no private or loopback addresses.
+        let fetched = if self.register_uri.as_deref() == Some(uri) {
+            self.outbound.get(uri).await
+        } else {
+            self.outbound.get_untrusted(uri).await
+        };
+        let result = match fetched {
             Ok(body) => JwkSet::parse(&body).map_err(|e| JwksError::Invalid(e.to_string())),
             Err(e) => Err(JwksError::Fetch(e)),
         };

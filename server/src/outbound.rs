@@ -1,9 +1,20 @@
 //! Outbound HTTPS (the Register's JWKS and status APIs, recipients' JWKS and sector identifier
 //! documents): a timeout, no redirects, a response size cap, the public roots plus any
 //! configured extra CA (`DCR_OUTBOUND_CA`).
+//!
+//! URLs a recipient chose (its `jwks_uri`, its `sector_identifier_uri`) are fetched with
+//! [`Outbound::get_untrusted`], which refuses loopback, private, link-local, unique-local and
+//! other non-public addresses — checked on the addresses the name resolves to, in the resolver
+//! the connection uses, so a name cannot resolve to a public address for the check and a private
+//! one for the connection — unless `outbound.allowed_addresses` names them (development and
+//! tests, where recipients run on loopback). The Register's URLs are the operator's choice and
+//! are not restricted.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
+
+use ipnet::IpNet;
 
 use anyhow::Context as _;
 use bytes::Bytes;
@@ -23,12 +34,95 @@ pub enum FetchError {
     /// The body exceeded the cap.
     #[error("the response is larger than {0} bytes")]
     TooLarge(usize),
+    /// The host is, or resolves only to, an address outbound requests may not reach.
+    #[error("refusing to connect to a non-public address ({0})")]
+    Forbidden(String),
+}
+
+/// Which addresses a recipient's URL may lead to: public ones, and those the operator allows.
+#[derive(Debug, Clone, Default)]
+pub struct AddressGuard {
+    allowed: Arc<[IpNet]>,
+}
+
+impl AddressGuard {
+    /// A guard that also lets `allowed` through.
+    #[must_use]
+    pub fn new(allowed: Vec<IpNet>) -> Self {
+        Self {
+            allowed: allowed.into(),
+        }
+    }
+
+    /// Whether a connection to `ip` is allowed.
+    #[must_use]
+    pub fn permits(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 @ IpAddr::V4(_) => v4,
+        };
+        is_public(ip) || self.allowed.iter().any(|net| net.contains(&ip))
+    }
+}
+
+/// Whether `ip` is a public unicast address (not loopback, private, link-local, unique-local,
+/// shared, documentation, benchmarking, multicast, broadcast or unspecified).
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (b == 18 || b == 19))
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || first == 0x2001 && v6.segments()[1] == 0x0db8)
+        }
+    }
+}
+
+/// The resolver of the untrusted client: the system's, keeping only permitted addresses.
+struct GuardedResolver(AddressGuard);
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let guard = self.0.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let permitted: Vec<SocketAddr> = all
+                .iter()
+                .copied()
+                .filter(|a| guard.permits(a.ip()))
+                .collect();
+            if permitted.is_empty() && !all.is_empty() {
+                return Err(Box::new(FetchError::Forbidden(host)) as _);
+            }
+            Ok(Box::new(permitted.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 /// The outbound client.
 #[derive(Clone)]
 pub struct Outbound {
     client: reqwest::Client,
+    untrusted: reqwest::Client,
+    guard: AddressGuard,
     max_bytes: usize,
 }
 
@@ -41,6 +135,7 @@ impl Outbound {
         extra_ca: Option<&std::path::Path>,
         timeout: Duration,
         max_bytes: usize,
+        guard: AddressGuard,
     ) -> anyhow::Result<Self> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -54,16 +149,28 @@ impl Outbound {
             .context("TLS versions")?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let client = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .user_agent(concat!("dcr-server/", env!("CARGO_PKG_VERSION")))
+        let builder = || {
+            reqwest::Client::builder()
+                .use_preconfigured_tls(tls.clone())
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(timeout)
+                .connect_timeout(timeout)
+                .pool_idle_timeout(Duration::from_secs(60))
+                .user_agent(concat!("dcr-server/", env!("CARGO_PKG_VERSION")))
+        };
+        let client = builder()
             .build()
             .context("building the outbound HTTP client")?;
-        Ok(Self { client, max_bytes })
+        let untrusted = builder()
+            .dns_resolver(Arc::new(GuardedResolver(guard.clone())))
+            .build()
+            .context("building the outbound HTTP client")?;
+        Ok(Self {
+            client,
+            untrusted,
+            guard,
+            max_bytes,
+        })
     }
 
     /// The underlying client (for the Register poller, which sets its own headers).
@@ -84,17 +191,49 @@ impl Outbound {
     /// # Errors
     /// See [`FetchError`].
     pub async fn get(&self, url: &str) -> Result<Bytes, FetchError> {
+        self.fetch(&self.client, url).await
+    }
+
+    /// Like [`Outbound::get`], for a URL a recipient chose: the host must be, or resolve to, an
+    /// address the [`AddressGuard`] permits.
+    ///
+    /// # Errors
+    /// See [`FetchError`]; [`FetchError::Forbidden`] for a non-public address.
+    pub async fn get_untrusted(&self, url: &str) -> Result<Bytes, FetchError> {
+        let parsed = url::Url::parse(url).map_err(|_| FetchError::BadUrl(url.into()))?;
+        // An address in the URL does not go through the resolver: check it here.
+        let literal = match parsed.host() {
+            Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
+            Some(url::Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
+            _ => None,
+        };
+        if let Some(ip) = literal.filter(|ip| !self.guard.permits(*ip)) {
+            return Err(FetchError::Forbidden(ip.to_string()));
+        }
+        self.fetch(&self.untrusted, url).await
+    }
+
+    async fn fetch(&self, client: &reqwest::Client, url: &str) -> Result<Bytes, FetchError> {
         let parsed = url::Url::parse(url).map_err(|_| FetchError::BadUrl(url.into()))?;
         if parsed.scheme() != "https" {
             return Err(FetchError::BadUrl(url.into()));
         }
-        let res = self
-            .client
+        let res = client
             .get(parsed)
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|e| FetchError::Transport(e.without_url().to_string()))?;
+            .map_err(|e| {
+                // The resolver's refusal, carried through reqwest's error chain.
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    if let Some(FetchError::Forbidden(host)) = s.downcast_ref::<FetchError>() {
+                        return FetchError::Forbidden(host.clone());
+                    }
+                    source = s.source();
+                }
+                FetchError::Transport(e.without_url().to_string())
+            })?;
         read_capped(res, self.max_bytes).await
     }
 }
@@ -126,3 +265,50 @@ pub async fn read_capped(mut res: reqwest::Response, max: usize) -> Result<Bytes
 
 /// Shared handle.
 pub type SharedOutbound = Arc<Outbound>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_addresses_pass_unless_allowed() {
+        let guard = AddressGuard::default();
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "2001:db8::1",
+        ] {
+            assert!(!guard.permits(ip.parse().unwrap()), "{ip} is not public");
+        }
+        for ip in [
+            "1.1.1.1",
+            "203.0.112.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(guard.permits(ip.parse().unwrap()), "{ip} is public");
+        }
+        let guard = AddressGuard::new(vec![
+            "127.0.0.1/32".parse().unwrap(),
+            "fd00::/8".parse().unwrap(),
+        ]);
+        assert!(guard.permits("127.0.0.1".parse().unwrap()));
+        assert!(guard.permits("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(guard.permits("fd12::1".parse().unwrap()));
+        assert!(!guard.permits("127.0.0.2".parse().unwrap()));
+    }
+}

@@ -65,6 +65,7 @@ impl Application {
             config.outbound_ca.as_deref(),
             config.outbound_timeout,
             config.max_response_bytes,
+            crate::outbound::AddressGuard::new(config.outbound_allowed.clone()),
         )?;
         let forwarded_cert_verifier = match config.client_cert_header {
             Some(_) => Some(tls::client_verifier(&config.client_ca).context("client CA")?),

@@ -133,6 +133,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     raw.tls.key = Some(key_path.clone());
     raw.tls.client_ca = Some(ca_path.clone());
     raw.outbound.ca = Some(ca_path);
+    raw.outbound.allowed_addresses = Some(vec!["127.0.0.1".into()]);
     raw.database.url = Some(
         args.database_url
             .clone()

@@ -164,7 +164,7 @@ async fn validate(state: &AppState, body: &Bytes) -> Result<Validated, RegisterE
     };
 
     if let Some(uri) = &ssa.sector_identifier_uri {
-        let doc = state.outbound.get(uri).await.map_err(|e| {
+        let doc = state.outbound.get_untrusted(uri).await.map_err(|e| {
             tracing::info!(target: "security", error = %e, "sector_identifier_uri could not be fetched");
             invalid_metadata("ERR-DCR-007: Invalid sector_identifier_uri")
         })?;

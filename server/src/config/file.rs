@@ -118,6 +118,10 @@ pub struct RawOutbound {
     pub jwks_ttl_secs: Option<u64>,
     /// Seconds a JWK set is still used past its TTL when its refresh fails (0: none).
     pub jwks_grace_secs: Option<u64>,
+    /// Non-public addresses (IPs or CIDR blocks) a recipient's `jwks_uri` or
+    /// `sector_identifier_uri` may lead to; none by default. `DCR_OUTBOUND_ALLOWED_ADDRESSES`
+    /// (comma separated).
+    pub allowed_addresses: Option<Vec<String>>,
 }
 
 /// `[security]`
@@ -190,6 +194,10 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("DCR_REGISTER_BASE_URI", "register.base_uri"),
     ("DCR_REGISTER_POLL_SECS", "register.poll_secs"),
     ("DCR_OUTBOUND_CA", "outbound.ca"),
+    (
+        "DCR_OUTBOUND_ALLOWED_ADDRESSES",
+        "outbound.allowed_addresses",
+    ),
     ("DCR_CLOCK_SKEW_SECS", "security.clock_skew_secs"),
     ("DCR_TOKEN_LIFETIME_SECS", "security.token_lifetime_secs"),
     ("DCR_CLIENT_CERT_HEADER", "security.client_cert_header"),
@@ -312,6 +320,14 @@ impl RawConfig {
             "register.base_uri" => self.register.base_uri = Some(v),
             "register.poll_secs" => self.register.poll_secs = Some(num(&v)?),
             "outbound.ca" => self.outbound.ca = Some(v),
+            "outbound.allowed_addresses" => {
+                self.outbound.allowed_addresses = Some(
+                    v.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect(),
+                );
+            }
             "security.clock_skew_secs" => self.security.clock_skew_secs = Some(int(&v)?),
             "security.max_assertion_lifetime_secs" => {
                 self.security.max_assertion_lifetime_secs = Some(int(&v)?);

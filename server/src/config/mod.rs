@@ -135,6 +135,8 @@ pub struct Config {
     pub jwks_ttl: Duration,
     /// How long a JWK set is still used past its TTL when its refresh fails.
     pub jwks_grace: Duration,
+    /// Non-public networks a recipient's URLs may lead to (development and tests).
+    pub outbound_allowed: Vec<ipnet::IpNet>,
     /// Skew for others' clocks, seconds.
     pub clock_skew_secs: i64,
     /// Most seconds between now and a client assertion's (or the Register's admin token's) `exp`.
@@ -262,6 +264,12 @@ impl Config {
         let _ = writeln!(s, "max_response_bytes = {}", self.max_response_bytes);
         let _ = writeln!(s, "jwks_ttl_secs = {}", self.jwks_ttl.as_secs());
         let _ = writeln!(s, "jwks_grace_secs = {}", self.jwks_grace.as_secs());
+        let allowed: Vec<String> = self
+            .outbound_allowed
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let _ = writeln!(s, "allowed_addresses = {allowed:?}");
         let _ = writeln!(s, "\n[security]");
         let _ = writeln!(s, "clock_skew_secs = {}", self.clock_skew_secs);
         let _ = writeln!(

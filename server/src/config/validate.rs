@@ -231,6 +231,18 @@ impl TryFrom<RawConfig> for Config {
             ));
         }
         let listener = listener_limits(&mut e, &raw.server);
+        let mut outbound_allowed = Vec::new();
+        for a in raw.outbound.allowed_addresses.clone().unwrap_or_default() {
+            let net = a
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| a.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+            match net {
+                Ok(net) => outbound_allowed.push(net),
+                Err(_) => e.push(format!(
+                    "outbound.allowed_addresses: {a:?} is not an IP address or CIDR block"
+                )),
+            }
+        }
         let jwks_grace_secs = raw.outbound.jwks_grace_secs.unwrap_or(3_600);
         if jwks_grace_secs > 86_400 {
             e.push(format!(
@@ -327,6 +339,7 @@ impl TryFrom<RawConfig> for Config {
             max_response_bytes: raw.outbound.max_response_bytes.unwrap_or(256 * 1024),
             jwks_ttl: Duration::from_secs(raw.outbound.jwks_ttl_secs.unwrap_or(600)),
             jwks_grace: Duration::from_secs(jwks_grace_secs),
+            outbound_allowed,
             clock_skew_secs: skew,
             max_assertion_lifetime_secs,
             token_lifetime_secs: lifetime,

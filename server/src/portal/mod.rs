@@ -65,6 +65,7 @@ fn key_fetcher(config: &Config) -> KeyFetcher {
         config.outbound_ca.as_deref(),
         KEY_FETCH_TIMEOUT,
         config.max_response_bytes,
+        crate::outbound::AddressGuard::new(config.outbound_allowed.clone()),
     );
     KeyFetcher(Arc::new(move |uri: String| {
         let outbound = outbound.as_ref().ok().cloned();
@@ -73,12 +74,14 @@ fn key_fetcher(config: &Config) -> KeyFetcher {
                 return Err(KeyFetchError::Unreachable);
             };
             outbound
-                .get(&uri)
+                .get_untrusted(&uri)
                 .await
                 .map(|b| b.to_vec())
                 .map_err(|e| match e {
                     FetchError::BadUrl(_) => KeyFetchError::NotHttps,
-                    FetchError::Transport(_) => KeyFetchError::Unreachable,
+                    FetchError::Transport(_) | FetchError::Forbidden(_) => {
+                        KeyFetchError::Unreachable
+                    }
                     FetchError::Status(code) => KeyFetchError::Status(code),
                     FetchError::TooLarge(_) => KeyFetchError::TooLarge,
                 })

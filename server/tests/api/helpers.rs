@@ -289,6 +289,8 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut RawConfig)
     raw.tls.key = Some(w("server.key", &server_cert.key_pem));
     raw.tls.client_ca = Some(w("ca.pem", &ca.ca_pem()));
     raw.outbound.ca = Some(w("outbound-ca.pem", &ca.ca_pem()));
+    // The recipients' stubs run on loopback.
+    raw.outbound.allowed_addresses = Some(vec!["127.0.0.1".into()]);
     raw.database.url = Some(database_url(backend, dir.path()).await);
     raw.register.jwks_uri = Some(format!("{stub_base}/register/jwks"));
     raw.register.base_uri = Some(stub_base.clone());

@@ -701,6 +701,38 @@ async fn a_register_jwks_outage_is_bridged_by_the_grace_period(backend: Backend)
     );
 }
 
+/// A recipient's `jwks_uri` and `sector_identifier_uri` may not lead to a loopback or other
+/// non-public address unless the operator allows it: with no allowance, nothing is fetched and
+/// the request is refused as the unreachable JWKS or document it is.
+async fn recipient_urls_on_non_public_addresses_are_not_fetched(backend: Backend) {
+    let app = spawn_app_with(backend, |raw| raw.outbound.allowed_addresses = None).await;
+    let (status, error, body) =
+        error_of(app.post_register(&app.request(SW, json!({}))).await).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_client_metadata"));
+    assert_eq!(
+        body["error_description"],
+        format!(
+            "ERR-GEN-021: Could not load JWKS from Data Recipient endpoint: {}",
+            app.adr_jwks_uri()
+        )
+    );
+    assert_eq!(app.stub.hits("/adr/jwks"), 0, "no request reached the stub");
+    // The same through a name that resolves to loopback.
+    let by_name = app.adr_jwks_uri().replace("127.0.0.1", "localhost");
+    let ssa = app.ssa(SW, json!({ "jwks_uri": by_name }));
+    let request = app.sign_request(&testutil::patched(
+        &app.request_claims(SW, &ssa),
+        &json!({}),
+    ));
+    let (status, error, _) = error_of(app.post_register(&request).await).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_client_metadata"));
+    assert_eq!(
+        app.stub.hits("/adr/jwks"),
+        0,
+        "no request reached the stub by name either"
+    );
+}
+
 async fn recipient_jwks_unavailable_is_invalid_client_metadata(backend: Backend) {
     let app = spawn_app(backend).await;
     app.stub.set("/adr/jwks", 404, "");
@@ -960,6 +992,7 @@ both_backends!(
     concurrent_duplicate_posts_give_exactly_one_201,
     replayed_request_jti_is_refused_and_a_reused_ssa_is_not,
     register_jwks_unavailable_is_503_not_a_client_error,
+    recipient_urls_on_non_public_addresses_are_not_fetched,
     a_register_jwks_outage_is_bridged_by_the_grace_period,
     recipient_jwks_unavailable_is_invalid_client_metadata,
     outbound_documents_over_the_size_cap_are_refused,

@@ -24,7 +24,12 @@ impl SimClient {
     /// # Errors
     /// An unreadable CA.
     pub fn new(base: Url, ca: Option<&Path>) -> anyhow::Result<Self> {
-        let http = server::outbound::Outbound::new(ca, Duration::from_secs(10), 4 * 1024 * 1024)?;
+        let http = server::outbound::Outbound::new(
+            ca,
+            Duration::from_secs(10),
+            4 * 1024 * 1024,
+            server::outbound::AddressGuard::default(),
+        )?;
         Ok(Self {
             base,
             http: http.client().clone(),

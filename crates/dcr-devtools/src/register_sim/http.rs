@@ -408,6 +408,7 @@ pub async fn start(opts: SimOptions, clock: SharedClock) -> anyhow::Result<Runni
             opts.outbound_ca.as_deref(),
             Duration::from_secs(5),
             64 * 1024,
+            server::outbound::AddressGuard::default(),
         )?;
         sim.set_notify(
             http.client().clone(),
