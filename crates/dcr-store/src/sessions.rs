@@ -36,7 +36,9 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Inserts or replaces a session.
+    /// Updates an existing session; returns false when there is none. Never creates one, so a
+    /// request that was in flight when its session was deleted (sign-out, revocation) cannot
+    /// bring it back by saving.
     ///
     /// # Errors
     /// Database failures.
@@ -45,15 +47,12 @@ impl Store {
         id: &str,
         data: &str,
         expires_at: i64,
-    ) -> Result<(), StoreError> {
-        dispatch_write!(self, pool => {
-            sqlx::query(
-                "INSERT INTO session (session_id, data, expires_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (session_id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
-            )
-            .bind(id).bind(data).bind(expires_at).execute(pool).await.map(|_| ())
+    ) -> Result<bool, StoreError> {
+        let n = dispatch_write!(self, pool => {
+            sqlx::query("UPDATE session SET data = $2, expires_at = $3 WHERE session_id = $1")
+                .bind(id).bind(data).bind(expires_at).execute(pool).await.map(|r| r.rows_affected())
         })?;
-        Ok(())
+        Ok(n == 1)
     }
 
     /// Deletes a session.

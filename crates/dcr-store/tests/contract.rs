@@ -255,7 +255,7 @@ async fn contract(store: Store) {
         !store.create_session("s1", "{}", 100).await.unwrap(),
         "id collision detected"
     );
-    store.save_session("s1", "{\"a\":1}", 100).await.unwrap();
+    assert!(store.save_session("s1", "{\"a\":1}", 100).await.unwrap());
     assert_eq!(
         store.load_session("s1", 50).await.unwrap().as_deref(),
         Some("{\"a\":1}")
@@ -266,6 +266,11 @@ async fn contract(store: Store) {
         "expired session not loaded"
     );
     store.delete_session("s1").await.unwrap();
+    assert!(
+        !store.save_session("s1", "{}", 200).await.unwrap(),
+        "a save does not create a session"
+    );
+    assert_eq!(store.load_session("s1", 50).await.unwrap(), None);
     assert!(
         store.purge_expired(6_000).await.unwrap() >= 1,
         "expired entries purged"

@@ -5,6 +5,10 @@
 //! checked against the same clock, rather than taken from the wall-clock expiry tower-sessions
 //! puts in the record: the idle and absolute timeouts then follow one clock, the one tests
 //! drive.
+//!
+//! Sessions are stored under the SHA-256 of their id, never the id itself, and a save only
+//! updates an existing row: a request still in flight when its session is deleted (sign-out,
+//! revocation by a password change) cannot bring the session back.
 
 use async_trait::async_trait;
 use tower_sessions::session::{Id, Record};
@@ -43,6 +47,15 @@ impl StoreSessions {
     }
 }
 
+/// The key a session is stored under: the SHA-256 of its id (base64url), so that whoever reads
+/// the session table cannot use what they read as a cookie.
+fn stored_key(id: &Id) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(id.to_string().as_bytes()))
+}
+
 fn backend(e: impl std::fmt::Display) -> session_store::Error {
     session_store::Error::Backend(e.to_string())
 }
@@ -55,7 +68,7 @@ impl SessionStore for StoreSessions {
                 .map_err(|e| session_store::Error::Encode(e.to_string()))?;
             let created = self
                 .store
-                .create_session(&record.id.to_string(), &data, self.expires_at())
+                .create_session(&stored_key(&record.id), &data, self.expires_at())
                 .await
                 .map_err(backend)?;
             if created {
@@ -68,16 +81,21 @@ impl SessionStore for StoreSessions {
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let data = serde_json::to_string(&record)
             .map_err(|e| session_store::Error::Encode(e.to_string()))?;
-        self.store
-            .save_session(&record.id.to_string(), &data, self.expires_at())
+        let saved = self
+            .store
+            .save_session(&stored_key(&record.id), &data, self.expires_at())
             .await
-            .map_err(backend)
+            .map_err(backend)?;
+        if !saved {
+            tracing::debug!("a session deleted while a request was using it stays deleted");
+        }
+        Ok(())
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let Some(data) = self
             .store
-            .load_session(&id.to_string(), self.clock.now())
+            .load_session(&stored_key(id), self.clock.now())
             .await
             .map_err(backend)?
         else {
@@ -90,8 +108,66 @@ impl SessionStore for StoreSessions {
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         self.store
-            .delete_session(&id.to_string())
+            .delete_session(&stored_key(id))
             .await
             .map_err(backend)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use dcr_core::clock::MockClock;
+
+    use super::*;
+
+    async fn sessions() -> (StoreSessions, dcr_store::Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let store = dcr_store::Store::connect(&url).await.unwrap();
+        let clock: SharedClock = Arc::new(MockClock::new(1_000));
+        (StoreSessions::new(store.clone(), clock, 600), store, dir)
+    }
+
+    fn record() -> Record {
+        Record {
+            id: Id::default(),
+            data: std::collections::HashMap::default(),
+            expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_session_is_stored_under_the_hash_of_its_id() {
+        let (sessions, store, _dir) = sessions().await;
+        let mut r = record();
+        sessions.create(&mut r).await.unwrap();
+        assert!(sessions.load(&r.id).await.unwrap().is_some());
+        assert_eq!(
+            store.load_session(&r.id.to_string(), 1_000).await.unwrap(),
+            None,
+            "the id itself is not a key of the table"
+        );
+        assert!(store
+            .load_session(&stored_key(&r.id), 1_000)
+            .await
+            .unwrap()
+            .is_some());
+    }
+
+    #[tokio::test]
+    async fn a_deleted_session_stays_deleted_when_a_late_request_saves_it() {
+        let (sessions, _store, _dir) = sessions().await;
+        let mut r = record();
+        sessions.create(&mut r).await.unwrap();
+        // Sign-out deletes the session while another request of the same session is running;
+        // that request ends by saving the record it loaded.
+        sessions.delete(&r.id).await.unwrap();
+        sessions.save(&r).await.unwrap();
+        assert!(
+            sessions.load(&r.id).await.unwrap().is_none(),
+            "the save did not bring the session back"
+        );
     }
 }
