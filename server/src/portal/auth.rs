@@ -52,8 +52,16 @@ pub const MAX_PASSWORD_BYTES: usize = 1024;
 /// session, the session timed out and the sign-in page says so.
 pub const SIGNED_IN_MARKER: &str = "dcr_signed_in";
 
+/// The throttle key of a typed username: a digest, so that the throttle table never holds what
+/// was typed (a mistyped password, often).
 fn account_key(username: &str) -> String {
-    format!("user:{}", username.to_lowercase())
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(username.to_lowercase().as_bytes());
+    format!(
+        "user:{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
+    )
 }
 
 fn address_key(addr: &str) -> String {
@@ -170,10 +178,23 @@ pub async fn login(
     // Same work whether or not the account exists: verify against a dummy hash otherwise.
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     let ok = password::verify(form.password, hash).await;
+    // The audit names an account only when one has this name: what was typed otherwise (a
+    // password in the wrong field, often) is not kept.
+    let known = match &user {
+        Some(u) => Some(u.username.clone()),
+        // The throttle counts names case-insensitively: name the account it locks.
+        None if username != username.to_lowercase() => store
+            .find_admin(&username.to_lowercase())
+            .await
+            .ok()
+            .flatten()
+            .map(|u| u.username),
+        None => None,
+    };
     let Some(user) = user.filter(|_| ok) else {
         tracing::info!(target: "security", peer = %addr, "portal sign-in failed");
         crate::metrics::sign_in("failure");
-        let locked = count_failure(&ctx, &user_key, &addr_key, &username, &addr, now).await;
+        let locked = count_failure(&ctx, &user_key, &addr_key, known.as_deref(), &addr, now).await;
         let to = if locked {
             "/login?error=throttled"
         } else {
@@ -217,11 +238,12 @@ pub async fn login(
 }
 
 /// Counts a failure against the account and the address; true when either is now locked.
+/// `account` is the name of the account the username matched, if any.
 async fn count_failure(
     ctx: &PortalCtx,
     user_key: &str,
     addr_key: &str,
-    username: &str,
+    account: Option<&str>,
     addr: &str,
     now: i64,
 ) -> bool {
@@ -245,7 +267,7 @@ async fn count_failure(
                         after_state: Some(
                             serde_json::json!({
                                 "locked": kind,
-                                "username": username,
+                                "username": account,
                                 "address": addr,
                                 "until": until,
                             })
@@ -350,7 +372,8 @@ pub async fn change_password(
     };
     if !password::verify(form.current_password, Some(user.password_hash)).await {
         tracing::info!(target: "security", peer = %addr, username = %username, "portal password change: wrong current password");
-        let locked = count_failure(&ctx, &user_key, &addr_key, &username, &addr, now).await;
+        let locked =
+            count_failure(&ctx, &user_key, &addr_key, Some(&user.username), &addr, now).await;
         return back(if locked { "throttled" } else { "current" });
     }
     let hash = match password::hash(form.new_password).await {

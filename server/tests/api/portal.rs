@@ -593,6 +593,21 @@ async fn sign_in_is_throttled_per_account_and_per_address(backend: Backend) {
         })
         .await;
     assert!(locks.total >= 2, "locks are audited");
+    let states: Vec<&str> = locks
+        .items
+        .iter()
+        .filter_map(|e| e.after_state.as_deref())
+        .collect();
+    assert!(
+        states.iter().any(|s| s.contains(r#""username":"alice""#)),
+        "an existing account is named: {states:?}"
+    );
+    assert!(
+        states
+            .iter()
+            .all(|s| !s.contains("nobody") && !s.contains("guess")),
+        "what was typed for no account is not kept: {states:?}"
+    );
 }
 
 async fn state_changing_requests_must_come_from_the_portal(backend: Backend) {
