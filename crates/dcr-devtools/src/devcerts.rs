@@ -82,13 +82,7 @@ impl DevPki {
     /// # Errors
     /// Key generation or signing failure.
     pub fn client(&self, common_name: &str) -> anyhow::Result<IssuedCert> {
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        self.issue(params)
+        self.issue(client_params(common_name)?)
     }
 
     /// A client certificate that expired in 2021 (valid 2020-01-01 to 2021-01-01), for tests of
@@ -97,12 +91,7 @@ impl DevPki {
     /// # Errors
     /// Key generation or signing failure.
     pub fn expired_client(&self, common_name: &str) -> anyhow::Result<IssuedCert> {
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let mut params = client_params(common_name)?;
         params.not_before = rcgen::date_time_ymd(2020, 1, 1);
         params.not_after = rcgen::date_time_ymd(2021, 1, 1);
         self.issue(params)
@@ -117,6 +106,17 @@ impl DevPki {
             cert_der: cert.der().to_vec(),
         })
     }
+}
+
+/// The parameters of a client certificate (client authentication only).
+fn client_params(common_name: &str) -> anyhow::Result<CertificateParams> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    Ok(params)
 }
 
 /// Paths written by [`write_dev_certs`].

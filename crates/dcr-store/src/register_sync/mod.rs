@@ -99,21 +99,7 @@ impl Store {
         now: i64,
         ttl_secs: i64,
     ) -> Result<Option<Lease>, StoreError> {
-        let row = dispatch_write!(self, pool => {
-            sqlx::query_as::<_, Lease>(
-                "INSERT INTO lease (name, holder, expires_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
-                 WHERE lease.expires_at < $4 OR lease.holder = excluded.holder \
-                 RETURNING name, holder, expires_at, refresh_requested_at",
-            )
-            .bind(name)
-            .bind(holder)
-            .bind(now.saturating_add(ttl_secs))
-            .bind(now)
-            .fetch_optional(pool)
-            .await
-        })?;
-        Ok(row)
+        self.upsert_lease(name, holder, None, now, ttl_secs).await
     }
 
     /// Like [`Store::acquire_lease`], and also takes the lease from a holder whose name starts
@@ -132,12 +118,24 @@ impl Store {
         now: i64,
         ttl_secs: i64,
     ) -> Result<Option<Lease>, StoreError> {
+        self.upsert_lease(name, holder, Some(seat), now, ttl_secs)
+            .await
+    }
+
+    async fn upsert_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        seat: Option<&str>,
+        now: i64,
+        ttl_secs: i64,
+    ) -> Result<Option<Lease>, StoreError> {
         let row = dispatch_write!(self, pool => {
             sqlx::query_as::<_, Lease>(
                 "INSERT INTO lease (name, holder, expires_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
                  WHERE lease.expires_at < $4 OR lease.holder = excluded.holder \
-                    OR substr(lease.holder, 1, length($5)) = $5 \
+                    OR ($5 IS NOT NULL AND substr(lease.holder, 1, length($5)) = $5) \
                  RETURNING name, holder, expires_at, refresh_requested_at",
             )
             .bind(name)
