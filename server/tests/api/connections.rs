@@ -170,14 +170,10 @@ async fn handshake_with(
 ) -> Result<rustls::CipherSuite, std::io::Error> {
     let mut provider = rustls::crypto::aws_lc_rs::default_provider();
     provider.cipher_suites.retain(|s| s.suite() == suite);
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut app.ca_pem.as_bytes()) {
-        roots.add(c.unwrap()).unwrap();
-    }
     let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(provider))
         .with_protocol_versions(&[version])
         .unwrap()
-        .with_root_certificates(roots)
+        .with_root_certificates(crate::helpers::roots(&app.ca_pem))
         .with_no_client_auth();
     let tcp = TcpStream::connect(addr_of(&app.base)).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();

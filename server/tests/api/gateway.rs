@@ -4,13 +4,26 @@
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{error_of, spawn_app, spawn_app_with, Backend};
+use crate::helpers::{error_of, spawn_app, spawn_app_with, Backend, TestApp};
 
 const SW: &str = "c6327f87-687a-4369-99a4-eaacd3bb8210";
 const HEADER: &str = "x-ssl-client-cert";
 
 fn escaped(pem: &str) -> String {
     percent_encoding::utf8_percent_encode(pem, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// `POST /register` as the gateway (an anonymous TLS client) sends it, with `forwarded` in the
+/// certificate header.
+async fn register_through_gateway(app: &TestApp, forwarded: &str) -> reqwest::Response {
+    app.anon
+        .post(format!("{}/register", app.base))
+        .header("content-type", "application/jwt")
+        .header(HEADER, forwarded)
+        .body(app.request(SW, json!({})))
+        .send()
+        .await
+        .unwrap()
 }
 
 async fn certificate_header_from_a_trusted_proxy_is_used(backend: Backend) {
@@ -21,15 +34,7 @@ async fn certificate_header_from_a_trusted_proxy_is_used(backend: Backend) {
     .await;
     let cert = escaped(&app.pki.client_a.cert_pem);
     // The gateway (our anonymous TLS client) forwards the recipient's certificate.
-    let res = app
-        .anon
-        .post(format!("{}/register", app.base))
-        .header("content-type", "application/jwt")
-        .header(HEADER, &cert)
-        .body(app.request(SW, json!({})))
-        .send()
-        .await
-        .unwrap();
+    let res = register_through_gateway(&app, &cert).await;
     assert_eq!(res.status(), 201);
     let client_id = res.json::<Value>().await.unwrap()["client_id"]
         .as_str()
@@ -86,15 +91,7 @@ async fn certificate_header_is_ignored_from_untrusted_addresses_and_by_default(b
     .await;
     let default = spawn_app(backend).await;
     for app in [&untrusted, &default] {
-        let res = app
-            .anon
-            .post(format!("{}/register", app.base))
-            .header("content-type", "application/jwt")
-            .header(HEADER, escaped(&app.pki.client_a.cert_pem))
-            .body(app.request(SW, json!({})))
-            .send()
-            .await
-            .unwrap();
+        let res = register_through_gateway(app, &escaped(&app.pki.client_a.cert_pem)).await;
         let (status, error, _) = error_of(res).await;
         assert_eq!(
             (status, error.as_str()),
@@ -131,15 +128,7 @@ async fn a_forwarded_header_that_is_not_a_valid_certificate_is_no_certificate(ba
         ),
     ];
     for (case, value) in &cases {
-        let res = app
-            .anon
-            .post(format!("{}/register", app.base))
-            .header("content-type", "application/jwt")
-            .header(HEADER, value)
-            .body(app.request(SW, json!({})))
-            .send()
-            .await
-            .unwrap();
+        let res = register_through_gateway(&app, value).await;
         let (status, error, _) = error_of(res).await;
         assert_eq!(
             (status, error.as_str()),
@@ -178,15 +167,7 @@ async fn a_forwarded_header_that_is_not_a_valid_certificate_is_no_certificate(ba
         "nothing was registered"
     );
     // The same request with our recipient's certificate is accepted.
-    let res = app
-        .anon
-        .post(format!("{}/register", app.base))
-        .header("content-type", "application/jwt")
-        .header(HEADER, escaped(&app.pki.client_a.cert_pem))
-        .body(app.request(SW, json!({})))
-        .send()
-        .await
-        .unwrap();
+    let res = register_through_gateway(&app, &escaped(&app.pki.client_a.cert_pem)).await;
     assert_eq!(res.status(), 201);
 }
 

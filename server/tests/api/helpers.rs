@@ -176,6 +176,15 @@ impl Drop for TestApp {
 
 pub const NOW: i64 = 1_800_000_000;
 
+/// The root store of a test client: the CA (PEM) of the server's certificate.
+pub fn roots(ca_pem: &str) -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    roots
+}
+
 fn https_client(ca_pem: &str, identity: Option<&IssuedCert>) -> reqwest::Client {
     https_client_from(ca_pem, identity, None)
 }
@@ -187,14 +196,10 @@ pub fn https_client_from(
     identity: Option<&IssuedCert>,
     local: Option<std::net::IpAddr>,
 ) -> reqwest::Client {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
-        roots.add(c.unwrap()).unwrap();
-    }
     let b = rustls::ClientConfig::builder_with_provider(server::tls::provider())
         .with_safe_default_protocol_versions()
         .unwrap()
-        .with_root_certificates(roots);
+        .with_root_certificates(roots(ca_pem));
     let cfg = match identity {
         Some(id) => {
             let certs = rustls_pemfile::certs(&mut id.cert_pem.as_bytes())

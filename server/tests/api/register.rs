@@ -500,10 +500,6 @@ async fn raw_healthz(
     cert: &dcr_devtools::devcerts::IssuedCert,
 ) -> std::io::Result<String> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut app.ca_pem.as_bytes()) {
-        roots.add(c.unwrap()).unwrap();
-    }
     let chain = rustls_pemfile::certs(&mut cert.cert_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
@@ -513,7 +509,7 @@ async fn raw_healthz(
     let config = rustls::ClientConfig::builder_with_provider(server::tls::provider())
         .with_safe_default_protocol_versions()
         .unwrap()
-        .with_root_certificates(roots)
+        .with_root_certificates(crate::helpers::roots(&app.ca_pem))
         .with_client_auth_cert(chain, key)
         .unwrap();
     let addr = app.base.trim_start_matches("https://");
