@@ -39,6 +39,8 @@ export DCR_REGISTER_POLL_SECS=${DCR_REGISTER_POLL_SECS:-10}
 export DCR_TLS_CERT=$DATA/certs/server.pem DCR_TLS_KEY=$DATA/certs/server.key DCR_CLIENT_CA=$DATA/certs/ca.pem
 # Recipients (the simulator serves their JWKS) run on loopback here.
 export DCR_OUTBOUND_ALLOWED_ADDRESSES=127.0.0.1,::1
+# the portal is plain HTTP on loopback here: cookies cannot be Secure
+export DCR_COOKIE_SECURE=false
 export DCR_OUTBOUND_CA=$DATA/certs/ca.pem
 export DCR_DATABASE_URL=${DCR_DATABASE_URL:-sqlite://$DATA/dcr.db}
 export DCR_LISTEN_ADDR=${DCR_LISTEN_ADDR:-127.0.0.1:7443}

@@ -68,6 +68,8 @@ API_PORT=$(free_port)
 export DCR_TLS_CERT=$WORK/certs/server.pem DCR_TLS_KEY=$WORK/certs/server.key DCR_CLIENT_CA=$WORK/certs/ca.pem
 # Recipients (the simulator serves their JWKS) run on loopback here.
 export DCR_OUTBOUND_ALLOWED_ADDRESSES=127.0.0.1,::1
+# the portal is plain HTTP on loopback here: cookies cannot be Secure
+export DCR_COOKIE_SECURE=false
 export DCR_OUTBOUND_CA=$WORK/certs/ca.pem
 export DCR_REGISTER_JWKS_URI=$SIM_URL/cdr-register/v1/jwks DCR_REGISTER_BASE_URI=$SIM_URL
 export DCR_DATABASE_URL=sqlite://$WORK/dcr.db

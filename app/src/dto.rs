@@ -307,7 +307,7 @@ impl ChainReport {
 }
 
 /// Actions recorded in the audit trail, offered as suggestions on the audit page.
-pub const KNOWN_ACTIONS: [dcr_audit::Action; 13] = dcr_audit::Action::ALL;
+pub const KNOWN_ACTIONS: [dcr_audit::Action; 14] = dcr_audit::Action::ALL;
 
 /// One row of the registration list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

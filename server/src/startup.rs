@@ -187,6 +187,11 @@ impl Application {
             "serving"
         );
         let config = &self.state.config;
+        if !config.cookie_secure {
+            tracing::warn!(
+                "portal cookies are not Secure (portal.cookie_secure = false): for local development on a loopback address only"
+            );
+        }
         let gate = |name| Gate::new(name, config.listener, config.trusted_proxies.clone());
         let api = listen::serve(
             self.api_listener,

@@ -26,6 +26,8 @@ pub enum Action {
     AdminSignIn,
     /// An administrator signed out.
     AdminSignOut,
+    /// A sign-in (or a password change) failed: a wrong password or an unknown account.
+    AdminSignInFailed,
     /// Sign-in was locked for an account or an address after repeated failures.
     AdminSignInLocked,
     /// An administrator changed their password in the portal.
@@ -38,7 +40,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order the audit page offers them.
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 14] = [
         Action::RegistrationCreate,
         Action::RegistrationUpdate,
         Action::RegistrationDelete,
@@ -48,6 +50,7 @@ impl Action {
         Action::RegistrationRemove,
         Action::AdminSignIn,
         Action::AdminSignOut,
+        Action::AdminSignInFailed,
         Action::AdminSignInLocked,
         Action::AdminPasswordChange,
         Action::AdminCreate,
@@ -67,6 +70,7 @@ impl Action {
             Self::RegistrationRemove => "registration.remove",
             Self::AdminSignIn => "admin.sign_in",
             Self::AdminSignOut => "admin.sign_out",
+            Self::AdminSignInFailed => "admin.sign_in_failed",
             Self::AdminSignInLocked => "admin.sign_in_locked",
             Self::AdminPasswordChange => "admin.password_change",
             Self::AdminCreate => "admin.create",

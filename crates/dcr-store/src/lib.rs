@@ -45,7 +45,7 @@ pub use registrations::{
     Sort, StatusFilter,
 };
 pub use signing_keys::StoredSigningKey;
-pub use throttle::ThrottlePolicy;
+pub use throttle::{Attempt, ThrottlePolicy};
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]

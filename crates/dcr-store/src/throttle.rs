@@ -14,48 +14,40 @@ pub struct ThrottlePolicy {
     pub lockout_secs: i64,
 }
 
-impl Store {
-    /// The latest time until which any of `keys` is locked, if one is locked at `now`.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn login_locked_until(
-        &self,
-        keys: &[&str],
-        now: i64,
-    ) -> Result<Option<i64>, StoreError> {
-        let mut until = None;
-        for key in keys {
-            let row: Option<(Option<i64>,)> = dispatch!(self, pool => {
-                sqlx::query_as(
-                    "SELECT locked_until FROM login_throttle WHERE throttle_key = $1 AND locked_until > $2",
-                )
-                .bind(*key)
-                .bind(now)
-                .fetch_optional(pool)
-                .await
-            })?;
-            if let Some((Some(t),)) = row {
-                until = until.max(Some(t));
-            }
-        }
-        Ok(until)
-    }
+/// The outcome of [`Store::reserve_login_attempt`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// The attempt may go ahead; it already counts as a failure. `failures` is the count in the
+    /// current window including it; `locked_until` is set when it used the last allowed try.
+    Allowed {
+        /// Failures in the window, this attempt included.
+        failures: i64,
+        /// The lock this attempt set, if it was the last allowed one.
+        locked_until: Option<i64>,
+    },
+    /// The key is locked until then: the attempt must not go ahead.
+    Refused {
+        /// End of the lock.
+        until: i64,
+    },
+}
 
-    /// Counts a failed sign-in against `key`, starting a new window when the last one is over,
-    /// and locks the key when the count reaches the policy's limit. Atomic (one statement), so
-    /// concurrent failures on several instances are all counted. Returns the lock's end when
-    /// the key is locked after this failure.
+impl Store {
+    /// Reserves one attempt for `key`: counts it as a failure before the password is checked,
+    /// and refuses it when the key is locked. One statement, so concurrent attempts on any
+    /// number of instances get exactly the policy's number of tries between them. The attempt
+    /// that uses the last try locks the key; a success or an abandoned attempt gives its slot
+    /// back with [`Store::release_login_attempt`] (or clears the key).
     ///
     /// # Errors
     /// Database failures.
-    pub async fn record_login_failure(
+    pub async fn reserve_login_attempt(
         &self,
         key: &str,
         now: i64,
         policy: ThrottlePolicy,
-    ) -> Result<Option<i64>, StoreError> {
-        let row: (i64, Option<i64>) = dispatch_write!(self, pool => {
+    ) -> Result<Attempt, StoreError> {
+        let row: Option<(i64, Option<i64>)> = dispatch_write!(self, pool => {
             sqlx::query_as(
                 "INSERT INTO login_throttle (throttle_key, failures, window_start, locked_until) \
                  VALUES ($1, 1, $2, CASE WHEN $4 <= 1 THEN $2 + $5 ELSE NULL END) \
@@ -65,8 +57,8 @@ impl Store {
                  window_start = CASE WHEN login_throttle.window_start <= $2 - $3 THEN $2 \
                      ELSE login_throttle.window_start END, \
                  locked_until = CASE WHEN (CASE WHEN login_throttle.window_start <= $2 - $3 THEN 1 \
-                     ELSE login_throttle.failures + 1 END) >= $4 THEN $2 + $5 \
-                     ELSE login_throttle.locked_until END \
+                     ELSE login_throttle.failures + 1 END) >= $4 THEN $2 + $5 ELSE NULL END \
+                 WHERE login_throttle.locked_until IS NULL OR login_throttle.locked_until <= $2 \
                  RETURNING failures, locked_until",
             )
             .bind(key)
@@ -74,10 +66,49 @@ impl Store {
             .bind(policy.window_secs)
             .bind(policy.max_failures)
             .bind(policy.lockout_secs)
-            .fetch_one(pool)
+            .fetch_optional(pool)
             .await
         })?;
-        Ok(row.1.filter(|t| *t > now))
+        if let Some((failures, locked_until)) = row {
+            return Ok(Attempt::Allowed {
+                failures,
+                locked_until: locked_until.filter(|t| *t > now),
+            });
+        }
+        let until: Option<(Option<i64>,)> = dispatch!(self, pool => {
+            sqlx::query_as("SELECT locked_until FROM login_throttle WHERE throttle_key = $1")
+                .bind(key)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(Attempt::Refused {
+            until: until.and_then(|(t,)| t).unwrap_or(now),
+        })
+    }
+
+    /// Gives back one attempt reserved for `key` (it succeeded, or it was never judged),
+    /// lifting the lock it may have set when that leaves the count under the policy's limit.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn release_login_attempt(
+        &self,
+        key: &str,
+        policy: ThrottlePolicy,
+    ) -> Result<(), StoreError> {
+        dispatch_write!(self, pool => {
+            sqlx::query(
+                "UPDATE login_throttle SET failures = failures - 1, \
+                 locked_until = CASE WHEN failures - 1 < $2 THEN NULL ELSE locked_until END \
+                 WHERE throttle_key = $1 AND failures > 0",
+            )
+            .bind(key)
+            .bind(policy.max_failures)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
     }
 
     /// Forgets the failures counted against `key` (after a successful sign-in).

@@ -5,8 +5,8 @@
 use std::time::Instant;
 
 use dcr_store::{
-    AdminListQuery, AuditQuery, NewAuditEvent, Registration, RegistrationStatus, SeedRegistration,
-    Sort, StatusFilter, Store, ThrottlePolicy,
+    AdminListQuery, Attempt, AuditQuery, NewAuditEvent, Registration, RegistrationStatus,
+    SeedRegistration, Sort, StatusFilter, Store, ThrottlePolicy,
 };
 use test_support::TempPostgres;
 
@@ -249,112 +249,84 @@ async fn throttle_contract(store: &Store) {
     };
     let user = "user:alice";
     let addr = "addr:127.0.0.1";
+    let allowed = |failures, locked_until| Attempt::Allowed {
+        failures,
+        locked_until,
+    };
+    let reserve = |key: &'static str, now: i64| {
+        let store = store.clone();
+        async move { store.reserve_login_attempt(key, now, policy).await.unwrap() }
+    };
+    assert_eq!(reserve(user, 1_000).await, allowed(1, None));
+    assert_eq!(reserve(user, 1_010).await, allowed(2, None));
     assert_eq!(
-        store
-            .login_locked_until(&[user, addr], 1_000)
-            .await
-            .unwrap(),
-        None
+        reserve(user, 1_020).await,
+        allowed(3, Some(1_070)),
+        "the third try within the window locks"
     );
     assert_eq!(
-        store
-            .record_login_failure(user, 1_000, policy)
-            .await
-            .unwrap(),
-        None
+        reserve(user, 1_030).await,
+        Attempt::Refused { until: 1_070 }
     );
     assert_eq!(
-        store
-            .record_login_failure(user, 1_010, policy)
-            .await
-            .unwrap(),
-        None
+        reserve(addr, 1_030).await,
+        allowed(1, None),
+        "keys are counted apart"
     );
     assert_eq!(
-        store
-            .record_login_failure(user, 1_020, policy)
-            .await
-            .unwrap(),
-        Some(1_070),
-        "the third failure within the window locks"
-    );
-    assert_eq!(
-        store
-            .login_locked_until(&[user, addr], 1_030)
-            .await
-            .unwrap(),
-        Some(1_070)
-    );
-    assert_eq!(
-        store.login_locked_until(&[addr], 1_030).await.unwrap(),
-        None
-    );
-    assert_eq!(
-        store.login_locked_until(&[user], 1_070).await.unwrap(),
-        None,
-        "the lock ends"
+        reserve(user, 1_070).await,
+        allowed(4, Some(1_120)),
+        "the lock ends; a failure in the same window locks again"
     );
     // a new window starts once the old one is over
+    assert_eq!(reserve(user, 1_200).await, allowed(1, None));
+    assert_eq!(reserve(user, 1_201).await, allowed(2, None));
+    assert_eq!(reserve(user, 1_202).await, allowed(3, Some(1_252)));
+    store.release_login_attempt(user, policy).await.unwrap();
     assert_eq!(
-        store
-            .record_login_failure(user, 1_200, policy)
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        store
-            .record_login_failure(user, 1_201, policy)
-            .await
-            .unwrap(),
-        None
+        reserve(user, 1_203).await,
+        allowed(3, Some(1_253)),
+        "a released try is given back and its lock lifted"
     );
     store.clear_login_failures(user).await.unwrap();
-    assert_eq!(
-        store
-            .record_login_failure(user, 1_202, policy)
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        store
-            .record_login_failure(user, 1_203, policy)
-            .await
-            .unwrap(),
-        None
-    );
-    // failures from concurrent requests are all counted
-    let mut tasks = Vec::new();
-    for _ in 0..10 {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            store
-                .record_login_failure(addr, 2_000, policy)
-                .await
-                .unwrap()
-        }));
-    }
+    assert_eq!(reserve(user, 1_204).await, allowed(1, None));
+
+    // concurrent attempts get exactly the policy's tries between them
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .reserve_login_attempt(addr, 2_000, policy)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
     for t in tasks {
-        t.await.unwrap();
+        outcomes.push(t.await.unwrap());
     }
-    assert_eq!(
-        store.login_locked_until(&[addr], 2_001).await.unwrap(),
-        Some(2_050)
-    );
+    let granted = outcomes
+        .iter()
+        .filter(|a| matches!(a, Attempt::Allowed { .. }))
+        .count();
+    assert_eq!(granted, 3, "a new window of three tries: {outcomes:?}");
+    assert!(outcomes.iter().all(|a| matches!(
+        a,
+        Attempt::Allowed { .. } | Attempt::Refused { until: 2_050 }
+    )));
+
     // purge keeps what is locked or recent
-    store
-        .record_login_failure("user:old", 10, policy)
-        .await
-        .unwrap();
+    reserve("user:old", 10).await;
     assert_eq!(
         store.purge_login_throttle(1_500, 2_001).await.unwrap(),
         2,
         "alice's stale window and the old entry"
     );
     assert_eq!(
-        store.login_locked_until(&[addr], 2_001).await.unwrap(),
-        Some(2_050)
+        reserve(addr, 2_001).await,
+        Attempt::Refused { until: 2_050 }
     );
 }
 

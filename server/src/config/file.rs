@@ -168,6 +168,14 @@ pub struct RawPortal {
     pub session_idle_secs: Option<i64>,
     /// Sign out this long after sign-in, whatever the activity.
     pub session_absolute_secs: Option<i64>,
+    /// Mark the portal's cookies `Secure` and name them with the `__Host-` prefix (default
+    /// true; false is accepted only for plain HTTP on a loopback address, for local
+    /// development). `DCR_COOKIE_SECURE`.
+    pub cookie_secure: Option<bool>,
+    /// Password checks (argon2id) run at once (default 2). `DCR_PASSWORD_CHECK_SLOTS`.
+    pub password_check_slots: Option<usize>,
+    /// Password checks that may wait for a slot; more are answered 503 (default 16).
+    pub password_check_queue: Option<usize>,
 }
 
 /// `[log]`
@@ -206,6 +214,8 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("DCR_PORTAL_SITE_ROOT", "portal.site_root"),
     ("DCR_SESSION_IDLE_SECS", "portal.session_idle_secs"),
     ("DCR_SESSION_ABSOLUTE_SECS", "portal.session_absolute_secs"),
+    ("DCR_COOKIE_SECURE", "portal.cookie_secure"),
+    ("DCR_PASSWORD_CHECK_SLOTS", "portal.password_check_slots"),
     ("DCR_LOG_FORMAT", "log.format"),
     ("DCR_METRICS_ADDR", "server.metrics_addr"),
     (
@@ -286,6 +296,11 @@ impl RawConfig {
                 .parse::<i64>()
                 .map_err(|_| format!("expected a whole number, got {v:?}"))
         };
+        let boolean = |v: &str| match v.trim() {
+            "1" | "true" | "yes" => Ok(true),
+            "0" | "false" | "no" => Ok(false),
+            _ => Err(format!("expected true or false, got {v:?}")),
+        };
         match field {
             "database.url" => self.database.url = Some(v),
             "server.issuer" => self.server.issuer = Some(v),
@@ -309,13 +324,7 @@ impl RawConfig {
             "tls.cert" => self.tls.cert = Some(v),
             "tls.key" => self.tls.key = Some(v),
             "tls.client_ca" => self.tls.client_ca = Some(v),
-            "tls.portal_tls" => {
-                self.tls.portal_tls = Some(match v.trim() {
-                    "1" | "true" | "yes" => true,
-                    "0" | "false" | "no" => false,
-                    _ => return Err(format!("expected true or false, got {v:?}")),
-                });
-            }
+            "tls.portal_tls" => self.tls.portal_tls = Some(boolean(&v)?),
             "register.jwks_uri" => self.register.jwks_uri = Some(v),
             "register.base_uri" => self.register.base_uri = Some(v),
             "register.poll_secs" => self.register.poll_secs = Some(num(&v)?),
@@ -346,6 +355,10 @@ impl RawConfig {
             "portal.site_root" => self.portal.site_root = Some(v),
             "portal.session_idle_secs" => self.portal.session_idle_secs = Some(int(&v)?),
             "portal.session_absolute_secs" => self.portal.session_absolute_secs = Some(int(&v)?),
+            "portal.cookie_secure" => self.portal.cookie_secure = Some(boolean(&v)?),
+            "portal.password_check_slots" => {
+                self.portal.password_check_slots = Some(count(&v)?);
+            }
             "log.format" => self.log.format = Some(v),
             other => return Err(format!("unknown field {other}")),
         }

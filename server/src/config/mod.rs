@@ -159,6 +159,12 @@ pub struct Config {
     pub session_idle_secs: i64,
     /// Absolute session timeout, seconds.
     pub session_absolute_secs: i64,
+    /// Portal cookies `Secure` with the `__Host-` prefix.
+    pub cookie_secure: bool,
+    /// Password checks at once.
+    pub password_check_slots: usize,
+    /// Password checks waiting at most.
+    pub password_check_queue: usize,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter.
@@ -315,6 +321,9 @@ impl Config {
         let _ = writeln!(s, "site_root = {:?}", self.site_root.display().to_string());
         let _ = writeln!(s, "session_idle_secs = {}", self.session_idle_secs);
         let _ = writeln!(s, "session_absolute_secs = {}", self.session_absolute_secs);
+        let _ = writeln!(s, "cookie_secure = {}", self.cookie_secure);
+        let _ = writeln!(s, "password_check_slots = {}", self.password_check_slots);
+        let _ = writeln!(s, "password_check_queue = {}", self.password_check_queue);
         let _ = writeln!(s, "\n[log]");
         let _ = writeln!(
             s,

@@ -88,3 +88,43 @@ fn env_overrides_file_and_secrets_are_redacted() {
     assert!(shown.contains("REDACTED"), "{shown}");
     assert!(!format!("{cfg:?}").contains("hunter2"));
 }
+
+#[test]
+fn insecure_cookies_only_for_plain_http_on_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["c.pem", "k.pem", "ca.pem"] {
+        std::fs::write(dir.path().join(f), "x").unwrap();
+    }
+    let d = |f: &str| dir.path().join(f).display().to_string();
+    let config = |extra: &[(&str, &str)]| {
+        let mut vars = vec![
+            ("DCR_TLS_CERT", d("c.pem")),
+            ("DCR_TLS_KEY", d("k.pem")),
+            ("DCR_CLIENT_CA", d("ca.pem")),
+        ];
+        vars.extend(extra.iter().map(|(k, v)| (*k, (*v).to_string())));
+        let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Config::try_from(RawConfig::load(None, &env(&pairs)).unwrap())
+    };
+    assert!(config(&[]).unwrap().cookie_secure, "Secure by default");
+    let dev = config(&[
+        ("DCR_COOKIE_SECURE", "false"),
+        ("DCR_PORTAL_ADDR", "127.0.0.1:8080"),
+    ])
+    .unwrap();
+    assert!(!dev.cookie_secure);
+    for refused in [
+        vec![
+            ("DCR_COOKIE_SECURE", "false"),
+            ("DCR_PORTAL_ADDR", "0.0.0.0:8080"),
+        ],
+        vec![
+            ("DCR_COOKIE_SECURE", "false"),
+            ("DCR_PORTAL_ADDR", "127.0.0.1:8080"),
+            ("DCR_PORTAL_TLS", "true"),
+        ],
+    ] {
+        let err = config(&refused).unwrap_err().to_string();
+        assert!(err.contains("portal.cookie_secure"), "{refused:?}: {err}");
+    }
+}

@@ -304,6 +304,18 @@ impl TryFrom<RawConfig> for Config {
         if idle < 5 || absolute < idle {
             e.push(format!("portal.session_idle_secs/session_absolute_secs: {idle}/{absolute} need idle >= 5 and absolute >= idle"));
         }
+        let portal_tls = raw.tls.portal_tls.unwrap_or(false);
+        let cookie_secure = raw.portal.cookie_secure.unwrap_or(true);
+        if !cookie_secure && (portal_tls || !portal_addr.ip().is_loopback()) {
+            e.push(
+                "portal.cookie_secure: false is only for plain HTTP on a loopback address (local development)"
+                    .into(),
+            );
+        }
+        let password_check_slots = raw.portal.password_check_slots.unwrap_or(2);
+        if password_check_slots == 0 {
+            e.push("portal.password_check_slots: must be at least 1".into());
+        }
         let log_format = match raw.log.format.as_deref().unwrap_or("pretty") {
             "pretty" => LogFormat::Pretty,
             "json" => LogFormat::Json,
@@ -325,7 +337,7 @@ impl TryFrom<RawConfig> for Config {
             tls_cert,
             tls_key,
             client_ca,
-            portal_tls: raw.tls.portal_tls.unwrap_or(false),
+            portal_tls,
             database_url,
             register_jwks_uri,
             register_base_uri,
@@ -351,6 +363,9 @@ impl TryFrom<RawConfig> for Config {
             site_root: PathBuf::from(raw.portal.site_root.unwrap_or_else(|| "target/site".into())),
             session_idle_secs: idle,
             session_absolute_secs: absolute,
+            cookie_secure,
+            password_check_slots,
+            password_check_queue: raw.portal.password_check_queue.unwrap_or(16),
             log_format,
             log_filter: raw.log.filter.unwrap_or_else(|| "info,sqlx=warn".into()),
             metrics_addr,

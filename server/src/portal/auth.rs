@@ -16,32 +16,20 @@
 use std::net::IpAddr;
 
 use app::ssr::{SESSION_ACCOUNT_VERSION, SESSION_ADMIN, SESSION_SIGNED_IN_AT};
+use axum::http::StatusCode;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use dcr_audit::{Action, Actor};
-use dcr_store::{NewAuditEvent, ThrottlePolicy};
+use dcr_store::NewAuditEvent;
 use serde::Deserialize;
 use tower_sessions::Session;
 
 use crate::config::Config;
-use crate::portal::password;
+use crate::portal::password::Busy;
+use crate::portal::throttle::{self, Refused, Reservation};
 use crate::portal::PortalCtx;
 use crate::tls::ConnectionInfo;
-
-/// Failed sign-ins allowed per account: 5 within 15 minutes, then 15 minutes locked.
-pub const ACCOUNT_POLICY: ThrottlePolicy = ThrottlePolicy {
-    max_failures: 5,
-    window_secs: 15 * 60,
-    lockout_secs: 15 * 60,
-};
-
-/// Failed sign-ins allowed per client address: 20 within 15 minutes, then 15 minutes locked.
-pub const ADDRESS_POLICY: ThrottlePolicy = ThrottlePolicy {
-    max_failures: 20,
-    window_secs: 15 * 60,
-    lockout_secs: 15 * 60,
-};
 
 /// Shortest new password, in characters.
 pub const MIN_PASSWORD_CHARS: usize = 12;
@@ -50,22 +38,25 @@ pub const MAX_PASSWORD_BYTES: usize = 1024;
 
 /// A cookie that only says "this browser signed in": when it comes back without a valid
 /// session, the session timed out and the sign-in page says so.
-pub const SIGNED_IN_MARKER: &str = "dcr_signed_in";
+const SIGNED_IN_MARKER: &str = "dcr_signed_in";
 
-/// The throttle key of a typed username: a digest, so that the throttle table never holds what
-/// was typed (a mistyped password, often).
-fn account_key(username: &str) -> String {
-    use base64::Engine as _;
-    use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(username.to_lowercase().as_bytes());
-    format!(
-        "user:{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
-    )
+/// The session cookie's name: with the `__Host-` prefix when cookies are `Secure` (the browser
+/// then refuses it from a sub-domain or over plain HTTP).
+#[must_use]
+pub fn session_cookie_name(config: &Config) -> &'static str {
+    if config.cookie_secure {
+        "__Host-dcr_session"
+    } else {
+        "dcr_session"
+    }
 }
 
-fn address_key(addr: &str) -> String {
-    format!("addr:{addr}")
+fn marker_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-dcr_signed_in"
+    } else {
+        SIGNED_IN_MARKER
+    }
 }
 
 /// The address a request came from: the TCP peer, or, when the peer is a trusted proxy, the
@@ -98,16 +89,13 @@ pub fn client_address(
 }
 
 fn marker_cookie(config: &Config, value: &str, max_age: Option<i64>) -> HeaderValue {
-    let secure = if crate::portal::cookies_secure(config) {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = if config.cookie_secure { "; Secure" } else { "" };
     let age = max_age
         .map(|a| format!("; Max-Age={a}"))
         .unwrap_or_default();
     HeaderValue::from_str(&format!(
-        "{SIGNED_IN_MARKER}={value}; Path=/; HttpOnly; SameSite=Strict{secure}{age}"
+        "{}={value}; Path=/; HttpOnly; SameSite=Strict{secure}{age}",
+        marker_name(config.cookie_secure)
     ))
     .unwrap_or_else(|_| HeaderValue::from_static("dcr_signed_in=; Path=/; Max-Age=0"))
 }
@@ -121,13 +109,18 @@ pub fn clear_marker(config: &Config, mut res: Response) -> Response {
 
 /// Whether the request carries the signed-in marker.
 #[must_use]
-pub fn has_marker(headers: &HeaderMap) -> bool {
+pub fn has_marker(config: &Config, headers: &HeaderMap) -> bool {
+    marker_set(config.cookie_secure, headers)
+}
+
+fn marker_set(secure: bool, headers: &HeaderMap) -> bool {
+    let set = format!("{}=1", marker_name(secure));
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .any(|c| c.trim().starts_with(&format!("{SIGNED_IN_MARKER}=1")))
+        .any(|c| c.trim() == set)
 }
 
 /// The sign-in form.
@@ -152,49 +145,40 @@ pub async fn login(
     if username.is_empty() || username.len() > 128 || form.password.len() > MAX_PASSWORD_BYTES {
         return Redirect::to("/login?error=1").into_response();
     }
-    let (user_key, addr_key) = (account_key(&username), address_key(&addr));
-    match store
-        .login_locked_until(&[user_key.as_str(), addr_key.as_str()], now)
-        .await
-    {
-        Ok(None) => {}
-        Ok(Some(_)) => {
+    let reservation = match throttle::reserve(store, &username, &addr, now).await {
+        Ok(r) => r,
+        Err(Refused::Locked) => {
             tracing::warn!(target: "security", peer = %addr, "portal sign-in refused: throttled");
             crate::metrics::sign_in("throttled");
             return Redirect::to("/login?error=throttled").into_response();
         }
-        Err(e) => {
+        Err(Refused::Store(e)) => {
             tracing::error!(error = %e, "sign-in: store failure");
             return Redirect::to("/login?error=unavailable").into_response();
         }
+    };
+    if !reservation.delay.is_zero() {
+        tokio::time::sleep(reservation.delay).await;
     }
     let user = match store.find_admin(&username).await {
         Ok(u) => u,
         Err(e) => {
             tracing::error!(error = %e, "sign-in: store failure");
+            reservation.abandon(store).await;
             return Redirect::to("/login?error=unavailable").into_response();
         }
     };
     // Same work whether or not the account exists: verify against a dummy hash otherwise.
     let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let ok = password::verify(form.password, hash).await;
-    // The audit names an account only when one has this name: what was typed otherwise (a
-    // password in the wrong field, often) is not kept.
-    let known = match &user {
-        Some(u) => Some(u.username.clone()),
-        // The throttle counts names case-insensitively: name the account it locks.
-        None if username != username.to_lowercase() => store
-            .find_admin(&username.to_lowercase())
-            .await
-            .ok()
-            .flatten()
-            .map(|u| u.username),
-        None => None,
+    let Ok(ok) = ctx.password_checks.verify(form.password, hash).await else {
+        reservation.abandon(store).await;
+        crate::metrics::sign_in("busy");
+        return busy();
     };
     let Some(user) = user.filter(|_| ok) else {
         tracing::info!(target: "security", peer = %addr, "portal sign-in failed");
         crate::metrics::sign_in("failure");
-        let locked = count_failure(&ctx, &user_key, &addr_key, known.as_deref(), &addr, now).await;
+        let locked = failed(&ctx, reservation, &username, &addr, now).await;
         let to = if locked {
             "/login?error=throttled"
         } else {
@@ -202,9 +186,7 @@ pub async fn login(
         };
         return Redirect::to(to).into_response();
     };
-    if let Err(e) = store.clear_login_failures(&user_key).await {
-        tracing::warn!(error = %e, "sign-in: could not reset the failure count");
-    }
+    reservation.succeeded(store).await;
     if let Err(e) = session.cycle_id().await {
         tracing::error!(error = %e, "sign-in: session rotation failed");
         return Redirect::to("/login?error=unavailable").into_response();
@@ -237,57 +219,81 @@ pub async fn login(
     res
 }
 
-/// Counts a failure against the account and the address; true when either is now locked.
-/// `account` is the name of the account the username matched, if any.
-async fn count_failure(
+/// Settles a reserved try whose password was wrong, and audits it and the locks it set; true
+/// when it locked the account (for this address) or the address.
+async fn failed(
     ctx: &PortalCtx,
-    user_key: &str,
-    addr_key: &str,
-    account: Option<&str>,
+    reservation: Reservation,
+    username: &str,
     addr: &str,
     now: i64,
 ) -> bool {
     let store = &ctx.state.store;
-    let mut locked = false;
-    for (key, policy, kind) in [
-        (user_key, ACCOUNT_POLICY, "account"),
-        (addr_key, ADDRESS_POLICY, "address"),
-    ] {
-        match store.record_login_failure(key, now, policy).await {
-            Ok(Some(until)) => {
-                locked = true;
-                tracing::warn!(target: "security", peer = %addr, kind, "portal sign-in locked after repeated failures");
-                audit(
-                    ctx,
-                    NewAuditEvent {
-                        occurred_at: now,
-                        actor: Actor::Portal.into(),
-                        action: Action::AdminSignInLocked.into(),
-                        reason: Some(format!("{} failed sign-ins", policy.max_failures)),
-                        after_state: Some(
-                            serde_json::json!({
-                                "locked": kind,
-                                "username": account,
-                                "address": addr,
-                                "until": until,
-                            })
-                            .to_string(),
-                        ),
-                        ..Default::default()
-                    },
-                )
-                .await;
-            }
-            Ok(None) => {}
-            Err(e) => tracing::error!(error = %e, "sign-in: could not count a failure"),
-        }
-    }
-    // Opportunistic clean-up of entries whose window is over.
-    let longest = ACCOUNT_POLICY.window_secs.max(ADDRESS_POLICY.window_secs);
-    if let Err(e) = store.purge_login_throttle(now - longest, now).await {
-        tracing::warn!(error = %e, "sign-in: throttle purge failed");
+    let locks = reservation.locks.clone();
+    reservation.failed(store, now).await;
+    // The audit names an account only when one has this name (case-insensitively, as the
+    // throttle counts them): what was typed otherwise (a password in the wrong field, often)
+    // is not kept.
+    let account = match store.find_admin(&username.to_lowercase()).await {
+        Ok(Some(u)) => Some(u.username),
+        _ => match store.find_admin(username).await {
+            Ok(found) => found.map(|u| u.username),
+            Err(_) => None,
+        },
+    };
+    audit(
+        ctx,
+        NewAuditEvent {
+            occurred_at: now,
+            actor: Actor::Portal.into(),
+            action: Action::AdminSignInFailed.into(),
+            after_state: Some(
+                serde_json::json!({ "username": account, "address": addr }).to_string(),
+            ),
+            ..Default::default()
+        },
+    )
+    .await;
+    let locked = !locks.is_empty();
+    for (kind, until) in locks {
+        tracing::warn!(target: "security", peer = %addr, kind, "portal sign-in locked after repeated failures");
+        let limit = if kind == "address" {
+            throttle::ADDRESS_POLICY.max_failures
+        } else {
+            throttle::PAIR_POLICY.max_failures
+        };
+        audit(
+            ctx,
+            NewAuditEvent {
+                occurred_at: now,
+                actor: Actor::Portal.into(),
+                action: Action::AdminSignInLocked.into(),
+                reason: Some(format!("{limit} failed sign-ins")),
+                after_state: Some(
+                    serde_json::json!({
+                        "locked": kind,
+                        "username": account,
+                        "address": addr,
+                        "until": until,
+                    })
+                    .to_string(),
+                ),
+                ..Default::default()
+            },
+        )
+        .await;
     }
     locked
+}
+
+/// The answer when every password-check slot is taken.
+fn busy() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, HeaderValue::from_static("2"))],
+        axum::response::Html("<!DOCTYPE html><title>Busy</title><p>The portal is busy checking other sign-ins. Try again in a moment. <a href=\"/login\">Back to sign-in</a></p>"),
+    )
+        .into_response()
 }
 
 async fn audit(ctx: &PortalCtx, ev: NewAuditEvent) {
@@ -338,7 +344,6 @@ pub async fn change_password(
     let store = &ctx.state.store;
     let now = ctx.state.clock.now();
     let addr = client_address(&ctx.config, conn.as_deref(), &headers);
-    let (user_key, addr_key) = (account_key(&username), address_key(&addr));
     if form.new_password != form.confirm_password {
         return back("mismatch");
     }
@@ -351,37 +356,46 @@ pub async fn change_password(
     if form.new_password == form.current_password || form.new_password == username {
         return back("same");
     }
-    match store
-        .login_locked_until(&[user_key.as_str(), addr_key.as_str()], now)
-        .await
-    {
-        Ok(None) => {}
-        Ok(Some(_)) => return back("throttled"),
-        Err(e) => {
-            tracing::error!(error = %e, "password change: store failure");
-            return back("unavailable");
-        }
-    }
-    let user = match store.find_admin(&username).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return Redirect::to("/login?error=expired").into_response(),
-        Err(e) => {
+    let reservation = match throttle::reserve(store, &username, &addr, now).await {
+        Ok(r) => r,
+        Err(Refused::Locked) => return back("throttled"),
+        Err(Refused::Store(e)) => {
             tracing::error!(error = %e, "password change: store failure");
             return back("unavailable");
         }
     };
-    if !password::verify(form.current_password, Some(user.password_hash)).await {
+    let user = match store.find_admin(&username).await {
+        Ok(Some(u)) => u,
+        found => {
+            reservation.abandon(store).await;
+            if let Err(e) = found {
+                tracing::error!(error = %e, "password change: store failure");
+                return back("unavailable");
+            }
+            return Redirect::to("/login?error=expired").into_response();
+        }
+    };
+    let checks = &ctx.password_checks;
+    let Ok(ok) = checks
+        .verify(form.current_password, Some(user.password_hash))
+        .await
+    else {
+        reservation.abandon(store).await;
+        return back("unavailable");
+    };
+    if !ok {
         tracing::info!(target: "security", peer = %addr, username = %username, "portal password change: wrong current password");
-        let locked =
-            count_failure(&ctx, &user_key, &addr_key, Some(&user.username), &addr, now).await;
+        let locked = failed(&ctx, reservation, &username, &addr, now).await;
         return back(if locked { "throttled" } else { "current" });
     }
-    let hash = match password::hash(form.new_password).await {
-        Ok(h) => h,
-        Err(e) => {
+    reservation.succeeded(store).await;
+    let hash = match checks.hash(form.new_password).await {
+        Ok(Ok(h)) => h,
+        Ok(Err(e)) => {
             tracing::error!(error = %e, "password change: hashing failed");
             return back("unavailable");
         }
+        Err(Busy) => return back("unavailable"),
     };
     let event = NewAuditEvent {
         occurred_at: now,
@@ -418,20 +432,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_fold_case_of_usernames() {
-        assert_eq!(account_key("Alice"), account_key("alice"));
-        assert_ne!(account_key("alice"), address_key("alice"));
-    }
-
-    #[test]
     fn the_marker_is_found_among_cookies() {
         let mut h = HeaderMap::new();
         h.insert(
             header::COOKIE,
             HeaderValue::from_static("a=b; dcr_signed_in=1; dcr_session=x"),
         );
-        assert!(has_marker(&h));
+        assert!(marker_set(false, &h));
+        assert!(
+            !marker_set(true, &h),
+            "a secure portal reads only its __Host- cookie"
+        );
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("__Host-dcr_signed_in=1"),
+        );
+        assert!(marker_set(true, &h));
         h.insert(header::COOKIE, HeaderValue::from_static("dcr_signed_in="));
-        assert!(!has_marker(&h));
+        assert!(!marker_set(false, &h));
     }
 }

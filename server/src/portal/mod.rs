@@ -4,8 +4,10 @@
 //! so they work before the WASM arrives.
 //!
 //! # Security
-//! Sessions live in the store (tower-sessions); the cookie is `HttpOnly`, `SameSite=Strict` and
-//! `Secure` unless the portal is plain HTTP on a loopback address (local development). Every
+//! Sessions live in the store (tower-sessions) under a digest of their id; the cookie is
+//! `HttpOnly`, `SameSite=Strict`, and `Secure` with the `__Host-` prefix unless
+//! `portal.cookie_secure` is off (allowed only for plain HTTP on a loopback address, for local
+//! development). Over TLS the portal sends `Strict-Transport-Security`. Every
 //! state-changing request must come from our own origin (`Sec-Fetch-Site` / `Origin` check), which
 //! covers server functions too. Responses carry a CSP with a per-response nonce for Leptos'
 //! inline hydration script. Pages need a signed-in session that is within the idle and absolute
@@ -15,6 +17,7 @@ pub mod admin;
 pub mod auth;
 pub mod password;
 pub mod sessions;
+pub mod throttle;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,7 +40,10 @@ use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
 use crate::config::Config;
 use crate::outbound::{FetchError, Outbound};
-use crate::portal::auth::{change_password, clear_marker, has_marker, login, logout};
+use crate::portal::auth::{
+    change_password, clear_marker, has_marker, login, logout, session_cookie_name,
+};
+use crate::portal::password::PasswordChecks;
 use crate::portal::sessions::StoreSessions;
 
 /// How long the portal waits for a recipient's `jwks_uri` when an administrator asks for its
@@ -49,13 +55,7 @@ const KEY_FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5)
 pub struct PortalCtx {
     pub(crate) state: PortalState,
     pub(crate) config: Arc<Config>,
-}
-
-/// Whether the portal's cookies are `Secure`: always, except for plain HTTP on a loopback
-/// address (local development, where browsers would drop a `Secure` cookie).
-#[must_use]
-pub fn cookies_secure(config: &Config) -> bool {
-    !config.portal_addr.ip().is_loopback() || config.portal_tls
+    pub(crate) password_checks: PasswordChecks,
 }
 
 /// The key fetcher the inspect page uses: the server's outbound rules (https only, no
@@ -127,7 +127,6 @@ pub fn router(state: PortalState, config: Arc<Config>) -> Router {
         .build();
     let routes = route_list();
 
-    let secure = cookies_secure(&config);
     // The idle timeout is the session record's expiry, so the record is saved (its expiry
     // pushed back) on every request, not only when the session changes.
     let store_sessions = StoreSessions::new(
@@ -136,8 +135,8 @@ pub fn router(state: PortalState, config: Arc<Config>) -> Router {
         config.session_idle_secs,
     );
     let sessions = SessionManagerLayer::new(store_sessions)
-        .with_name("dcr_session")
-        .with_secure(secure)
+        .with_name(session_cookie_name(&config))
+        .with_secure(config.cookie_secure)
         .with_http_only(true)
         .with_same_site(SameSite::Strict)
         .with_path("/")
@@ -149,6 +148,10 @@ pub fn router(state: PortalState, config: Arc<Config>) -> Router {
     let ctx = PortalCtx {
         state: state.clone(),
         config: config.clone(),
+        password_checks: PasswordChecks::new(
+            config.password_check_slots,
+            config.password_check_queue,
+        ),
     };
     let ctx_state = state.clone();
     let fetcher = key_fetcher(&config);
@@ -212,7 +215,10 @@ pub fn router(state: PortalState, config: Arc<Config>) -> Router {
         .merge(assets)
         .merge(pages)
         .layer(axum::middleware::from_fn(csrf))
-        .layer(axum::middleware::from_fn(security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            config.portal_tls,
+            security_headers,
+        ))
         .layer(Extension(ctx))
 }
 
@@ -228,10 +234,17 @@ async fn immutable_cache(req: Request, next: Next) -> Response {
 }
 
 /// Security headers on every portal response. The CSP allows our own scripts and the WASM
-/// (`'wasm-unsafe-eval'`), and Leptos' inline hydration script through its nonce.
-async fn security_headers(req: Request, next: Next) -> Response {
+/// (`'wasm-unsafe-eval'`), and Leptos' inline hydration script through its nonce. A portal
+/// served over TLS (`tls`) also tells browsers to use nothing else for a year.
+async fn security_headers(State(tls): State<bool>, req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
+    if tls {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
         h.insert(
             header::CONTENT_SECURITY_POLICY,
@@ -324,7 +337,7 @@ async fn gate(
     if public || admin.is_some() {
         return next.run(req).await;
     }
-    if has_marker(req.headers()) {
+    if has_marker(&ctx.config, req.headers()) {
         return clear_marker(&ctx.config, expired(&path));
     }
     if path.starts_with("/api/") {

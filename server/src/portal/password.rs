@@ -1,8 +1,12 @@
 //! Administrator passwords: argon2id (OWASP parameters: 19 MiB, 2 passes), computed off the
-//! async threads. Verification of an unknown user runs against a dummy hash so that it costs
-//! the same as a wrong password.
+//! async threads, a few at a time ([`PasswordChecks`]). Verification of an unknown user runs
+//! against a dummy hash so that it costs the same as a wrong password.
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
@@ -58,6 +62,73 @@ pub async fn verify(password: String, stored: Option<String>) -> bool {
     .unwrap_or(false)
 }
 
+/// At most this long in the queue for a password check before the request is turned away.
+const MAX_QUEUE_WAIT: Duration = Duration::from_secs(10);
+
+/// Bounds the CPU and memory that password checks can take (each is 19 MiB and tens of
+/// milliseconds of a core): a few run at once, a few more wait, the rest are turned away at
+/// once (the portal answers 503 with `Retry-After`).
+#[derive(Clone)]
+pub struct PasswordChecks {
+    slots: Arc<Semaphore>,
+    waiting: Arc<AtomicUsize>,
+    max_waiting: usize,
+}
+
+/// Every slot and queue place is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy;
+
+impl PasswordChecks {
+    /// `slots` checks at once (at least one), `queue` more waiting.
+    #[must_use]
+    pub fn new(slots: usize, queue: usize) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(slots.max(1))),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            max_waiting: queue,
+        }
+    }
+
+    /// A slot, now or after a short wait in the queue.
+    ///
+    /// # Errors
+    /// [`Busy`] when the queue is full or the wait too long.
+    pub async fn slot(&self) -> Result<SemaphorePermit<'_>, Busy> {
+        if let Ok(permit) = self.slots.try_acquire() {
+            return Ok(permit);
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(Busy);
+        }
+        let permit = tokio::time::timeout(MAX_QUEUE_WAIT, self.slots.acquire()).await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        match permit {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(Busy),
+        }
+    }
+
+    /// [`verify`] in a slot.
+    ///
+    /// # Errors
+    /// [`Busy`]: the password was not checked.
+    pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, Busy> {
+        let _slot = self.slot().await?;
+        Ok(verify(password, stored).await)
+    }
+
+    /// [`hash`] in a slot.
+    ///
+    /// # Errors
+    /// [`Busy`]: the password was not hashed.
+    pub async fn hash(&self, password: String) -> Result<anyhow::Result<String>, Busy> {
+        let _slot = self.slot().await?;
+        Ok(hash(password).await)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +139,27 @@ mod tests {
         assert!(h.starts_with("$argon2id$"), "{h}");
         assert!(verify("correct horse".into(), Some(h.clone())).await);
         assert!(!verify("wrong".into(), Some(h)).await);
+    }
+
+    #[tokio::test]
+    async fn checks_beyond_the_slots_and_the_queue_are_turned_away() {
+        let checks = PasswordChecks::new(1, 1);
+        let held = checks.slot().await.unwrap();
+        let queued = {
+            let checks = checks.clone();
+            tokio::spawn(async move { checks.slot().await.map(drop) })
+        };
+        while checks.waiting.load(Ordering::Acquire) == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(checks.slot().await.err(), Some(Busy), "the queue is full");
+        drop(held);
+        assert_eq!(
+            queued.await.unwrap(),
+            Ok(()),
+            "the queued check got the slot"
+        );
+        assert!(checks.slot().await.is_ok());
     }
 
     #[tokio::test]

@@ -300,6 +300,8 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut RawConfig)
     raw.register.jwks_uri = Some(format!("{stub_base}/register/jwks"));
     raw.register.base_uri = Some(stub_base.clone());
     raw.portal.site_root = Some(dir.path().join("site").display().to_string());
+    // plain HTTP on loopback, as in development (portal tests cover the secure default)
+    raw.portal.cookie_secure = Some(false);
     tweak(&mut raw);
     let config = Config::try_from(raw).unwrap();
     let issuer = config.issuer_str();

@@ -138,7 +138,7 @@ pub(crate) fn location(res: &reqwest::Response) -> String {
 }
 
 /// Sessions compare their expiry with the injected clock; run it at the real time.
-fn real_time(app: &TestApp) {
+pub(crate) fn real_time(app: &TestApp) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -607,6 +607,34 @@ async fn sign_in_is_throttled_per_account_and_per_address(backend: Backend) {
             .iter()
             .all(|s| !s.contains("nobody") && !s.contains("guess")),
         "what was typed for no account is not kept: {states:?}"
+    );
+    let failures = app
+        .audit(dcr_store::AuditQuery {
+            action: Some("admin.sign_in_failed".into()),
+            per_page: 100,
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(failures.total, 20, "every judged failure is audited");
+    let named = |name: &str| {
+        failures
+            .items
+            .iter()
+            .filter(|e| e.after_state.as_deref().unwrap_or("").contains(name))
+            .count()
+    };
+    assert_eq!(
+        named(r#""username":"alice""#),
+        5,
+        "failures name the account"
+    );
+    assert_eq!(named(r#""username":null"#), 15, "or no one");
+    assert!(
+        failures.items.iter().all(|e| {
+            let s = e.after_state.as_deref().unwrap_or("");
+            !s.contains("nobody") && !s.contains("guess")
+        }),
+        "what was typed for no account is not kept"
     );
 }
 

@@ -1,11 +1,19 @@
 //! Portal sign-in and sessions, on the injected clock: the idle and absolute timeouts, sign-out
-//! ending the session on the server, the sign-in throttle (its reset after a success, its lock
-//! to the second) and the client address taken from `X-Forwarded-For` only when a trusted proxy
-//! sent it; and revocation refused, by a hand-made form too, for a registration that is no
-//! longer active.
+//! ending the session on the server (also with requests of the session in flight), the
+//! sign-in throttle (its reset after a success, its lock to the second, parallel guesses, IPv6
+//! networks, the delay that never locks the administrator out), password checks turned away
+//! when every slot is taken, the client address taken from `X-Forwarded-For` only when a
+//! trusted proxy sent it, the `__Host-` cookies and HSTS of a portal over TLS; and revocation
+//! refused, by a hand-made form too, for a registration that is no longer active.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{COOKIE, LOCATION, RETRY_AFTER, SET_COOKIE};
+use reqwest::StatusCode;
 
 use crate::both_backends;
-use crate::helpers::{error_of, spawn_app, spawn_app_with, Backend};
+use crate::helpers::{error_of, roots, spawn_app, spawn_app_with, Backend};
 use crate::portal::{add_admin, location, Browser, PASSWORD};
 
 /// The absolute timeout, on the injected clock: a session used every `step` seconds (shorter
@@ -118,7 +126,7 @@ async fn sign_out_ends_the_session_on_the_server(backend: Backend) {
 
 /// A successful sign-in forgets the account's earlier failures; a lock lasts to the second.
 async fn the_sign_in_throttle_resets_on_success_and_locks_to_the_second(backend: Backend) {
-    use server::portal::auth::ACCOUNT_POLICY;
+    use server::portal::throttle::PAIR_POLICY as ACCOUNT_POLICY;
     let app = spawn_app(backend).await;
     add_admin(&app, "alice").await;
     let browser = Browser::new(&app);
@@ -153,7 +161,7 @@ async fn the_sign_in_throttle_resets_on_success_and_locks_to_the_second(backend:
 /// sending `X-Forwarded-For` itself, while behind a trusted proxy the forwarded address is the
 /// one counted (and a client prepending addresses does not change it).
 async fn forwarded_addresses_count_only_from_trusted_proxies(backend: Backend) {
-    use server::portal::auth::ADDRESS_POLICY;
+    use server::portal::throttle::ADDRESS_POLICY;
     let direct = spawn_app(backend).await;
     let browser = Browser::new(&direct);
     for n in 0..ADDRESS_POLICY.max_failures {
@@ -320,7 +328,304 @@ async fn a_forged_revoke_of_an_inactive_registration_is_refused(backend: Backend
     assert!(chain.ok, "{chain:?}");
 }
 
+/// 500 wrong passwords sent at once get the tries 500 in a row get: each try is reserved in the
+/// store before its password is checked, so 5 are judged and the rest refused unjudged.
+async fn parallel_guesses_get_the_tries_serial_ones_get(backend: Backend) {
+    use server::portal::throttle::PAIR_POLICY;
+    let app = spawn_app_with(backend, |raw| {
+        raw.server.max_connections = Some(2_000);
+        raw.server.max_connections_per_address = Some(1_000);
+    })
+    .await;
+    add_admin(&app, "alice").await;
+    let browser = Arc::new(Browser::new(&app));
+    let mut guesses = tokio::task::JoinSet::new();
+    for _ in 0..500 {
+        let browser = browser.clone();
+        guesses.spawn(async move { browser.sign_in("alice", "wrong").await });
+    }
+    let mut judged = 0;
+    let mut throttled = 0;
+    while let Some(outcome) = guesses.join_next().await {
+        match outcome.unwrap().as_str() {
+            "/login?error=1" => judged += 1,
+            "/login?error=throttled" => throttled += 1,
+            other => panic!("unexpected answer {other}"),
+        }
+    }
+    let failures = app
+        .audit(dcr_store::AuditQuery {
+            action: Some("admin.sign_in_failed".into()),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(
+        failures.total,
+        u64::try_from(PAIR_POLICY.max_failures).unwrap(),
+        "exactly the policy's tries were judged"
+    );
+    // the last allowed try is answered "throttled", as it set the lock
+    assert_eq!(
+        (judged, throttled),
+        (
+            PAIR_POLICY.max_failures - 1,
+            500 - (PAIR_POLICY.max_failures - 1)
+        ),
+    );
+    assert_eq!(
+        browser.sign_in("alice", PASSWORD).await,
+        "/login?error=throttled",
+        "and the account is locked for this address"
+    );
+}
+
+/// Guessers elsewhere cannot lock the administrator out: an address (an IPv6 client by its
+/// /64) loses its own tries on the account, while the administrator from another address gets
+/// in, after a short delay once the account has been guessed at often.
+async fn guesses_from_elsewhere_never_lock_the_administrator_out(backend: Backend) {
+    use server::portal::throttle::{ACCOUNT_DELAY_AFTER, PAIR_POLICY};
+    let app = spawn_app_with(backend, |raw| {
+        raw.security.trusted_proxies = Some(vec!["127.0.0.1".into()]);
+    })
+    .await;
+    add_admin(&app, "alice").await;
+    let browser = Browser::new(&app);
+    let guess = |from: String| {
+        let browser = &browser;
+        async move {
+            browser
+                .sign_in_forwarded("alice", "wrong", Some(&from))
+                .await
+        }
+    };
+    for n in 1..PAIR_POLICY.max_failures {
+        assert_eq!(guess(format!("2001:db8:1:1::{n}")).await, "/login?error=1");
+    }
+    assert_eq!(
+        guess("2001:db8:1:1:ffff::1".into()).await,
+        "/login?error=throttled",
+        "addresses of one /64 share their tries"
+    );
+    assert_eq!(
+        browser
+            .sign_in_forwarded("alice", PASSWORD, Some("2001:db8:1:1::99"))
+            .await,
+        "/login?error=throttled",
+        "the /64 is locked out of the account, even with the right password"
+    );
+    for _ in PAIR_POLICY.max_failures..ACCOUNT_DELAY_AFTER {
+        guess("203.0.113.7".into()).await;
+    }
+    let started = Instant::now();
+    assert_eq!(
+        browser
+            .sign_in_forwarded("alice", PASSWORD, Some("2001:db8:1:2::1"))
+            .await,
+        "/",
+        "the administrator, from another network, gets in"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "after the much-guessed account's delay: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        browser
+            .sign_in_forwarded("alice", PASSWORD, Some("2001:db8:1:1::5"))
+            .await,
+        "/login?error=throttled",
+        "the guessers' network stays locked out"
+    );
+}
+
+/// When every password-check slot and queue place is taken, a sign-in is turned away at once
+/// with 503 and `Retry-After` (and a page a person can read), not queued without bound.
+async fn sign_ins_beyond_the_password_check_slots_are_turned_away(backend: Backend) {
+    let app = spawn_app_with(backend, |raw| {
+        raw.portal.password_check_slots = Some(1);
+        raw.portal.password_check_queue = Some(0);
+        raw.security.trusted_proxies = Some(vec!["127.0.0.1".into()]);
+    })
+    .await;
+    let browser = Arc::new(Browser::new(&app));
+    let mut tries = tokio::task::JoinSet::new();
+    for n in 0..60 {
+        let browser = browser.clone();
+        tries.spawn(async move {
+            let res = browser
+                .http
+                .post(format!("{}/auth/login", browser.base))
+                .header("sec-fetch-site", "same-origin")
+                .header("x-forwarded-for", format!("198.51.100.{n}"))
+                .form(&[("username", format!("guess{n}")), ("password", "x".into())])
+                .send()
+                .await
+                .unwrap();
+            let retry = res.headers().get(RETRY_AFTER).cloned();
+            (res.status(), retry, res.text().await.unwrap())
+        });
+    }
+    let mut busy = 0;
+    while let Some(outcome) = tries.join_next().await {
+        let (status, retry, body) = outcome.unwrap();
+        match status {
+            StatusCode::SERVICE_UNAVAILABLE => {
+                busy += 1;
+                assert_eq!(retry.unwrap(), "2");
+                assert!(body.contains("busy"), "{body}");
+            }
+            StatusCode::SEE_OTHER => {}
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(
+        busy > 0,
+        "60 sign-ins at once, one slot and no queue: some were turned away"
+    );
+}
+
+/// A request of the session that is still running when the browser signs out cannot bring the
+/// session back when it saves: a save only updates a session that still exists.
+async fn sign_out_is_not_undone_by_a_request_in_flight(backend: Backend) {
+    let app = spawn_app(backend).await;
+    crate::portal::real_time(&app);
+    add_admin(&app, "alice").await;
+    for round in 0..15 {
+        let browser = Arc::new(Browser::new(&app));
+        assert_eq!(browser.sign_in("alice", PASSWORD).await, "/");
+        let cookie = browser.cookie_header();
+        let mut racing = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let (browser, cookie) = (browser.clone(), cookie.clone());
+            racing.spawn(async move {
+                let res = browser
+                    .http
+                    .get(format!("{}/", browser.base))
+                    .header(COOKIE, cookie)
+                    .send()
+                    .await
+                    .unwrap();
+                res.status()
+            });
+        }
+        let res = browser
+            .http
+            .post(format!("{}/auth/logout", browser.base))
+            .header(COOKIE, &cookie)
+            .header("sec-fetch-site", "same-origin")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(location(&res), "/login?signed_out=1");
+        while let Some(status) = racing.join_next().await {
+            let status = status.unwrap();
+            assert!(
+                status == StatusCode::OK || status == StatusCode::SEE_OTHER,
+                "{status}"
+            );
+        }
+        let after = browser
+            .http
+            .get(format!("{}/", browser.base))
+            .header(COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(after.status(), StatusCode::SEE_OTHER, "round {round}");
+        assert!(
+            location(&after).starts_with("/login"),
+            "round {round}: the signed-out session is back"
+        );
+    }
+}
+
+/// Served over TLS with the default settings, the portal names its cookies with the `__Host-`
+/// prefix, marks them `Secure`, sends `Strict-Transport-Security`, and reads only the prefixed
+/// session cookie.
+async fn a_portal_over_tls_has_host_cookies_and_hsts(backend: Backend) {
+    let app = spawn_app_with(backend, |raw| {
+        raw.tls.portal_tls = Some(true);
+        raw.portal.cookie_secure = None;
+    })
+    .await;
+    add_admin(&app, "alice").await;
+    let port = app.portal.rsplit(':').next().unwrap().to_string();
+    let base = format!("https://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .use_preconfigured_tls(
+            rustls::ClientConfig::builder_with_provider(server::tls::provider())
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots(&app.ca_pem))
+                .with_no_client_auth(),
+        )
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = http.get(format!("{base}/login")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(
+        page.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    let res = http
+        .post(format!("{base}/auth/login"))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("username", "alice"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()[LOCATION], "/");
+    let cookies: Vec<String> = res
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    for name in ["__Host-dcr_session=", "__Host-dcr_signed_in=1"] {
+        let c = cookies
+            .iter()
+            .find(|c| c.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in {cookies:?}"));
+        for attribute in ["Secure", "HttpOnly", "Path=/", "SameSite=Strict"] {
+            assert!(c.contains(attribute), "{attribute} in {c}");
+        }
+        assert!(!c.contains("Domain"), "{c}");
+    }
+    let session = cookies
+        .iter()
+        .find_map(|c| c.strip_prefix("__Host-dcr_session="))
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_string();
+    let get = |cookie: String| {
+        let (http, base) = (&http, &base);
+        async move {
+            http.get(format!("{base}/"))
+                .header(COOKIE, cookie)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        get(format!("__Host-dcr_session={session}")).await.status(),
+        StatusCode::OK
+    );
+    let plain = get(format!("dcr_session={session}")).await;
+    assert_eq!(
+        location(&plain),
+        "/login",
+        "the session is read from the prefixed cookie only"
+    );
+}
+
 both_backends!(
+    parallel_guesses_get_the_tries_serial_ones_get,
+    guesses_from_elsewhere_never_lock_the_administrator_out,
+    sign_ins_beyond_the_password_check_slots_are_turned_away,
+    sign_out_is_not_undone_by_a_request_in_flight,
+    a_portal_over_tls_has_host_cookies_and_hsts,
     a_session_in_use_ends_at_the_absolute_timeout,
     an_unused_session_ends_at_the_idle_timeout,
     sign_out_ends_the_session_on_the_server,
