@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod outbound;
 pub mod portal;
 pub mod rate_limit;
+pub mod sector;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

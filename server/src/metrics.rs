@@ -43,6 +43,8 @@ pub const HTTP_SECONDS: &str = "dcr_http_request_duration_seconds";
 pub const RATE_LIMITED: &str = "dcr_rate_limited_total";
 /// Portal sign-ins by `outcome` (`success`/`failure`/`throttled`).
 pub const PORTAL_SIGN_INS: &str = "dcr_portal_sign_ins_total";
+/// Sector identifier documents by `source` (`kept`: our copy; `fetched`).
+pub const SECTOR_DOCUMENTS: &str = "dcr_sector_identifier_documents_total";
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -104,6 +106,10 @@ fn describe() {
     describe_histogram!(HTTP_SECONDS, Unit::Seconds, "API request latency by route.");
     describe_counter!(RATE_LIMITED, "Requests refused by the rate limiter.");
     describe_counter!(PORTAL_SIGN_INS, "Portal sign-ins by outcome.");
+    describe_counter!(
+        SECTOR_DOCUMENTS,
+        "Sector identifier documents used, by source (kept or fetched)."
+    );
 }
 
 /// Counts a registration request's outcome (`error` is `""` on success).
@@ -120,6 +126,11 @@ pub fn token(outcome: &'static str, error: &str) {
 /// Counts a sign-in outcome.
 pub fn sign_in(outcome: &'static str) {
     metrics::counter!(PORTAL_SIGN_INS, "outcome" => outcome).increment(1);
+}
+
+/// Counts a sector identifier document used, by where it came from.
+pub fn sector_document(source: &'static str) {
+    metrics::counter!(SECTOR_DOCUMENTS, "source" => source).increment(1);
 }
 
 /// Seconds since the last successful Register sync, if there was one (read at each scrape).

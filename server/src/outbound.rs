@@ -200,6 +200,17 @@ impl Outbound {
     /// # Errors
     /// See [`FetchError`]; [`FetchError::Forbidden`] for a non-public address.
     pub async fn get_untrusted(&self, url: &str) -> Result<Bytes, FetchError> {
+        Ok(self.get_untrusted_cacheable(url).await?.0)
+    }
+
+    /// [`Outbound::get_untrusted`], with how long the answer says it may be kept.
+    ///
+    /// # Errors
+    /// See [`Outbound::get_untrusted`].
+    pub async fn get_untrusted_cacheable(
+        &self,
+        url: &str,
+    ) -> Result<(Bytes, Freshness), FetchError> {
         let parsed = url::Url::parse(url).map_err(|_| FetchError::BadUrl(url.into()))?;
         // An address in the URL does not go through the resolver: check it here.
         let literal = match parsed.host() {
@@ -210,15 +221,25 @@ impl Outbound {
         if let Some(ip) = literal.filter(|ip| !self.guard.permits(*ip)) {
             return Err(FetchError::Forbidden(ip.to_string()));
         }
-        self.fetch(&self.untrusted, url).await
+        let res = self.send(&self.untrusted, url).await?;
+        let freshness = Freshness::of(res.headers());
+        Ok((read_capped(res, self.max_bytes).await?, freshness))
     }
 
     async fn fetch(&self, client: &reqwest::Client, url: &str) -> Result<Bytes, FetchError> {
+        read_capped(self.send(client, url).await?, self.max_bytes).await
+    }
+
+    async fn send(
+        &self,
+        client: &reqwest::Client,
+        url: &str,
+    ) -> Result<reqwest::Response, FetchError> {
         let parsed = url::Url::parse(url).map_err(|_| FetchError::BadUrl(url.into()))?;
         if parsed.scheme() != "https" {
             return Err(FetchError::BadUrl(url.into()));
         }
-        let res = client
+        client
             .get(parsed)
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
@@ -233,8 +254,45 @@ impl Outbound {
                     source = s.source();
                 }
                 FetchError::Transport(e.without_url().to_string())
-            })?;
-        read_capped(res, self.max_bytes).await
+            })
+    }
+}
+
+/// How long a response may be kept, from its `Cache-Control`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Nothing said: the cache's own lifetime applies.
+    Unspecified,
+    /// At most this many seconds (`max-age`).
+    MaxAge(u64),
+    /// Not to be kept (`no-store`, `no-cache`, or `max-age` of 0 or unreadable).
+    DoNotKeep,
+}
+
+impl Freshness {
+    /// Reads `Cache-Control`: `no-store` or `no-cache` win over `max-age`.
+    #[must_use]
+    pub fn of(headers: &reqwest::header::HeaderMap) -> Self {
+        let mut max_age = None;
+        for directive in headers
+            .get_all(reqwest::header::CACHE_CONTROL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+        {
+            let directive = directive.trim().to_ascii_lowercase();
+            if directive == "no-store" || directive == "no-cache" {
+                return Self::DoNotKeep;
+            }
+            if let Some(secs) = directive.strip_prefix("max-age=") {
+                max_age = Some(secs.trim_matches('"').parse::<u64>().unwrap_or(0));
+            }
+        }
+        match max_age {
+            Some(0) => Self::DoNotKeep,
+            Some(secs) => Self::MaxAge(secs),
+            None => Self::Unspecified,
+        }
     }
 }
 
@@ -269,6 +327,26 @@ pub type SharedOutbound = Arc<Outbound>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cache_control_says_how_long_to_keep_an_answer() {
+        let of = |values: &[&str]| {
+            let mut h = reqwest::header::HeaderMap::new();
+            for v in values {
+                h.append(
+                    reqwest::header::CACHE_CONTROL,
+                    reqwest::header::HeaderValue::from_str(v).unwrap(),
+                );
+            }
+            Freshness::of(&h)
+        };
+        assert_eq!(of(&[]), Freshness::Unspecified);
+        assert_eq!(of(&["public, max-age=60"]), Freshness::MaxAge(60));
+        assert_eq!(of(&["max-age=0"]), Freshness::DoNotKeep);
+        assert_eq!(of(&["max-age=60", "No-Cache"]), Freshness::DoNotKeep);
+        assert_eq!(of(&["no-store, max-age=600"]), Freshness::DoNotKeep);
+        assert_eq!(of(&["max-age=soon"]), Freshness::DoNotKeep);
+    }
 
     #[test]
     fn only_public_addresses_pass_unless_allowed() {

@@ -83,6 +83,10 @@ impl Application {
                 config.rate_limit_cert,
                 config.rate_limit_addr,
             )),
+            sector_documents: Arc::new(crate::sector::SectorDocuments::new(
+                outbound.clone(),
+                config.sector_identifier_ttl_secs,
+            )),
             outbound,
             registration_policy: Arc::new(AppState::build_policy(&config)),
             token_cache: Arc::new(crate::token_cache::TokenCache::default()),

@@ -24,6 +24,8 @@ pub struct AppState {
     pub jwks: Arc<crate::jwks::JwksCache>,
     /// Outbound HTTPS client.
     pub outbound: crate::outbound::Outbound,
+    /// Recipients' sector identifier documents, kept for a while.
+    pub sector_documents: Arc<crate::sector::SectorDocuments>,
     /// Access tokens issued or verified here (skips repeat signature checks).
     pub token_cache: Arc<crate::token_cache::TokenCache>,
     /// Registration validation policy.

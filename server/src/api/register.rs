@@ -23,6 +23,7 @@ use dcr_store::{
 use super::auth::{authorize_management, limited, AuthError, Caller, RateLimit};
 use super::{header_kid, ApiError};
 use crate::jwks::{JwksError, Verified};
+use crate::sector::Source;
 use crate::state::AppState;
 
 /// Why a registration call is refused. Each variant is one row of the table in
@@ -164,16 +165,43 @@ async fn validate(state: &AppState, body: &Bytes) -> Result<Validated, RegisterE
     };
 
     if let Some(uri) = &ssa.sector_identifier_uri {
-        let doc = state.outbound.get_untrusted(uri).await.map_err(|e| {
-            tracing::info!(target: "security", error = %e, "sector_identifier_uri could not be fetched");
-            invalid_metadata("ERR-DCR-007: Invalid sector_identifier_uri")
-        })?;
         // Row 11 before the metadata rules of rows 13 to 22.
         let uris = dcr_core::registration::requested_redirect_uris(&verified, &ssa)?;
-        check_sector_identifier(&doc, &uris)?;
+        check_sector_document(state, uri, &uris).await?;
     }
     let meta = validate_metadata(&verified, &ssa, policy)?;
     Ok(Validated { meta, ssa, jti })
+}
+
+/// Row 11: the sector identifier document at `uri` lists every redirect URI. A kept copy that
+/// does not is fetched again before the request is refused: the recipient may just have added
+/// the URI (see [`crate::sector`]).
+async fn check_sector_document(
+    state: &AppState,
+    uri: &str,
+    redirect_uris: &[String],
+) -> Result<(), RegisterError> {
+    let now = state.clock.now();
+    let unreadable = |e: crate::outbound::FetchError| {
+        tracing::info!(target: "security", error = %e, "sector_identifier_uri could not be fetched");
+        invalid_metadata("ERR-DCR-007: Invalid sector_identifier_uri")
+    };
+    let (doc, source) = state
+        .sector_documents
+        .get(uri, now)
+        .await
+        .map_err(unreadable)?;
+    match check_sector_identifier(&doc, redirect_uris) {
+        Err(_) if source == Source::Kept => {
+            let doc = state
+                .sector_documents
+                .fetch(uri, now)
+                .await
+                .map_err(unreadable)?;
+            Ok(check_sector_identifier(&doc, redirect_uris)?)
+        }
+        checked => Ok(checked?),
+    }
 }
 
 /// A PUT must carry a current SSA: one without the claim is 400 `invalid_client_metadata` (spec

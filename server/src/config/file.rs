@@ -118,6 +118,9 @@ pub struct RawOutbound {
     pub jwks_ttl_secs: Option<u64>,
     /// Seconds a JWK set is still used past its TTL when its refresh fails (0: none).
     pub jwks_grace_secs: Option<u64>,
+    /// Seconds a recipient's sector identifier document is kept (default 300, at most 3600; 0:
+    /// fetched for every registration). Its own `Cache-Control` can only shorten this.
+    pub sector_identifier_ttl_secs: Option<u64>,
     /// Non-public addresses (IPs or CIDR blocks) a recipient's `jwks_uri` or
     /// `sector_identifier_uri` may lead to; none by default. `DCR_OUTBOUND_ALLOWED_ADDRESSES`
     /// (comma separated).

@@ -135,6 +135,8 @@ pub struct Config {
     pub jwks_ttl: Duration,
     /// How long a JWK set is still used past its TTL when its refresh fails.
     pub jwks_grace: Duration,
+    /// How long a sector identifier document is kept, seconds (0: not kept).
+    pub sector_identifier_ttl_secs: u64,
     /// Non-public networks a recipient's URLs may lead to (development and tests).
     pub outbound_allowed: Vec<ipnet::IpNet>,
     /// Skew for others' clocks, seconds.
@@ -270,6 +272,11 @@ impl Config {
         let _ = writeln!(s, "max_response_bytes = {}", self.max_response_bytes);
         let _ = writeln!(s, "jwks_ttl_secs = {}", self.jwks_ttl.as_secs());
         let _ = writeln!(s, "jwks_grace_secs = {}", self.jwks_grace.as_secs());
+        let _ = writeln!(
+            s,
+            "sector_identifier_ttl_secs = {}",
+            self.sector_identifier_ttl_secs
+        );
         let allowed: Vec<String> = self
             .outbound_allowed
             .iter()

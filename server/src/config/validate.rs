@@ -243,6 +243,12 @@ impl TryFrom<RawConfig> for Config {
                 )),
             }
         }
+        let sector_identifier_ttl_secs = raw.outbound.sector_identifier_ttl_secs.unwrap_or(300);
+        if sector_identifier_ttl_secs > 3_600 {
+            e.push(format!(
+                "outbound.sector_identifier_ttl_secs: {sector_identifier_ttl_secs} must be at most 3600"
+            ));
+        }
         let jwks_grace_secs = raw.outbound.jwks_grace_secs.unwrap_or(3_600);
         if jwks_grace_secs > 86_400 {
             e.push(format!(
@@ -351,6 +357,7 @@ impl TryFrom<RawConfig> for Config {
             max_response_bytes: raw.outbound.max_response_bytes.unwrap_or(256 * 1024),
             jwks_ttl: Duration::from_secs(raw.outbound.jwks_ttl_secs.unwrap_or(600)),
             jwks_grace: Duration::from_secs(jwks_grace_secs),
+            sector_identifier_ttl_secs,
             outbound_allowed,
             clock_skew_secs: skew,
             max_assertion_lifetime_secs,

@@ -53,6 +53,8 @@ pub struct StubState {
     pub chunked: Arc<Mutex<std::collections::HashSet<String>>>,
     /// Paths whose answers wait until the test releases them.
     pub held: Arc<Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>>,
+    /// `Cache-Control` of a path's answers.
+    pub cache_control: Arc<Mutex<HashMap<String, String>>>,
 }
 
 /// Requests to a held path: each waits for one [`Hold::release`].
@@ -88,6 +90,13 @@ impl StubState {
             .insert(path.to_string(), gate.clone());
         Hold(gate)
     }
+    /// Answers `path` with this `Cache-Control`.
+    pub fn set_cache_control(&self, path: &str, value: &str) {
+        self.cache_control
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), value.to_string());
+    }
     pub fn hits(&self, path: &str) -> usize {
         self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
     }
@@ -116,12 +125,21 @@ async fn stub_handler(
             )
                 .into_response()
         }
-        Some((status, body)) => (
-            axum::http::StatusCode::from_u16(status).unwrap(),
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response(),
+        Some((status, body)) => {
+            let mut res = (
+                axum::http::StatusCode::from_u16(status).unwrap(),
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response();
+            if let Some(cc) = s.cache_control.lock().unwrap().get(&path) {
+                res.headers_mut().insert(
+                    axum::http::header::CACHE_CONTROL,
+                    axum::http::HeaderValue::from_str(cc).unwrap(),
+                );
+            }
+            res
+        }
         None => axum::http::StatusCode::NOT_FOUND.into_response(),
     }
 }

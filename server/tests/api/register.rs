@@ -912,6 +912,8 @@ async fn sector_identifier_uri_is_checked(backend: Backend) {
         200,
         json!(["https://elsewhere.example/cb"]).to_string(),
     );
+    // past the time a document is kept
+    app.clock.advance(301);
     let ssa = app.ssa("p2", json!({"sector_identifier_uri": sector}));
     let (status, error, _) = error_of(
         app.post_register(&app.sign_request(&app.request_claims("p2", &ssa)))
@@ -933,6 +935,7 @@ async fn sector_identifier_uri_is_checked(backend: Backend) {
         "ERR-DCR-007: Invalid sector_identifier_uri"
     );
     app.stub.set("/sector.json", 500, "");
+    app.clock.advance(301);
     let ssa = app.ssa("p3", json!({"sector_identifier_uri": sector}));
     let (status, error, _) = error_of(
         app.post_register(&app.sign_request(&app.request_claims("p3", &ssa)))
@@ -944,6 +947,66 @@ async fn sector_identifier_uri_is_checked(backend: Backend) {
         (400, "invalid_client_metadata"),
         "unreachable sector document"
     );
+}
+
+/// A sector identifier document is fetched once for a burst of registrations, kept for
+/// `sector_identifier_ttl_secs` (300) at most, fetched again at once when the kept copy lacks a
+/// requested redirect URI, and not kept when its answer says `no-store`.
+async fn sector_identifier_documents_are_kept_for_a_while(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let register = |software_id: &'static str, path: &'static str, redirect: &'static str| {
+        let app = &app;
+        async move {
+            let sector = format!("{}{path}", app.stub_base);
+            let ssa = app.ssa(software_id, json!({"sector_identifier_uri": sector}));
+            let mut claims = app.request_claims(software_id, &ssa);
+            claims["redirect_uris"] = json!([redirect]);
+            app.post_register(&app.sign_request(&claims)).await.status()
+        }
+    };
+    let (one, two) = (testutil::REDIRECT_URI, testutil::REDIRECT_URI_2);
+    app.stub
+        .set("/kept.json", 200, json!([one, two]).to_string());
+    assert_eq!(register("k1", "/kept.json", one).await, 201);
+    assert_eq!(register("k2", "/kept.json", one).await, 201);
+    assert_eq!(
+        app.stub.hits("/kept.json"),
+        1,
+        "the second registration used the kept copy"
+    );
+
+    app.stub.set(
+        "/kept.json",
+        200,
+        json!(["https://elsewhere.example/cb"]).to_string(),
+    );
+    app.clock.advance(300);
+    assert_eq!(
+        register("k3", "/kept.json", one).await,
+        400,
+        "the copy is not used past its time"
+    );
+    assert_eq!(app.stub.hits("/kept.json"), 2);
+
+    // kept: a document listing only the first URI; the recipient then adds the second
+    app.stub.set("/kept.json", 200, json!([one]).to_string());
+    app.clock.advance(300);
+    assert_eq!(register("k4", "/kept.json", one).await, 201);
+    app.stub
+        .set("/kept.json", 200, json!([one, two]).to_string());
+    assert_eq!(
+        register("k5", "/kept.json", two).await,
+        201,
+        "a kept copy without the URI is fetched again"
+    );
+    assert_eq!(app.stub.hits("/kept.json"), 4);
+
+    app.stub
+        .set("/fresh.json", 200, json!([one, two]).to_string());
+    app.stub.set_cache_control("/fresh.json", "no-store");
+    assert_eq!(register("f1", "/fresh.json", one).await, 201);
+    assert_eq!(register("f2", "/fresh.json", one).await, 201);
+    assert_eq!(app.stub.hits("/fresh.json"), 2, "no-store is honoured");
 }
 
 async fn x_v_headers_are_ignored(backend: Backend) {
@@ -994,6 +1057,7 @@ both_backends!(
     outbound_documents_over_the_size_cap_are_refused,
     unknown_kid_triggers_one_refetch,
     sector_identifier_uri_is_checked,
+    sector_identifier_documents_are_kept_for_a_while,
     x_v_headers_are_ignored,
     unknown_request_claims_are_ignored_and_not_returned,
 );
