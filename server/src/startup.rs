@@ -25,6 +25,9 @@ pub struct Application {
     portal_router: axum::Router,
     api_tls: TlsAcceptor,
     portal_tls: Option<TlsAcceptor>,
+    /// Client certificate verification (the API's handshakes, forwarded certificates), whose
+    /// revocation lists are reloaded while serving.
+    client_verifier: Arc<tls::ClientVerifier>,
     state: AppState,
 }
 
@@ -44,9 +47,14 @@ impl Application {
             .as_deref()
             .map(|p| (p, config.signing_kid.as_deref()));
         let keys = KeyRing::load(&store, clock.now(), configured_key).await?;
-        let api_cfg =
-            tls::server_config(&config.tls_cert, &config.tls_key, Some(&config.client_ca))
-                .context("API listener TLS")?;
+        let client_verifier = tls::ClientVerifier::load(&config.client_ca, &config.client_crls)
+            .context("client CA and revocation lists")?;
+        let api_cfg = tls::server_config(
+            &config.tls_cert,
+            &config.tls_key,
+            Some(client_verifier.clone()),
+        )
+        .context("API listener TLS")?;
         let api_tls = TlsAcceptor::from(Arc::new(api_cfg));
         let portal_tls = if config.portal_tls {
             let cfg = tls::server_config(&config.tls_cert, &config.tls_key, None)
@@ -67,10 +75,9 @@ impl Application {
             config.max_response_bytes,
             crate::outbound::AddressGuard::new(config.outbound_allowed.clone()),
         )?;
-        let forwarded_cert_verifier = match config.client_cert_header {
-            Some(_) => Some(tls::client_verifier(&config.client_ca).context("client CA")?),
-            None => None,
-        };
+        let forwarded_cert_verifier = config.client_cert_header.as_ref().map(|_| {
+            client_verifier.clone() as Arc<dyn rustls::server::danger::ClientCertVerifier>
+        });
         let state = AppState {
             forwarded_cert_verifier,
             discovery: Arc::new(AppState::build_discovery(&config)),
@@ -122,6 +129,7 @@ impl Application {
             portal_router,
             api_tls,
             portal_tls,
+            client_verifier,
             state,
         })
     }
@@ -178,6 +186,11 @@ impl Application {
             self.state.clock.clone(),
             stopped(rx.clone()),
         ));
+        let crl_reload = tokio::spawn(tls::reload_loop(
+            self.client_verifier.clone(),
+            self.state.config.crl_check,
+            stopped(rx.clone()),
+        ));
         let register_sync = tokio::spawn(crate::cdr_register::run(
             self.state.clone(),
             self.state.register_sync.clone(),
@@ -222,6 +235,7 @@ impl Application {
         tokio::join!(api, portal, metrics);
         purge.abort();
         key_reload.abort();
+        crl_reload.abort();
         // The poller gives its lease up on the way out, so that another instance takes over.
         let _ = tokio::time::timeout(Duration::from_secs(5), register_sync).await;
         self.state.store.close().await;

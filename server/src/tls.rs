@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::danger::ClientCertVerifier;
-use rustls::server::WebPkiClientVerifier;
-use rustls::RootCertStore;
+
+mod client_verifier;
+pub use client_verifier::{reload_loop, ClientVerifier};
 
 /// Facts about the connection a request arrived on.
 #[derive(Debug, Clone)]
@@ -72,38 +72,21 @@ fn load_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
         .with_context(|| format!("no private key found in {}", path.display()))
 }
 
-/// The verifier of client certificates: X.509, a chain to a CA of `client_ca` (PEM), within its
-/// validity, for client authentication. The TLS listener asks for a certificate with it (and lets
-/// a connection without one through, for the endpoints that need none); in gateway mode it
-/// checks the certificate a trusted proxy forwards.
-///
-/// # Errors
-/// Unreadable or invalid PEM material.
-pub fn client_verifier(client_ca: &Path) -> anyhow::Result<Arc<dyn ClientCertVerifier>> {
-    let mut roots = RootCertStore::empty();
-    for c in load_certs(client_ca)? {
-        roots.add(c).context("adding a client CA")?;
-    }
-    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-        .allow_unauthenticated()
-        .build()
-        .context("building the client certificate verifier")
-}
-
-/// Server TLS config; with `client_ca`, asks for (but does not require) a client certificate.
+/// Server TLS config; with a client certificate verifier, asks for (but does not require) a
+/// client certificate.
 ///
 /// # Errors
 /// Unreadable or invalid PEM material.
 pub fn server_config(
     cert: &Path,
     key: &Path,
-    client_ca: Option<&Path>,
+    clients: Option<Arc<ClientVerifier>>,
 ) -> anyhow::Result<rustls::ServerConfig> {
     let builder = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?;
-    let builder = match client_ca {
-        Some(ca) => builder.with_client_cert_verifier(client_verifier(ca)?),
+    let builder = match clients {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
         None => builder.with_no_client_auth(),
     };
     let mut cfg = builder

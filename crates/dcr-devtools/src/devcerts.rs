@@ -25,6 +25,8 @@ pub struct IssuedCert {
     pub key_pem: String,
     /// Certificate (DER).
     pub cert_der: Vec<u8>,
+    /// Serial number (big-endian, positive), for revocation lists.
+    pub serial: Vec<u8>,
 }
 
 impl DevPki {
@@ -97,13 +99,43 @@ impl DevPki {
         self.issue(params)
     }
 
-    fn issue(&self, params: CertificateParams) -> anyhow::Result<IssuedCert> {
+    /// A certificate revocation list (PEM) of this CA naming `revoked`, valid for a day.
+    ///
+    /// # Errors
+    /// Signing failure.
+    pub fn crl(&self, revoked: &[&IssuedCert]) -> anyhow::Result<String> {
+        let now = time::OffsetDateTime::now_utc();
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: now - time::Duration::minutes(1),
+            next_update: now + time::Duration::days(1),
+            crl_number: rcgen::SerialNumber::from_slice(&now.unix_timestamp().to_be_bytes()),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|c| rcgen::RevokedCertParams {
+                    serial_number: rcgen::SerialNumber::from_slice(&c.serial),
+                    revocation_time: now - time::Duration::minutes(1),
+                    reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        Ok(params.signed_by(&self.ca_cert, &self.ca_key)?.pem()?)
+    }
+
+    fn issue(&self, mut params: CertificateParams) -> anyhow::Result<IssuedCert> {
+        // A random positive serial, remembered so that a revocation list can name it.
+        let mut serial = uuid::Uuid::new_v4().as_bytes().to_vec();
+        serial[0] = (serial[0] & 0x7f).max(1);
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &self.ca_cert, &self.ca_key)?;
         Ok(IssuedCert {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
             cert_der: cert.der().to_vec(),
+            serial,
         })
     }
 }

@@ -78,6 +78,11 @@ pub struct RawTls {
     pub key: Option<String>,
     /// CAs client certificates must chain to (PEM). `DCR_CLIENT_CA`.
     pub client_ca: Option<String>,
+    /// Certificate revocation lists of those CAs (PEM or DER files); a client certificate they
+    /// list is refused. `DCR_CLIENT_CRLS` (comma separated).
+    pub client_crls: Option<Vec<String>>,
+    /// Seconds between checks of the CRL files for changes (default 30).
+    pub crl_check_secs: Option<u64>,
     /// Serve the portal over TLS too (with the same certificate).
     pub portal_tls: Option<bool>,
 }
@@ -200,6 +205,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("DCR_TLS_CERT", "tls.cert"),
     ("DCR_TLS_KEY", "tls.key"),
     ("DCR_CLIENT_CA", "tls.client_ca"),
+    ("DCR_CLIENT_CRLS", "tls.client_crls"),
     ("DCR_PORTAL_TLS", "tls.portal_tls"),
     ("DCR_REGISTER_JWKS_URI", "register.jwks_uri"),
     ("DCR_REGISTER_BASE_URI", "register.base_uri"),
@@ -327,6 +333,14 @@ impl RawConfig {
             "tls.cert" => self.tls.cert = Some(v),
             "tls.key" => self.tls.key = Some(v),
             "tls.client_ca" => self.tls.client_ca = Some(v),
+            "tls.client_crls" => {
+                self.tls.client_crls = Some(
+                    v.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect(),
+                );
+            }
             "tls.portal_tls" => self.tls.portal_tls = Some(boolean(&v)?),
             "register.jwks_uri" => self.register.jwks_uri = Some(v),
             "register.base_uri" => self.register.base_uri = Some(v),

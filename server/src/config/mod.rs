@@ -113,6 +113,10 @@ pub struct Config {
     pub tls_key: PathBuf,
     /// Client CA bundle.
     pub client_ca: PathBuf,
+    /// Revocation lists of the client CAs.
+    pub client_crls: Vec<PathBuf>,
+    /// How often the revocation lists are checked for changes.
+    pub crl_check: Duration,
     /// Serve the portal over TLS.
     pub portal_tls: bool,
     /// Store.
@@ -252,6 +256,13 @@ impl Config {
             self.tls_key.display().to_string()
         );
         let _ = writeln!(s, "client_ca = {:?}", self.client_ca.display().to_string());
+        let crls: Vec<String> = self
+            .client_crls
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let _ = writeln!(s, "client_crls = {crls:?}");
+        let _ = writeln!(s, "crl_check_secs = {}", self.crl_check.as_secs());
         let _ = writeln!(s, "portal_tls = {}", self.portal_tls);
         let _ = writeln!(s, "\n[database]");
         let _ = writeln!(

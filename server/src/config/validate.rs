@@ -134,7 +134,7 @@ pub(crate) fn file(errors: &mut Vec<String>, field: &str, v: Option<&str>) -> Pa
     match v {
         None => {
             errors.push(format!(
-                "{field}: required (run `dcr-server dev-certs <dir>` for development certificates)"
+                "{field}: required (run `dcr-dev certs <dir>` for development certificates)"
             ));
             PathBuf::new()
         }
@@ -190,6 +190,17 @@ impl TryFrom<RawConfig> for Config {
         let tls_cert = file(&mut e, "tls.cert", raw.tls.cert.as_deref());
         let tls_key = file(&mut e, "tls.key", raw.tls.key.as_deref());
         let client_ca = file(&mut e, "tls.client_ca", raw.tls.client_ca.as_deref());
+        let client_crls: Vec<PathBuf> = raw
+            .tls
+            .client_crls
+            .iter()
+            .flatten()
+            .map(|p| file(&mut e, "tls.client_crls", Some(p)))
+            .collect();
+        let crl_check_secs = raw.tls.crl_check_secs.unwrap_or(30);
+        if crl_check_secs == 0 {
+            e.push("tls.crl_check_secs: must be at least 1".into());
+        }
         let database_url = match raw.database.url.as_deref().unwrap_or("sqlite://dcr.db") {
             u if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
                 DatabaseUrl::Postgres(u.into())
@@ -344,6 +355,8 @@ impl TryFrom<RawConfig> for Config {
             tls_key,
             client_ca,
             portal_tls,
+            client_crls,
+            crl_check: Duration::from_secs(crl_check_secs.max(1)),
             database_url,
             register_jwks_uri,
             register_base_uri,

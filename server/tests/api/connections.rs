@@ -198,14 +198,9 @@ async fn tls_1_2_is_limited_to_the_fapi_cipher_suites(backend: Backend) {
     }
     for suite in [S::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256] {
         let err = handshake_with(&app, tls12, suite).await.unwrap_err();
-        let tls_error = err
-            .get_ref()
-            .and_then(|e| e.downcast_ref::<rustls::Error>());
         assert_eq!(
-            tls_error,
-            Some(&rustls::Error::AlertReceived(
-                rustls::AlertDescription::HandshakeFailure
-            )),
+            crate::helpers::tls_alert(&err),
+            Some(rustls::AlertDescription::HandshakeFailure),
             "{suite:?}: {err:?}"
         );
     }

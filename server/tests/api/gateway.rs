@@ -109,7 +109,37 @@ async fn a_forwarded_header_that_is_not_a_valid_certificate_is_no_certificate(ba
         raw.security.trusted_proxies = Some(vec!["127.0.0.1".into()]);
     })
     .await;
+    // B's certificate is revoked; wait until the server has read the new list (a token request
+    // with B's certificate then gets the answer for no certificate)
+    app.pki.revoke(&[&app.pki.client_b]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let res = app
+            .anon
+            .post(format!("{}/token", app.base))
+            .header(HEADER, escaped(&app.pki.client_b.cert_pem))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        let (_, _, body) = error_of(res).await;
+        if body["error_description"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("A client certificate is required"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B's revoked certificate still accepted 20 s after the revocation"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let cases = [
+        (
+            "a revoked certificate of our CA",
+            escaped(&app.pki.client_b.cert_pem),
+        ),
         ("empty", String::new()),
         ("whitespace", "   ".to_string()),
         ("base64 that is not a certificate", "AAAA".to_string()),

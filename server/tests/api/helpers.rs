@@ -155,6 +155,29 @@ pub struct Pki {
     pub expired: IssuedCert,
     /// The server's certificate (of the test CA, for server authentication only).
     pub server: IssuedCert,
+    /// The test CA.
+    pub ca: DevPki,
+    /// The client CA's revocation list the server reads (at first listing nothing; checked for
+    /// changes every second).
+    pub crl: std::path::PathBuf,
+}
+
+impl Pki {
+    /// Publishes a new revocation list naming `certs` (written aside, then renamed over the old
+    /// one, so the server never reads half a file).
+    pub fn revoke(&self, certs: &[&IssuedCert]) {
+        let next = self.crl.with_extension("next");
+        std::fs::write(&next, self.ca.crl(certs).unwrap()).unwrap();
+        std::fs::rename(&next, &self.crl).unwrap();
+    }
+}
+
+/// The TLS alert an I/O error carries, if it is one.
+pub fn tls_alert(err: &std::io::Error) -> Option<rustls::AlertDescription> {
+    match err.get_ref()?.downcast_ref::<rustls::Error>()? {
+        rustls::Error::AlertReceived(alert) => Some(*alert),
+        _ => None,
+    }
 }
 
 pub struct TestApp {
@@ -311,6 +334,9 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut RawConfig)
     raw.tls.cert = Some(w("server.pem", &server_cert.cert_pem));
     raw.tls.key = Some(w("server.key", &server_cert.key_pem));
     raw.tls.client_ca = Some(w("ca.pem", &ca.ca_pem()));
+    let crl = w("client-ca.crl.pem", &ca.crl(&[]).unwrap());
+    raw.tls.client_crls = Some(vec![crl.clone()]);
+    raw.tls.crl_check_secs = Some(1);
     raw.outbound.ca = Some(w("outbound-ca.pem", &ca.ca_pem()));
     // The recipients' stubs run on loopback.
     raw.outbound.allowed_addresses = Some(vec!["127.0.0.1".into()]);
@@ -345,6 +371,8 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut RawConfig)
         stranger: other_ca.client("Stranger").unwrap(),
         expired: ca.expired_client("Expired").unwrap(),
         server: server_cert.clone(),
+        ca,
+        crl: crl.into(),
         _dir: dir,
     };
     TestApp {

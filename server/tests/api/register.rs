@@ -4,7 +4,7 @@ use dcr_core::testutil::{self, test_keys};
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{error_of, spawn_app, spawn_app_with, Backend, TestApp};
+use crate::helpers::{error_of, spawn_app, spawn_app_with, tls_alert, Backend, TestApp};
 
 const SW: &str = "c6327f87-687a-4369-99a4-eaacd3bb8210";
 
@@ -532,15 +532,51 @@ async fn certificate_from_an_untrusted_ca_fails_the_handshake(backend: Backend) 
     // The server refuses the certificate with the TLS alert for an unknown issuer; no HTTP
     // answer comes back.
     let err = raw_healthz(&app, &app.pki.stranger).await.unwrap_err();
-    let tls_error = err
-        .get_ref()
-        .and_then(|e| e.downcast_ref::<rustls::Error>());
     assert_eq!(
-        tls_error,
-        Some(&rustls::Error::AlertReceived(
-            rustls::AlertDescription::UnknownCA
-        )),
+        tls_alert(&err),
+        Some(rustls::AlertDescription::UnknownCA),
         "{err:?}"
+    );
+}
+
+/// A client certificate that the client CA's revocation list names is refused in the handshake
+/// with the alert for a revoked certificate, as soon as the server has read the new list (it
+/// checks the file every second in tests); other certificates of the CA still work.
+async fn a_revoked_client_certificate_fails_the_handshake_once_listed(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let served = |cert| {
+        let app = &app;
+        async move { raw_healthz(app, cert).await }
+    };
+    assert!(served(&app.pki.client_a)
+        .await
+        .unwrap()
+        .starts_with("HTTP/1.1 200"));
+    app.pki.revoke(&[&app.pki.client_a]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let err = loop {
+        match served(&app.pki.client_a).await {
+            Err(e) => break e,
+            Ok(answer) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "still served 20 s after the revocation: {answer}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert_eq!(
+        tls_alert(&err),
+        Some(rustls::AlertDescription::CertificateRevoked),
+        "{err:?}"
+    );
+    assert!(
+        served(&app.pki.client_b)
+            .await
+            .unwrap()
+            .starts_with("HTTP/1.1 200"),
+        "the CA's other certificates are still served"
     );
 }
 
@@ -1046,6 +1082,7 @@ both_backends!(
     every_validation_rule_answers_its_error,
     missing_client_certificate_is_refused,
     certificate_from_an_untrusted_ca_fails_the_handshake,
+    a_revoked_client_certificate_fails_the_handshake_once_listed,
     wrong_content_type_is_415,
     duplicate_software_id_is_refused,
     concurrent_duplicate_posts_give_exactly_one_201,
