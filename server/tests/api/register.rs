@@ -738,16 +738,8 @@ async fn a_register_jwks_outage_is_bridged_by_the_grace_period(backend: Backend)
 /// the request is refused as the unreachable JWKS or document it is.
 async fn recipient_urls_on_non_public_addresses_are_not_fetched(backend: Backend) {
     let app = spawn_app_with(backend, |raw| raw.outbound.allowed_addresses = None).await;
-    let (status, error, body) =
-        error_of(app.post_register(&app.request(SW, json!({}))).await).await;
-    assert_eq!((status, error.as_str()), (400, "invalid_client_metadata"));
-    assert_eq!(
-        body["error_description"],
-        format!(
-            "ERR-GEN-021: Could not load JWKS from Data Recipient endpoint: {}",
-            app.adr_jwks_uri()
-        )
-    );
+    let res = app.post_register(&app.request(SW, json!({}))).await;
+    assert_recipient_jwks_refused(res, &app.adr_jwks_uri(), "").await;
     assert_eq!(app.stub.hits("/adr/jwks"), 0, "no request reached the stub");
     // The same through a name that resolves to loopback.
     let by_name = app.adr_jwks_uri().replace("127.0.0.1", "localhost");
@@ -768,17 +760,24 @@ async fn recipient_urls_on_non_public_addresses_are_not_fetched(backend: Backend
 async fn recipient_jwks_unavailable_is_invalid_client_metadata(backend: Backend) {
     let app = spawn_app(backend).await;
     app.stub.set("/adr/jwks", 404, "");
-    let (status, error, body) =
-        error_of(app.post_register(&app.request(SW, json!({}))).await).await;
-    assert_eq!((status, error.as_str()), (400, "invalid_client_metadata"));
+    let res = app.post_register(&app.request(SW, json!({}))).await;
+    assert_recipient_jwks_refused(res, &app.adr_jwks_uri(), "").await;
+    assert_eq!(app.stub.hits("/adr/jwks"), 1);
+}
+
+/// `res` is the refusal of a registration whose recipient JWKS at `uri` could not be loaded.
+async fn assert_recipient_jwks_refused(res: reqwest::Response, uri: &str, case: &str) {
+    let (status, error, body) = error_of(res).await;
+    assert_eq!(
+        (status, error.as_str()),
+        (400, "invalid_client_metadata"),
+        "{case}"
+    );
     assert_eq!(
         body["error_description"],
-        format!(
-            "ERR-GEN-021: Could not load JWKS from Data Recipient endpoint: {}",
-            app.adr_jwks_uri()
-        )
+        format!("ERR-GEN-021: Could not load JWKS from Data Recipient endpoint: {uri}"),
+        "{case}"
     );
-    assert_eq!(app.stub.hits("/adr/jwks"), 1);
 }
 
 /// `doc` followed by spaces up to exactly `len` bytes (still the same JSON document).
@@ -832,17 +831,7 @@ async fn outbound_documents_over_the_size_cap_are_refused(backend: Backend) {
         if accepted {
             assert_eq!(res.status(), 201, "recipient JWKS of {case}");
         } else {
-            let (status, error, body) = error_of(res).await;
-            assert_eq!(
-                (status, error.as_str()),
-                (400, "invalid_client_metadata"),
-                "{case}"
-            );
-            assert_eq!(
-                body["error_description"],
-                format!("ERR-GEN-021: Could not load JWKS from Data Recipient endpoint: {uri}"),
-                "{case}"
-            );
+            assert_recipient_jwks_refused(res, &uri, &case).await;
         }
         assert_eq!(
             app.stub.hits(&path),
