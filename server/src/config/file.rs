@@ -305,6 +305,12 @@ impl RawConfig {
                 .parse::<i64>()
                 .map_err(|_| format!("expected a whole number, got {v:?}"))
         };
+        let list = |v: &str| -> Vec<String> {
+            v.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
         let boolean = |v: &str| match v.trim() {
             "1" | "true" | "yes" => Ok(true),
             "0" | "false" | "no" => Ok(false),
@@ -333,41 +339,20 @@ impl RawConfig {
             "tls.cert" => self.tls.cert = Some(v),
             "tls.key" => self.tls.key = Some(v),
             "tls.client_ca" => self.tls.client_ca = Some(v),
-            "tls.client_crls" => {
-                self.tls.client_crls = Some(
-                    v.split(',')
-                        .map(|s| s.trim().to_string())
-                        .filter(|s| !s.is_empty())
-                        .collect(),
-                );
-            }
+            "tls.client_crls" => self.tls.client_crls = Some(list(&v)),
             "tls.portal_tls" => self.tls.portal_tls = Some(boolean(&v)?),
             "register.jwks_uri" => self.register.jwks_uri = Some(v),
             "register.base_uri" => self.register.base_uri = Some(v),
             "register.poll_secs" => self.register.poll_secs = Some(num(&v)?),
             "outbound.ca" => self.outbound.ca = Some(v),
-            "outbound.allowed_addresses" => {
-                self.outbound.allowed_addresses = Some(
-                    v.split(',')
-                        .map(|s| s.trim().to_string())
-                        .filter(|s| !s.is_empty())
-                        .collect(),
-                );
-            }
+            "outbound.allowed_addresses" => self.outbound.allowed_addresses = Some(list(&v)),
             "security.clock_skew_secs" => self.security.clock_skew_secs = Some(int(&v)?),
             "security.max_assertion_lifetime_secs" => {
                 self.security.max_assertion_lifetime_secs = Some(int(&v)?);
             }
             "security.token_lifetime_secs" => self.security.token_lifetime_secs = Some(int(&v)?),
             "security.client_cert_header" => self.security.client_cert_header = Some(v),
-            "security.trusted_proxies" => {
-                self.security.trusted_proxies = Some(
-                    v.split(',')
-                        .map(|s| s.trim().to_string())
-                        .filter(|s| !s.is_empty())
-                        .collect(),
-                );
-            }
+            "security.trusted_proxies" => self.security.trusted_proxies = Some(list(&v)),
             "security.signing_key" => self.security.signing_key = Some(v),
             "portal.site_root" => self.portal.site_root = Some(v),
             "portal.session_idle_secs" => self.portal.session_idle_secs = Some(int(&v)?),
