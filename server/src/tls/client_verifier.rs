@@ -254,7 +254,10 @@ mod tests {
         )
         .unwrap();
         assert!(v.reload_if_changed().is_err(), "a broken list is reported");
-        assert!(verify(&v, &a).is_err(), "and the last good list stays in force");
+        assert!(
+            verify(&v, &a).is_err(),
+            "and the last good list stays in force"
+        );
         assert!(!v.reload_if_changed().unwrap(), "once");
 
         let other = DevPki::new("Other CA").unwrap();
