@@ -8,6 +8,7 @@
 //! - [`clock`]: injected time.
 //! - [`jose`]: compact JWS, JWK sets, `PS256`/`ES256` only, signing keys, RFC 8705 thumbprints.
 //! - [`ids`]: `ClientId`, `SoftwareId`.
+//! - [`forwarded_cert`]: the client certificate a TLS-terminating gateway forwards in a header.
 //! - [`ssa`]: verifying the Register's Software Statement Assertion.
 //! - [`registration`]: the registration request pipeline, stored metadata, response, errors.
 //! - [`token`]: `client_credentials` + `private_key_jwt` for `cdr:registration`, access tokens.
@@ -23,6 +24,7 @@
 
 mod claims;
 pub mod clock;
+pub mod forwarded_cert;
 pub mod ids;
 pub mod jose;
 pub mod registration;

@@ -3,7 +3,7 @@
 //! (RFC 7523 §2.2, OIDC Core §9, CDS "Client Authentication"), scope `cdr:registration` only, and
 //! the certificate-bound (RFC 8705 §3) access token used on `GET/PUT/DELETE /register/{ClientId}`.
 //!
-//! Order of use: [`TokenRequest::parse_form`] → [`assertion_client_id`] (which client?) → load the
+//! Order of use: [`decode_form`] → [`TokenRequest::parse_form`] → [`assertion_client_id`] (which client?) → load the
 //! client and its keys from its `jwks_uri` → [`verify_client_assertion`] → `jti` replay check
 //! (caller) → [`grant_scope`] → [`issue_access_token`]. Resource side: [`verify_access_token`],
 //! then the caller compares `cnf.x5t#S256` with the presented certificate
@@ -142,6 +142,41 @@ impl TokenError {
             "error_description": self.description,
         })
     }
+}
+
+/// Most parameters a client form may carry. The token request has five and revocation four;
+/// the cap keeps the work per request bounded whatever the body holds.
+pub const MAX_FORM_PAIRS: usize = 32;
+
+/// Decodes an `application/x-www-form-urlencoded` body in one pass: at most [`MAX_FORM_PAIRS`]
+/// parameters, none repeated (RFC 6749 §3.2: "Request and response parameters MUST NOT be
+/// included more than once"), in order.
+///
+/// # Errors
+/// `invalid_request` for a form of more than [`MAX_FORM_PAIRS`] parameters or a repeated one
+/// (however it is encoded).
+///
+/// # Security
+/// The body is read before the client is authenticated: the work is bounded by the body size
+/// cap and stops at the first parameter over the cap.
+pub fn decode_form(body: &[u8]) -> Result<Vec<(String, String)>, TokenError> {
+    let mut form = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (k, v) in url::form_urlencoded::parse(body) {
+        if form.len() == MAX_FORM_PAIRS {
+            return Err(TokenError::invalid_request(format!(
+                "The form has more than {MAX_FORM_PAIRS} parameters"
+            )));
+        }
+        if !seen.insert(k.clone()) {
+            return Err(TokenError::invalid_request(format!(
+                "The '{}' parameter is repeated",
+                printable(&k)
+            )));
+        }
+        form.push((k.into_owned(), v.into_owned()));
+    }
+    Ok(form)
 }
 
 /// A `client_credentials` token request with `private_key_jwt` authentication.

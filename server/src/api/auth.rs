@@ -11,10 +11,10 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
+use dcr_core::forwarded_cert::decode_forwarded_chain;
 use dcr_core::jose::{ct_eq, thumbprint_x5t_s256};
 use dcr_core::token::{verify_access_token, AccessTokenClaims, AccessTokenError};
-use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::pki_types::UnixTime;
 
 use super::ApiError;
 use crate::state::AppState;
@@ -255,45 +255,6 @@ pub fn client_cert(
     })
 }
 
-/// Most bytes of a forwarded certificate header that are decoded (a chain of a few certificates
-/// fits several times over).
-const MAX_FORWARDED_CERT_LEN: usize = 32 * 1024;
-
-/// The certificates a gateway forwards, leaf first, in any of the forms gateways send: a
-/// URL-encoded PEM (nginx `$ssl_client_escaped_cert`), a plain PEM (one or more certificates),
-/// base64 DER (HAProxy `%[ssl_c_der,base64]`), or Envoy's `x-forwarded-client-cert`, whose last
-/// element (the nearest proxy's) carries the URL-encoded PEM in `Cert="..."`. Nothing is
-/// verified here.
-fn decode_forwarded_chain(raw: &str) -> Option<Vec<CertificateDer<'static>>> {
-    if raw.len() > MAX_FORWARDED_CERT_LEN {
-        return None;
-    }
-    let raw = xfcc_cert(raw).unwrap_or(raw);
-    let decoded = percent_encoding::percent_decode_str(raw)
-        .decode_utf8()
-        .ok()?;
-    let text = decoded.trim();
-    if text.contains("-----BEGIN CERTIFICATE-----") {
-        let chain: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut text.as_bytes())
-            .collect::<Result<_, _>>()
-            .ok()?;
-        return (!chain.is_empty()).then_some(chain);
-    }
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(text.replace([' ', '\n'], ""))
-        .ok()?;
-    Some(vec![CertificateDer::from(der)])
-}
-
-/// The `Cert="..."` value of the last element of an Envoy `x-forwarded-client-cert` header.
-fn xfcc_cert(raw: &str) -> Option<&str> {
-    let last = raw.rsplit(',').next()?;
-    last.split(';').find_map(|kv| {
-        let (k, v) = kv.trim().split_once('=')?;
-        k.eq_ignore_ascii_case("cert").then(|| v.trim_matches('"'))
-    })
-}
-
 /// The description of an expired access token, in the ACCC reference's words and date format
 /// (its tests compare them): `The token expired at '12/01/2026 09:30:00'` (UTC).
 fn expired_at(exp: i64) -> String {
@@ -384,34 +345,4 @@ fn bearer(headers: &HeaderMap) -> Result<&str, AuthError> {
         ));
     }
     Ok(token)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn forwarded_certificates_decode_in_every_form() {
-        let pki = dcr_devtools::devcerts::DevPki::new("t").unwrap();
-        let c = pki.client("c").unwrap();
-        let escaped: String =
-            percent_encoding::utf8_percent_encode(&c.cert_pem, percent_encoding::NON_ALPHANUMERIC)
-                .to_string();
-        let leaf = |raw: &str| decode_forwarded_chain(raw).map(|chain| chain[0].to_vec());
-        assert_eq!(leaf(&escaped).unwrap(), c.cert_der, "URL-encoded PEM");
-        assert_eq!(leaf(&c.cert_pem).unwrap(), c.cert_der, "PEM");
-        let b64 = base64::engine::general_purpose::STANDARD.encode(&c.cert_der);
-        assert_eq!(leaf(&b64).unwrap(), c.cert_der, "base64 DER");
-        let xfcc = format!(
-            "By=spiffe://a;Hash=00,By=spiffe://dh;Hash=11;Cert=\"{escaped}\";Subject=\"CN=c\""
-        );
-        assert_eq!(leaf(&xfcc).unwrap(), c.cert_der, "Envoy XFCC, last element");
-        let chain = format!("{}{}", c.cert_pem, pki.ca_pem());
-        assert_eq!(decode_forwarded_chain(&chain).unwrap().len(), 2, "a chain");
-        assert!(leaf("%%%not a cert").is_none());
-        assert!(
-            leaf(&"A".repeat(MAX_FORWARDED_CERT_LEN + 4)).is_none(),
-            "too long"
-        );
-    }
 }

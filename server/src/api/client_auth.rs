@@ -5,14 +5,14 @@
 //! handler then verifies the assertion with [`ClientAuthorization::authenticate`], which needs
 //! the registration and the client's keys.
 
-use std::collections::HashSet;
 use std::marker::PhantomData;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use dcr_core::token::{
-    assertion_client_id, verify_client_assertion, AssertionTimes, TokenError, TokenRequest,
+    assertion_client_id, decode_form, verify_client_assertion, AssertionTimes, TokenError,
+    TokenRequest,
 };
 use dcr_store::{Registration, RegistrationStatus, StoreError};
 
@@ -20,10 +20,6 @@ use super::auth::{AuthError, Caller, ClientCert, Limited, RateLimit};
 use super::{header_kid, ApiError, CappedBody};
 use crate::jwks::Verified;
 use crate::state::AppState;
-
-/// Most parameters a client form may carry. The token request has five and revocation four;
-/// the cap keeps the work per request bounded whatever the body holds.
-pub const MAX_FORM_PAIRS: usize = 32;
 
 /// An endpoint that authenticates its client by `private_key_jwt`.
 pub trait ClientEndpoint: Limited {
@@ -86,7 +82,8 @@ impl IntoResponse for ClientAuthError {
 }
 
 /// A client's request to endpoint `E`: within the rate limit, over mutual TLS, a form of at most
-/// [`MAX_FORM_PAIRS`] parameters. The client is not authenticated yet: that is
+/// [`MAX_FORM_PAIRS`](dcr_core::token::MAX_FORM_PAIRS) parameters, decoded by
+/// [`decode_form`]. The client is not authenticated yet: that is
 /// [`ClientAuthorization::authenticate`].
 pub struct ClientAuthorization<E> {
     /// The client certificate the access token will be bound to.
@@ -126,33 +123,10 @@ impl<E: ClientEndpoint> FromRequest<AppState> for ClientAuthorization<E> {
             .map_err(ClientAuthError::Body)?;
         Ok(Self {
             cert,
-            form: parse_form(&body)?,
+            form: decode_form(&body)?,
             endpoint: PhantomData,
         })
     }
-}
-
-/// Decodes an `application/x-www-form-urlencoded` body in one pass: at most [`MAX_FORM_PAIRS`]
-/// parameters, none repeated (RFC 6749 §3.2: "Request and response parameters MUST NOT be
-/// included more than once").
-fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, TokenError> {
-    let mut form = Vec::new();
-    let mut seen = HashSet::new();
-    for (k, v) in url::form_urlencoded::parse(body) {
-        if form.len() == MAX_FORM_PAIRS {
-            return Err(TokenError::invalid_request(format!(
-                "The form has more than {MAX_FORM_PAIRS} parameters"
-            )));
-        }
-        if !seen.insert(k.clone()) {
-            return Err(TokenError::invalid_request(format!(
-                "The '{}' parameter is repeated",
-                dcr_core::jose::printable(&k)
-            )));
-        }
-        form.push((k.into_owned(), v.into_owned()));
-    }
-    Ok(form)
 }
 
 /// An authenticated client: its id and its active registration.
@@ -258,43 +232,4 @@ fn registered_auth_alg(metadata: &dcr_store::Metadata) -> Option<String> {
         .to::<AuthAlg>()
         .ok()
         .and_then(|m| m.token_endpoint_auth_signing_alg)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_form_is_decoded_in_order() {
-        let form = parse_form(b"grant_type=client_credentials&scope=cdr%3Aregistration+x").unwrap();
-        assert_eq!(
-            form,
-            [
-                ("grant_type".to_owned(), "client_credentials".to_owned()),
-                ("scope".to_owned(), "cdr:registration x".to_owned()),
-            ]
-        );
-    }
-
-    #[test]
-    fn a_repeated_parameter_is_refused_even_when_encoded_differently() {
-        let e = parse_form(b"scope=a&%73cope=b").unwrap_err();
-        assert_eq!(e.description, "The 'scope' parameter is repeated");
-    }
-
-    #[test]
-    fn a_form_of_more_than_the_cap_is_refused_and_the_cap_itself_is_accepted() {
-        let form = |n: usize| {
-            (0..n)
-                .map(|i| format!("k{i}=v"))
-                .collect::<Vec<_>>()
-                .join("&")
-        };
-        assert_eq!(
-            parse_form(form(MAX_FORM_PAIRS).as_bytes()).unwrap().len(),
-            MAX_FORM_PAIRS
-        );
-        let e = parse_form(form(MAX_FORM_PAIRS + 1).as_bytes()).unwrap_err();
-        assert_eq!(e.description, "The form has more than 32 parameters");
-    }
 }

@@ -74,6 +74,41 @@ fn error_codes_have_rfc6749_wire_values() {
 }
 
 #[test]
+fn a_form_is_decoded_in_order() {
+    let form = decode_form(b"grant_type=client_credentials&scope=cdr%3Aregistration+x").unwrap();
+    assert_eq!(
+        form,
+        [
+            ("grant_type".to_owned(), "client_credentials".to_owned()),
+            ("scope".to_owned(), "cdr:registration x".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn a_repeated_parameter_is_refused_even_when_encoded_differently() {
+    let e = decode_form(b"scope=a&%73cope=b").unwrap_err();
+    assert_eq!(e.code, TokenErrorCode::InvalidRequest);
+    assert_eq!(e.description, "The 'scope' parameter is repeated");
+}
+
+#[test]
+fn a_form_of_more_than_the_cap_is_refused_and_the_cap_itself_is_accepted() {
+    let form = |n: usize| {
+        (0..n)
+            .map(|i| format!("k{i}=v"))
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+    assert_eq!(
+        decode_form(form(MAX_FORM_PAIRS).as_bytes()).unwrap().len(),
+        MAX_FORM_PAIRS
+    );
+    let e = decode_form(form(MAX_FORM_PAIRS + 1).as_bytes()).unwrap_err();
+    assert_eq!(e.description, "The form has more than 32 parameters");
+}
+
+#[test]
 fn parse_form_rules() {
     let a = ("client_assertion", "x.y.z");
     let t = ("client_assertion_type", CLIENT_ASSERTION_TYPE_JWT_BEARER);
