@@ -461,14 +461,14 @@ pub struct KeysReport {
     pub keys: Vec<KeyInfo>,
 }
 
-/// Trims, drops control characters and caps the length of text typed into a filter.
+/// Drops control characters, caps the length and trims text typed into a filter.
 #[must_use]
 pub fn clean_text(s: &str) -> String {
-    s.trim()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_SEARCH_CHARS)
-        .collect()
+    // Trimmed after the control characters are removed and again after the cap: either can
+    // expose whitespace (`"\u{1} x"`, a space at the cut), and clean text must stay clean.
+    let kept: String = s.chars().filter(|c| !c.is_control()).collect();
+    let capped: String = kept.trim_start().chars().take(MAX_SEARCH_CHARS).collect();
+    capped.trim_end().to_owned()
 }
 
 fn parse_page(s: Option<&str>) -> u32 {

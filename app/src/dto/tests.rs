@@ -57,6 +57,28 @@ fn malformed_params_fall_back_to_defaults() {
 }
 
 #[test]
+fn clean_text_trims_what_removing_control_characters_and_capping_expose() {
+    let cases = [
+        ("\u{1} x", "x", "a control character before a space"),
+        ("x \u{7f}", "x", "a control character after a space"),
+        ("\u{1}\u{2}", "", "only control characters"),
+    ];
+    for (input, clean, why) in cases {
+        assert_eq!(clean_text(input), clean, "{why}");
+    }
+    let at_the_cut = format!("{} y", "x".repeat(MAX_SEARCH_CHARS - 1));
+    assert_eq!(
+        clean_text(&at_the_cut),
+        "x".repeat(MAX_SEARCH_CHARS - 1),
+        "a space at the cut"
+    );
+    for input in ["\u{1} x", &at_the_cut, "  a\tb  "] {
+        let once = clean_text(input);
+        assert_eq!(clean_text(&once), once, "clean text stays clean: {input:?}");
+    }
+}
+
+#[test]
 fn audit_params_keep_filters_in_the_url() {
     let p = AuditParams {
         client_id: "c 1".into(),

@@ -35,12 +35,14 @@ pub fn decode_forwarded_chain(raw: &str) -> Option<Vec<CertificateDer<'static>>>
         let chain: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut text.as_bytes())
             .collect::<Result<_, _>>()
             .ok()?;
-        return (!chain.is_empty()).then_some(chain);
+        // An empty block is not a certificate: the chain is malformed.
+        return (!chain.is_empty() && chain.iter().all(|c| !c.is_empty())).then_some(chain);
     }
     let der = base64::engine::general_purpose::STANDARD
         .decode(text.replace([' ', '\n'], ""))
         .ok()?;
-    Some(vec![CertificateDer::from(der)])
+    // A header that decodes to nothing (`%20`, an empty `Cert=""`) holds no certificate.
+    (!der.is_empty()).then(|| vec![CertificateDer::from(der)])
 }
 
 /// The `Cert="..."` value of the last element of an Envoy `x-forwarded-client-cert` header.
@@ -99,5 +101,20 @@ mod tests {
             leaf(&"A".repeat(MAX_FORWARDED_CERT_LEN + 4)).is_none(),
             "too long"
         );
+    }
+
+    #[test]
+    fn a_header_that_decodes_to_nothing_holds_no_certificate() {
+        for raw in ["", "%20", " %0A ", "By=a;Cert=\"\"", "Cert=%20"] {
+            assert_eq!(decode_forwarded_chain(raw), None, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn a_pem_chain_with_an_empty_block_is_refused() {
+        let empty = "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n";
+        assert_eq!(decode_forwarded_chain(empty), None, "alone");
+        let chain = format!("{CLIENT_PEM}{empty}");
+        assert_eq!(decode_forwarded_chain(&chain), None, "after a certificate");
     }
 }

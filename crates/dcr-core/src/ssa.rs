@@ -313,7 +313,11 @@ pub fn verify_ssa(
         None | Some(Value::Null) => DEFAULT_SOFTWARE_ROLES.to_owned(),
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         Some(Value::Array(items)) if !items.is_empty() => {
-            let roles: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
+            // Each role non-empty, as the string form must be.
+            let roles: Option<Vec<&str>> = items
+                .iter()
+                .map(|v| v.as_str().filter(|s| !s.is_empty()))
+                .collect();
             roles.ok_or_else(|| invalid("software_roles"))?.join(" ")
         }
         Some(_) => return Err(invalid("software_roles")),

@@ -256,6 +256,23 @@ fn ssa_software_roles_array_is_tolerated() {
 }
 
 #[test]
+fn ssa_software_roles_array_with_an_empty_role_is_invalid() {
+    // As an empty string is: the roles must not come out empty.
+    for roles in [
+        json!([""]),
+        json!(["data-recipient-software-product", ""]),
+        json!(""),
+    ] {
+        let c = patched(&claims(), &json!({ "software_roles": roles }));
+        assert_iss(
+            check(&c, NOW, 0),
+            "'software_roles' is invalid",
+            &roles.to_string(),
+        );
+    }
+}
+
+#[test]
 fn ssa_with_unknown_kid_is_distinguishable() {
     let other = SigningKey::generate_es256("rotated").unwrap();
     let jwt = other.sign(&claims()).unwrap();
