@@ -12,6 +12,9 @@ pub mod api;
 pub mod components;
 pub mod dto;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod ssr;

@@ -13,6 +13,7 @@
 //! - [`registration`]: the registration request pipeline, stored metadata, response, errors.
 //! - [`token`]: `client_credentials` + `private_key_jwt` for `cdr:registration`, access tokens.
 //! - `testutil` (feature `test-util`): builders for valid SSAs, requests and assertions.
+//! - `fuzzing` (feature `fuzzing`): the harnesses of the `cargo fuzz` targets in `fuzz/`.
 //!
 //! A POST /register handler runs: [`registration::parse_request`] →
 //! [`ssa::verify_ssa`] (Register JWK set; refetch once if
@@ -33,6 +34,10 @@ pub mod token;
 
 #[cfg(any(test, feature = "test-util"))]
 pub mod testutil;
+
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 
 pub use clock::UnixTime;
 pub use ids::{ClientId, SoftwareId};

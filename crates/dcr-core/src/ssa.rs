@@ -248,6 +248,18 @@ pub fn verify_ssa(
     if header.alg != "PS256" {
         return Err(bad(UNSUPPORTED_ALG));
     }
+    check_claims(jwt, header.kid.unwrap_or_default(), m, now, policy)
+}
+
+/// The checks of [`verify_ssa`] after the signature (steps 2 and 3), on the claims of `jwt`
+/// signed by the Register key `kid`.
+pub(crate) fn check_claims(
+    jwt: &str,
+    kid: String,
+    m: Map<String, Value>,
+    now: UnixTime,
+    policy: &SsaPolicy,
+) -> Result<VerifiedSsa, RegistrationError> {
     let skew = policy.clock_skew_secs;
 
     let iss = required_str(&m, "iss")?;
@@ -326,7 +338,7 @@ pub fn verify_ssa(
 
     Ok(VerifiedSsa {
         jwt: jwt.to_owned(),
-        kid: header.kid.unwrap_or_default(),
+        kid,
         iss,
         iat,
         exp,

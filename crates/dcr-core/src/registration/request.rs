@@ -182,6 +182,18 @@ pub fn verify_request(
             policy.algs_list()
         )));
     }
+    check_claims(header.kid.unwrap_or_default(), m, ssa, now, policy)
+}
+
+/// The checks of [`verify_request`] after the signature and its algorithm, on the claims of a
+/// request signed by the ADR key `kid`.
+pub(crate) fn check_claims(
+    kid: String,
+    m: Map<String, Value>,
+    ssa: &VerifiedSsa,
+    now: UnixTime,
+    policy: &RegistrationPolicy,
+) -> Result<VerifiedRequest, RegistrationError> {
     let skew = policy.clock_skew_secs;
 
     // Presence first, in the ACCC order, with its wording.
@@ -253,7 +265,7 @@ pub fn verify_request(
     }
 
     Ok(VerifiedRequest {
-        kid: header.kid.unwrap_or_default(),
+        kid,
         jti: jti.to_owned(),
         iat,
         exp,
