@@ -29,6 +29,14 @@ pub enum AdminError {
     Unavailable,
 }
 
+impl AdminError {
+    fn invalid_arguments() -> Self {
+        Self::Invalid {
+            message: "The request's arguments are not valid.".into(),
+        }
+    }
+}
+
 impl FromServerFnError for AdminError {
     type Encoder = JsonEncoding;
 
@@ -39,6 +47,15 @@ impl FromServerFnError for AdminError {
                 message: "The portal could not be reached. Check your connection and try again."
                     .into(),
             },
+            // On the server: arguments missing or not of their type, which the portal's own
+            // pages never send.
+            ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => {
+                Self::invalid_arguments()
+            }
+            // On the server, a request body that is not text. (In the browser the same error is
+            // an answer that cannot be read, the server's fault: unavailable, below.)
+            #[cfg(feature = "ssr")]
+            ServerFnErrorErr::Deserialization(_) => Self::invalid_arguments(),
             _ => Self::Unavailable,
         }
     }
@@ -68,6 +85,18 @@ mod tests {
             let json = serde_json::to_string(&e).unwrap();
             assert_eq!(serde_json::from_str::<AdminError>(&json).unwrap(), e);
             assert!(e.to_string().ends_with('.'), "{e}");
+        }
+    }
+
+    #[test]
+    fn arguments_that_do_not_decode_are_invalid_without_detail() {
+        for e in [
+            ServerFnErrorErr::Args("invalid digit found in string".into()),
+            ServerFnErrorErr::MissingArg("page".into()),
+        ] {
+            let e = AdminError::from_server_fn_error(e);
+            assert!(matches!(e, AdminError::Invalid { .. }), "{e:?}");
+            assert!(!e.to_string().contains("digit") && !e.to_string().contains("page"));
         }
     }
 

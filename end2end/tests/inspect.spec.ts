@@ -37,9 +37,8 @@ test('inspect shows metadata, the decoded SSA, redirect URIs, the Register view 
   await shot(page, 'inspect');
 
   // The key ids are fetched on request; this recipient's server does not exist. The server
-  // function answers its error with HTTP 500 (as every Leptos server function error is), which
-  // the browser logs.
-  consoleErrors.expect(/status of 500 \(Internal Server Error\) \(at http:\/\/[^)]+\/api\/registration-keys\)$/);
+  // function answers that it cannot do as asked with HTTP 400, which the browser logs.
+  consoleErrors.expect(/status of 400 \(Bad Request\) \(at http:\/\/[^)]+\/api\/registration-keys\)$/);
   await page.getByRole('link', { name: 'Fetch key ids now' }).click();
   const keys = page.getByRole('region', { name: 'Keys', exact: true });
   await expect(keys.getByRole('alert')).toContainText("jwks_uri could not be reached", { timeout: 15_000 });

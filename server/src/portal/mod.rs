@@ -207,6 +207,7 @@ pub fn router(state: PortalState, config: Arc<Config>) -> Router {
                 move || app::shell(options.clone())
             },
         ))
+        .layer(axum::middleware::from_fn(server_fn_status))
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), gate))
         .layer(sessions)
         .with_state(options);
@@ -220,6 +221,32 @@ pub fn router(state: PortalState, config: Arc<Config>) -> Router {
             security_headers,
         ))
         .layer(Extension(ctx))
+}
+
+/// Server functions: `server_fn` answers every error with 500, while the portal's errors say
+/// whose they are, so the status follows the error: 401 unauthenticated, 404 not found, 400
+/// invalid (arguments that do not decode included), and 500 only when the server could not do
+/// its part.
+async fn server_fn_status(req: Request, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let res = next.run(req).await;
+    if !api || res.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    // An error body is a few hundred bytes of JSON.
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    if let Ok(error) = serde_json::from_slice::<app::error::AdminError>(&bytes) {
+        parts.status = match error {
+            app::error::AdminError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            app::error::AdminError::NotFound => StatusCode::NOT_FOUND,
+            app::error::AdminError::Invalid { .. } => StatusCode::BAD_REQUEST,
+            app::error::AdminError::Unavailable => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 async fn immutable_cache(req: Request, next: Next) -> Response {

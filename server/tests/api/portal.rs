@@ -1,8 +1,8 @@
 //! The admin portal over HTTP: revocation taking effect on the DCR API at once, release of a
 //! registration whose recipient lost its client_id (and of a revoked one), the audit chain's
 //! status on the audit page, sign-in throttling per account and per address, CSRF refusal
-//! (server functions included), sessions ending when the account changes, and
-//! recipient-supplied text escaped in rendered pages.
+//! (server functions included), server functions' error statuses, sessions ending when the
+//! account changes, and recipient-supplied text escaped in rendered pages.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -716,6 +716,38 @@ async fn server_functions_need_a_session_and_say_so_as_json(backend: Backend) {
     assert_eq!(location(&res), "/login");
 }
 
+async fn server_function_errors_carry_the_status_of_their_cause(backend: Backend) {
+    let app = spawn_app(backend).await;
+    real_time(&app);
+    add_admin(&app, "alice").await;
+    let browser = Browser::new(&app);
+    browser.sign_in("alice", PASSWORD).await;
+    /// A server function, its form, and the status and error it must answer with.
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], u16, &'a str);
+    let cases: [Case; 4] = [
+        (
+            "/api/registration",
+            &[("client_id", "no-such-client")],
+            404,
+            "not_found",
+        ),
+        (
+            "/api/registrations",
+            &[("q", ""), ("status", ""), ("sort", ""), ("page", "abc")],
+            400,
+            "invalid",
+        ),
+        ("/api/audit-chain", &[], 400, "invalid"),
+        ("/api/audit-chain", &[("verify", "maybe")], 400, "invalid"),
+    ];
+    for (path, form, status, error) in cases {
+        let res = browser.post(path, form, "same-origin").await;
+        assert_eq!(res.status(), status, "{path} {form:?}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], error, "{path} {form:?}");
+    }
+}
+
 async fn a_password_change_ends_the_accounts_other_sessions(backend: Backend) {
     let app = spawn_app(backend).await;
     real_time(&app);
@@ -877,6 +909,7 @@ both_backends!(
     sign_in_is_throttled_per_account_and_per_address,
     state_changing_requests_must_come_from_the_portal,
     server_functions_need_a_session_and_say_so_as_json,
+    server_function_errors_carry_the_status_of_their_cause,
     a_password_change_ends_the_accounts_other_sessions,
     recipient_text_is_escaped_in_rendered_pages,
 );
