@@ -8,7 +8,9 @@
 //! only while that key is still published: a withdrawn key's tokens stop working at the next key
 //! reload, not when they expire.
 //!
-//! Bounded: entries expire with their token (at most 10 minutes) and a full shard is cleared.
+//! Bounded: expired entries are dropped from a shard every [`PURGE_EVERY`] inserts into it, so
+//! that the cache holds about the tokens still live rather than every token issued until its
+//! shard fills, and a shard full of live tokens is cleared.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,6 +20,8 @@ use sha2::{Digest as _, Sha256};
 
 const SHARDS: usize = 16;
 const MAX_PER_SHARD: usize = 8192;
+/// Inserts into a shard between two purges of its expired entries.
+const PURGE_EVERY: u32 = 1024;
 
 /// A remembered token: its claims and the `kid` of the key that signed it.
 #[derive(Debug, Clone)]
@@ -28,7 +32,14 @@ pub struct CachedToken {
     pub kid: Arc<str>,
 }
 
-type Shard = Mutex<HashMap<[u8; 32], CachedToken>>;
+/// A shard's entries, and the inserts into it since its last purge.
+#[derive(Default)]
+struct Entries {
+    tokens: HashMap<[u8; 32], CachedToken>,
+    inserts: u32,
+}
+
+type Shard = Mutex<Entries>;
 
 /// The cache.
 pub struct TokenCache {
@@ -38,7 +49,7 @@ pub struct TokenCache {
 impl Default for TokenCache {
     fn default() -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
         }
     }
 }
@@ -58,13 +69,15 @@ impl TokenCache {
         let Ok(mut shard) = self.shard(&k).lock() else {
             return;
         };
-        if shard.len() >= MAX_PER_SHARD {
-            shard.retain(|_, c| c.claims.exp > now);
-            if shard.len() >= MAX_PER_SHARD {
-                shard.clear();
+        shard.inserts += 1;
+        if shard.inserts >= PURGE_EVERY || shard.tokens.len() >= MAX_PER_SHARD {
+            shard.inserts = 0;
+            shard.tokens.retain(|_, c| c.claims.exp > now);
+            if shard.tokens.len() >= MAX_PER_SHARD {
+                shard.tokens.clear();
             }
         }
-        shard.insert(
+        shard.tokens.insert(
             k,
             CachedToken {
                 claims: Arc::new(claims),
@@ -77,6 +90,75 @@ impl TokenCache {
     pub fn get(&self, token: &str, now: i64) -> Option<CachedToken> {
         let k = key(token);
         let shard = self.shard(&k).lock().ok()?;
-        shard.get(&k).filter(|c| now < c.claims.exp).cloned()
+        shard.tokens.get(&k).filter(|c| now < c.claims.exp).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dcr_core::token::Cnf;
+
+    fn claims(exp: i64) -> AccessTokenClaims {
+        AccessTokenClaims {
+            iss: "https://dh.example".into(),
+            sub: "client".into(),
+            client_id: "client".into(),
+            scope: "cdr:registration".into(),
+            iat: exp - 300,
+            exp,
+            jti: "jti".into(),
+            cnf: Cnf {
+                x5t_s256: "thumbprint".into(),
+            },
+            aud: "https://dh.example".into(),
+        }
+    }
+
+    fn held(cache: &TokenCache) -> usize {
+        cache
+            .shards
+            .iter()
+            .map(|s| s.lock().unwrap().tokens.len())
+            .sum()
+    }
+
+    #[test]
+    fn a_token_is_found_until_it_expires() {
+        let cache = TokenCache::default();
+        cache.insert("t", claims(1_000), "kid", 700);
+        assert_eq!(cache.get("t", 999).unwrap().kid.as_ref(), "kid");
+        assert!(cache.get("t", 1_000).is_none(), "valid iff now < exp");
+        assert!(cache.get("other", 999).is_none());
+    }
+
+    #[test]
+    fn expired_tokens_are_dropped_long_before_a_shard_fills() {
+        let cache = TokenCache::default();
+        // 5-minute tokens, 20 a second for 50 minutes: about 300 s of them live at any time.
+        let issued = 60_000i64;
+        for i in 0..issued {
+            let now = i / 20;
+            cache.insert(&format!("token-{i}"), claims(now + 300), "kid", now);
+        }
+        let live = 300 * 20;
+        let slack = SHARDS * PURGE_EVERY as usize;
+        assert!(
+            held(&cache) <= live + slack,
+            "{} held for {live} live tokens",
+            held(&cache)
+        );
+        assert!(cache
+            .get(&format!("token-{}", issued - 1), issued / 20)
+            .is_some());
+    }
+
+    #[test]
+    fn a_shard_full_of_live_tokens_is_cleared() {
+        let cache = TokenCache::default();
+        for i in 0..(SHARDS * MAX_PER_SHARD * 2) {
+            cache.insert(&format!("token-{i}"), claims(10_000), "kid", 0);
+        }
+        assert!(held(&cache) <= SHARDS * MAX_PER_SHARD);
     }
 }
