@@ -239,22 +239,31 @@ impl Outbound {
         if parsed.scheme() != "https" {
             return Err(FetchError::BadUrl(url.into()));
         }
-        client
-            .get(parsed)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| {
-                // The resolver's refusal, carried through reqwest's error chain.
-                let mut source = std::error::Error::source(&e);
-                while let Some(s) = source {
-                    if let Some(FetchError::Forbidden(host)) = s.downcast_ref::<FetchError>() {
-                        return FetchError::Forbidden(host.clone());
-                    }
-                    source = s.source();
+        let send = || {
+            client
+                .get(parsed.clone())
+                .header(reqwest::header::ACCEPT, "application/json")
+                .send()
+        };
+        // A kept-alive connection the server closes just as it is reused fails at once, before
+        // any answer: a GET goes once more, on a new connection. (Servers close idle connections
+        // after a few seconds, this one after its header-read timeout; a rate-limited refetch can
+        // come exactly that long after the last.)
+        match send().await {
+            Err(e) if !e.is_timeout() && !e.is_connect() => send().await,
+            other => other,
+        }
+        .map_err(|e| {
+            // The resolver's refusal, carried through reqwest's error chain.
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                if let Some(FetchError::Forbidden(host)) = s.downcast_ref::<FetchError>() {
+                    return FetchError::Forbidden(host.clone());
                 }
-                FetchError::Transport(e.without_url().to_string())
-            })
+                source = s.source();
+            }
+            FetchError::Transport(e.without_url().to_string())
+        })
     }
 }
 
@@ -388,5 +397,68 @@ mod tests {
         assert!(guard.permits("::ffff:127.0.0.1".parse().unwrap()));
         assert!(guard.permits("fd12::1".parse().unwrap()));
         assert!(!guard.permits("127.0.0.2".parse().unwrap()));
+    }
+
+    /// An HTTPS server whose connections each answer one GET, keep the connection open, and
+    /// close it without an answer when a second request comes: a keep-alive connection ended
+    /// by the server just as the client reuses it.
+    async fn one_answer_per_connection() -> (String, tempfile::TempDir) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dcr_devtools::devcerts::DevPki::new("Outbound test CA").unwrap();
+        let cert = ca.server(&["localhost"]).unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        write("ca.pem", &ca.ca_pem());
+        let config = crate::tls::server_config(
+            &write("server.pem", &cert.cert_pem),
+            &write("server.key", &cert.key_pem),
+            None,
+        )
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "https://localhost:{}/jwks",
+            listener.local_addr().unwrap().port()
+        );
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let mut tls = acceptor.accept(tcp).await.unwrap();
+                    let mut buf = [0u8; 4096];
+                    let _ = tls.read(&mut buf).await;
+                    let body = r#"{"keys":[]}"#;
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                         content-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    tls.write_all(answer.as_bytes()).await.unwrap();
+                    let _ = tls.read(&mut buf).await;
+                });
+            }
+        });
+        (url, dir)
+    }
+
+    #[tokio::test]
+    async fn a_get_on_a_connection_the_server_just_closed_goes_again_on_a_new_one() {
+        let (url, dir) = one_answer_per_connection().await;
+        let outbound = Outbound::new(
+            Some(&dir.path().join("ca.pem")),
+            Duration::from_secs(5),
+            1024,
+            AddressGuard::default(),
+        )
+        .unwrap();
+        for i in 0..3 {
+            let body = outbound.get(&url).await;
+            assert_eq!(body.unwrap().as_ref(), br#"{"keys":[]}"#, "GET {i}");
+        }
     }
 }
