@@ -28,4 +28,5 @@ log "browser tests"
 scripts/e2e.sh
 log "OpenAPI conformance (schemathesis against the live server)"
 scripts/openapi-check.sh
+scripts/abuse.sh --quick
 log "all tests passed in $(( $(date +%s) - START )) s"

@@ -1,4 +1,4 @@
-//! The `dcr-dev` command line: `certs`, `register-sim`, `adr`, `seed`, `bench`.
+//! The `dcr-dev` command line: `certs`, `register-sim`, `adr`, `seed`, `bench`, `abuse`, `soak`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 /// Development tools for the DCR Data Holder: a CDR Register simulator, a data recipient,
-/// development certificates, synthetic registrations and the load benchmark.
+/// development certificates, synthetic registrations, the load benchmark, and the abuse and
+/// soak tests.
 #[derive(Debug, Parser)]
 #[command(name = "dcr-dev", version, about)]
 pub struct Cli {
@@ -39,6 +40,11 @@ pub enum Command {
     Seed(crate::seed::SeedArgs),
     /// Load benchmark of the DCR API, with the server in this process.
     Bench(crate::bench::BenchArgs),
+    /// Hostile requests against a running server: fails on a 5xx or if it stops answering.
+    Abuse(crate::abuse::AbuseArgs),
+    /// Many keep-alive connections of mixed traffic against a running server, watching its
+    /// memory and file descriptors.
+    Soak(Box<crate::soak::SoakArgs>),
 }
 
 /// Entry point.
@@ -62,5 +68,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Adr(args) => crate::adr::run_cli(args).await,
         Command::Seed(args) => crate::seed::run_cli(cli.config.as_deref(), args).await,
         Command::Bench(args) => crate::bench::run(args).await,
+        Command::Abuse(args) => crate::abuse::run(args).await,
+        Command::Soak(args) => crate::soak::run(*args).await,
     }
 }
