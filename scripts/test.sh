@@ -29,4 +29,5 @@ scripts/e2e.sh
 log "OpenAPI conformance (schemathesis against the live server)"
 scripts/openapi-check.sh
 scripts/abuse.sh --quick
+scripts/abuse.sh --quick --postgres
 log "all tests passed in $(( $(date +%s) - START )) s"

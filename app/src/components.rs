@@ -40,6 +40,37 @@ pub fn Loading(#[prop(into)] what: String) -> impl IntoView {
     }
 }
 
+/// The results of a query, in a `<Transition>`: the previous results stay on screen while the
+/// next ones load, and the container is `aria-busy` meanwhile.
+///
+/// Only the browser tracks the pending state. On the server the page is sent complete, and
+/// `Transition`'s pending-state effect would run as a task after the render has finished and
+/// read the boundary's state already disposed: a panic in a worker thread (Leptos 0.8).
+#[component]
+pub fn Results<Chil>(what: &'static str, children: TypedChildren<Chil>) -> impl IntoView
+where
+    Chil: IntoView + Send + 'static,
+{
+    let fallback = move || view! { <Loading what/> };
+    let children = children.into_inner();
+    if cfg!(feature = "hydrate") {
+        let (pending, set_pending) = signal(false);
+        view! {
+            <div class="results" aria-busy=move || pending.get().to_string()>
+                <Transition fallback set_pending>{children()}</Transition>
+            </div>
+        }
+        .into_any()
+    } else {
+        view! {
+            <div class="results" aria-busy="false">
+                <Transition fallback>{children()}</Transition>
+            </div>
+        }
+        .into_any()
+    }
+}
+
 /// A failure, in words an administrator can act on.
 #[component]
 pub fn ErrorPanel(error: AdminError) -> impl IntoView {

@@ -154,3 +154,18 @@ test('on a phone the list is readable without sideways scrolling', async ({ page
   expect(overflow).toBeLessThanOrEqual(1);
   await shot(page, 'registrations-phone');
 });
+
+test('while the next results load, the previous stay and the list is marked busy', async ({ page }) => {
+  await hydrated(page);
+  const results = page.locator('.results');
+  await expect(results).toHaveAttribute('aria-busy', 'false');
+  let release: () => void = () => {};
+  const held = new Promise<void>(resolve => { release = resolve; });
+  await page.route('**/api/registrations*', async route => { await held; await route.continue(); });
+  await page.getByRole('link', { name: 'Next ›' }).click();
+  await expect(results).toHaveAttribute('aria-busy', 'true');
+  await expect(page.getByText(/^Showing 1–25 of /)).toBeVisible();
+  release();
+  await expect(page.getByText(/^Showing 26–50 of /)).toBeVisible();
+  await expect(results).toHaveAttribute('aria-busy', 'false');
+});

@@ -11,7 +11,7 @@ use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::{audit_chain, list_audit};
-use crate::components::{pager, ErrorPanel, Loading, Time};
+use crate::components::{pager, ErrorPanel, Loading, Results, Time};
 use crate::dto::{AuditParams, ChainReport, KNOWN_ACTIONS};
 use crate::pages::registration::history;
 
@@ -26,7 +26,6 @@ pub fn AuditPage() -> impl IntoView {
     );
     let verify = Memo::new(move |_| query.with(|q| q.get_str("verify") == Some("1")));
     let chain = Resource::new(move || verify.get(), audit_chain);
-    let (pending, set_pending) = signal(false);
     let client_id = move || params.with(|p| p.client_id.clone());
     let actor = move || params.with(|p| p.actor.clone());
     let action = move || params.with(|p| p.action.clone());
@@ -76,29 +75,27 @@ pub fn AuditPage() -> impl IntoView {
             </Form>
             <p class="hint">"Filters match exactly. Actors look like admin:<username>, recipient:<software_id> or register-sync."</p>
         </div>
-        <div class="results" aria-busy=move || pending.get().to_string()>
-            <Transition fallback=|| view! { <Loading what="audit events"/> } set_pending>
-                {move || Suspend::new(async move {
-                    let p = params.get();
-                    match data.await {
-                        Ok(page) if page.total == 0 => view! {
-                            <div class="empty card">
-                                <h2>"No events"</h2>
-                                <p>{if p.is_filtered() { "No audit event matches these filters." } else { "Nothing has been recorded yet." }}</p>
-                            </div>
-                        }.into_any(),
-                        Ok(page) => {
-                            let href = move |n: u32| p.href(n);
-                            view! {
-                                {history(page.items)}
-                                {pager(page.page, page.per_page, page.total, &href)}
-                            }.into_any()
-                        }
-                        Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
+        <Results what="audit events">
+            {move || Suspend::new(async move {
+                let p = params.get();
+                match data.await {
+                    Ok(page) if page.total == 0 => view! {
+                        <div class="empty card">
+                            <h2>"No events"</h2>
+                            <p>{if p.is_filtered() { "No audit event matches these filters." } else { "Nothing has been recorded yet." }}</p>
+                        </div>
+                    }.into_any(),
+                    Ok(page) => {
+                        let href = move |n: u32| p.href(n);
+                        view! {
+                            {history(page.items)}
+                            {pager(page.page, page.per_page, page.total, &href)}
+                        }.into_any()
                     }
-                })}
-            </Transition>
-        </div>
+                    Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
+                }
+            })}
+        </Results>
     }
 }
 

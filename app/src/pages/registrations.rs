@@ -10,7 +10,7 @@ use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::list_registrations;
-use crate::components::{pager, ErrorPanel, Id, Loading, StatusBadge, Time};
+use crate::components::{pager, ErrorPanel, Id, Results, StatusBadge, Time};
 use crate::dto::{format_count, registration_href, ListParams, RegistrationPage, SortKey, Status};
 
 /// The registration list.
@@ -29,7 +29,6 @@ pub fn RegistrationsPage() -> impl IntoView {
             )
         },
     );
-    let (pending, set_pending) = signal(false);
     view! {
         <Title text="Registrations · DCR Admin"/>
         <div class="page-head">
@@ -37,17 +36,15 @@ pub fn RegistrationsPage() -> impl IntoView {
             <p class="muted">"Software products registered with this Data Holder through Dynamic Client Registration."</p>
         </div>
         <Filters params/>
-        <div class="results" aria-busy=move || pending.get().to_string()>
-            <Transition fallback=|| view! { <Loading what="registrations"/> } set_pending>
-                {move || Suspend::new(async move {
-                    let p = params.get();
-                    match data.await {
-                        Ok(page) => results(page, &p).into_any(),
-                        Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
-                    }
-                })}
-            </Transition>
-        </div>
+        <Results what="registrations">
+            {move || Suspend::new(async move {
+                let p = params.get();
+                match data.await {
+                    Ok(page) => results(page, &p).into_any(),
+                    Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
+                }
+            })}
+        </Results>
     }
 }
 
