@@ -31,7 +31,8 @@ test('sign in, browse, search, page, inspect, audit and sign out without JavaScr
   await shot(page, 'inspect-no-js');
 
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit log' }).click();
-  await expect(page.locator('table.audit-table tbody tr').first()).toContainText('admin.sign_in');
+  // (the Register sync may have recorded events since the sign-in)
+  await expect(page.locator('table.audit-table tbody tr').filter({ hasText: 'admin.sign_in' }).first()).toBeVisible();
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Account' }).click();
   await expect(page.getByRole('heading', { name: 'Change password' })).toBeVisible();
 
