@@ -42,6 +42,13 @@ mv "$TMP/dcr-portal_bg.wasm" "$TMP/dcr-portal.wasm"
 cp style/main.css "$TMP/dcr-portal.css"
 
 ID=$(cat "$TMP/dcr-portal.js" "$TMP/dcr-portal.wasm" "$TMP/dcr-portal.css" | sha256sum | cut -c1-16)
+# Compressed copies, made once here and sent as they are to browsers that take them (the WASM:
+# about a quarter of its size in brotli).
+ensure_apt brotli
+for f in "$TMP"/dcr-portal.js "$TMP"/dcr-portal.wasm "$TMP"/dcr-portal.css; do
+  gzip -9 -n -k -f "$f"
+  brotli -q 11 -k -f "$f"
+done
 mkdir -p "$SITE/pkg"
 find "$SITE/pkg" -mindepth 1 -maxdepth 1 -type d ! -name "$ID" -exec rm -rf {} +
 rm -rf "$SITE/pkg/$ID" && mv "$TMP" "$SITE/pkg/$ID"

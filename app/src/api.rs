@@ -64,6 +64,9 @@ pub async fn list_registrations(
 pub async fn get_registration(client_id: String) -> Result<RegistrationDetail, AdminError> {
     use crate::ssr::{audit_item, fields, require_admin, state, summary, unavailable};
     require_admin().await?;
+    if !crate::dto::could_be_client_id(&client_id) {
+        return Err(AdminError::NotFound);
+    }
     let st = state()?;
     let reg = st
         .store
@@ -133,6 +136,9 @@ pub async fn get_registration(client_id: String) -> Result<RegistrationDetail, A
 pub async fn registration_keys(client_id: String) -> Result<KeysReport, AdminError> {
     use crate::ssr::{keys_in, require_admin, state, unavailable, KeyFetchError, KeyFetcher};
     require_admin().await?;
+    if !crate::dto::could_be_client_id(&client_id) {
+        return Err(AdminError::NotFound);
+    }
     let st = state()?;
     let reg = st
         .store

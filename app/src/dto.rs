@@ -500,6 +500,14 @@ pub fn encode(s: &str) -> String {
     out
 }
 
+/// Whether `s` could be a client ID this server issued: 1 to 255 characters, none of them a
+/// control character. Anything else names no registration and is not looked up (PostgreSQL
+/// refuses a NUL in text outright).
+#[must_use]
+pub fn could_be_client_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 255 && !s.chars().any(char::is_control)
+}
+
 /// The inspect page of a registration.
 #[must_use]
 pub fn registration_href(client_id: &str) -> String {

@@ -49,3 +49,14 @@ test('the audit log pages with the query in the URL', async ({ page }) => {
   await page.goBack();
   await expect(page.getByText(/^Showing 1–50 of /)).toBeVisible();
 });
+
+test('a page past the end of the audit log says so and links to the last page', async ({ page }) => {
+  await page.goto('/audit?action=registration.create&page=999999');
+  await expect(page.getByRole('heading', { name: 'This page is past the end' })).toBeVisible();
+  await expect(page.getByText(/^There are [\d,]+ matching events, on \d+ pages\.$/)).toBeVisible();
+  await expect(page.getByText('No events recorded.')).toHaveCount(0);
+  await page.getByRole('link', { name: 'Go to the last page' }).click();
+  await expect(page).toHaveURL(/action=registration\.create&page=\d+$/);
+  await expect(rows(page)).not.toHaveCount(0);
+  await expect(page.getByRole('link', { name: 'Next ›' })).toHaveCount(0);
+});

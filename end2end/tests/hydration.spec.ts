@@ -68,3 +68,21 @@ test('built assets are served with the right types and long-lived caching', asyn
   expect(html.headers()['content-security-policy']).toContain("frame-ancestors 'none'");
   expect(html.headers()['x-content-type-options']).toBe('nosniff');
 });
+
+test('the WASM, script and styles arrive compressed, and the page too', async ({ page }) => {
+  const encodings = new Map<string, { encoding: string, size: number }>();
+  page.on('response', async r => {
+    const url = new URL(r.url());
+    const name = url.pathname.endsWith('.wasm') ? 'wasm' : url.pathname.endsWith('.js') ? 'js'
+      : url.pathname.endsWith('.css') ? 'css' : url.pathname === '/login' ? 'page' : '';
+    if (!name) return;
+    const sizes = await r.request().sizes();
+    encodings.set(name, { encoding: (await r.allHeaders())['content-encoding'] ?? 'none', size: sizes.responseBodySize });
+  });
+  await page.goto('/login');
+  await hydrated(page);
+  await expect.poll(() => [...encodings.keys()].sort().join(' ')).toBe('css js page wasm');
+  for (const [name, { encoding }] of encodings) expect(['br', 'gzip'], name).toContain(encoding);
+  // The WASM as sent is well under its 1.3 MB.
+  expect(encodings.get('wasm')!.size).toBeLessThan(600_000);
+});

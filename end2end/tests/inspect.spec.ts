@@ -56,11 +56,18 @@ test('the key ids at a real recipient jwks_uri are listed', async ({ page }) => 
   await shot(page, 'inspect-keys');
 });
 
-test('an unknown client id says so', async ({ page, consoleErrors }) => {
-  await page.goto('/registrations/no-such-client');
-  await expect(page.getByRole('heading', { name: 'No such registration' })).toBeVisible();
-  // The page is answered with 404, which the browser logs.
+test('an unknown client id or path says so with 404, in the signed-in frame', async ({ page, consoleErrors }) => {
+  // Both pages are answered with 404, which the browser logs.
+  consoleErrors.expect(/status of 404 \(Not Found\) \(at http:\/\/[^)]+\/registrations\/no-such-client\)$/);
   consoleErrors.expect(/status of 404 \(Not Found\) \(at http:\/\/[^)]+\/nowhere\/at\/all\)$/);
-  await page.goto('/nowhere/at/all');
-  await expect(page.getByRole('heading', { name: 'Page not found' })).toBeVisible();
+  for (const [path, heading] of [['/registrations/no-such-client', 'No such registration'], ['/nowhere/at/all', 'Page not found']]) {
+    const res = await page.goto(path);
+    expect(res?.status(), path).toBe(404);
+    await expect(page.getByRole('heading', { name: heading, level: 1 })).toBeVisible();
+    await expect(page.getByRole('navigation', { name: 'Main' })).toBeVisible();
+    await expect(page.getByRole('button', { name: 'Sign out' })).toBeVisible();
+  }
+  await shot(page, 'not-found');
+  await page.getByRole('link', { name: 'Back to registrations' }).click();
+  await expect(page.getByRole('heading', { name: 'Registrations', level: 1 })).toBeVisible();
 });

@@ -136,3 +136,12 @@ fn titles_cannot_become_markup() {
 fn hrefs_encode_path_segments() {
     assert_eq!(registration_href("a/b?c"), "/registrations/a%2Fb%3Fc");
 }
+
+#[test]
+fn only_printable_text_of_1_to_255_characters_could_be_a_client_id() {
+    assert!(could_be_client_id("0b5e2c7a-4f0d-4a51-9d1e-2f7c3a9b8e61"));
+    assert!(could_be_client_id(&"a".repeat(255)));
+    for no in ["", "a\0b", "\u{7f}", "line\nbreak", &"a".repeat(256)] {
+        assert!(!could_be_client_id(no), "{no:?}");
+    }
+}

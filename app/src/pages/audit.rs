@@ -12,7 +12,7 @@ use leptos_router::hooks::use_query_map;
 
 use crate::api::{audit_chain, list_audit};
 use crate::components::{pager, ErrorPanel, Loading, Results, Time};
-use crate::dto::{AuditParams, ChainReport, KNOWN_ACTIONS};
+use crate::dto::{format_count, AuditParams, ChainReport, KNOWN_ACTIONS};
 use crate::pages::registration::history;
 
 /// The audit log.
@@ -85,6 +85,16 @@ pub fn AuditPage() -> impl IntoView {
                             <p>{if p.is_filtered() { "No audit event matches these filters." } else { "Nothing has been recorded yet." }}</p>
                         </div>
                     }.into_any(),
+                    Ok(page) if page.items.is_empty() => {
+                        let last = u32::try_from(page.total.div_ceil(u64::from(page.per_page.max(1)))).unwrap_or(1);
+                        view! {
+                            <div class="empty card">
+                                <h2>"This page is past the end"</h2>
+                                <p>{format!("There are {} matching events, on {} pages.", format_count(page.total), format_count(u64::from(last)))}</p>
+                                <p><a class="btn btn-ghost" href=p.href(last)>"Go to the last page"</a></p>
+                            </div>
+                        }.into_any()
+                    }
                     Ok(page) => {
                         let href = move |n: u32| p.href(n);
                         view! {

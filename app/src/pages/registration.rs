@@ -49,14 +49,17 @@ pub fn RegistrationPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match detail.await {
                     Ok(d) => view! { <Detail d keys/> }.into_any(),
-                    Err(AdminError::NotFound) => view! {
-                        <Title text="Not found · DCR Admin"/>
-                        <div class="empty card">
-                            <h1>"No such registration"</h1>
-                            <p>"There is no registration with this client ID. It may have been mistyped."</p>
-                            <p><a class="btn btn-ghost" href="/">"Back to registrations"</a></p>
-                        </div>
-                    }.into_any(),
+                    Err(AdminError::NotFound) => {
+                        super::not_found_status();
+                        view! {
+                            <Title text="Not found · DCR Admin"/>
+                            <div class="empty card">
+                                <h1>"No such registration"</h1>
+                                <p>"There is no registration with this client ID. It may have been mistyped."</p>
+                                <p><a class="btn btn-ghost" href="/">"Back to registrations"</a></p>
+                            </div>
+                        }.into_any()
+                    }
                     Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
                 }
             })}

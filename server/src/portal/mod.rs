@@ -34,6 +34,7 @@ use axum::routing::post;
 use axum::{Extension, Router};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
+use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
@@ -162,9 +163,15 @@ pub fn router(state: PortalState, config: Arc<Config>) -> Router {
         provide_context(chain_check.clone());
     };
 
-    // Static assets: no session, long-lived caching (the directory name is a content hash).
+    // Static assets: no session, long-lived caching (the directory name is a content hash), and
+    // the brotli or gzip copy the front-end build made when the browser takes it.
     let assets = Router::new()
-        .nest_service(&format!("/{pkg}"), ServeDir::new(site_root.join(&pkg)))
+        .nest_service(
+            &format!("/{pkg}"),
+            ServeDir::new(site_root.join(&pkg))
+                .precompressed_br()
+                .precompressed_gzip(),
+        )
         .layer(axum::middleware::from_fn(immutable_cache))
         .route_service(
             "/favicon.ico",
@@ -210,6 +217,16 @@ pub fn router(state: PortalState, config: Arc<Config>) -> Router {
         .layer(axum::middleware::from_fn(server_fn_status))
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), gate))
         .layer(sessions)
+        // Pages and server functions compressed as they stream, at a level that costs less
+        // than rendering them. (The pages hold no secret an attacker could learn from the
+        // compressed length beside text they reflect: no CSRF token, the session only in a
+        // cookie.)
+        .layer(
+            CompressionLayer::new()
+                .br(true)
+                .gzip(true)
+                .quality(CompressionLevel::Precise(4)),
+        )
         .with_state(options);
 
     Router::new()

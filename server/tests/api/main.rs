@@ -16,6 +16,7 @@ mod openapi;
 mod ops_cli;
 mod portal;
 mod portal_auth;
+mod portal_pages;
 mod rate_limit;
 mod register;
 mod register_sync;
