@@ -5,6 +5,8 @@
 //! - [`connector`]: RFC 7591 create with an initial access token, RFC 7592 read, update and
 //!   delete with the registration access token.
 //! - [`metadata`]: the client metadata sent, built from the stored registration.
+//! - [`deliver`]: the outbox deliverer (retries with backoff, in order per registration, one
+//!   deliverer among instances under a lease).
 //!
 //! `POST /register` creates the client before it answers (sync mode) or writes the outbox row
 //! that creates it with the registration (async mode); every later change (PUT, DELETE, an
@@ -12,6 +14,7 @@
 //! its own transaction, in the store.
 
 pub mod connector;
+pub mod deliver;
 pub mod metadata;
 
 use std::sync::Arc;
