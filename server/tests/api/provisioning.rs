@@ -10,6 +10,7 @@ use server::provisioning::deliver;
 use crate::both_backends;
 use crate::downstream_as::{ClientIds, DownstreamAs, INITIAL_ACCESS_TOKEN};
 use crate::helpers::{error_of, https_client_from, spawn_app_with, Backend, TestApp};
+use crate::portal::{add_admin, location, real_time, Browser, PASSWORD};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_downstream_serves_registration_behind_its_initial_access_token() {
@@ -441,10 +442,68 @@ async fn a_downstream_that_assigns_client_ids_gives_the_registration_its_id(back
     assert_eq!(status, 200, "{token}\n{}", downstream.log());
 }
 
+async fn revocation_in_the_portal_disables_the_client_there_and_release_deletes_it(
+    backend: Backend,
+) {
+    let mut downstream = DownstreamAs::new(ClientIds::Accept);
+    let app = spawn_provisioned(backend, &downstream, "sync", "ours").await;
+    downstream.run(&app.ca_pem).await;
+    real_time(&app);
+    let client_id = app.register(SW).await["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let record = app.store.provisioning(&client_id).await.unwrap().unwrap();
+    let (status, _) = downstream_token(&app, &downstream, &client_id, true).await;
+    assert_eq!(status, 200, "{}", downstream.log());
+
+    add_admin(&app, "alice").await;
+    let browser = Browser::new(&app);
+    assert_eq!(browser.sign_in("alice", PASSWORD).await, "/");
+    let res = browser
+        .post(
+            &format!("/registrations/{client_id}/revoke"),
+            &[("reason", "Compromised key"), ("confirm", "yes")],
+            "same-origin",
+        )
+        .await;
+    assert!(
+        location(&res).ends_with("?done=revoked"),
+        "{}",
+        location(&res)
+    );
+    // Disabled there: the client is kept (its product stays reserved here) with no grant.
+    delivered(&app, &downstream, &client_id).await;
+    let (status, there) = downstream_read(&app, &downstream, &record).await;
+    assert_eq!(status, 200, "{there}");
+    assert_eq!(there["grant_types"], json!([]));
+    assert_eq!(there["redirect_uris"], json!([]));
+    let (status, refused) = downstream_token(&app, &downstream, &client_id, true).await;
+    assert_eq!(status, 400, "no token for a revoked client: {refused}");
+
+    let res = browser
+        .post(
+            &format!("/registrations/{client_id}/release"),
+            &[("reason", "Lost client_id"), ("confirm", "yes")],
+            "same-origin",
+        )
+        .await;
+    assert!(
+        location(&res).ends_with("?done=released"),
+        "{}",
+        location(&res)
+    );
+    delivered(&app, &downstream, &client_id).await;
+    let (status, there) = downstream_read(&app, &downstream, &record).await;
+    assert_eq!(status, 401, "deleted there: {there}");
+    assert_eq!(downstream.count("registration_delete.success"), 1);
+}
+
 both_backends!(
     a_registration_is_a_client_that_works_at_the_downstream,
     sync_mode_answers_503_and_keeps_nothing_while_the_downstream_is_down,
     a_registration_refused_after_its_client_was_created_leaves_nothing_there,
     async_mode_answers_at_once_and_delivers_once_the_downstream_is_back,
     a_downstream_that_assigns_client_ids_gives_the_registration_its_id,
+    revocation_in_the_portal_disables_the_client_there_and_release_deletes_it,
 );
