@@ -507,3 +507,49 @@ both_backends!(
     a_downstream_that_assigns_client_ids_gives_the_registration_its_id,
     revocation_in_the_portal_disables_the_client_there_and_release_deletes_it,
 );
+
+/// Two instances on one PostgreSQL database, both running a deliverer: each change reaches the
+/// downstream once (the lease lets one deliver), whichever instance took the registration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_postgres_deliver_each_change_once() {
+    let mut downstream = DownstreamAs::new(ClientIds::Accept);
+    let app = spawn_provisioned(Backend::Postgres, &downstream, "async", "ours").await;
+    let peer = app.spawn_peer().await;
+    let products = [
+        SW,
+        "0b8e7e1a-2f9c-4d3b-8a61-5c4e3d2b1a09",
+        "5d1c8e2a-7b3f-4c9d-a0e1-2f3b4c5d6e7f",
+        "8e9f0a1b-2c3d-4e5f-8a7b-9c0d1e2f3a4b",
+    ];
+    let mut ids = Vec::new();
+    for (i, product) in products.iter().enumerate() {
+        // While the downstream is down, through one instance and the other.
+        let base = if i % 2 == 0 { &app.base } else { &peer.base };
+        let res = app
+            .client
+            .post(format!("{base}/register"))
+            .header("content-type", "application/jwt")
+            .body(app.request(product, json!({})))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let body: Value = res.json().await.unwrap();
+        ids.push(body["client_id"].as_str().unwrap().to_string());
+    }
+    downstream.run(&app.ca_pem).await;
+    app.clock.advance(deliver::MAX_BACKOFF_SECS);
+    for id in &ids {
+        delivered(&app, &downstream, id).await;
+    }
+    // A few more rounds of both deliverers change nothing.
+    tokio::time::sleep(deliver::TICK * 3).await;
+    assert_eq!(
+        downstream.count("registration_create.success"),
+        products.len(),
+        "{}",
+        downstream.log()
+    );
+    assert_eq!(downstream.count("registration_create.error"), 0);
+    drop(peer);
+}
