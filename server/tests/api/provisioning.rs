@@ -1,16 +1,18 @@
 //! Provisioning into the downstream authorization server (docs/provisioning.md), against a real
 //! one: node-oidc-provider, started by each test (`downstream_as`).
 
-use dcr_core::testutil::{self, test_keys};
+use dcr_core::testutil::{self, test_keys, LEGAL_ENTITY_ID};
 use dcr_devtools::devcerts::DevPki;
 use dcr_store::{Provisioning, ProvisioningState};
 use serde_json::{json, Value};
+use server::config::RawConfig;
 use server::provisioning::deliver;
 
 use crate::both_backends;
 use crate::downstream_as::{ClientIds, DownstreamAs, INITIAL_ACCESS_TOKEN};
 use crate::helpers::{error_of, https_client_from, spawn_app_with, Backend, TestApp};
 use crate::portal::{add_admin, location, real_time, Browser, PASSWORD};
+use crate::register_sync::{refresh, synced, use_sim, Sim};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_downstream_serves_registration_behind_its_initial_access_token() {
@@ -88,6 +90,17 @@ async fn spawn_provisioned(
     mode: &str,
     client_ids: &str,
 ) -> TestApp {
+    spawn_provisioned_with(backend, downstream, mode, client_ids, |_| {}).await
+}
+
+/// [`spawn_provisioned`], letting the test adjust the rest of the configuration.
+async fn spawn_provisioned_with(
+    backend: Backend,
+    downstream: &DownstreamAs,
+    mode: &str,
+    client_ids: &str,
+    tweak: impl FnOnce(&mut RawConfig),
+) -> TestApp {
     let endpoint = downstream.registration_endpoint();
     let ca = downstream.ca_file();
     let (mode, client_ids) = (mode.to_string(), client_ids.to_string());
@@ -99,6 +112,7 @@ async fn spawn_provisioned(
         p.initial_access_token = Some(INITIAL_ACCESS_TOKEN.into());
         p.ca = Some(ca);
         p.client_id = Some(client_ids);
+        tweak(raw);
     })
     .await
 }
@@ -499,6 +513,34 @@ async fn revocation_in_the_portal_disables_the_client_there_and_release_deletes_
     assert_eq!(downstream.count("registration_delete.success"), 1);
 }
 
+async fn a_product_removed_at_the_register_is_deleted_there(backend: Backend) {
+    let sim = Sim::start(1000).await;
+    sim.add(SW, LEGAL_ENTITY_ID);
+    let mut downstream = DownstreamAs::new(ClientIds::Accept);
+    let app = spawn_provisioned_with(backend, &downstream, "sync", "ours", |raw| {
+        use_sim(raw, &sim, false);
+    })
+    .await;
+    downstream.run(&app.ca_pem).await;
+    synced(&app.store, 1).await;
+    let client_id = app.register(SW).await["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    refresh(&app).await;
+    let record = app.store.provisioning(&client_id).await.unwrap().unwrap();
+    let (status, _) = downstream_token(&app, &downstream, &client_id, true).await;
+    assert_eq!(status, 200, "{}", downstream.log());
+
+    sim.sim().set_product_status(SW, "REMOVED").unwrap();
+    refresh(&app).await;
+    delivered(&app, &downstream, &client_id).await;
+    let (status, there) = downstream_read(&app, &downstream, &record).await;
+    assert_eq!(status, 401, "deleted there: {there}");
+    let (status, refused) = downstream_token(&app, &downstream, &client_id, true).await;
+    assert_eq!(refused["error"], "invalid_client", "{status} {refused}");
+}
+
 both_backends!(
     a_registration_is_a_client_that_works_at_the_downstream,
     sync_mode_answers_503_and_keeps_nothing_while_the_downstream_is_down,
@@ -506,6 +548,7 @@ both_backends!(
     async_mode_answers_at_once_and_delivers_once_the_downstream_is_back,
     a_downstream_that_assigns_client_ids_gives_the_registration_its_id,
     revocation_in_the_portal_disables_the_client_there_and_release_deletes_it,
+    a_product_removed_at_the_register_is_deleted_there,
 );
 
 /// Two instances on one PostgreSQL database, both running a deliverer: each change reaches the
