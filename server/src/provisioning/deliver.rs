@@ -110,6 +110,7 @@ pub async fn run(
                         if let Err(e) = delivered {
                             tracing::warn!(error = %e, "provisioning: the outbox could not be read");
                         }
+                        record_queue(&state).await;
                     }
                 }
             }
@@ -127,6 +128,17 @@ pub async fn run(
     }
     if let Err(e) = state.store.release_lease(LEASE, &me).await {
         tracing::warn!(error = %e, "provisioning: releasing the lease failed");
+    }
+}
+
+/// Records the outbox's depth and the age of its oldest change (the holder's view).
+async fn record_queue(state: &AppState) {
+    match state.store.outbox_depth().await {
+        Ok((depth, oldest)) => {
+            let age = oldest.map_or(0, |at| (state.clock.now() - at).max(0));
+            crate::metrics::provisioning_queue(depth, age);
+        }
+        Err(e) => tracing::warn!(error = %e, "provisioning: the outbox depth could not be read"),
     }
 }
 
@@ -187,6 +199,7 @@ async fn deliver_one(
                 .await?;
             tracing::info!(client_id = %entry.client_id, operation = entry.operation.as_str(),
                 "provisioning: change delivered");
+            crate::metrics::provisioning_delivery(entry.operation.as_str(), "delivered");
             Ok(true)
         }
         Err(e) => {
@@ -201,6 +214,10 @@ async fn deliver_one(
             } else {
                 ProvisioningState::Failed
             };
+            crate::metrics::provisioning_delivery(
+                entry.operation.as_str(),
+                if retryable { "failed" } else { "refused" },
+            );
             let message = e.to_string();
             tracing::warn!(client_id = %entry.client_id, operation = entry.operation.as_str(),
                 attempts = entry.attempts + 1, retry_in_secs = wait, error = %message,

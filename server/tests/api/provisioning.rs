@@ -11,6 +11,7 @@ use server::provisioning::deliver;
 use crate::both_backends;
 use crate::downstream_as::{ClientIds, DownstreamAs, INITIAL_ACCESS_TOKEN};
 use crate::helpers::{error_of, https_client_from, spawn_app_with, Backend, TestApp};
+use crate::metrics::{scrape, value};
 use crate::portal::{add_admin, location, real_time, Browser, PASSWORD};
 use crate::register_sync::{refresh, synced, use_sim, Sim};
 
@@ -382,7 +383,18 @@ async fn a_registration_refused_after_its_client_was_created_leaves_nothing_ther
 
 async fn async_mode_answers_at_once_and_delivers_once_the_downstream_is_back(backend: Backend) {
     let mut downstream = DownstreamAs::new(ClientIds::Accept);
-    let app = spawn_provisioned(backend, &downstream, "async", "ours").await;
+    let app = spawn_provisioned_with(backend, &downstream, "async", "ours", |raw| {
+        raw.server.metrics_addr = Some("127.0.0.1:0".into());
+    })
+    .await;
+    let deliveries = |text: &str, outcome: &str| {
+        value(
+            text,
+            "dcr_provisioning_deliveries_total",
+            &["operation=\"create\"", &format!("outcome=\"{outcome}\"")],
+        )
+    };
+    let before = scrape(&app).await;
     let created = app.register(SW).await;
     let client_id = created["client_id"].as_str().unwrap().to_string();
     // The create waits in the outbox; the first attempt fails and says why.
@@ -419,6 +431,18 @@ async fn async_mode_answers_at_once_and_delivers_once_the_downstream_is_back(bac
     assert_eq!(downstream.count("registration_create.success"), 1);
     let (status, token) = downstream_token(&app, &downstream, &client_id, true).await;
     assert_eq!(status, 200, "{token}\n{}", downstream.log());
+    // The metrics count the failed attempt and the delivery (deltas: the recorder is shared
+    // by every test of the process).
+    let after = scrape(&app).await;
+    assert!(
+        deliveries(&after, "failed") > deliveries(&before, "failed"),
+        "{after}"
+    );
+    assert!(
+        deliveries(&after, "delivered") > deliveries(&before, "delivered"),
+        "{after}"
+    );
+    assert!(after.contains("dcr_provisioning_outbox_depth"), "{after}");
 }
 
 async fn a_downstream_that_assigns_client_ids_gives_the_registration_its_id(backend: Backend) {
