@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and lints, unit tests, store contract and API integration tests on
-# SQLite and on a throwaway PostgreSQL cluster, and the Playwright browser tests against a
-# release build in Debian's Chromium, then schemathesis against the served OpenAPI document.
+# SQLite and on a throwaway PostgreSQL cluster (the provisioning ones against node-oidc-provider
+# as the downstream authorization server), and the Playwright browser tests against a release
+# build in Debian's Chromium, then schemathesis against the served OpenAPI document.
 # Installs what is missing first; quick when nothing is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 START=$(date +%s)
 
-ensure_apt postgresql chromium
+ensure_apt postgresql chromium nodejs
 
 log "cargo fmt --check"
 cargo fmt --all -- --check
@@ -22,6 +23,8 @@ if grep -E '^(tokio|sqlx|axum|hyper|leptos|leptos_[a-z]+|reqwest|rusqlite|mio) '
   echo "dcr-core must not depend on I/O crates"; exit 1
 fi
 log "unit and integration tests (SQLite and PostgreSQL)"
+# The provisioning tests start node-oidc-provider as the downstream authorization server.
+(cd tests/downstream-as && { [ -d node_modules/oidc-provider ] || npm ci --no-audit --no-fund; })
 # Bounded: a hung test fails the run with its name instead of stalling it.
 timeout 2400 cargo test --workspace --exclude frontend
 log "browser tests"

@@ -12,6 +12,7 @@ pub mod listen;
 pub mod metrics;
 pub mod outbound;
 pub mod portal;
+pub mod provisioning;
 pub mod rate_limit;
 pub mod sector;
 pub mod startup;

@@ -45,6 +45,13 @@ pub const RATE_LIMITED: &str = "dcr_rate_limited_total";
 pub const PORTAL_SIGN_INS: &str = "dcr_portal_sign_ins_total";
 /// Sector identifier documents by `source` (`kept`: our copy; `fetched`).
 pub const SECTOR_DOCUMENTS: &str = "dcr_sector_identifier_documents_total";
+/// Changes delivered to the downstream authorization server, by `operation` and `outcome`
+/// (`delivered`, `failed`: to be retried, `refused`: the downstream refused it).
+pub const PROVISIONING_DELIVERIES: &str = "dcr_provisioning_deliveries_total";
+/// Changes waiting in the provisioning outbox (set by the instance that delivers).
+pub const PROVISIONING_QUEUE_DEPTH: &str = "dcr_provisioning_outbox_depth";
+/// Age of the oldest waiting change, seconds (0 when none waits).
+pub const PROVISIONING_QUEUE_AGE: &str = "dcr_provisioning_outbox_oldest_age_seconds";
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -110,6 +117,19 @@ fn describe() {
         SECTOR_DOCUMENTS,
         "Sector identifier documents used, by source (kept or fetched)."
     );
+    describe_counter!(
+        PROVISIONING_DELIVERIES,
+        "Changes delivered to the downstream authorization server, by operation and outcome."
+    );
+    describe_gauge!(
+        PROVISIONING_QUEUE_DEPTH,
+        "Changes waiting in the provisioning outbox."
+    );
+    describe_gauge!(
+        PROVISIONING_QUEUE_AGE,
+        Unit::Seconds,
+        "Age of the oldest change waiting in the provisioning outbox."
+    );
 }
 
 /// Counts a registration request's outcome (`error` is `""` on success).
@@ -131,6 +151,19 @@ pub fn sign_in(outcome: &'static str) {
 /// Counts a sector identifier document used, by where it came from.
 pub fn sector_document(source: &'static str) {
     metrics::counter!(SECTOR_DOCUMENTS, "source" => source).increment(1);
+}
+
+/// Counts one delivery attempt to the downstream authorization server.
+pub fn provisioning_delivery(operation: &'static str, outcome: &'static str) {
+    metrics::counter!(PROVISIONING_DELIVERIES, "operation" => operation, "outcome" => outcome)
+        .increment(1);
+}
+
+/// Records the provisioning outbox's depth and the age of its oldest change.
+#[expect(clippy::cast_precision_loss, reason = "counts and ages far below 2^52")]
+pub fn provisioning_queue(depth: i64, oldest_age_secs: i64) {
+    metrics::gauge!(PROVISIONING_QUEUE_DEPTH).set(depth as f64);
+    metrics::gauge!(PROVISIONING_QUEUE_AGE).set(oldest_age_secs as f64);
 }
 
 /// Seconds since the last successful Register sync, if there was one (read at each scrape).

@@ -309,10 +309,19 @@ impl Freshness {
 ///
 /// # Errors
 /// Non-success status, transport error, or more than `max` bytes.
-pub async fn read_capped(mut res: reqwest::Response, max: usize) -> Result<Bytes, FetchError> {
+pub async fn read_capped(res: reqwest::Response, max: usize) -> Result<Bytes, FetchError> {
     if !res.status().is_success() {
         return Err(FetchError::Status(res.status().as_u16()));
     }
+    read_body_capped(res, max).await
+}
+
+/// Reads a response body of any status up to `max` bytes (checked while reading, not only from
+/// `Content-Length`).
+///
+/// # Errors
+/// Transport error, or more than `max` bytes.
+pub async fn read_body_capped(mut res: reqwest::Response, max: usize) -> Result<Bytes, FetchError> {
     if res.content_length().is_some_and(|n| n > max as u64) {
         return Err(FetchError::TooLarge(max));
     }

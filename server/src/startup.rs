@@ -78,7 +78,15 @@ impl Application {
         let forwarded_cert_verifier = config.client_cert_header.as_ref().map(|_| {
             client_verifier.clone() as Arc<dyn rustls::server::danger::ClientCertVerifier>
         });
+        let provisioning = match &config.provisioning {
+            Some(p) => Some(Arc::new(
+                crate::provisioning::Provisioner::new(p.clone())
+                    .context("provisioning: the downstream authorization server's client")?,
+            )),
+            None => None,
+        };
         let state = AppState {
+            provisioning,
             forwarded_cert_verifier,
             discovery: Arc::new(AppState::build_discovery(&config)),
             jwks: Arc::new(
@@ -196,6 +204,13 @@ impl Application {
             self.state.register_sync.clone(),
             stopped(rx.clone()),
         ));
+        let deliverer = self.state.provisioning.clone().map(|p| {
+            tokio::spawn(crate::provisioning::deliver::run(
+                self.state.clone(),
+                p,
+                stopped(rx.clone()),
+            ))
+        });
         tracing::info!(
             api = %self.api_listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
             portal = %self.portal_listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
@@ -238,6 +253,9 @@ impl Application {
         crl_reload.abort();
         // The poller gives its lease up on the way out, so that another instance takes over.
         let _ = tokio::time::timeout(Duration::from_secs(5), register_sync).await;
+        if let Some(deliverer) = deliverer {
+            let _ = tokio::time::timeout(Duration::from_secs(5), deliverer).await;
+        }
         self.state.store.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -34,6 +34,8 @@ pub struct AppState {
     pub register_sync: Arc<crate::cdr_register::SyncHandle>,
     /// Rate limits of `POST /register` and the token endpoint (per instance).
     pub rate_limiter: Arc<crate::rate_limit::RateLimiter>,
+    /// Provisioning into the downstream authorization server (off when `None`).
+    pub provisioning: Option<crate::provisioning::SharedProvisioner>,
     /// In gateway mode, the check of a forwarded client certificate (chain to `DCR_CLIENT_CA`,
     /// validity, client authentication); `None` when no certificate header is configured.
     pub forwarded_cert_verifier: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,

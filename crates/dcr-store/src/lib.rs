@@ -13,10 +13,12 @@
 //! `registrations` (the recipient's lifecycle, release, the portal's search, development seeds),
 //! `jti` (replay protection), `admins`, `sessions`, `throttle` (sign-in throttling), `audit`
 //! (events and their hash chain), `signing_keys`, `register_sync` (the CDR Register status
-//! sync). The backends' own machinery is in `sqlite` (connection settings, group commit, reads on
-//! the calling thread) and `postgres` (connection settings, group commit). A statement that more
-//! than one path runs (sqlx, SQLite's rusqlite batch, PostgreSQL's batch function) is defined
-//! once, in its aggregate's module, with the helpers of `sql`.
+//! sync), `provisioning` (the downstream authorization server's view of each registration and
+//! the outbox of changes to deliver to it). The backends' own machinery is in `sqlite`
+//! (connection settings, group commit, reads on the calling thread) and `postgres` (connection
+//! settings, group commit). A statement that more than one path runs (sqlx, SQLite's rusqlite
+//! batch, PostgreSQL's batch function) is defined once, in its aggregate's module, with the
+//! helpers of `sql`.
 
 #![warn(missing_docs)]
 
@@ -24,6 +26,7 @@ mod admins;
 mod audit;
 mod jti;
 mod postgres;
+mod provisioning;
 mod register_sync;
 mod registrations;
 mod sessions;
@@ -39,6 +42,9 @@ pub use audit::{
     event_hash, AuditEvent, AuditQuery, ChainStatus, NewAuditEvent, AUDIT_CHAIN_PAGE, CHAIN_LOCK,
 };
 pub use jti::UsedJti;
+pub use provisioning::{
+    NewOutboxEntry, NewProvisioning, OutboxEntry, OutboxOperation, Provisioning, ProvisioningState,
+};
 pub use register_sync::{Lease, RegisterStatusChange, RegisterSyncState, RegisterSyncTarget};
 pub use registrations::{
     AdminListQuery, Metadata, Registration, RegistrationStatus, ReleaseOutcome, SeedRegistration,
@@ -111,19 +117,26 @@ pub enum Conflict {
     KidTaken,
     /// A registration status the schema does not allow (`registration_status_check`).
     InvalidStatus,
+    /// The downstream authorization server's client id is recorded for another registration
+    /// (`provisioning_downstream_client_id_key`).
+    DownstreamClientIdTaken,
     /// Another constraint, by its name (or SQLite's columns).
     Other(String),
 }
 
 impl Conflict {
     /// The constraint names declared in the migrations, one table for both backends.
-    const NAMES: [(&'static str, Conflict); 6] = [
+    const NAMES: [(&'static str, Conflict); 7] = [
         ("registration_software_key_key", Conflict::SoftwareIdTaken),
         ("registration_pkey", Conflict::ClientIdTaken),
         ("used_jti_pkey", Conflict::JtiUsed),
         ("admin_user_username_key", Conflict::UsernameTaken),
         ("signing_key_pkey", Conflict::KidTaken),
         ("registration_status_check", Conflict::InvalidStatus),
+        (
+            "provisioning_downstream_client_id_key",
+            Conflict::DownstreamClientIdTaken,
+        ),
     ];
 
     /// The conflict a constraint name stands for (PostgreSQL names the constraint).
@@ -146,6 +159,7 @@ impl Conflict {
             "used_jti.jti_key" => Self::JtiUsed,
             "admin_user.username" => Self::UsernameTaken,
             "signing_key.kid" => Self::KidTaken,
+            "provisioning.downstream_client_id" => Self::DownstreamClientIdTaken,
             other => Self::from_constraint(other),
         }
     }
@@ -361,6 +375,10 @@ mod conflict_tests {
             (
                 "registration_status_check",
                 "CHECK constraint failed: registration_status_check",
+            ),
+            (
+                "provisioning_downstream_client_id_key",
+                "UNIQUE constraint failed: provisioning.downstream_client_id",
             ),
         ] {
             let conflict = Conflict::from_constraint(pg);

@@ -23,6 +23,7 @@ use dcr_store::{
 use super::auth::{authorize_management, limited, AuthError, Caller, RateLimit};
 use super::{header_kid, ApiError};
 use crate::jwks::{JwksError, Verified};
+use crate::provisioning::ProvisionError;
 use crate::sector::Source;
 use crate::state::AppState;
 
@@ -45,6 +46,10 @@ pub enum RegisterError {
     /// The store failed: 503.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The client could not be created at the downstream authorization server (sync mode):
+    /// 503 while it cannot be reached, 400 when it refuses the metadata, else 500.
+    #[error(transparent)]
+    Provisioning(#[from] ProvisionError),
     /// Our own fault: 500 (the cause is logged where it happened).
     #[error("internal error")]
     Internal,
@@ -68,7 +73,26 @@ impl From<RegisterError> for ApiError {
                 "Could not load the SSA signing keys from the CDR Register; try again shortly.",
             ),
             RegisterError::Store(e) => e.into(),
-            RegisterError::Internal => ApiError::internal(),
+            RegisterError::Provisioning(ProvisionError::Downstream(e)) if e.is_retryable() => {
+                let mut err = ApiError::unavailable(
+                    "The Data Holder's authorization server is unavailable; try again shortly.",
+                );
+                err.retry_after = Some(e.retry_after().unwrap_or(5).clamp(1, 300));
+                err
+            }
+            RegisterError::Provisioning(ProvisionError::Downstream(e)) => {
+                match e.metadata_refusal() {
+                    Some((code, description)) => ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        code,
+                        format!(
+                            "The Data Holder's authorization server refused the client metadata: {description}"
+                        ),
+                    ),
+                    None => ApiError::internal(),
+                }
+            }
+            RegisterError::Provisioning(_) | RegisterError::Internal => ApiError::internal(),
         }
     }
 }
@@ -348,8 +372,34 @@ async fn create(
     require_jwt_content_type(headers)?;
     let v = validate(state, body).await.inspect_err(log_invalid)?;
     let now = state.clock.now();
-    let client_id = uuid::Uuid::new_v4().to_string();
-    let row = registration_row(&client_id, now, &v, now)?;
+    let mut client_id = uuid::Uuid::new_v4().to_string();
+    let mut row = registration_row(&client_id, now, &v, now)?;
+    // Sync provisioning: the client exists at the downstream before the registration is
+    // stored; a downstream that assigns its own client_id gives the registration its id.
+    let mut created = None;
+    if let Some(p) = state.provisioning.as_ref().filter(|p| p.is_sync()) {
+        // A duplicate is refused before the downstream is asked (the store still decides).
+        if state
+            .store
+            .find_registration_by_software_id(&row.software_id)
+            .await?
+            .is_some()
+        {
+            let e = RegistrationError::duplicate_registration();
+            log_rejection(&e);
+            return Err(e.into());
+        }
+        let client = p.create_now(&row).await.inspect_err(|e| {
+            tracing::warn!(error = %e, "registration not provisioned at the authorization server");
+        })?;
+        client_id.clone_from(&client.client_id);
+        row.client_id.clone_from(&client.client_id);
+        created = Some(client);
+    }
+    let provisioning = state
+        .provisioning
+        .as_ref()
+        .map(|p| p.new_provisioning(&client_id, created.as_ref(), now));
     let audit = NewAuditEvent {
         occurred_at: now,
         actor: Actor::Recipient(&row.software_id).into(),
@@ -360,12 +410,20 @@ async fn create(
         before_state: None,
         after_state: Some(audit_state(&row)),
     };
-    match state
+    let stored = state
         .store
-        .create_registration(&row, Some(&v.jti), &audit)
-        .await
-    {
-        Ok(()) => {}
+        .create_registration_provisioned(&row, Some(&v.jti), &audit, provisioning.as_ref())
+        .await;
+    if let (Err(_), Some(p), Some(client)) = (&stored, &state.provisioning, &created) {
+        // Nothing half-made stays downstream.
+        p.undo_create(client).await;
+    }
+    match stored {
+        Ok(()) => {
+            if let Some(p) = state.provisioning.as_ref().filter(|p| !p.is_sync()) {
+                p.wake.notify_one();
+            }
+        }
         Err(StoreError::Conflict(Conflict::SoftwareIdTaken)) => {
             let e = RegistrationError::duplicate_registration();
             log_rejection(&e);

@@ -111,6 +111,13 @@ impl SyncHandle {
         &self.instance_id
     }
 
+    /// `<host>@<API address>/`, the start of this instance's id that no other live process
+    /// has (see [`SyncHandle::new`]): a lease held under it at start is an earlier process's.
+    #[must_use]
+    pub fn seat(&self) -> Option<&str> {
+        self.seat.as_deref()
+    }
+
     /// Unix time of this instance's last good sync round, if any.
     #[must_use]
     pub fn last_success(&self) -> Option<i64> {

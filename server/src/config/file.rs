@@ -31,6 +31,9 @@ pub struct RawConfig {
     /// Logging.
     #[serde(default)]
     pub log: RawLog,
+    /// Provisioning of registrations into the downstream authorization server.
+    #[serde(default)]
+    pub provisioning: RawProvisioning,
 }
 
 /// `[server]`
@@ -196,6 +199,38 @@ pub struct RawLog {
     pub filter: Option<String>,
 }
 
+/// `[provisioning]`
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvisioning {
+    /// Create, update and delete each registration's client at the downstream authorization
+    /// server (default false). `DCR_PROVISIONING_ENABLED`.
+    pub enabled: Option<bool>,
+    /// `sync` (a registration is answered once its client exists downstream) or `async`
+    /// (delivered from the outbox after the answer). `DCR_PROVISIONING_MODE`.
+    pub mode: Option<String>,
+    /// The downstream's RFC 7591 registration endpoint (https).
+    /// `DCR_PROVISIONING_REGISTRATION_ENDPOINT`.
+    pub registration_endpoint: Option<String>,
+    /// A file holding the initial access token for that endpoint.
+    /// `DCR_PROVISIONING_INITIAL_ACCESS_TOKEN_FILE`.
+    pub initial_access_token_file: Option<String>,
+    /// The initial access token itself: from the environment only
+    /// (`DCR_PROVISIONING_INITIAL_ACCESS_TOKEN`), never from the file, never printed.
+    #[serde(skip)]
+    pub initial_access_token: Option<String>,
+    /// CAs (PEM) the downstream's certificate must chain to, instead of the public roots.
+    /// `DCR_PROVISIONING_CA`.
+    pub ca: Option<String>,
+    /// Timeout of one request to the downstream, milliseconds (default 5000).
+    /// `DCR_PROVISIONING_TIMEOUT_MS`.
+    pub timeout_ms: Option<u64>,
+    /// `ours` (default: the downstream keeps the client_id we issue) or `downstream` (it
+    /// assigns its own, which becomes the registration's client_id; sync mode only).
+    /// `DCR_PROVISIONING_CLIENT_ID`.
+    pub client_id: Option<String>,
+}
+
 /// Environment variables that override the file, and the field each sets.
 pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("DCR_DATABASE_URL", "database.url"),
@@ -249,6 +284,23 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "DCR_RATE_LIMIT_PER_ADDRESS_PER_MINUTE",
         "security.rate_limit_per_address_per_minute",
     ),
+    ("DCR_PROVISIONING_ENABLED", "provisioning.enabled"),
+    ("DCR_PROVISIONING_MODE", "provisioning.mode"),
+    (
+        "DCR_PROVISIONING_REGISTRATION_ENDPOINT",
+        "provisioning.registration_endpoint",
+    ),
+    (
+        "DCR_PROVISIONING_INITIAL_ACCESS_TOKEN_FILE",
+        "provisioning.initial_access_token_file",
+    ),
+    (
+        "DCR_PROVISIONING_INITIAL_ACCESS_TOKEN",
+        "provisioning.initial_access_token",
+    ),
+    ("DCR_PROVISIONING_CA", "provisioning.ca"),
+    ("DCR_PROVISIONING_TIMEOUT_MS", "provisioning.timeout_ms"),
+    ("DCR_PROVISIONING_CLIENT_ID", "provisioning.client_id"),
 ];
 
 impl RawConfig {
@@ -362,6 +414,20 @@ impl RawConfig {
                 self.portal.password_check_slots = Some(count(&v)?);
             }
             "log.format" => self.log.format = Some(v),
+            "provisioning.enabled" => self.provisioning.enabled = Some(boolean(&v)?),
+            "provisioning.mode" => self.provisioning.mode = Some(v),
+            "provisioning.registration_endpoint" => {
+                self.provisioning.registration_endpoint = Some(v);
+            }
+            "provisioning.initial_access_token_file" => {
+                self.provisioning.initial_access_token_file = Some(v);
+            }
+            "provisioning.initial_access_token" => {
+                self.provisioning.initial_access_token = Some(v);
+            }
+            "provisioning.ca" => self.provisioning.ca = Some(v),
+            "provisioning.timeout_ms" => self.provisioning.timeout_ms = Some(num(&v)?),
+            "provisioning.client_id" => self.provisioning.client_id = Some(v),
             other => return Err(format!("unknown field {other}")),
         }
         Ok(())

@@ -92,6 +92,70 @@ impl Default for ListenerLimits {
     }
 }
 
+/// When a registration's client is created at the downstream authorization server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProvisioningMode {
+    /// Before `POST /register` answers: 201 only once the client exists downstream.
+    Sync,
+    /// After: an outbox row written with the registration, delivered with retries.
+    Async,
+}
+
+/// Which client_id the downstream authorization server knows a registration by
+/// (docs/decisions.md, "One client_id at the Data Holder and at its authorization server").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientIdPolicy {
+    /// The downstream keeps the client_id this server issues (RFC 7591 §3.1 lets a server
+    /// accept a client's `client_id`); another one in its answer is an error.
+    Ours,
+    /// The downstream assigns its own, which becomes the registration's client_id (sync mode
+    /// only: the recipient is answered with it).
+    Downstream,
+}
+
+/// The downstream's initial access token. Never printed (`Debug` is redacted).
+#[derive(Clone, PartialEq, Eq)]
+pub struct InitialAccessToken(String);
+
+impl InitialAccessToken {
+    /// Wraps a token.
+    #[must_use]
+    pub fn new(token: String) -> Self {
+        Self(token)
+    }
+
+    /// The token, for the `Authorization` header only.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for InitialAccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InitialAccessToken(REDACTED)")
+    }
+}
+
+/// `[provisioning]`, when enabled.
+#[derive(Debug, Clone)]
+pub struct ProvisioningConfig {
+    /// Sync or async creation.
+    pub mode: ProvisioningMode,
+    /// The downstream's RFC 7591 registration endpoint.
+    pub registration_endpoint: Url,
+    /// Its initial access token.
+    pub initial_access_token: InitialAccessToken,
+    /// Where the token came from (a file path, or the environment), for `check-config`.
+    pub initial_access_token_source: String,
+    /// CAs the downstream's certificate must chain to (else the public roots).
+    pub ca: Option<PathBuf>,
+    /// Timeout of one request to the downstream.
+    pub timeout: Duration,
+    /// Whose client_id the downstream uses.
+    pub client_ids: ClientIdPolicy,
+}
+
 /// Validated, typed configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -181,6 +245,8 @@ pub struct Config {
     pub rate_limit_cert: Limit,
     /// Rate limit per peer address.
     pub rate_limit_addr: Limit,
+    /// Provisioning into the downstream authorization server (off when `None`).
+    pub provisioning: Option<ProvisioningConfig>,
 }
 
 /// Every invalid field, named.
@@ -349,6 +415,34 @@ impl Config {
             format!("{:?}", self.log_format).to_lowercase()
         );
         let _ = writeln!(s, "filter = {:?}", self.log_filter);
+        let _ = writeln!(s, "\n[provisioning]");
+        let _ = writeln!(s, "enabled = {}", self.provisioning.is_some());
+        if let Some(p) = &self.provisioning {
+            let mode = match p.mode {
+                ProvisioningMode::Sync => "sync",
+                ProvisioningMode::Async => "async",
+            };
+            let _ = writeln!(s, "mode = {mode:?}");
+            let _ = writeln!(
+                s,
+                "registration_endpoint = {:?}",
+                p.registration_endpoint.as_str()
+            );
+            let _ = writeln!(
+                s,
+                "# initial access token: {}, never printed",
+                p.initial_access_token_source
+            );
+            if let Some(ca) = &p.ca {
+                let _ = writeln!(s, "ca = {:?}", ca.display().to_string());
+            }
+            let _ = writeln!(s, "timeout_ms = {}", p.timeout.as_millis());
+            let client_id = match p.client_ids {
+                ClientIdPolicy::Ours => "ours",
+                ClientIdPolicy::Downstream => "downstream",
+            };
+            let _ = writeln!(s, "client_id = {client_id:?}");
+        }
         s
     }
 }

@@ -128,3 +128,138 @@ fn insecure_cookies_only_for_plain_http_on_loopback() {
         assert!(err.contains("portal.cookie_secure"), "{refused:?}: {err}");
     }
 }
+
+/// The variables every configuration test needs (TLS files that exist), plus `extra`.
+fn with_tls(dir: &Path, extra: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    for f in ["c.pem", "k.pem", "ca.pem"] {
+        std::fs::write(dir.join(f), "x").unwrap();
+    }
+    let d = |f: &str| dir.join(f).display().to_string();
+    let mut vars = vec![
+        ("DCR_TLS_CERT", d("c.pem")),
+        ("DCR_TLS_KEY", d("k.pem")),
+        ("DCR_CLIENT_CA", d("ca.pem")),
+    ];
+    vars.extend(extra.iter().map(|(k, v)| (*k, (*v).to_string())));
+    let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Config::try_from(RawConfig::load(None, &env(&pairs))?)
+}
+
+#[test]
+fn provisioning_is_off_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = with_tls(dir.path(), &[]).unwrap();
+    assert!(cfg.provisioning.is_none());
+    assert!(cfg.redacted().contains("[provisioning]\nenabled = false"));
+}
+
+#[test]
+fn provisioning_reads_its_token_from_a_file_or_the_environment_and_never_prints_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("iat");
+    std::fs::write(&token_file, "file-token-0123\n").unwrap();
+    let token_path = token_file.display().to_string();
+    let from_file = with_tls(
+        dir.path(),
+        &[
+            ("DCR_PROVISIONING_ENABLED", "true"),
+            ("DCR_PROVISIONING_MODE", "async"),
+            (
+                "DCR_PROVISIONING_REGISTRATION_ENDPOINT",
+                "https://as.bank.example/reg",
+            ),
+            ("DCR_PROVISIONING_INITIAL_ACCESS_TOKEN_FILE", &token_path),
+            ("DCR_PROVISIONING_TIMEOUT_MS", "2500"),
+        ],
+    )
+    .unwrap();
+    let p = from_file.provisioning.as_ref().unwrap();
+    assert_eq!(p.mode, ProvisioningMode::Async);
+    assert_eq!(p.client_ids, ClientIdPolicy::Ours, "ours by default");
+    assert_eq!(p.initial_access_token.expose(), "file-token-0123");
+    assert_eq!(p.timeout, Duration::from_millis(2500));
+    let from_env = with_tls(
+        dir.path(),
+        &[
+            ("DCR_PROVISIONING_ENABLED", "1"),
+            (
+                "DCR_PROVISIONING_REGISTRATION_ENDPOINT",
+                "https://as.bank.example/reg",
+            ),
+            ("DCR_PROVISIONING_INITIAL_ACCESS_TOKEN", "env-token-4567"),
+            ("DCR_PROVISIONING_CLIENT_ID", "downstream"),
+        ],
+    )
+    .unwrap();
+    let p = from_env.provisioning.as_ref().unwrap();
+    assert_eq!(p.mode, ProvisioningMode::Sync, "sync by default");
+    assert_eq!(p.client_ids, ClientIdPolicy::Downstream);
+    assert_eq!(p.initial_access_token.expose(), "env-token-4567");
+    for cfg in [&from_file, &from_env] {
+        let shown = format!("{}\n{cfg:?}", cfg.redacted());
+        assert!(
+            !shown.contains("file-token-0123") && !shown.contains("env-token-4567"),
+            "{shown}"
+        );
+        assert!(shown.contains("https://as.bank.example/reg"), "{shown}");
+    }
+    // A token written into the file is not a field of it.
+    let toml = dir.path().join("c.toml");
+    std::fs::write(
+        &toml,
+        "[provisioning]\ninitial_access_token = \"in-the-file\"\n",
+    )
+    .unwrap();
+    let err = RawConfig::load(Some(&toml), &env(&[])).unwrap_err();
+    assert!(err.to_string().contains("unknown field"), "{err}");
+}
+
+#[test]
+fn provisioning_names_every_bad_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = with_tls(
+        dir.path(),
+        &[
+            ("DCR_PROVISIONING_ENABLED", "true"),
+            ("DCR_PROVISIONING_MODE", "later"),
+            (
+                "DCR_PROVISIONING_REGISTRATION_ENDPOINT",
+                "http://as.bank.example/reg",
+            ),
+            ("DCR_PROVISIONING_CA", "/nonexistent/ca.pem"),
+            ("DCR_PROVISIONING_TIMEOUT_MS", "10"),
+            ("DCR_PROVISIONING_CLIENT_ID", "theirs"),
+        ],
+    )
+    .unwrap_err()
+    .to_string();
+    for field in [
+        "provisioning.mode",
+        "provisioning.registration_endpoint",
+        "provisioning.initial_access_token_file: required",
+        "provisioning.ca",
+        "provisioning.timeout_ms",
+        "provisioning.client_id",
+    ] {
+        assert!(err.contains(field), "{field} must be named in:\n{err}");
+    }
+    let both = with_tls(
+        dir.path(),
+        &[
+            ("DCR_PROVISIONING_ENABLED", "true"),
+            ("DCR_PROVISIONING_MODE", "async"),
+            ("DCR_PROVISIONING_CLIENT_ID", "downstream"),
+            (
+                "DCR_PROVISIONING_REGISTRATION_ENDPOINT",
+                "https://as.bank.example/reg",
+            ),
+            ("DCR_PROVISIONING_INITIAL_ACCESS_TOKEN", "secret-token-89"),
+            ("DCR_PROVISIONING_INITIAL_ACCESS_TOKEN_FILE", "/nonexistent"),
+        ],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(both.contains("not both"), "{both}");
+    assert!(both.contains("needs provisioning.mode = sync"), "{both}");
+    assert!(!both.contains("secret-token-89"), "{both}");
+}

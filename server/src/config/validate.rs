@@ -148,6 +148,113 @@ pub(crate) fn file(errors: &mut Vec<String>, field: &str, v: Option<&str>) -> Pa
     }
 }
 
+/// `[provisioning]`: `None` when off; every problem named in `e`.
+pub(crate) fn provisioning(e: &mut Vec<String>, p: &RawProvisioning) -> Option<ProvisioningConfig> {
+    if !p.enabled.unwrap_or(false) {
+        return None;
+    }
+    let mode = match p.mode.as_deref().unwrap_or("sync") {
+        "sync" => ProvisioningMode::Sync,
+        "async" => ProvisioningMode::Async,
+        other => {
+            e.push(format!(
+                "provisioning.mode: {other:?} must be sync or async"
+            ));
+            ProvisioningMode::Sync
+        }
+    };
+    let client_ids = match p.client_id.as_deref().unwrap_or("ours") {
+        "ours" => ClientIdPolicy::Ours,
+        "downstream" => ClientIdPolicy::Downstream,
+        other => {
+            e.push(format!(
+                "provisioning.client_id: {other:?} must be ours or downstream"
+            ));
+            ClientIdPolicy::Ours
+        }
+    };
+    if client_ids == ClientIdPolicy::Downstream && mode != ProvisioningMode::Sync {
+        e.push(
+            "provisioning.client_id: downstream needs provisioning.mode = sync (the recipient is \
+             answered with the client_id the downstream assigns)"
+                .into(),
+        );
+    }
+    let registration_endpoint = https_url(
+        e,
+        "provisioning.registration_endpoint",
+        p.registration_endpoint.as_deref(),
+        None,
+    );
+    // The token itself never appears in a message.
+    let from_env = p
+        .initial_access_token
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let (token, source) = match (from_env, p.initial_access_token_file.as_deref()) {
+        (Some(_), Some(_)) => {
+            e.push(
+                "provisioning.initial_access_token_file: give the initial access token either \
+                 in a file or in DCR_PROVISIONING_INITIAL_ACCESS_TOKEN, not both"
+                    .into(),
+            );
+            (String::new(), String::new())
+        }
+        (Some(t), None) => (
+            t.to_string(),
+            "from DCR_PROVISIONING_INITIAL_ACCESS_TOKEN".to_string(),
+        ),
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(text) if !text.trim().is_empty() => {
+                (text.trim().to_string(), format!("from the file {path:?}"))
+            }
+            Ok(_) => {
+                e.push(format!(
+                    "provisioning.initial_access_token_file: {path:?} is empty"
+                ));
+                (String::new(), String::new())
+            }
+            Err(err) => {
+                e.push(format!(
+                    "provisioning.initial_access_token_file: {path:?} cannot be read ({})",
+                    err.kind()
+                ));
+                (String::new(), String::new())
+            }
+        },
+        (None, None) => {
+            e.push(
+                "provisioning.initial_access_token_file: required (or \
+                 DCR_PROVISIONING_INITIAL_ACCESS_TOKEN) when provisioning is enabled"
+                    .into(),
+            );
+            (String::new(), String::new())
+        }
+    };
+    if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        e.push("provisioning: the initial access token has spaces or control characters".into());
+    }
+    let ca =
+        p.ca.as_deref()
+            .map(|path| file(e, "provisioning.ca", Some(path)));
+    let timeout_ms = p.timeout_ms.unwrap_or(5_000);
+    if !(100..=60_000).contains(&timeout_ms) {
+        e.push(format!(
+            "provisioning.timeout_ms: {timeout_ms} must be between 100 and 60000"
+        ));
+    }
+    Some(ProvisioningConfig {
+        mode,
+        registration_endpoint,
+        initial_access_token: InitialAccessToken::new(token),
+        initial_access_token_source: source,
+        ca,
+        timeout: Duration::from_millis(timeout_ms),
+        client_ids,
+    })
+}
+
 impl TryFrom<RawConfig> for Config {
     type Error = ConfigError;
 
@@ -341,6 +448,7 @@ impl TryFrom<RawConfig> for Config {
                 LogFormat::Pretty
             }
         };
+        let provisioning = provisioning(&mut e, &raw.provisioning);
         if !e.is_empty() {
             return Err(ConfigError(e));
         }
@@ -391,6 +499,7 @@ impl TryFrom<RawConfig> for Config {
             metrics_addr,
             rate_limit_cert,
             rate_limit_addr,
+            provisioning,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! API integration tests: one binary, real TLS and mTLS on loopback, SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod downstream_as;
 mod helpers;
 
 mod cli;
@@ -17,6 +18,7 @@ mod ops_cli;
 mod portal;
 mod portal_auth;
 mod portal_pages;
+mod provisioning;
 mod rate_limit;
 mod register;
 mod register_sync;

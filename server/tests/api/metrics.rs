@@ -6,7 +6,7 @@ use crate::helpers::{spawn_app, spawn_app_with, Backend, TestApp};
 
 const SW: &str = "6f7c1a2e-1d47-4f0e-9b7e-6f43a4b1c0d9";
 
-async fn scrape(app: &TestApp) -> String {
+pub(crate) async fn scrape(app: &TestApp) -> String {
     let url = app.metrics.as_deref().expect("metrics are on");
     // Plain HTTP; the anonymous client carries no certificate.
     let res = app.anon.get(url).send().await.unwrap();
@@ -17,7 +17,7 @@ async fn scrape(app: &TestApp) -> String {
 }
 
 /// Sum of the samples of `name` whose labels include every one of `labels`.
-fn value(text: &str, name: &str, labels: &[&str]) -> f64 {
+pub(crate) fn value(text: &str, name: &str, labels: &[&str]) -> f64 {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))

@@ -26,7 +26,7 @@ const SW2: &str = "0b8e7e1a-2f9c-4d3b-8a61-5c4e3d2b1a09";
 const METADATA: &str = "/cds-au/v1/admin/register/metadata";
 
 /// The simulator with its own CA, on a free port; time from a mock clock at the harness' `NOW`.
-struct Sim {
+pub(crate) struct Sim {
     running: RunningSim,
     ca_pem: String,
     clock: MockClock,
@@ -34,7 +34,7 @@ struct Sim {
 }
 
 impl Sim {
-    async fn start(page_size: usize) -> Self {
+    pub(crate) async fn start(page_size: usize) -> Self {
         let pki = DevPki::new("Register simulator CA").unwrap();
         let cert = pki.server(&["localhost", "127.0.0.1"]).unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -69,12 +69,12 @@ impl Sim {
         self.running.url.as_str().trim_end_matches('/').to_string()
     }
 
-    fn sim(&self) -> &dcr_devtools::register_sim::Simulator {
+    pub(crate) fn sim(&self) -> &dcr_devtools::register_sim::Simulator {
         &self.running.sim
     }
 
     /// A product of the harness' test recipient (legal entity `LEGAL_ENTITY_ID`).
-    fn add(&self, id: &str, legal_entity_id: &str) -> Value {
+    pub(crate) fn add(&self, id: &str, legal_entity_id: &str) -> Value {
         self.sim()
             .add_product(NewProduct {
                 software_product_id: Some(id.into()),
@@ -88,7 +88,7 @@ impl Sim {
 
 /// Points the Data Holder's Register at the simulator (trusting its CA); statuses are polled at
 /// start and then only when asked (the poll interval is the longest allowed).
-fn use_sim(raw: &mut RawConfig, sim: &Sim, register_keys_from_sim: bool) {
+pub(crate) fn use_sim(raw: &mut RawConfig, sim: &Sim, register_keys_from_sim: bool) {
     raw.register.base_uri = Some(sim.url());
     raw.register.poll_secs = Some(300);
     if register_keys_from_sim {
@@ -123,7 +123,7 @@ async fn attempts(store: &Store) -> i64 {
 }
 
 /// Waits for the sync at start-up, then for each later sync asked with [`refresh`].
-async fn synced(store: &Store, at_least: i64) {
+pub(crate) async fn synced(store: &Store, at_least: i64) {
     eventually(&format!("sync #{at_least}"), || async {
         attempts(store).await >= at_least
     })
@@ -156,7 +156,7 @@ async fn post_metadata(app: &TestApp, jwt: &str) -> reqwest::Response {
 }
 
 /// Asks for a refresh as the Register does and waits until that sync is done.
-async fn refresh(app: &TestApp) {
+pub(crate) async fn refresh(app: &TestApp) {
     let before = attempts(&app.store).await;
     let res = post_metadata(app, &admin_jwt(app, json!({}))).await;
     assert_eq!(res.status(), 200, "metadata update refused");

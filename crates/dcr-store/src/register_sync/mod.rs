@@ -365,7 +365,7 @@ impl Store {
                     return Ok(false);
                 }
                 if change.remove {
-                    sqlx::query(
+                    let removed = sqlx::query(
                         "UPDATE registration SET status = 'removed', status_reason = $2, updated_at = $3 \
                          WHERE client_id = $1 AND status = 'active'",
                     )
@@ -374,6 +374,15 @@ impl Store {
                     .bind(change.now)
                     .execute(&mut *tx)
                     .await?;
+                    if removed.rows_affected() > 0 {
+                        crate::provisioning::enqueue_if_provisioned!(
+                            tx,
+                            &change.client_id,
+                            crate::RegistrationStatus::Removed,
+                            change.reason.as_deref(),
+                            change.now
+                        );
+                    }
                 }
                 crate::audit::insert_audit(&mut *tx, audit).await?;
                 tx.commit().await?;

@@ -3,7 +3,8 @@
 //!
 //! Creating a registration is the hot write: both backends batch it into group commits (see
 //! `sqlite` and `postgres`). The other changes run in a transaction of their own, each with its
-//! audit event.
+//! audit event and, for a provisioned registration, the outbox row that carries the change to
+//! the downstream authorization server (`provisioning`).
 
 mod metadata;
 mod model;
@@ -19,7 +20,8 @@ pub(crate) use model::{
 pub use search::{AdminListQuery, Sort, StatusFilter};
 pub use seed::SeedRegistration;
 
-use crate::{dispatch, in_tx, Backend, NewAuditEvent, Store, StoreError, UsedJti};
+use crate::provisioning::enqueue_if_provisioned;
+use crate::{dispatch, in_tx, Backend, NewAuditEvent, NewProvisioning, Store, StoreError, UsedJti};
 
 /// What [`Store::release_registration`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +50,69 @@ impl Store {
     /// has an active (or revoked) registration; `Conflict(Conflict::JtiUsed)` on a
     /// replayed `jti`.
     pub async fn create_registration(
+        &self,
+        reg: &Registration,
+        jti: Option<&UsedJti>,
+        audit: &NewAuditEvent,
+    ) -> Result<(), StoreError> {
+        self.create_registration_provisioned(reg, jti, audit, None)
+            .await
+    }
+
+    /// [`Store::create_registration`], also writing the registration's provisioning record
+    /// and, when its client is still to be created downstream, the outbox row that creates it,
+    /// in the same transaction (docs/provisioning.md).
+    ///
+    /// Without `provisioning` this is the group commit of [`Store::create_registration`]. With
+    /// it, the registration is written in a transaction of its own, on the path of the other
+    /// registration changes (SQLite's write pool, which queues with the group commit on
+    /// SQLite's lock; PostgreSQL's chain lock orders it with the batches): such registrations
+    /// wait for the downstream anyway, and the group commit's batch function stays as it is.
+    ///
+    /// # Errors
+    /// As [`Store::create_registration`]; `Conflict` when the downstream client id is recorded
+    /// for another registration.
+    pub async fn create_registration_provisioned(
+        &self,
+        reg: &Registration,
+        jti: Option<&UsedJti>,
+        audit: &NewAuditEvent,
+        provisioning: Option<&NewProvisioning>,
+    ) -> Result<(), StoreError> {
+        let Some(provisioning) = provisioning else {
+            return self.create_registration_batched(reg, jti, audit).await;
+        };
+        in_tx!(self, tx => {
+            if let Some(j) = jti {
+                sqlx::query(crate::jti::CONSUME_JTI)
+                    .bind(&j.key).bind(j.expires_at).execute(&mut *tx).await?;
+            }
+            crate::sql::bind_row(sqlx::query(INSERT_REGISTRATION.as_str()), &NEW_REGISTRATION, reg)
+                .execute(&mut *tx)
+                .await?;
+            crate::sql::bind_row(
+                sqlx::query(crate::provisioning::UPSERT_PROVISIONING.as_str()),
+                &crate::provisioning::PROVISIONING,
+                &provisioning.record,
+            )
+            .execute(&mut *tx)
+            .await?;
+            if let Some(create) = &provisioning.create {
+                crate::sql::bind_row(
+                    sqlx::query(crate::provisioning::INSERT_OUTBOX.as_str()),
+                    &crate::provisioning::NEW_OUTBOX,
+                    create,
+                )
+                .execute(&mut *tx)
+                .await?;
+            }
+            crate::audit::insert_audit(&mut *tx, audit).await?;
+            Ok::<(), StoreError>(())
+        })
+    }
+
+    /// The group commit of a registration without provisioning.
+    async fn create_registration_batched(
         &self,
         reg: &Registration,
         jti: Option<&UsedJti>,
@@ -123,6 +188,7 @@ impl Store {
             if done.rows_affected() == 0 {
                 return Err(StoreError::NotFound);
             }
+            enqueue_if_provisioned!(tx, &reg.client_id, RegistrationStatus::Active, None, reg.updated_at);
             crate::audit::insert_audit(&mut *tx, audit).await?;
             Ok::<(), StoreError>(())
         })
@@ -163,6 +229,7 @@ impl Store {
                 .await?;
             let changed = done.rows_affected() > 0;
             if changed {
+                enqueue_if_provisioned!(tx, client_id, to, reason, now);
                 crate::audit::insert_audit(&mut *tx, audit).await?;
             }
             Ok::<bool, StoreError>(changed)
@@ -271,6 +338,9 @@ impl Store {
                     released = Some((from, software_id));
                     break;
                 }
+            }
+            if released.is_some() {
+                enqueue_if_provisioned!(tx, client_id, RegistrationStatus::Released, Some(reason), now);
             }
             let outcome = if let Some((from, software_id)) = released {
                 let event = NewAuditEvent {
