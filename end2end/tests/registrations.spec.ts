@@ -169,3 +169,16 @@ test('while the next results load, the previous stay and the list is marked busy
   await expect(page.getByText(/^Showing 26–50 of /)).toBeVisible();
   await expect(results).toHaveAttribute('aria-busy', 'false');
 });
+
+test("after following a link to another page, the focus is on the new page's content", async ({ page }) => {
+  await hydrated(page);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit log' }).click();
+  await expect(page.getByRole('heading', { name: 'Audit log', level: 1 })).toBeVisible();
+  await expect(page.locator('#main')).toBeFocused();
+  const first = nameCells(page);
+  await page.goBack();
+  await expect(first.first()).toBeVisible();
+  await first.first().click();
+  await expect(page.getByRole('heading', { level: 1 })).not.toHaveText('Registrations');
+  await expect(page.locator('#main')).toBeFocused();
+});

@@ -10,6 +10,8 @@ use crate::api::whoami;
 /// The signed-in pages' frame.
 #[component]
 pub fn AppLayout() -> impl IntoView {
+    #[cfg(feature = "hydrate")]
+    focus_content_after_navigation();
     view! {
         <a class="skip-link" href="#main">"Skip to content"</a>
         <TopBar/>
@@ -17,6 +19,28 @@ pub fn AppLayout() -> impl IntoView {
             <Outlet/>
         </main>
     }
+}
+
+/// After an in-app navigation to another page, focus moves to the page's content, as after a
+/// page load, so that a screen reader reads the new page instead of staying on the link that was
+/// followed. (A new search or page of the same list keeps the focus where it is.)
+#[cfg(feature = "hydrate")]
+fn focus_content_after_navigation() {
+    use wasm_bindgen::JsCast as _;
+    let path = use_location().pathname;
+    Effect::new(move |previous: Option<String>| {
+        let now = path.get();
+        if previous.is_some_and(|p| p != now) {
+            let main = web_sys::window()
+                .and_then(|w| w.document())
+                .and_then(|d| d.get_element_by_id("main"))
+                .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
+            if let Some(main) = main {
+                let _ = main.focus();
+            }
+        }
+        now
+    });
 }
 
 /// Header bar with the main navigation, the signed-in administrator and a sign-out form (a
