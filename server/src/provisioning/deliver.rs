@@ -84,20 +84,10 @@ pub async fn run(
     tokio::pin!(stopped);
     loop {
         let now = state.clock.now();
-        let acquired = match seat.take() {
-            Some(seat) => {
-                state
-                    .store
-                    .take_over_lease(LEASE, &me, &seat, now, LEASE_TTL_SECS)
-                    .await
-            }
-            None => {
-                state
-                    .store
-                    .acquire_lease(LEASE, &me, now, LEASE_TTL_SECS)
-                    .await
-            }
-        };
+        let acquired = state
+            .store
+            .claim_lease(LEASE, &me, seat.take().as_deref(), now, LEASE_TTL_SECS)
+            .await;
         match acquired {
             Ok(Some(_)) => {
                 if !holder {

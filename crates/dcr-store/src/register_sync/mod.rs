@@ -122,6 +122,22 @@ impl Store {
             .await
     }
 
+    /// A lease loop's round: [`Store::take_over_lease`] with the instance's seat in its first
+    /// round (the caller passes it once), [`Store::acquire_lease`] after.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn claim_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        seat: Option<&str>,
+        now: i64,
+        ttl_secs: i64,
+    ) -> Result<Option<Lease>, StoreError> {
+        self.upsert_lease(name, holder, seat, now, ttl_secs).await
+    }
+
     async fn upsert_lease(
         &self,
         name: &str,
