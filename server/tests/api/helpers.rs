@@ -584,6 +584,22 @@ impl TestApp {
     pub fn client_url(&self, client_id: &str) -> String {
         format!("{}/register/{client_id}", self.base)
     }
+
+    /// `PUT /register/{client_id}` of a signed request (`application/jwt`) with the token.
+    pub async fn put_registration(
+        &self,
+        client_id: &str,
+        token: &str,
+        jwt: String,
+    ) -> reqwest::Result<reqwest::Response> {
+        self.client
+            .put(self.client_url(client_id))
+            .bearer_auth(token)
+            .header("content-type", "application/jwt")
+            .body(jwt)
+            .send()
+            .await
+    }
 }
 
 /// Reads an error response: status, `error` and the whole body.

@@ -54,12 +54,7 @@ async fn lifecycle_register_read_update_delete_register_again(backend: Backend) 
         &json!({"redirect_uris": ["https://www.mockcompany.com.au/new"]}),
     );
     let res = app
-        .client
-        .put(app.client_url(&client_id))
-        .bearer_auth(&token)
-        .header("content-type", "application/jwt")
-        .body(app.sign_request(&claims))
-        .send()
+        .put_registration(&client_id, &token, app.sign_request(&claims))
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
@@ -308,14 +303,7 @@ async fn put_refuses_another_software_id_and_bad_metadata(backend: Backend) {
     let created = app.register(SW).await;
     let client_id = created["client_id"].as_str().unwrap().to_string();
     let token = app.token(&client_id).await;
-    let put = |body: String| {
-        app.client
-            .put(app.client_url(&client_id))
-            .bearer_auth(&token)
-            .header("content-type", "application/jwt")
-            .body(body)
-            .send()
-    };
+    let put = |body: String| app.put_registration(&client_id, &token, body);
     let (status, error, _) = error_of(
         put(app.request("another-product", json!({})))
             .await
@@ -447,14 +435,7 @@ async fn a_replayed_put_request_is_refused(backend: Backend) {
     let created: Value = res.json().await.unwrap();
     let client_id = created["client_id"].as_str().unwrap().to_string();
     let token = app.token(&client_id).await;
-    let put = |body: String| {
-        app.client
-            .put(app.client_url(&client_id))
-            .bearer_auth(&token)
-            .header("content-type", "application/jwt")
-            .body(body)
-            .send()
-    };
+    let put = |body: String| app.put_registration(&client_id, &token, body);
     let replayed = json!({"error": "invalid_client_metadata", "error_description": "The 'jti' claim value has already been used."});
 
     let (status, _, body) = error_of(put(post_jwt).await.unwrap()).await;

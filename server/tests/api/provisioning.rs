@@ -277,12 +277,7 @@ async fn a_registration_is_a_client_that_works_at_the_downstream(backend: Backen
         &json!({ "redirect_uris": [new_uri] }),
     );
     let res = app
-        .client
-        .put(app.client_url(&client_id))
-        .bearer_auth(&token)
-        .header("content-type", "application/jwt")
-        .body(app.sign_request(&claims))
-        .send()
+        .put_registration(&client_id, &token, app.sign_request(&claims))
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
