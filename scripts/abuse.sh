@@ -54,10 +54,10 @@ TARGET=${CARGO_TARGET_DIR:-$PWD/target}
 if [ -z "${DCR_BIN:-}" ] || [ -z "${DCR_DEV_BIN:-}" ]; then
   if [ $QUICK = 1 ]; then
     DCR_BIN=$TARGET/debug/dcr-server DCR_DEV_BIN=$TARGET/debug/dcr-dev
-    if [ ! -x "$DCR_BIN" ] || [ ! -x "$DCR_DEV_BIN" ]; then
-      log "building the debug server and dev tools"
-      cargo build -p server --bin dcr-server -p dcr-devtools --bin dcr-dev
-    fi
+    # Always through cargo (quick when nothing changed): a binary left from an older build
+    # would test old code.
+    log "building the debug server and dev tools"
+    cargo build -p server --bin dcr-server -p dcr-devtools --bin dcr-dev
   else
     log "building the release server and dev tools"
     cargo build --release -p server --bin dcr-server -p dcr-devtools --bin dcr-dev

@@ -8,7 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-ensure_apt chromium
+ensure_apt chromium libssl-dev pkg-config # OpenSSL: webauthn-rs (passkeys)
+# The single sign-on tests run node-oidc-provider as the identity provider.
+ensure_downstream_as
 scripts/build-front.sh
 log "building the release server"
 cargo build --release -p server --bin dcr-server -p dcr-devtools --bin dcr-dev
@@ -93,6 +95,33 @@ DCR_LISTEN_ADDR=$SHORT_API DCR_PORTAL_ADDR=$SHORT_PORTAL \
 PIDS+=($!)
 export E2E_SHORT_SESSION_URL=http://$SHORT_PORTAL
 wait_for "$E2E_SHORT_SESSION_URL/login" "${PIDS[-1]}" "$WORK/server-short.log"
+
+# A third instance on the same store that signs people in through an OpenID Connect provider
+# (node-oidc-provider, tests/downstream-as/identity-provider.mjs) whose people are below.
+IDP_PORT=$(free_port)
+SSO_PORTAL=127.0.0.1:$(free_port)
+export E2E_SSO_URL=http://$SSO_PORTAL E2E_SSO_ADMIN=sso-ada E2E_SSO_NOBODY=sso-nobody
+echo '{"sso-ada": {"groups": ["dcr-administrators"]}, "sso-nobody": {"groups": ["staff"]}}' >"$WORK/idp-people.json"
+SSO_SECRET=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+printf '%s' "$SSO_SECRET" >"$WORK/sso-secret"
+(cd tests/downstream-as && OP_PORT=$IDP_PORT OP_TLS_CERT=$WORK/certs/server.pem OP_TLS_KEY=$WORK/certs/server.key \
+  OP_CLIENT_ID=dcr-portal OP_CLIENT_SECRET=$SSO_SECRET OP_REDIRECT_URI=$E2E_SSO_URL/auth/sso/callback \
+  OP_ACCOUNTS_FILE=$WORK/idp-people.json exec node identity-provider.mjs) >"$WORK/idp.out" 2>"$WORK/idp.log" &
+PIDS+=($!)
+for i in $(seq 100); do
+  grep -q ready "$WORK/idp.out" 2>/dev/null && break
+  kill -0 "${PIDS[-1]}" 2>/dev/null || { cat "$WORK/idp.log"; exit 1; }
+  if [ "$i" -eq 100 ]; then echo "timed out waiting for the identity provider"; cat "$WORK/idp.log"; exit 1; fi
+  sleep 0.1
+done
+DCR_LISTEN_ADDR=127.0.0.1:$(free_port) DCR_PORTAL_ADDR=$SSO_PORTAL DCR_PORTAL_PUBLIC_ORIGIN=$E2E_SSO_URL \
+  DCR_SSO_ISSUER=https://127.0.0.1:$IDP_PORT DCR_SSO_CLIENT_ID=dcr-portal \
+  DCR_SSO_CLIENT_SECRET_FILE=$WORK/sso-secret DCR_SSO_CA=$WORK/certs/ca.pem \
+  DCR_SSO_LABEL="Sign in with Bank SSO" DCR_SSO_SCOPES=profile,email,groups DCR_SSO_ROLE_CLAIM=groups \
+  DCR_SSO_ADMINISTRATORS=dcr-administrators \
+  "$BIN" serve >"$WORK/server-sso.log" 2>&1 &
+PIDS+=($!)
+wait_for "$E2E_SSO_URL/login" "${PIDS[-1]}" "$WORK/server-sso.log"
 
 # A real registration by the recipient tool, for the revoke test's token checks.
 export DCR_ADR_DIR=$WORK/adr DCR_ADR_DATA_HOLDER=$DCR_ISSUER DCR_ADR_REGISTER=$SIM_URL

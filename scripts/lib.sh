@@ -20,6 +20,15 @@ ensure_apt() {
   }
 }
 
+# Installs what the downstream authorization server needs (node-oidc-provider in
+# tests/downstream-as): Node.js, npm when Node came without it, and the package's node_modules
+# from its lockfile.
+ensure_downstream_as() {
+  ensure_apt nodejs
+  command -v npm >/dev/null 2>&1 || ensure_apt npm
+  (cd tests/downstream-as && { [ -d node_modules/oidc-provider ] || npm ci --no-audit --no-fund; })
+}
+
 # The wasm-bindgen version pinned in Cargo.lock.
 wasm_bindgen_version() {
   awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock

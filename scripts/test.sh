@@ -9,7 +9,10 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 START=$(date +%s)
 
-ensure_apt postgresql chromium nodejs
+# libssl-dev and pkg-config: webauthn-rs (the portal's passkeys) builds on OpenSSL.
+ensure_apt postgresql chromium libssl-dev pkg-config
+# The provisioning tests start node-oidc-provider as the downstream authorization server.
+ensure_downstream_as
 
 log "cargo fmt --check"
 cargo fmt --all -- --check
@@ -23,8 +26,6 @@ if grep -E '^(tokio|sqlx|axum|hyper|leptos|leptos_[a-z]+|reqwest|rusqlite|mio) '
   echo "dcr-core must not depend on I/O crates"; exit 1
 fi
 log "unit and integration tests (SQLite and PostgreSQL)"
-# The provisioning tests start node-oidc-provider as the downstream authorization server.
-(cd tests/downstream-as && { [ -d node_modules/oidc-provider ] || npm ci --no-audit --no-fund; })
 # Bounded: a hung test fails the run with its name instead of stalling it.
 timeout 2400 cargo test --workspace --exclude frontend
 log "browser tests"

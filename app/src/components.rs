@@ -1,9 +1,13 @@
-//! Small pieces shared by the pages: status badges, times, field lists, the pager and the
-//! loading, empty and error states. Every value is rendered as text.
+//! Small pieces shared by the pages: status badges, times, field lists, the pager, export
+//! links and the loading, empty and error states. Every value is rendered as text.
 
+use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
+use leptos_router::params::ParamsMap;
 
-use crate::dto::{format_count, format_time, rfc3339, Field, FieldValue, Status};
+use crate::dto::{
+    format_count, format_utc_seconds, rfc3339, DisplayZone, Field, FieldValue, Status,
+};
 use crate::error::AdminError;
 
 /// A registration's status as a coloured badge with its meaning as a tooltip.
@@ -23,10 +27,42 @@ pub fn Id(#[prop(into)] value: String) -> impl IntoView {
     view! { <span class="id mono" title=title>{value}</span> }
 }
 
-/// A time in UTC, machine-readable too.
+/// A button that copies `value` to the clipboard. It needs the WASM, so it is hidden until the
+/// page is hydrated; "Copied" is announced to screen readers.
 #[component]
-pub fn Time(secs: i64) -> impl IntoView {
-    view! { <time datetime=rfc3339(secs)>{format_time(secs)}</time> }
+pub fn CopyButton(#[prop(into)] value: String, label: &'static str) -> impl IntoView {
+    let (ready, set_ready) = signal(false);
+    // Effects run in the browser only, after hydration.
+    Effect::new(move |_| set_ready.set(true));
+    let (copied, set_copied) = signal(false);
+    let copy = move |_| {
+        #[cfg(feature = "hydrate")]
+        if let Some(window) = web_sys::window() {
+            let _ = window.navigator().clipboard().write_text(&value);
+            set_copied.set(true);
+            set_timeout(
+                move || set_copied.set(false),
+                std::time::Duration::from_secs(2),
+            );
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (&value, set_copied);
+    };
+    view! {
+        <button type="button" class="btn-copy" hidden=move || !ready.get()
+            aria-label=format!("Copy the {label}") on:click=copy>
+            {move || if copied.get() { "Copied" } else { "Copy" }}
+        </button>
+        <span class="sr-only" role="status">{move || copied.get().then_some("Copied")}</span>
+    }
+}
+
+/// A time in the portal's zone ([`DisplayZone`]), to the minute or, with `seconds`, to the
+/// second; in UTC to the second on hover, and machine-readable.
+#[component]
+pub fn Time(secs: i64, #[prop(optional)] seconds: bool) -> impl IntoView {
+    let zone = use_context::<DisplayZone>().unwrap_or_default();
+    view! { <time datetime=rfc3339(secs) title=format_utc_seconds(secs)>{zone.format(secs, seconds)}</time> }
 }
 
 /// Shown while data loads for the first time.
@@ -168,5 +204,58 @@ pub fn pager(page: u32, per_page: u32, total: u64, href: &dyn Fn(u32) -> String)
                 {link("Last »", "last", (page < last).then_some(last))}
             </div>
         </nav>
+    }
+}
+
+/// The submit handler of a GET filter form (`<form method="GET">`), for when the WASM runs: the
+/// URL is built by `href` from the form's fields named in `names` (as they would be read from a
+/// URL, so empty and default values are left out) and the router navigates to it without a
+/// reload. Without the WASM the browser submits the form itself.
+///
+/// Leptos' `<Form>` would add the submit button to the query as an empty, nameless parameter
+/// (`&=`); building the URL here keeps the address the one the page's links use.
+pub fn filter_submit(
+    names: &'static [&'static str],
+    href: fn(&ParamsMap) -> String,
+) -> impl Fn(SubmitEvent) + 'static {
+    let navigate = leptos_router::hooks::use_navigate();
+    move |ev: SubmitEvent| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast as _;
+            let Some(form) = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok())
+            else {
+                return;
+            };
+            let Ok(data) = web_sys::FormData::new_with_form(&form) else {
+                return;
+            };
+            ev.prevent_default();
+            let mut query = ParamsMap::new();
+            for name in names {
+                if let Some(value) = data.get(name).as_string() {
+                    query.insert(*name, value);
+                }
+            }
+            navigate(&href(&query), leptos_router::NavigateOptions::default());
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (ev, &navigate, names, href);
+    }
+}
+
+/// Links to download what the filters select, every page of it: plain links (`download`, so
+/// the router leaves them to the browser), which work without the WASM.
+#[component]
+pub fn Exports(csv: Signal<String>, jsonl: Signal<String>, what: &'static str) -> impl IntoView {
+    view! {
+        <p class="hint exports">
+            {format!("Export these {what} (every page): ")}
+            <a href=csv download="" rel="external">"CSV"</a>
+            " · "
+            <a href=jsonl download="" rel="external">"JSON lines"</a>
+        </p>
     }
 }

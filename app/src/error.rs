@@ -18,6 +18,9 @@ pub enum AdminError {
     /// The thing asked for does not exist.
     #[error("Nothing was found at this address.")]
     NotFound,
+    /// The signed-in person's role does not allow it (the attempt is in the audit log).
+    #[error("Your role does not allow this. Ask an administrator if you need it.")]
+    Forbidden,
     /// The request cannot be carried out as asked.
     #[error("{message}")]
     Invalid {
@@ -77,6 +80,7 @@ mod tests {
         for e in [
             AdminError::Unauthenticated,
             AdminError::NotFound,
+            AdminError::Forbidden,
             AdminError::Invalid {
                 message: "Give a reason.".into(),
             },

@@ -8,6 +8,10 @@
 //! [`SsrMode::Async`]: the server waits for the page's data and sends complete HTML, so nothing
 //! depends on script to appear.
 
+// The account and registration pages' views are deep nested types; their layout in the
+// browser build goes past the default limit of 128.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod components;
 pub mod dto;
@@ -29,15 +33,19 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     let css = format!("/{}/{}.css", options.site_pkg_dir, options.output_name);
     #[cfg(feature = "ssr")]
     ssr::content_security_policy();
+    // The zone times are shown in, for the browser to write them as the server did.
+    let zone = use_context::<dto::DisplayZone>().unwrap_or_default();
     view! {
         <!DOCTYPE html>
-        <html lang="en">
+        <html lang="en" data-time-zone=zone.name().to_string()>
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light"/>
                 <link rel="stylesheet" href=css/>
                 <link rel="icon" href="/favicon.ico"/>
+                // Passkeys' browser part (server/src/portal/passkey.js): small, same-origin.
+                <script src="/passkey.js" defer></script>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -52,11 +60,22 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // On the server the zone is context already; the browser reads it from the page.
+    #[cfg(feature = "hydrate")]
+    provide_context(
+        web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.document_element())
+            .and_then(|html| html.get_attribute("data-time-zone"))
+            .and_then(|name| dto::DisplayZone::named(&name))
+            .unwrap_or_default(),
+    );
     view! {
         <Title text="DCR Admin"/>
         <Router>
             <Routes fallback=|| view! { <pages::NotFound/> }>
                 <Route path=StaticSegment("login") view=pages::login::LoginPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("login"), StaticSegment("second-factor")) view=pages::second_factor::SecondFactorPage ssr=SsrMode::Async/>
                 <ParentRoute path=StaticSegment("") view=pages::layout::AppLayout ssr=SsrMode::Async>
                     <Route path=StaticSegment("") view=pages::registrations::RegistrationsPage ssr=SsrMode::Async/>
                     <Route
@@ -64,8 +83,12 @@ pub fn App() -> impl IntoView {
                         view=pages::registration::RegistrationPage
                         ssr=SsrMode::Async
                     />
+                    <Route path=StaticSegment("overview") view=pages::overview::OverviewPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("audit") view=pages::audit::AuditPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("provisioning") view=pages::provisioning::ProvisioningPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("webhooks") view=pages::webhooks::WebhooksPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("account") view=pages::account::AccountPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("admins") view=pages::admins::AdminsPage ssr=SsrMode::Async/>
                     <Route path=WildcardSegment("any") view=pages::NotFound ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>

@@ -7,7 +7,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use serde_json::Value;
-use tower_sessions::Session;
 
 use crate::dto::{
     AuditItem, ChainBreak, ChainReport, Field, FieldValue, RegistrationSummary, Status,
@@ -18,9 +17,26 @@ use crate::error::AdminError;
 pub const SESSION_ADMIN: &str = "admin";
 /// Session key holding when the session was signed in (Unix seconds), for the absolute timeout.
 pub const SESSION_SIGNED_IN_AT: &str = "signed_in_at";
+/// Session key holding the address the session signed in from (shown on the sessions page).
+pub const SESSION_ADDRESS: &str = "address";
+/// Session key holding the browser's `User-Agent` at sign-in (at most 256 characters).
+pub const SESSION_USER_AGENT: &str = "user_agent";
 /// Session key holding the administrator's `updated_at` at sign-in: when the account changes
 /// (a new password, here or through the CLI), every session signed in before ends.
 pub const SESSION_ACCOUNT_VERSION: &str = "account_version";
+
+/// Session key holding the username whose password was right but whose second factor is still
+/// to be given: the session is not signed in.
+pub const SESSION_PENDING_ADMIN: &str = "pending_admin";
+/// Session key: when the password of [`SESSION_PENDING_ADMIN`] was checked (the second step
+/// must follow within five minutes).
+pub const SESSION_PENDING_AT: &str = "pending_at";
+/// Session key: the portal page to go to once the second step is done.
+pub const SESSION_PENDING_NEXT: &str = "pending_next";
+/// Session key: the base32 TOTP secret being enrolled, until a code from it is entered.
+pub const SESSION_ENROL_SECRET: &str = "enrol_secret";
+/// Session key: the recovery codes just made, shown once by the account page and then removed.
+pub const SESSION_RECOVERY_CODES: &str = "recovery_codes";
 
 /// State the portal's server functions need, provided as Leptos context by the server.
 #[derive(Clone)]
@@ -29,6 +45,8 @@ pub struct PortalState {
     pub store: dcr_store::Store,
     /// Injected time.
     pub clock: dcr_core::clock::SharedClock,
+    /// Whether registrations are provisioned into the bank's authorization server.
+    pub provisioning_enabled: bool,
 }
 
 /// How long a verification of the audit chain is reused when another is asked for (seconds):
@@ -121,18 +139,81 @@ pub struct KeyFetcher(
 
 /// The signed-in administrator's username, if the request carries a valid session.
 pub async fn current_admin() -> Option<String> {
-    let session: Session = leptos_axum::extract().await.ok()?;
-    session.get::<String>(SESSION_ADMIN).await.ok().flatten()
+    current_principal().await.map(|p| p.username)
+}
+
+/// Who is signed in, as the portal's session gate found them on this request (their role read
+/// from the store on each request, so a change of role applies at once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Sign-in name.
+    pub username: String,
+    /// Their role.
+    pub role: crate::dto::Role,
+    /// The key the session is stored under (to tell it apart on the sessions list).
+    pub session_key: String,
+}
+
+/// Whether the portal requires a second factor (`portal.require_second_factor`), provided as
+/// context by the server.
+#[derive(Debug, Clone, Copy)]
+pub struct SecondFactorRequired(pub bool);
+
+/// Whether the portal offers passkeys (it has a relying party: `portal.public_origin`, or
+/// `http://localhost` in development), provided as context by the server.
+#[derive(Debug, Clone, Copy)]
+pub struct PasskeysOffered(pub bool);
+
+/// The signed-in person of this request, if the session gate found one.
+pub async fn current_principal() -> Option<Principal> {
+    let parts = match leptos::prelude::use_context::<http::request::Parts>() {
+        Some(parts) => parts,
+        None => leptos_axum::extract::<http::request::Parts>().await.ok()?,
+    };
+    parts.extensions.get::<Principal>().cloned()
 }
 
 /// The first step of every data server function: the signed-in administrator, or
 /// [`AdminError::Unauthenticated`]. (The portal's session gate already refuses requests
-/// without a session; this keeps each function safe on its own.)
+/// without a session; this keeps each function safe on its own.) Every role may read.
 ///
 /// # Errors
 /// [`AdminError::Unauthenticated`] without a signed-in session.
 pub async fn require_admin() -> Result<String, AdminError> {
     current_admin().await.ok_or(AdminError::Unauthenticated)
+}
+
+/// The signed-in person, if their role is at least `least`; otherwise the attempt is audited
+/// (`admin.forbidden`, naming `what`) and [`AdminError::Forbidden`] answered.
+///
+/// # Errors
+/// [`AdminError::Unauthenticated`] without a signed-in session, [`AdminError::Forbidden`].
+pub async fn require_role(least: crate::dto::Role, what: &str) -> Result<Principal, AdminError> {
+    let p = current_principal()
+        .await
+        .ok_or(AdminError::Unauthenticated)?;
+    if p.role >= least {
+        return Ok(p);
+    }
+    let st = state()?;
+    audit_forbidden(&st.store, st.clock.now(), &p, what).await;
+    Err(AdminError::Forbidden)
+}
+
+/// Records that `p` tried `what`, which their role does not allow.
+pub async fn audit_forbidden(store: &dcr_store::Store, now: i64, p: &Principal, what: &str) {
+    tracing::warn!(target: "security", username = %p.username, role = p.role.as_str(), what, "portal: refused by role");
+    let event = dcr_store::NewAuditEvent {
+        occurred_at: now,
+        actor: dcr_audit::Actor::Admin(&p.username).into(),
+        action: dcr_audit::Action::AdminForbidden.into(),
+        reason: Some(what.to_string()),
+        after_state: Some(serde_json::json!({ "role": p.role.as_str() }).to_string()),
+        ..Default::default()
+    };
+    if let Err(e) = store.append_audit(&event).await {
+        tracing::error!(error = %e, "portal: a refusal could not be audited");
+    }
 }
 
 /// The portal state from context.
@@ -197,17 +278,33 @@ pub fn summary(reg: &dcr_store::Registration) -> RegistrationSummary {
     }
 }
 
+/// The start of a day given as `YYYY-MM-DD` (UTC), in Unix seconds; `None` when it is not a
+/// real day.
+#[must_use]
+pub fn day_start(day: &str) -> Option<i64> {
+    let day = crate::dto::clean_day(day);
+    let mut parts = day.split('-').map(str::parse::<i32>);
+    let (Some(Ok(y)), Some(Ok(m)), Some(Ok(d))) = (parts.next(), parts.next(), parts.next()) else {
+        return None;
+    };
+    let month = time::Month::try_from(u8::try_from(m).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(y, month, u8::try_from(d).ok()?).ok()?;
+    Some(date.midnight().assume_utc().unix_timestamp())
+}
+
 /// An audit event as shown.
 #[must_use]
 pub fn audit_item(ev: dcr_store::AuditEvent) -> AuditItem {
     let parse = |s: Option<String>| {
         s.map(|s| serde_json::from_str::<Value>(&s).unwrap_or(Value::String(s)))
     };
-    let details = match (parse(ev.before_state), parse(ev.after_state)) {
-        (None, None) => None,
-        (None, Some(after)) => Some(after.to_string()),
-        (Some(before), None) => Some(serde_json::json!({ "before": before }).to_string()),
-        (Some(before), Some(after)) => {
+    let (before, after) = (parse(ev.before_state), parse(ev.after_state));
+    let changes = crate::dto::changes(before.as_ref(), after.as_ref());
+    let details = match (changes.is_some(), before, after) {
+        (true, ..) | (false, None, None) => None,
+        (false, None, Some(after)) => Some(after.to_string()),
+        (false, Some(before), None) => Some(serde_json::json!({ "before": before }).to_string()),
+        (false, Some(before), Some(after)) => {
             Some(serde_json::json!({ "before": before, "after": after }).to_string())
         }
     };
@@ -219,6 +316,7 @@ pub fn audit_item(ev: dcr_store::AuditEvent) -> AuditItem {
         client_id: ev.client_id,
         software_id: ev.software_id,
         reason: ev.reason,
+        changes: changes.unwrap_or_default(),
         details,
     }
 }
@@ -296,6 +394,18 @@ pub fn content_security_policy() {
     }
 }
 
+/// A drift finding as the portal shows it.
+#[must_use]
+pub fn drift_item(d: dcr_store::Drift) -> crate::dto::DriftItem {
+    crate::dto::DriftItem {
+        client_id: d.client_id,
+        kind: d.kind.as_str().to_string(),
+        detail: d.detail,
+        found_at: d.found_at,
+        repaired_at: d.repaired_at,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,4 +441,147 @@ mod tests {
         assert!(keys_in(b"<html>").is_err());
         assert!(keys_in(b"{}").is_err());
     }
+}
+
+/// The cookie that brings the username of a failed sign-in back to the sign-in form (set by the
+/// server's sign-in handler, for the sign-in page only, for a few minutes; never the password).
+pub const SIGN_IN_USERNAME_COOKIE: &str = "dcr_sign_in_username";
+
+/// The username a failed sign-in sent back in [`SIGN_IN_USERNAME_COOKIE`], to fill the form
+/// again; `None` without one (or with one that is not a percent-encoded username).
+#[must_use]
+pub fn sign_in_username() -> Option<String> {
+    let parts = leptos::prelude::use_context::<http::request::Parts>()?;
+    let value = parts
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| {
+            c.trim()
+                .strip_prefix(SIGN_IN_USERNAME_COOKIE)?
+                .strip_prefix('=')
+        })?;
+    percent_decode(value).filter(|u| !u.is_empty() && u.len() <= 128)
+}
+
+/// Decodes `%XX` escapes (as [`crate::dto::encode`] writes them); `None` when malformed or not
+/// UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod percent_tests {
+    use super::percent_decode;
+
+    #[test]
+    fn percent_decoding_reverses_the_portals_encoding() {
+        for s in ["alice", "a b%c", "ünï;code=", ""] {
+            assert_eq!(percent_decode(&crate::dto::encode(s)).as_deref(), Some(s));
+        }
+        assert_eq!(percent_decode("%4"), None);
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%FF"), None);
+    }
+}
+
+// The portal adds up the store's count buckets: both must mean the same quarter hour.
+const _: () = assert!(dcr_store::STAT_BUCKET_SECS == crate::dto::BUCKET_SECS);
+
+/// How many administrator actions the overview lists.
+pub const RECENT_SHOWN: usize = 10;
+
+/// The overview's figures (see [`crate::api::overview`]).
+///
+/// # Errors
+/// [`AdminError::Unavailable`] when the store fails.
+pub async fn overview_of(
+    st: &PortalState,
+    zone: &crate::dto::DisplayZone,
+    days: u32,
+) -> Result<crate::dto::Overview, AdminError> {
+    use crate::dto::{overview_days, DailyCounts, Overview, RegisterHealth, Series};
+    use dcr_store::stat;
+    let days = overview_days(Some(&days.to_string()));
+    let range = DailyCounts::new(zone, st.clock.now(), days);
+    let bounds = range.bucket_bounds();
+    // PostgreSQL's latest changes, not yet counted, are counted first.
+    st.store
+        .fold_counts()
+        .await
+        .map_err(unavailable("counting the latest changes"))?;
+    let (statuses, disagreements, counts, register, recent) = tokio::try_join!(
+        st.store.registration_counts(),
+        st.store.register_disagreements(),
+        st.store.stat_counts_by_day(&bounds),
+        st.store.register_sync_states(),
+        st.store.recent_admin_actions(RECENT_SHOWN),
+    )
+    .map_err(unavailable("reading the overview"))?;
+    let mut created = range.zeros();
+    let mut issued = range.zeros();
+    let mut refused = range.zeros();
+    let mut rejected: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+    for c in counts {
+        let Some(day) = usize::try_from(c.day).ok().filter(|d| *d < created.len()) else {
+            continue;
+        };
+        let slot = match c.name.as_str() {
+            stat::REGISTRATION_CREATED => &mut created[day],
+            stat::TOKEN_ISSUED => &mut issued[day],
+            stat::TOKEN_REFUSED => &mut refused[day],
+            stat::REGISTRATION_REJECTED => {
+                &mut rejected.entry(c.label).or_insert_with(|| range.zeros())[day]
+            }
+            _ => continue,
+        };
+        *slot += c.n;
+    }
+    Ok(Overview {
+        days,
+        statuses,
+        disagreements,
+        dates: range.dates,
+        created,
+        rejected: rejected
+            .into_iter()
+            .map(|(label, values)| Series { label, values })
+            .collect(),
+        tokens: vec![
+            Series {
+                label: "issued".into(),
+                values: issued,
+            },
+            Series {
+                label: "refused".into(),
+                values: refused,
+            },
+        ],
+        register: register
+            .into_iter()
+            .map(|s| RegisterHealth {
+                resource: s.resource,
+                synced_at: s.synced_at,
+                attempted_at: s.attempted_at,
+                failures: s.failures,
+                last_error: s.last_error,
+            })
+            .collect(),
+        recent: recent.into_iter().map(audit_item).collect(),
+    })
 }

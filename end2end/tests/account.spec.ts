@@ -4,7 +4,7 @@ test('an administrator changes their own password; other sessions end', async ({
   const other = await browser.newContext();
   const otherPage = await other.newPage();
   await signIn(otherPage, PASSWORD_USER, ADMIN_PASSWORD);
-  await expect(otherPage).toHaveURL(/\/$/);
+  await expect(otherPage).toHaveURL(/\/overview$/);
 
   await signIn(page, PASSWORD_USER, ADMIN_PASSWORD);
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Account' }).click();
@@ -37,7 +37,7 @@ test('an administrator changes their own password; other sessions end', async ({
   await signIn(page, PASSWORD_USER, ADMIN_PASSWORD);
   await expect(page).toHaveURL(/error=/);
   await signIn(page, PASSWORD_USER, fresh);
-  await expect(page).toHaveURL(/\/$/);
+  await expect(page).toHaveURL(/\/overview$/);
   await page.goto(`/audit?action=admin.password_change&actor=admin:${PASSWORD_USER}`);
   await expect(page.locator('table.audit-table tbody tr')).toHaveCount(1);
 });

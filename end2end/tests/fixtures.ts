@@ -114,9 +114,11 @@ export async function signIn(page: Page, user = ADMIN_USER, password = ADMIN_PAS
   await page.getByRole('button', { name: 'Sign in' }).click();
 }
 
-/** Signs in and waits for the registration list. */
+/** Signs in (landing on the overview) and opens the registration list. */
 export async function signedIn(page: Page) {
   await signIn(page);
+  await expect(page.getByRole('heading', { name: 'Overview', level: 1 })).toBeVisible();
+  await page.goto('/');
   await expect(page.getByRole('heading', { name: 'Registrations', level: 1 })).toBeVisible();
 }
 

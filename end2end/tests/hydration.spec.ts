@@ -69,20 +69,25 @@ test('built assets are served with the right types and long-lived caching', asyn
   expect(html.headers()['x-content-type-options']).toBe('nosniff');
 });
 
-test('the WASM, script and styles arrive compressed, and the page too', async ({ page }) => {
-  const encodings = new Map<string, { encoding: string, size: number }>();
+test('the WASM, scripts and styles arrive compressed, and the page too', async ({ page }) => {
+  // Every response by path: each script, the styles, the WASM and the page itself.
+  const responses = new Map<string, { kind: string, encoding: string, size: number }>();
   page.on('response', async r => {
-    const url = new URL(r.url());
-    const name = url.pathname.endsWith('.wasm') ? 'wasm' : url.pathname.endsWith('.js') ? 'js'
-      : url.pathname.endsWith('.css') ? 'css' : url.pathname === '/login' ? 'page' : '';
-    if (!name) return;
+    const path = new URL(r.url()).pathname;
+    const kind = path.endsWith('.wasm') ? 'wasm' : path.endsWith('.js') ? 'js'
+      : path.endsWith('.css') ? 'css' : path === '/login' ? 'page' : '';
+    if (!kind) return;
     const sizes = await r.request().sizes();
-    encodings.set(name, { encoding: (await r.allHeaders())['content-encoding'] ?? 'none', size: sizes.responseBodySize });
+    responses.set(path, { kind, encoding: (await r.allHeaders())['content-encoding'] ?? 'none', size: sizes.responseBodySize });
   });
   await page.goto('/login');
   await hydrated(page);
-  await expect.poll(() => [...encodings.keys()].sort().join(' ')).toBe('css js page wasm');
-  for (const [name, { encoding }] of encodings) expect(['br', 'gzip'], name).toContain(encoding);
+  await expect.poll(() => [...new Set([...responses.values()].map(r => r.kind))].sort().join(' '))
+    .toBe('css js page wasm');
+  // The portal's own passkey script as well as the front end's.
+  await expect.poll(() => responses.has('/passkey.js')).toBe(true);
+  for (const [path, { encoding }] of responses) expect(['br', 'gzip'], path).toContain(encoding);
   // The WASM as sent is well under its 1.3 MB.
-  expect(encodings.get('wasm')!.size).toBeLessThan(600_000);
+  const wasm = [...responses.values()].find(r => r.kind === 'wasm')!;
+  expect(wasm.size).toBeLessThan(600_000);
 });

@@ -21,11 +21,19 @@ test('inspect shows metadata, the decoded SSA, redirect URIs, the Register view 
   await expect(register).toContainText('ACTIVE');
   await expect(register.getByRole('listitem')).toHaveText(['https://adr0.example/callback', 'https://adr0.example/cb2']);
 
+  // The actions come before the ids, the Register and the SSA; the metadata and the SSA are
+  // folded until opened.
+  const order = await page.locator('main h2').allTextContents();
+  expect(order.indexOf('Revoke')).toBeLessThan(order.indexOf('Registration'));
+  expect(order.indexOf('Release')).toBeLessThan(order.indexOf('Software statement (SSA)'));
   const metadata = page.getByRole('region', { name: 'Registered metadata' });
+  await expect(metadata.getByText('software_statement')).toBeHidden();
+  await metadata.getByText('Registered metadata').click();
   await expect(metadata).toContainText('token_endpoint_auth_method');
   await expect(metadata).toContainText('private_key_jwt');
   await expect(metadata.getByText('software_statement')).toBeVisible();
   const ssa = page.getByRole('region', { name: 'Software statement (SSA)' });
+  await ssa.getByText('Software statement (SSA)').click();
   await expect(ssa).toContainText('software_roles');
   await expect(ssa).toContainText('data-recipient-software-product');
   await expect(ssa).toContainText('seed-register-key');
@@ -70,4 +78,28 @@ test('an unknown client id or path says so with 404, in the signed-in frame', as
   await shot(page, 'not-found');
   await page.getByRole('link', { name: 'Back to registrations' }).click();
   await expect(page.getByRole('heading', { name: 'Registrations', level: 1 })).toBeVisible();
+});
+
+test('ids are copied with their buttons, and the history shows what changed', async ({ page, context }) => {
+  await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+  const reg = seeded(75); // active, and no other test changes it
+  await page.goto(`/registrations/${reg.clientId}`);
+  const summary = page.getByRole('region', { name: 'Registration', exact: true });
+  await summary.getByRole('button', { name: 'Copy the client ID' }).click();
+  await expect(summary.getByRole('button', { name: 'Copy the client ID' })).toHaveText('Copied');
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(reg.clientId);
+  await summary.getByRole('button', { name: 'Copy the software product ID' }).click();
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(reg.softwareId);
+
+  // A revocation's change is shown as the field before and after, not as raw JSON.
+  await page.getByRole('button', { name: 'Revoke…' }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByLabel('Reason').fill('Diff display check');
+  await dialog.getByRole('checkbox').check();
+  await dialog.getByRole('button', { name: 'Revoke registration' }).click();
+  const history = page.getByRole('region', { name: 'History' });
+  const row = history.locator('tbody tr').filter({ hasText: 'registration.revoke' });
+  await expect(row.locator('dl.diff del').first()).toHaveText('active');
+  await expect(row.locator('dl.diff ins').first()).toHaveText('revoked');
+  await expect(row).not.toContainText('{"');
 });

@@ -6,8 +6,12 @@ test.use({ javaScriptEnabled: false });
 
 test('sign in, browse, search, page, inspect, audit and sign out without JavaScript', async ({ page }) => {
   await signIn(page);
-  await expect(page).toHaveURL(/\/$/);
+  await expect(page).toHaveURL(/\/overview$/);
   await expect(page.locator('body')).not.toHaveAttribute('data-hydrated', 'true');
+  // The overview's charts are drawn by the server.
+  await expect(page.locator('svg.bars').first()).toBeVisible();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Registrations' }).click();
+  await expect(page).toHaveURL(/\/$/);
   await expect(page.locator('table.reg-table tbody tr')).toHaveCount(25);
   await shot(page, 'registrations-no-js');
 
@@ -46,11 +50,33 @@ test('revoke without JavaScript: the form opens in the page', async ({ page }) =
   await page.goto(`/registrations/${reg.clientId}`);
   await expect(page.getByRole('dialog')).toHaveCount(0);
   await page.getByText('Revoke…').click();
-  await page.getByRole('region', { name: 'Revoke' }).getByLabel('Reason').fill('Recipient asked us to (no JavaScript)');
+  await page.getByRole('region', { name: 'Revoke', exact: true }).getByLabel('Reason').fill('Recipient asked us to (no JavaScript)');
   await page.getByLabel('I understand the recipient loses access immediately.').check();
   await shot(page, 'revoke-no-js');
   await page.getByRole('button', { name: 'Revoke registration' }).click();
   await expect(page).toHaveURL(/done=revoked/);
   await expect(page.locator('.detail-head .badge')).toHaveText('Revoked');
   await expect(page.getByRole('region', { name: 'History' })).toContainText(`admin:${ADMIN_USER}`);
+});
+
+test('without JavaScript a refused reason comes back in the form, with the error beside it', async ({ page }) => {
+  await signIn(page);
+  const reg = seeded(41);
+  await page.goto(`/registrations/${reg.clientId}`);
+  await page.locator('details.revoke-details > summary').click();
+  const form = page.locator('form.revoke-form');
+  await form.getByLabel('Reason').fill('      ');
+  await form.getByLabel('I understand the recipient loses access immediately.').check();
+  await form.getByRole('button', { name: 'Revoke registration' }).click();
+  await expect(page).toHaveURL(/error=reason/);
+  const reason = page.locator('form.revoke-form').getByLabel('Reason');
+  await expect(reason).toHaveValue('      ');
+  await expect(reason).toBeFocused();
+  const error = page.locator('form.revoke-form').getByRole('alert');
+  await expect(error).toContainText('Give a reason for the revocation');
+  await expect(error).toBeInViewport();
+  const [e, r] = [await error.boundingBox(), await reason.boundingBox()];
+  expect(Math.abs(r!.y - e!.y), 'the error is beside the field').toBeLessThan(150);
+  await expect(page.locator('.detail-head .badge')).toHaveText('Active');
+  await shot(page, 'revoke-reason-refused-no-js');
 });

@@ -182,3 +182,55 @@ test("after following a link to another page, the focus is on the new page's con
   await expect(page.getByRole('heading', { level: 1 })).not.toHaveText('Registrations');
   await expect(page.locator('#main')).toBeFocused();
 });
+
+test('a search of several words finds the registrations matching every word, in any field', async ({ page }) => {
+  await hydrated(page);
+  await page.getByLabel('Search').fill('ironbark  TAX');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await expect(nameCells(page).filter({ hasText: seeded(61).name })).toHaveCount(1);
+  await expectEvery(nameCells(page), n => n.toLowerCase().includes('ironbark advisory tax helper'), 'every word matches');
+  // a word from the brand and one from the legal entity
+  await page.getByLabel('Search').fill('dingo pty');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await expectEvery(nameCells(page), n => n.includes('Dingo Data'), 'brand matches');
+});
+
+test('the filter forms put only their own non-empty fields in the URL', async ({ page }) => {
+  await hydrated(page);
+  const params = () => [...new URL(page.url()).searchParams.entries()];
+  await page.getByLabel('Search').fill('ironbark tax');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await expect(page).toHaveURL(/\/\?q=ironbark(%20|\+)tax$/);
+  await page.getByLabel('Status').selectOption('active');
+  await page.getByLabel('Sort by').selectOption('name_asc');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await expect(page).toHaveURL(/sort=name_asc/);
+  expect(params()).toEqual([['q', 'ironbark tax'], ['status', 'active'], ['sort', 'name_asc']]);
+
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit log' }).click();
+  await expect(page).toHaveURL(/\/audit$/);
+  await page.getByLabel('Action').fill('admin.sign_in');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/\/audit\?action=admin\.sign_in$/);
+  expect(params()).toEqual([['action', 'admin.sign_in']]);
+});
+
+test('column headers sort the list and say how it is sorted', async ({ page }) => {
+  await page.goto('/');
+  const header = (name: string) => page.getByRole('columnheader', { name, exact: true });
+  await expect(header('Registered')).toHaveAttribute('aria-sort', 'descending');
+  await header('Software product').getByRole('link').click();
+  await expect(page).toHaveURL(/sort=name_asc/);
+  await expect(header('Software product')).toHaveAttribute('aria-sort', 'ascending');
+  await expect(header('Registered')).not.toHaveAttribute('aria-sort');
+  const names = await page.locator('table.reg-table tbody tr td[data-label="Software product"] a').allTextContents();
+  expect(names).toEqual([...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+  await header('Software product').getByRole('link').click();
+  await expect(page).toHaveURL(/sort=name_desc/);
+  await expect(header('Software product')).toHaveAttribute('aria-sort', 'descending');
+  await header('Registered').getByRole('link').click();
+  await expect(page).not.toHaveURL(/sort=/);
+  await header('Registered').getByRole('link').click();
+  await expect(page).toHaveURL(/sort=created_asc/);
+  await expect(header('Registered')).toHaveAttribute('aria-sort', 'ascending');
+});

@@ -100,5 +100,32 @@ test('a deleted registration cannot be revoked', async ({ page }) => {
   await openRegistration(page, reg.clientId);
   await expect(page.locator('.detail-head .badge')).toHaveText('Deleted by recipient');
   await expect(page.getByRole('button', { name: 'Revoke…' })).toHaveCount(0);
-  await expect(page.getByRole('region', { name: 'Revoke' })).toHaveCount(0);
+  await expect(page.getByRole('region', { name: 'Revoke', exact: true })).toHaveCount(0);
+});
+
+test('a reason of spaces is refused before the form is sent; a refused form opens again with its text', async ({ page }) => {
+  const reg = seeded(41);
+  await openRegistration(page, reg.clientId);
+  await hydrated(page);
+  await page.getByRole('button', { name: 'Revoke…' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Revoke this registration?' });
+  const reason = dialog.getByLabel('Reason');
+  await reason.fill('      ');
+  await dialog.getByLabel('I understand the recipient loses access immediately.').check();
+  await dialog.getByRole('button', { name: 'Revoke registration' }).click();
+  await page.waitForTimeout(500);
+  await expect(dialog).toBeVisible();
+  await expect(reason).toHaveValue('      ');
+  expect(page.url()).not.toContain('error=');
+  expect(await reason.evaluate(el => (el as HTMLTextAreaElement).validationMessage)).toContain('spaces');
+  await expect(page.locator('.detail-head .badge')).toHaveText('Active');
+
+  // The server's refusal (of a form sent some other way) opens the dialog again, with the
+  // typed reason and the error beside it.
+  await page.goto(`/registrations/${reg.clientId}?error=reason&reason=${encodeURIComponent('  ab  ')}`);
+  await hydrated(page);
+  await expect(dialog).toBeVisible();
+  await expect(reason).toHaveValue('  ab  ');
+  await expect(dialog.getByRole('alert')).toContainText('Give a reason for the revocation');
+  await expect(reason).toBeFocused();
 });

@@ -11,6 +11,8 @@ async function signIn(page: Page) {
   await page.getByLabel('Username').fill(ADMIN_USER);
   await page.getByLabel('Password', { exact: true }).fill(ADMIN_PASSWORD);
   await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('heading', { name: 'Overview', level: 1 })).toBeVisible();
+  await page.goto('/');
   await expect(page.getByRole('heading', { name: 'Registrations', level: 1 })).toBeVisible();
 }
 
@@ -20,7 +22,7 @@ test('a session is valid on every instance: sessions live in the store', async (
   await page.getByLabel('Username').fill(ADMIN_USER);
   await page.getByLabel('Password', { exact: true }).fill(ADMIN_PASSWORD);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page.getByRole('heading', { name: 'Registrations', level: 1 })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Overview', level: 1 })).toBeVisible();
   await page.goto('/audit');
   await expect(page.getByRole('heading', { name: 'Audit log', level: 1 })).toBeVisible();
 });

@@ -12,8 +12,8 @@ test('an unknown user and a wrong password get the same message', async ({ page 
 
 test('an administrator signs in and out', async ({ page, context }) => {
   await signIn(page);
-  await expect(page).toHaveURL(/\/$/);
-  await expect(page.getByRole('heading', { name: 'Registrations', level: 1 })).toBeVisible();
+  await expect(page).toHaveURL(/\/overview$/);
+  await expect(page.getByRole('heading', { name: 'Overview', level: 1 })).toBeVisible();
   await expect(page.getByRole('banner').getByText(ADMIN_USER)).toBeVisible();
   const cookie = (await context.cookies()).find(c => c.name === 'dcr_session');
   expect(cookie?.httpOnly).toBe(true);
@@ -24,17 +24,18 @@ test('an administrator signs in and out', async ({ page, context }) => {
   await expect(page.getByRole('status')).toHaveText('You have signed out.');
   await page.goto('/');
   await expect(page).toHaveURL(/\/login$/);
+  // A page asked for without a session is where signing in leads.
   await page.goto('/audit');
-  await expect(page).toHaveURL(/\/login$/);
+  await expect(page).toHaveURL(/\/login\?next=%2Faudit$/);
 });
 
 test('the session id changes at sign-in', async ({ page, context }) => {
   await signIn(page);
-  await expect(page).toHaveURL(/\/$/);
+  await expect(page).toHaveURL(/\/overview$/);
   const before = (await context.cookies()).find(c => c.name === 'dcr_session')?.value;
   expect(before).toBeTruthy();
   await signIn(page);
-  await expect(page).toHaveURL(/\/$/);
+  await expect(page).toHaveURL(/\/overview$/);
   const after = (await context.cookies()).find(c => c.name === 'dcr_session')?.value;
   expect(after).toBeTruthy();
   expect(after).not.toBe(before);
@@ -58,7 +59,7 @@ test('repeated failures lock the account, even for the right password', async ({
   await shot(page, 'login-throttled');
   // Other accounts are not affected.
   await signIn(page);
-  await expect(page).toHaveURL(/\/$/);
+  await expect(page).toHaveURL(/\/overview$/);
 });
 
 test('a cross-site sign-in post is refused', async ({ request }) => {
@@ -68,4 +69,14 @@ test('a cross-site sign-in post is refused', async ({ request }) => {
     maxRedirects: 0,
   });
   expect(res.status()).toBe(403);
+});
+
+test('a failed sign-in keeps the username and never the password', async ({ page }) => {
+  await signIn(page, 'nobody-keeps-this', 'wrong-password-entirely');
+  await expect(page).toHaveURL(/\/login\?error=/);
+  await expect(page.getByLabel('Username')).toHaveValue('nobody-keeps-this');
+  const password = page.getByLabel('Password', { exact: true });
+  await expect(password).toHaveValue('');
+  await expect(password).toBeFocused();
+  expect(await page.content()).not.toContain('wrong-password-entirely');
 });

@@ -52,6 +52,20 @@ pub const PROVISIONING_DELIVERIES: &str = "dcr_provisioning_deliveries_total";
 pub const PROVISIONING_QUEUE_DEPTH: &str = "dcr_provisioning_outbox_depth";
 /// Age of the oldest waiting change, seconds (0 when none waits).
 pub const PROVISIONING_QUEUE_AGE: &str = "dcr_provisioning_outbox_oldest_age_seconds";
+/// Registrations whose client differs at the downstream, as the last reconciliation this
+/// instance ran found them.
+pub const PROVISIONING_DRIFT: &str = "dcr_provisioning_drift";
+/// When this instance last finished a reconciliation, Unix seconds.
+pub const PROVISIONING_RECONCILED_AT: &str = "dcr_provisioning_reconciled_at_seconds";
+/// Webhook delivery attempts, by `webhook` and `outcome` (`delivered`, `failed`: to be
+/// retried, `dead`: given up and kept as a dead letter).
+pub const WEBHOOK_DELIVERIES: &str = "dcr_webhook_deliveries_total";
+/// Events waiting for a webhook (set by the instance that delivers).
+pub const WEBHOOK_QUEUE_DEPTH: &str = "dcr_webhook_outbox_depth";
+/// Age of the oldest waiting event, seconds (0 when none waits).
+pub const WEBHOOK_QUEUE_AGE: &str = "dcr_webhook_outbox_oldest_age_seconds";
+/// Events given up (dead letters) waiting for an operator.
+pub const WEBHOOK_DEAD_LETTERS: &str = "dcr_webhook_dead_letters";
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -130,6 +144,29 @@ fn describe() {
         Unit::Seconds,
         "Age of the oldest change waiting in the provisioning outbox."
     );
+    describe_counter!(
+        WEBHOOK_DELIVERIES,
+        "Webhook delivery attempts, by webhook and outcome."
+    );
+    describe_gauge!(WEBHOOK_QUEUE_DEPTH, "Events waiting for a webhook.");
+    describe_gauge!(
+        WEBHOOK_QUEUE_AGE,
+        Unit::Seconds,
+        "Age of the oldest event waiting for a webhook."
+    );
+    describe_gauge!(
+        WEBHOOK_DEAD_LETTERS,
+        "Webhook events given up (dead letters), waiting for an operator."
+    );
+    describe_gauge!(
+        PROVISIONING_DRIFT,
+        "Registrations whose client differs at the downstream, as last reconciled."
+    );
+    describe_gauge!(
+        PROVISIONING_RECONCILED_AT,
+        Unit::Seconds,
+        "When this instance last finished a reconciliation, Unix seconds."
+    );
 }
 
 /// Counts a registration request's outcome (`error` is `""` on success).
@@ -164,6 +201,30 @@ pub fn provisioning_delivery(operation: &'static str, outcome: &'static str) {
 pub fn provisioning_queue(depth: i64, oldest_age_secs: i64) {
     metrics::gauge!(PROVISIONING_QUEUE_DEPTH).set(depth as f64);
     metrics::gauge!(PROVISIONING_QUEUE_AGE).set(oldest_age_secs as f64);
+}
+
+/// Counts one webhook delivery attempt.
+pub fn webhook_delivery(webhook: &str, outcome: &'static str) {
+    metrics::counter!(WEBHOOK_DELIVERIES, "webhook" => webhook.to_string(), "outcome" => outcome)
+        .increment(1);
+}
+
+/// Records the webhook outbox: waiting events, the age of the oldest, dead letters.
+#[expect(clippy::cast_precision_loss, reason = "counts and ages far below 2^52")]
+pub fn webhook_queue(waiting: i64, oldest_age_secs: i64, dead: i64) {
+    metrics::gauge!(WEBHOOK_QUEUE_DEPTH).set(waiting as f64);
+    metrics::gauge!(WEBHOOK_QUEUE_AGE).set(oldest_age_secs as f64);
+    metrics::gauge!(WEBHOOK_DEAD_LETTERS).set(dead as f64);
+}
+
+/// Records a finished reconciliation.
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "counts and times far below 2^52"
+)]
+pub fn provisioning_reconciliation(run: &dcr_store::Reconciliation) {
+    metrics::gauge!(PROVISIONING_DRIFT).set(run.drifted as f64);
+    metrics::gauge!(PROVISIONING_RECONCILED_AT).set(run.finished_at as f64);
 }
 
 /// Seconds since the last successful Register sync, if there was one (read at each scrape).

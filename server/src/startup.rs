@@ -105,6 +105,7 @@ impl Application {
             outbound,
             registration_policy: Arc::new(AppState::build_policy(&config)),
             token_cache: Arc::new(crate::token_cache::TokenCache::default()),
+            stats: Arc::new(crate::stats::Counts::default()),
             register_sync: Arc::new(crate::cdr_register::SyncHandle::new(
                 api_listener.local_addr().ok(),
             )),
@@ -113,6 +114,9 @@ impl Application {
             clock: clock.clone(),
             keys: Arc::new(crate::keys::LiveKeys::new(keys, configured_key.is_some())),
         };
+        crate::webhooks::publish_configuration(&state)
+            .await
+            .context("webhooks: writing the configured webhooks into the store")?;
         let metrics = match config.metrics_addr {
             Some(addr) => {
                 let handle = crate::metrics::install()
@@ -128,7 +132,14 @@ impl Application {
             None => None,
         };
         let api_router = api::router(state.clone());
-        let portal_router = portal::router(app::ssr::PortalState { store, clock }, config);
+        let portal_router = portal::router(
+            app::ssr::PortalState {
+                store,
+                clock,
+                provisioning_enabled: config.provisioning.is_some(),
+            },
+            config,
+        )?;
         Ok(Self {
             api_listener,
             portal_listener,
@@ -188,6 +199,11 @@ impl Application {
         };
         let grace = self.state.config.shutdown_grace;
         let purge = tokio::spawn(purge_loop(self.state.clone(), stopped(rx.clone())));
+        let stats = tokio::spawn(crate::stats::run(
+            self.state.stats.clone(),
+            self.state.store.clone(),
+            stopped(rx.clone()),
+        ));
         let key_reload = tokio::spawn(crate::keys::reload_loop(
             self.state.keys.clone(),
             self.state.store.clone(),
@@ -210,6 +226,23 @@ impl Application {
                 p,
                 stopped(rx.clone()),
             ))
+        });
+        let notifier = (!self.state.config.webhooks.is_empty()).then(|| {
+            tokio::spawn(crate::webhooks::run(
+                self.state.clone(),
+                stopped(rx.clone()),
+            ))
+        });
+        let reconciler = self.state.provisioning.clone().and_then(|p| {
+            let every = p.config.reconcile_interval?;
+            let repair = p.config.reconcile_repair;
+            Some(tokio::spawn(crate::provisioning::reconcile::run_periodic(
+                self.state.clone(),
+                p,
+                every,
+                repair,
+                stopped(rx.clone()),
+            )))
         });
         tracing::info!(
             api = %self.api_listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
@@ -249,12 +282,20 @@ impl Application {
         };
         tokio::join!(api, portal, metrics);
         purge.abort();
+        stats.abort();
+        // The counts of the last requests, now that they have all been answered.
+        if let Err(e) = self.state.stats.flush(&self.state.store).await {
+            tracing::warn!(error = %e, "the last overview counts could not be stored");
+        }
+        if let Err(e) = self.state.store.fold_counts().await {
+            tracing::warn!(error = %e, "the latest registration changes could not be counted");
+        }
         key_reload.abort();
         crl_reload.abort();
         // The poller gives its lease up on the way out, so that another instance takes over.
         let _ = tokio::time::timeout(Duration::from_secs(5), register_sync).await;
-        if let Some(deliverer) = deliverer {
-            let _ = tokio::time::timeout(Duration::from_secs(5), deliverer).await;
+        for task in deliverer.into_iter().chain(reconciler).chain(notifier) {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
         }
         self.state.store.close().await;
         tracing::info!("stopped");

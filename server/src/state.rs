@@ -28,6 +28,8 @@ pub struct AppState {
     pub sector_documents: Arc<crate::sector::SectorDocuments>,
     /// Access tokens issued or verified here (skips repeat signature checks).
     pub token_cache: Arc<crate::token_cache::TokenCache>,
+    /// Counts for the portal's overview, added to the store every few seconds.
+    pub stats: Arc<crate::stats::Counts>,
     /// Registration validation policy.
     pub registration_policy: Arc<dcr_core::registration::RegistrationPolicy>,
     /// The CDR Register status sync (refresh trigger, instance id).

@@ -48,6 +48,44 @@ pub const FAPI_CIPHER_SUITES: &[rustls::CipherSuite] = &[
     rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
 ];
 
+/// An HTTPS client for a party the configuration names (the downstream authorization server,
+/// the identity provider): certificates checked against `ca` (PEM) instead of the public roots
+/// when given, no redirects followed, `timeout` for connecting and for the whole request.
+///
+/// # Errors
+/// An unreadable CA file, or a TLS configuration failure; `what` names the party.
+pub fn https_client(
+    ca: Option<&Path>,
+    timeout: std::time::Duration,
+    what: &str,
+) -> anyhow::Result<reqwest::Client> {
+    let mut roots = rustls::RootCertStore::empty();
+    match ca {
+        Some(ca) => {
+            for c in load_certs(ca)? {
+                roots
+                    .add(c)
+                    .with_context(|| format!("adding the CA of the {what}"))?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .context("TLS versions")?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .pool_idle_timeout(std::time::Duration::from_secs(60))
+        .user_agent(concat!("dcr-server/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .with_context(|| format!("building the HTTP client of the {what}"))
+}
+
 /// Reads PEM certificates.
 ///
 /// # Errors

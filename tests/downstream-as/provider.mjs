@@ -11,6 +11,10 @@
 //   OP_SCOPES       the scopes clients may register, space separated
 //   OP_CLIENT_ID    `accept` (default): a client_id in the registration request is kept;
 //                   `assign`: the server always assigns its own
+//   OP_PROVISIONER_ID, OP_PROVISIONER_SECRET   when both are set: a confidential client
+//                   (client_credentials, client_secret_basic, scope OP_PROVISIONER_SCOPE, default
+//                   `dcr:provision`) whose access tokens with that scope the registration
+//                   endpoint accepts as well as the initial access token
 //   NODE_EXTRA_CA_CERTS       the CA of the recipients' jwks_uri (read by Node at start)
 // Once listening it prints one line of JSON on stdout: {"ready": "<issuer>"}.
 import * as crypto from 'node:crypto';
@@ -24,6 +28,10 @@ if (!env.OP_IAT || !env.OP_TLS_CERT || !env.OP_TLS_KEY) {
 }
 const scopes = (env.OP_SCOPES ?? 'openid profile bank:accounts.basic:read').split(' ').filter(Boolean);
 const acceptClientId = (env.OP_CLIENT_ID ?? 'accept') === 'accept';
+const provisioner = env.OP_PROVISIONER_ID && env.OP_PROVISIONER_SECRET
+  ? { id: env.OP_PROVISIONER_ID, secret: env.OP_PROVISIONER_SECRET, scope: env.OP_PROVISIONER_SCOPE ?? 'dcr:provision' }
+  : undefined;
+if (provisioner) scopes.push(provisioner.scope);
 
 // The certificate is requested but not checked here: the token endpoint binds tokens to
 // whatever certificate the client presented, which is all these tests need.
@@ -49,7 +57,16 @@ server.listen(Number(env.OP_PORT ?? 0), '127.0.0.1', () => {
   const provider = new Provider(issuer, {
     jwks: { keys: [signingKey] },
     scopes,
-    clientAuthMethods: ['private_key_jwt'],
+    clientAuthMethods: provisioner ? ['private_key_jwt', 'client_secret_basic'] : ['private_key_jwt'],
+    clients: provisioner ? [{
+      client_id: provisioner.id,
+      client_secret: provisioner.secret,
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+      scope: provisioner.scope,
+    }] : [],
     enabledJWA: {
       clientAuthSigningAlgValues: ['PS256', 'ES256'],
       idTokenSigningAlgValues: ['PS256', 'ES256'],
@@ -59,7 +76,8 @@ server.listen(Number(env.OP_PORT ?? 0), '127.0.0.1', () => {
       grant_types: ['client_credentials'],
       response_types: [],
       token_endpoint_auth_method: 'private_key_jwt',
-      token_endpoint_auth_signing_alg: 'PS256',
+      // Not a default beside the provisioner: client_secret_basic takes no signing algorithm.
+      ...(provisioner ? {} : { token_endpoint_auth_signing_alg: 'PS256' }),
       id_token_signed_response_alg: 'PS256',
     },
     // Metadata not listed is dropped silently; these are stored and echoed back.
@@ -88,7 +106,9 @@ server.listen(Number(env.OP_PORT ?? 0), '127.0.0.1', () => {
             : crypto.randomUUID();
         },
       },
-      registrationManagement: { enabled: true, rotateRegistrationAccessToken: false },
+      // A new registration access token at each update, as Keycloak does: the old one stops
+      // working, so the server must keep the one each update answers with.
+      registrationManagement: { enabled: true, rotateRegistrationAccessToken: true },
       mTLS: { enabled: true, certificateBoundAccessTokens: true, getCertificate: clientCertificate },
     },
     ttl: { ClientCredentials: 600, AccessToken: 600 },
@@ -99,6 +119,25 @@ server.listen(Number(env.OP_PORT ?? 0), '127.0.0.1', () => {
     // loopback.
     fetch: (url, { dispatcher, ...options }) => fetch(url, options),
   });
+
+  // The registration feature takes initial access tokens only. A valid access token of the
+  // client credentials grant with the provisioner's scope stands in for the initial access token
+  // here; any other bearer is left to the route, which refuses it (401).
+  if (provisioner) {
+    provider.use(async (ctx, next) => {
+      const [scheme, value] = (ctx.get('authorization') || '').split(' ');
+      if (ctx.method === 'POST' && ctx.path === '/reg' && scheme?.toLowerCase() === 'bearer' && value !== env.OP_IAT) {
+        const token = await provider.ClientCredentials.find(value);
+        if (token && !token.isExpired && (token.scope ?? '').split(' ').includes(provisioner.scope)) {
+          ctx.req.headers.authorization = `Bearer ${env.OP_IAT}`;
+          console.error('registration_bearer.accepted', token.clientId);
+        } else {
+          console.error('registration_bearer.refused', token ? 'expired or without the scope' : 'unknown token');
+        }
+      }
+      await next();
+    });
+  }
 
   // A chosen client_id that exists already would replace that client (the in-memory adapter
   // upserts) and idFactory cannot wait for a lookup, so such a request is refused here. Reading
@@ -129,6 +168,9 @@ server.listen(Number(env.OP_PORT ?? 0), '127.0.0.1', () => {
       console.error(event, arg?.clientId ?? causes.join(' <- '));
     });
   }
+
+  // One line per token issued, naming the client (the tests count the provisioner's).
+  provider.on('grant.success', (ctx) => console.error('grant.success', ctx.oidc.client?.clientId));
 
   server.on('request', provider.callback());
   console.log(JSON.stringify({ ready: issuer }));

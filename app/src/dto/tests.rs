@@ -37,6 +37,40 @@ fn list_params_round_trip_through_the_url() {
 }
 
 #[test]
+fn export_links_carry_the_filters_but_not_the_page() {
+    let p = ListParams {
+        q: "Budget & co".into(),
+        status: Some(Status::Inactive),
+        sort: SortKey::NameDesc,
+        page: 7,
+    };
+    assert_eq!(
+        p.export_href("csv"),
+        "/export/registrations.csv?q=Budget%20%26%20co&status=inactive&sort=name_desc"
+    );
+    assert_eq!(
+        ListParams::default().export_href("jsonl"),
+        "/export/registrations.jsonl"
+    );
+    let a = AuditParams {
+        client_id: "c 1".into(),
+        actor: "admin:alice".into(),
+        action: String::new(),
+        from: "2026-12-01".into(),
+        to: "2026-12-06".into(),
+        page: 3,
+    };
+    assert_eq!(
+        a.export_href("jsonl"),
+        "/export/audit.jsonl?client_id=c%201&actor=admin%3Aalice&from=2026-12-01&to=2026-12-06"
+    );
+    assert_eq!(
+        AuditParams::default().export_href("csv"),
+        "/export/audit.csv"
+    );
+}
+
+#[test]
 fn malformed_params_fall_back_to_defaults() {
     let mut map = ParamsMap::new();
     map.insert("status", "bogus".to_string());
@@ -84,12 +118,24 @@ fn audit_params_keep_filters_in_the_url() {
         client_id: "c 1".into(),
         actor: "admin:alice".into(),
         action: String::new(),
+        from: "2026-12-01".into(),
+        to: String::new(),
         page: 1,
     };
     assert_eq!(
         p.href(2),
-        "/audit?client_id=c%201&actor=admin%3Aalice&page=2"
+        "/audit?client_id=c%201&actor=admin%3Aalice&from=2026-12-01&page=2"
     );
+    assert_eq!(clean_day("2026-12-01"), "2026-12-01");
+    for not_a_day in [
+        "2026-12-1",
+        "2026/12/01",
+        "20261201xx",
+        "-026-12-01",
+        "2026-12-01'",
+    ] {
+        assert_eq!(clean_day(not_a_day), "", "{not_a_day}");
+    }
 }
 
 #[test]
@@ -144,4 +190,92 @@ fn only_printable_text_of_1_to_255_characters_could_be_a_client_id() {
     for no in ["", "a\0b", "\u{7f}", "line\nbreak", &"a".repeat(256)] {
         assert!(!could_be_client_id(no), "{no:?}");
     }
+}
+
+#[test]
+fn changes_name_only_the_fields_that_differ() {
+    use serde_json::json;
+    let before = json!({ "status": "active", "scope": "a b", "gone": 1 });
+    let after = json!({ "status": "revoked", "scope": "a b", "reason": "x" });
+    let c = changes(Some(&before), Some(&after)).unwrap();
+    let mut seen: Vec<(&str, Option<&str>, Option<&str>)> = c
+        .iter()
+        .map(|c| (c.field.as_str(), c.before.as_deref(), c.after.as_deref()))
+        .collect();
+    // (The order of an object's fields is serde_json's.)
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        vec![
+            ("gone", Some("1"), None),
+            ("reason", None, Some("x")),
+            ("status", Some("active"), Some("revoked")),
+        ]
+    );
+    let created = changes(None, Some(&json!({ "a": [1, 2] }))).unwrap();
+    assert_eq!(created[0].after.as_deref(), Some("[1,2]"));
+    assert!(changes(Some(&json!("text")), Some(&after)).is_none());
+    assert_eq!(changes(None, None), Some(Vec::new()));
+}
+
+#[test]
+fn times_show_in_the_display_zone_with_its_daylight_saving() {
+    let sydney = DisplayZone::default();
+    assert_eq!(sydney.name(), "Australia/Sydney");
+    // 2026-12-06 21:15:30 UTC is the next morning in Sydney, in summer time (UTC+11).
+    assert_eq!(sydney.format(1_796_591_730, false), "2026-12-07 08:15 AEDT");
+    assert_eq!(
+        sydney.format(1_796_591_730, true),
+        "2026-12-07 08:15:30 AEDT"
+    );
+    // In June, standard time (UTC+10).
+    assert_eq!(sydney.format(1_781_000_000, false), "2026-06-09 20:13 AEST");
+    let perth = DisplayZone::named("Australia/Perth").unwrap();
+    assert_eq!(perth.format(1_796_591_730, false), "2026-12-07 05:15 AWST");
+    assert_eq!(
+        DisplayZone::named("UTC").unwrap().format(0, true),
+        "1970-01-01 00:00:00 UTC"
+    );
+    assert!(DisplayZone::named("Mars/Olympus_Mons").is_none());
+    assert_eq!(format_utc_seconds(1_796_591_730), "2026-12-06 21:15:30 UTC");
+}
+
+#[test]
+fn the_days_of_the_display_zone_begin_at_its_midnights() {
+    let sydney = DisplayZone::default();
+    // 2026-12-07 08:15 AEDT; that day began at 2026-12-06 13:00 UTC.
+    let d = DailyCounts::new(&sydney, 1_796_591_730, 3);
+    assert_eq!(d.dates, ["2026-12-05", "2026-12-06", "2026-12-07"]);
+    let midnight = 1_796_562_000 / BUCKET_SECS;
+    let day = 96;
+    assert_eq!(
+        d.bucket_bounds(),
+        [midnight - 2 * day, midnight - day, midnight, midnight + day]
+    );
+    assert_eq!(d.zeros(), [0, 0, 0]);
+
+    // Summer time began in Sydney on 2026-10-04: that day had 23 hours (92 quarter hours).
+    let d = DailyCounts::new(&sydney, 1_791_162_000, 2);
+    assert_eq!(d.dates, ["2026-10-04", "2026-10-05"]);
+    let oct5 = 1_791_118_800 / BUCKET_SECS;
+    assert_eq!(d.bucket_bounds(), [oct5 - 92, oct5, oct5 + 96]);
+
+    // A zone a quarter hour off the hour: Nepal, UTC+5:45.
+    let nepal = DisplayZone::named("Asia/Kathmandu").unwrap();
+    let d = DailyCounts::new(&nepal, 1_796_591_730, 1);
+    assert_eq!(d.dates, ["2026-12-07"]);
+    // 2026-12-07 00:00 NPT is 2026-12-06 18:15 UTC.
+    let start = (1_796_562_000 + 5 * 3_600 + 15 * 60) / BUCKET_SECS;
+    assert_eq!(d.bucket_bounds(), [start, start + 96]);
+}
+
+#[test]
+fn the_overview_range_is_one_of_those_offered() {
+    assert_eq!(overview_days(None), 90);
+    assert_eq!(overview_days(Some("7")), 7);
+    assert_eq!(overview_days(Some(" 30 ")), 30);
+    assert_eq!(overview_days(Some("365")), 90);
+    assert_eq!(overview_days(Some("100000")), 90);
+    assert_eq!(overview_days(Some("-1")), 90);
+    assert_eq!(overview_days(Some("x")), 90);
 }

@@ -1,5 +1,6 @@
 //! The audit log (`/audit`): every audit event, newest first, filtered by registration, actor
-//! and action, paged, with the query in the URL; and whether the audit hash chain verifies.
+//! and action, paged, with the query in the URL, with links to export the filtered events; and
+//! whether the audit hash chain verifies.
 //!
 //! Verifying the chain reads every audit event, so it runs when an administrator asks for it
 //! (`?verify=1`, the "Verify now" link), not on every view; the server keeps the last result
@@ -7,11 +8,10 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::{audit_chain, list_audit};
-use crate::components::{pager, ErrorPanel, Loading, Results, Time};
+use crate::components::{filter_submit, pager, ErrorPanel, Exports, Loading, Results, Time};
 use crate::dto::{format_count, AuditParams, ChainReport, KNOWN_ACTIONS};
 use crate::pages::registration::history;
 
@@ -22,13 +22,18 @@ pub fn AuditPage() -> impl IntoView {
     let params = Memo::new(move |_| query.with(AuditParams::from_query));
     let data = Resource::new(
         move || params.get(),
-        |p| list_audit(p.client_id, p.actor, p.action, p.page),
+        |p| list_audit(p.client_id, p.actor, p.action, p.from, p.to, p.page),
     );
     let verify = Memo::new(move |_| query.with(|q| q.get_str("verify") == Some("1")));
     let chain = Resource::new(move || verify.get(), audit_chain);
     let client_id = move || params.with(|p| p.client_id.clone());
     let actor = move || params.with(|p| p.actor.clone());
     let action = move || params.with(|p| p.action.clone());
+    let from = move || params.with(|p| p.from.clone());
+    let to = move || params.with(|p| p.to.clone());
+    let on_submit = filter_submit(&["client_id", "actor", "action", "from", "to"], |q| {
+        AuditParams::from_query(q).href(1)
+    });
     view! {
         <Title text="Audit log · DCR Admin"/>
         <div class="page-head">
@@ -48,7 +53,7 @@ pub fn AuditPage() -> impl IntoView {
             </Transition>
         </section>
         <div class="card filters">
-            <Form method="GET" action="/audit">
+            <form method="GET" action="/audit" on:submit=on_submit>
                 <div class="toolbar" role="search">
                     <div class="field grow">
                         <label for="client_id">"Registration (client ID)"</label>
@@ -65,6 +70,14 @@ pub fn AuditPage() -> impl IntoView {
                             {KNOWN_ACTIONS.iter().map(|a| view! { <option value=a.as_str()></option> }).collect_view()}
                         </datalist>
                     </div>
+                    <div class="field">
+                        <label for="from">"From (UTC)"</label>
+                        <input id="from" name="from" type="date" value=from prop:value=from/>
+                    </div>
+                    <div class="field">
+                        <label for="to">"To (UTC)"</label>
+                        <input id="to" name="to" type="date" value=to prop:value=to/>
+                    </div>
                     <div class="field actions">
                         <button type="submit" class="btn btn-primary">"Filter"</button>
                         {move || params.with(AuditParams::is_filtered).then(|| view! {
@@ -72,8 +85,13 @@ pub fn AuditPage() -> impl IntoView {
                         })}
                     </div>
                 </div>
-            </Form>
-            <p class="hint">"Filters match exactly. Actors look like admin:<username>, recipient:<software_id> or register-sync."</p>
+            </form>
+            <p class="hint">"Filters match whole values, in any case. Actors look like admin:<username>, recipient:<software_id> or register-sync. The dates include both days."</p>
+            <Exports
+                csv=Signal::derive(move || params.with(|p| p.export_href("csv")))
+                jsonl=Signal::derive(move || params.with(|p| p.export_href("jsonl")))
+                what="events"
+            />
         </div>
         <Results what="audit events">
             {move || Suspend::new(async move {

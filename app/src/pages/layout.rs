@@ -6,6 +6,7 @@ use leptos_router::components::Outlet;
 use leptos_router::hooks::use_location;
 
 use crate::api::whoami;
+use crate::dto::Role;
 
 /// The signed-in pages' frame.
 #[component]
@@ -59,20 +60,30 @@ pub fn TopBar() -> impl IntoView {
     };
     view! {
         <header class="topbar">
-            <a class="brand" href="/">
+            <a class="brand" href="/overview">
                 <span class="brand-mark" aria-hidden="true">"DH"</span>
                 "DCR Admin"
             </a>
             <nav aria-label="Main">
+                <a href="/overview" aria-current=move || current("/overview")>"Overview"</a>
                 <a href="/" aria-current=move || current("/")>"Registrations"</a>
                 <a href="/audit" aria-current=move || current("/audit")>"Audit log"</a>
+                <a href="/provisioning" aria-current=move || current("/provisioning")>"Provisioning"</a>
+                <a href="/webhooks" aria-current=move || current("/webhooks")>"Webhooks"</a>
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        who.await.ok().flatten().filter(|m| m.role == Role::Administrator).map(|_| view! {
+                            <a href="/admins" aria-current=move || current("/admins")>"People"</a>
+                        })
+                    })}
+                </Suspense>
                 <a href="/account" aria-current=move || current("/account")>"Account"</a>
             </nav>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     who.await.ok().flatten().map(|m| view! {
                         <form method="post" action="/auth/logout" class="signout">
-                            <span class="who" title="Signed in as">{m.username}</span>
+                            <span class="who" title="Signed in as">{m.username}<span class="muted">{format!(" · {}", m.role.label())}</span></span>
                             <button type="submit" class="btn btn-ghost">"Sign out"</button>
                         </form>
                     })

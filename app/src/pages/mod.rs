@@ -1,11 +1,16 @@
 //! Pages of the portal.
 
 pub mod account;
+pub mod admins;
 pub mod audit;
 pub mod layout;
 pub mod login;
+pub mod overview;
+pub mod provisioning;
 pub mod registration;
 pub mod registrations;
+pub mod second_factor;
+pub mod webhooks;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -21,6 +26,14 @@ pub fn NotFound() -> impl IntoView {
             <p>"There is nothing at this address."</p>
             <p><a class="btn btn-ghost" href="/">"Back to registrations"</a></p>
         </div>
+    }
+}
+
+/// Answers the page being rendered with 403 Forbidden (on the server).
+pub fn forbidden_status() {
+    #[cfg(feature = "ssr")]
+    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+        res.set_status(http::StatusCode::FORBIDDEN);
     }
 }
 

@@ -1,6 +1,7 @@
-//! Inspect one registration (`/registrations/{client_id}`): its metadata, the decoded SSA, the
-//! redirect URIs, the keys at its `jwks_uri` (fetched on request), the Register's view and its
-//! history; and revoke or release it.
+//! Inspect one registration (`/registrations/{client_id}`): its status and the actions on it
+//! (revoke, release) first, then its ids (each with a copy button), the Register's view, the
+//! redirect URIs, the keys at its `jwks_uri` (fetched on request), its history as before/after
+//! changes, and, folded, the registered metadata and the decoded SSA.
 //!
 //! Everything a recipient supplied is rendered as text. Revocation and release are form posts
 //! with a required reason and confirmation; once the WASM is running each opens in a modal
@@ -11,9 +12,10 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::{get_registration, registration_keys};
-use crate::components::{ErrorPanel, FieldList, Loading, StatusBadge, Time};
+use crate::components::{CopyButton, ErrorPanel, FieldList, Loading, StatusBadge, Time};
 use crate::dto::{
-    encode, registration_href, title_text, AuditItem, KeysReport, RegistrationDetail, Status,
+    encode, registration_href, title_text, AuditItem, Change, KeysReport, ProvisioningDetail,
+    RegistrationDetail, Status,
 };
 use crate::error::AdminError;
 
@@ -35,7 +37,16 @@ pub fn RegistrationPage() -> impl IntoView {
             }
         },
     );
-    let flash = move || query.with(|q| flash_message(q.get_str("done"), q.get_str("error")));
+    let flash = move || {
+        query.with(|q| {
+            flash_message(
+                q.get_str("done"),
+                q.get_str("error"),
+                q.get_str("status"),
+                q.get_str("count"),
+            )
+        })
+    };
     view! {
         <nav class="breadcrumb" aria-label="Breadcrumb">
             <a href="/">"Registrations"</a>
@@ -67,21 +78,59 @@ pub fn RegistrationPage() -> impl IntoView {
     }
 }
 
-fn flash_message(done: Option<&str>, error: Option<&str>) -> Option<(bool, &'static str)> {
+fn flash_message(
+    done: Option<&str>,
+    error: Option<&str>,
+    status: Option<&str>,
+    count: Option<&str>,
+) -> Option<(bool, String)> {
+    // A count is digits only, or not shown.
+    let count =
+        count.filter(|c| !c.is_empty() && c.len() <= 6 && c.bytes().all(|b| b.is_ascii_digit()));
+    let ok = |t: &str| Some((true, t.to_owned()));
+    let err = |t: &str| Some((false, t.to_owned()));
     match (done, error) {
-        (Some("revoked"), _) => Some((true, "The registration is revoked. From now on the recipient's tokens and management calls are refused.")),
-        (Some("already_revoked"), _) => Some((true, "This registration was already revoked; nothing changed.")),
-        (Some("released"), _) => Some((true, "The registration is released. Its client ID no longer works, and the software product may register again: tell the recipient to register (POST /register) to get a new client ID.")),
-        (Some("already_released"), _) => Some((true, "This registration was already released; nothing changed.")),
-        (Some("already_free"), _) => Some((true, "This registration is deleted or removed, so its software product ID is already free; nothing changed.")),
-        (_, Some("release_reason")) => Some((false, "Give a reason for the release (4 to 500 characters); it is kept in the audit trail.")),
-        (_, Some("release_confirm")) => Some((false, "Tick the box to confirm the release.")),
-        (_, Some(e)) if e.starts_with("release") => Some((false, "The release could not be completed. Try again in a moment.")),
-        (_, Some("reason")) => Some((false, "Give a reason for the revocation (4 to 500 characters); it is kept in the audit trail.")),
-        (_, Some("confirm")) => Some((false, "Tick the box to confirm the revocation.")),
-        (_, Some("state")) => Some((false, "Only an active registration can be revoked; this one's status has changed.")),
-        (_, Some(_)) => Some((false, "The revocation could not be completed. Try again in a moment.")),
+        (Some("revoked"), _) => ok("The registration is revoked. From now on the recipient's tokens and management calls are refused."),
+        (Some("already_revoked"), _) => ok("This registration was already revoked; nothing changed."),
+        (Some("released"), _) => ok("The registration is released. Its client ID no longer works, and the software product may register again: tell the recipient to register (POST /register) to get a new client ID."),
+        (Some("already_released"), _) => ok("This registration was already released; nothing changed."),
+        (Some("already_free"), _) => ok("This registration is deleted or removed, so its software product ID is already free; nothing changed."),
+        (Some("brand_revoked" | "legal_entity_revoked"), _) => ok(&format!(
+            "{} registrations are revoked, each with this reason; the audit log shows them with the group's event.",
+            count.unwrap_or("The")
+        )),
+        (Some("brand_none" | "legal_entity_none"), _) => ok("No registration of the group was active any more; nothing changed."),
+        (_, Some("brand_too_many" | "legal_entity_too_many")) => err("The group has more than 1,000 active registrations: revoke them from the command line or in parts."),
+        (_, Some("legal_entity_none")) => err("This registration names no legal entity."),
+        (Some("retried"), _) => ok("The waiting changes are being delivered to the authorization server now. Reload the page in a moment to see the outcome."),
+        (_, Some("retry_nothing")) => ok("Nothing was waiting to be delivered for this registration."),
+        (_, Some("retry_unavailable")) => err("The delivery could not be requested. Try again in a moment."),
+        // Shown beside the form they are about (see `DangerAction`).
+        (
+            _,
+            Some(
+                "reason" | "confirm" | "release_reason" | "release_confirm" | "brand_reason"
+                | "brand_confirm" | "legal_entity_reason" | "legal_entity_confirm",
+            ),
+        ) => None,
+        (_, Some(e)) if e.starts_with("release") => err("The release could not be completed. Try again in a moment."),
+        (_, Some("state")) => Some((false, not_revocable(status.and_then(Status::parse)))),
+        (_, Some(_)) => err("The revocation could not be completed. Try again in a moment."),
         _ => None,
+    }
+}
+
+/// Why a revocation was refused: which statuses can be revoked (those of an active
+/// registration, as the revocation's store update requires) and which this one has.
+fn not_revocable(status: Option<Status>) -> String {
+    let can = format!(
+        "Only a registration that is {} or {} can be revoked",
+        Status::Active.label(),
+        Status::Inactive.label()
+    );
+    match status {
+        Some(s) => format!("{can}; this one is {}.", s.label()),
+        None => format!("{can}; this one's status has changed."),
     }
 }
 
@@ -116,16 +165,40 @@ fn Detail(
             {d.status_reason.clone().map(|r| view! { " " <span class="muted">"Reason: "</span><q class="reason">{r}</q> })}
         </p>
 
+        // The actions first: what an operator comes here to do is at the top, not below the SSA.
+        {(d.can_act && matches!(s.status, Status::Active | Status::Inactive | Status::Revoked)).then(|| view! {
+            <div class="actions-top">
+                {matches!(s.status, Status::Active | Status::Inactive).then(|| view! {
+                    <DangerAction copy=&REVOKE client_id=s.client_id.clone() name=title.clone()/>
+                })}
+                <DangerAction copy=&RELEASE client_id=s.client_id.clone() name=title.clone()/>
+                // A whole brand or legal entity at once, when it has more than this one.
+                {(d.brand_active > 1).then(|| view! {
+                    <DangerAction copy=&REVOKE_BRAND client_id=s.client_id.clone()
+                        name=format!("{} · {} active registrations", s.org_name, d.brand_active)/>
+                })}
+                {d.legal_entity_active.filter(|n| *n > 1).map(|n| view! {
+                    <DangerAction copy=&REVOKE_LEGAL_ENTITY client_id=s.client_id.clone()
+                        name=format!("{} · {n} active registrations", s.legal_entity_name.clone().unwrap_or_default())/>
+                })}
+            </div>
+        })}
+        {(!d.can_act && matches!(s.status, Status::Active | Status::Inactive | Status::Revoked)).then(|| view! {
+            <p class="muted viewer-note">"Your role lets you read this registration; an operator or administrator can revoke or release it."</p>
+        })}
+
         <div class="grid-2">
             <section class="card" aria-labelledby="h-summary">
                 <h2 id="h-summary">"Registration"</h2>
                 <dl class="meta">
-                    <dt>"Client ID"</dt><dd class="mono">{s.client_id.clone()}</dd>
+                    <dt>"Client ID"</dt><dd><span class="mono">{s.client_id.clone()}</span>" "<CopyButton value=s.client_id.clone() label="client ID"/></dd>
                     <dt>"Software product ID"</dt>
-                    <dd><span class="mono">{s.software_id.clone()}</span>
+                    <dd><span class="mono">{s.software_id.clone()}</span>" "<CopyButton value=s.software_id.clone() label="software product ID"/>
                         <div class="sub"><a href=product_href>"Every registration of this software product"</a></div></dd>
-                    <dt>"Brand"</dt><dd>{s.org_name.clone()}<div class="sub mono">{s.org_id.clone()}</div></dd>
-                    <dt>"Legal entity"</dt><dd>{s.legal_entity_name.clone().unwrap_or_default()}<div class="sub mono">{s.legal_entity_id.clone().unwrap_or_default()}</div></dd>
+                    <dt>"Brand"</dt><dd>{s.org_name.clone()}<div class="sub"><span class="mono">{s.org_id.clone()}</span>" "<CopyButton value=s.org_id.clone() label="brand ID"/></div></dd>
+                    <dt>"Legal entity"</dt><dd>{s.legal_entity_name.clone().unwrap_or_default()}{s.legal_entity_id.clone().map(|id| view! {
+                        <div class="sub"><span class="mono">{id.clone()}</span>" "<CopyButton value=id label="legal entity ID"/></div>
+                    })}</dd>
                     <dt>"Scope"</dt><dd class="mono">{d.scope.clone()}</dd>
                     <dt>"Registered"</dt><dd><Time secs=s.created_at/></dd>
                     <dt>"Client ID issued"</dt><dd><Time secs=d.client_id_issued_at/></dd>
@@ -153,6 +226,8 @@ fn Detail(
                 }}
             </section>
         </div>
+
+        {d.provisioning.clone().map(|p| view! { <ProvisioningCard p client_id=s.client_id.clone() can_act=d.can_act/> })}
 
         <section class="card" id="keys" aria-labelledby="h-keys">
             <h2 id="h-keys">"Keys"</h2>
@@ -184,27 +259,80 @@ fn Detail(
             {history(d.history.clone())}
         </section>
 
-        <section class="card" aria-labelledby="h-metadata">
-            <h2 id="h-metadata">"Registered metadata"</h2>
-            <FieldList fields=d.metadata.clone() empty="No metadata stored."/>
+        // What the recipient sent, folded: long, and read less often than the rest.
+        <section class="card fold" id="metadata" aria-labelledby="h-metadata">
+            <details>
+                <summary><h2 id="h-metadata">"Registered metadata"</h2><span class="muted">{format!("{} fields", d.metadata.len())}</span></summary>
+                <FieldList fields=d.metadata.clone() empty="No metadata stored."/>
+            </details>
         </section>
 
-        <section class="card" aria-labelledby="h-ssa">
-            <h2 id="h-ssa">"Software statement (SSA)"</h2>
-            <p class="muted">"Decoded from the SSA the recipient presented; its signature was verified against the CDR Register's keys at registration."</p>
-            {d.ssa_problem.clone().map(|p| view! { <p class="alert alert-error">{p}</p> })}
-            <h3>"Header"</h3>
-            <FieldList fields=d.ssa_header.clone() empty="No header."/>
-            <h3>"Claims"</h3>
-            <FieldList fields=d.ssa_claims.clone() empty="No claims."/>
+        <section class="card fold" id="ssa" aria-labelledby="h-ssa">
+            <details open=d.ssa_problem.is_some()>
+                <summary><h2 id="h-ssa">"Software statement (SSA)"</h2><span class="muted">{format!("{} claims", d.ssa_claims.len())}</span></summary>
+                <p class="muted">"Decoded from the SSA the recipient presented; its signature was verified against the CDR Register's keys at registration."</p>
+                {d.ssa_problem.clone().map(|p| view! { <p class="alert alert-error">{p}</p> })}
+                <h3>"Header"</h3>
+                <FieldList fields=d.ssa_header.clone() empty="No header."/>
+                <h3>"Claims"</h3>
+                <FieldList fields=d.ssa_claims.clone() empty="No claims."/>
+            </details>
         </section>
 
-        {(s.status == Status::Active || s.status == Status::Inactive).then(|| view! {
-            <DangerAction copy=&REVOKE client_id=s.client_id.clone() name=title.clone()/>
-        })}
-        {matches!(s.status, Status::Active | Status::Inactive | Status::Revoked).then(|| view! {
-            <DangerAction copy=&RELEASE client_id=s.client_id.clone() name=title.clone()/>
-        })}
+    }
+}
+
+/// The registration's client at the bank's authorization server: its state, the changes
+/// waiting for delivery with a button to deliver them now, and what the last reconciliation
+/// found.
+#[component]
+fn ProvisioningCard(p: ProvisioningDetail, client_id: String, can_act: bool) -> impl IntoView {
+    use crate::pages::provisioning::{drift_kind, state_badge};
+    let retry = format!("{}/provisioning/retry", registration_href(&client_id));
+    view! {
+        <section class="card" id="provisioning" aria-labelledby="h-provisioning">
+            <h2 id="h-provisioning">"Bank's authorization server"</h2>
+            <dl class="meta">
+                <dt>"State"</dt><dd>{state_badge(&p.state)}" "<span class="muted">"since "<Time secs=p.updated_at/></span></dd>
+                <dt>"Client ID there"</dt>
+                <dd>{match p.downstream_client_id.clone() {
+                    Some(id) => view! { <span class="mono">{id}</span> }.into_any(),
+                    None => view! { <span class="muted">"Not created yet"</span> }.into_any(),
+                }}</dd>
+                {p.last_error.clone().map(|e| view! {
+                    <dt>"Last error"</dt>
+                    <dd><span class="error-text">{e}</span><div class="sub">{format!("{} failed attempts", p.attempts)}</div></dd>
+                })}
+                {p.drift.clone().map(|d| view! {
+                    <dt>"Last reconciliation"</dt>
+                    <dd>{drift_kind(&d.kind)}": "{d.detail}<div class="sub">"Found "<Time secs=d.found_at/>
+                        {d.repaired_at.map(|_| " · repair queued")}</div></dd>
+                })}
+            </dl>
+            {if p.waiting.is_empty() {
+                view! { <p class="muted">"Nothing waits to be delivered."</p> }.into_any()
+            } else {
+                view! {
+                    <h3>"Waiting changes"</h3>
+                    <ul class="plain waiting">
+                        {p.waiting.into_iter().map(|w| view! {
+                            <li><span class="action">{w.operation}</span>
+                                {if w.attempts == 0 {
+                                    view! { " · not tried yet" }.into_any()
+                                } else {
+                                    view! { {format!(" · {} failed attempts · next ", w.attempts)}<Time secs=w.next_attempt_at/> }.into_any()
+                                }}
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                    {can_act.then(|| view! {
+                        <form method="post" action=retry class="retry-form">
+                            <button type="submit" class="btn">"Deliver now"</button>
+                        </form>
+                    })}
+                }.into_any()
+            }}
+        </section>
     }
 }
 
@@ -258,6 +386,41 @@ fn details(d: String) -> AnyView {
     .into_any()
 }
 
+/// Most changed fields shown open; more are folded behind their count.
+const OPEN_CHANGES: usize = 6;
+
+/// An event's changes as a list of fields, each with its value before (struck out) and after
+/// (inserted).
+fn changes_view(changes: Vec<Change>) -> AnyView {
+    let n = changes.len();
+    let side = |v: Option<String>, after: bool| match v {
+        None => view! { <span class="muted">"(none)"</span> }.into_any(),
+        Some(v) if after => view! { <ins>{v}</ins> }.into_any(),
+        Some(v) => view! { <del>{v}</del> }.into_any(),
+    };
+    let list = view! {
+        <dl class="diff">
+            {changes.into_iter().map(|c| view! {
+                <div>
+                    <dt class="mono">{c.field}</dt>
+                    <dd>{side(c.before, false)}<span aria-label="became">" → "</span>{side(c.after, true)}</dd>
+                </div>
+            }).collect_view()}
+        </dl>
+    };
+    if n <= OPEN_CHANGES {
+        list.into_any()
+    } else {
+        view! {
+            <details class="long">
+                <summary>{format!("{n} fields changed")}</summary>
+                {list}
+            </details>
+        }
+        .into_any()
+    }
+}
+
 /// Audit events as a table (shared with the audit page).
 pub fn history(items: Vec<AuditItem>) -> impl IntoView {
     if items.is_empty() {
@@ -277,7 +440,7 @@ pub fn history(items: Vec<AuditItem>) -> impl IntoView {
                 <tbody>
                     {items.into_iter().map(|e| view! {
                         <tr>
-                            <td data-label="When" class="nowrap"><crate::components::Time secs=e.occurred_at/></td>
+                            <td data-label="When" class="nowrap"><crate::components::Time secs=e.occurred_at seconds=true/></td>
                             <td data-label="Actor"><crate::components::Id value=e.actor/></td>
                             <td data-label="Action"><span class="action">{e.action}</span></td>
                             <td data-label="Registration">{e.client_id.map(|c| view! {
@@ -285,6 +448,7 @@ pub fn history(items: Vec<AuditItem>) -> impl IntoView {
                             })}</td>
                             <td data-label="Details">
                                 {e.reason.map(|r| view! { <q class="reason">{r}</q> })}
+                                {(!e.changes.is_empty()).then(|| changes_view(e.changes))}
                                 {e.details.map(details)}
                             </td>
                         </tr>
@@ -306,6 +470,9 @@ struct ActionCopy {
     dialog_title: &'static str,
     confirm: &'static str,
     submit: &'static str,
+    /// The `error=` values the server sends back for this form's reason and confirmation.
+    reason_error: &'static str,
+    confirm_error: &'static str,
 }
 
 const REVOKE: ActionCopy = ActionCopy {
@@ -316,6 +483,8 @@ const REVOKE: ActionCopy = ActionCopy {
     dialog_title: "Revoke this registration?",
     confirm: " I understand the recipient loses access immediately.",
     submit: "Revoke registration",
+    reason_error: "reason",
+    confirm_error: "confirm",
 };
 
 const RELEASE: ActionCopy = ActionCopy {
@@ -326,26 +495,101 @@ const RELEASE: ActionCopy = ActionCopy {
     dialog_title: "Release this registration?",
     confirm: " I have checked who is asking, and this client ID stops working for good.",
     submit: "Release registration",
+    reason_error: "release_reason",
+    confirm_error: "release_confirm",
 };
+
+const REVOKE_BRAND: ActionCopy = ActionCopy {
+    slug: "revoke-brand",
+    heading: "Revoke the brand",
+    intro: "Revokes every active registration of this brand at once, in one step with one reason: each recipient's tokens stop working and each is audited as a revocation, with one event for the group. Use it when the brand itself must be cut off.",
+    open: "Revoke the brand…",
+    dialog_title: "Revoke every active registration of this brand?",
+    confirm: " I understand every one of these recipients loses access immediately.",
+    submit: "Revoke the brand's registrations",
+    reason_error: "brand_reason",
+    confirm_error: "brand_confirm",
+};
+
+const REVOKE_LEGAL_ENTITY: ActionCopy = ActionCopy {
+    slug: "revoke-legal-entity",
+    heading: "Revoke the legal entity",
+    intro: "Revokes every active registration of this legal entity (all its brands) at once, in one step with one reason: each recipient's tokens stop working and each is audited as a revocation, with one event for the group.",
+    open: "Revoke the legal entity…",
+    dialog_title: "Revoke every active registration of this legal entity?",
+    confirm: " I understand every one of these recipients loses access immediately.",
+    submit: "Revoke the legal entity's registrations",
+    reason_error: "legal_entity_reason",
+    confirm_error: "legal_entity_confirm",
+};
+
+/// What the server said was wrong with an action's form, read from the URL it redirected to
+/// (`error=` and the reason typed, `reason=`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FormError {
+    Reason,
+    Confirm,
+}
+
+impl FormError {
+    fn of(copy: &ActionCopy, error: Option<&str>) -> Option<Self> {
+        match error {
+            Some(e) if e == copy.reason_error => Some(Self::Reason),
+            Some(e) if e == copy.confirm_error => Some(Self::Confirm),
+            _ => None,
+        }
+    }
+
+    fn message(self, copy: &ActionCopy) -> &'static str {
+        match (self, copy.slug) {
+            (Self::Reason, "release") => "Give a reason for the release (4 to 500 characters, spaces aside); it is kept in the audit trail.",
+            (Self::Reason, _) => "Give a reason for the revocation (4 to 500 characters, spaces aside); it is kept in the audit trail.",
+            (Self::Confirm, "release") => "Tick the box to confirm the release.",
+            (Self::Confirm, _) => "Tick the box to confirm the revocation.",
+        }
+    }
+}
 
 /// An irreversible action (revoke, release). Without the WASM a disclosure holds the form; with
 /// it a button opens the same form in a modal dialog. Either way the browser posts the form and
-/// the server answers with a redirect back here.
+/// the server answers with a redirect back here. When the server refused the form, the form is
+/// open (the dialog too, once the WASM runs) with the reason typed and the error beside it, and
+/// the focus on the field to fix.
 #[component]
 fn DangerAction(copy: &'static ActionCopy, client_id: String, name: String) -> impl IntoView {
+    let query = use_query_map();
+    let (error, typed) = query.with_untracked(|q| {
+        let error = FormError::of(copy, q.get_str("error"));
+        let typed = error
+            .and_then(|_| q.get("reason"))
+            .map(|r| {
+                r.chars()
+                    .take(*crate::dto::REASON_CHARS.end())
+                    .collect::<String>()
+            })
+            .unwrap_or_default();
+        (error, typed)
+    });
     let (hydrated, set_hydrated) = signal(false);
     // Effects run in the browser only, after hydration.
     Effect::new(move |_| set_hydrated.set(true));
     let dialog = NodeRef::<leptos::html::Dialog>::new();
+    // The server refused the form: open it again in the dialog once there is one.
+    Effect::new(move |_| {
+        if let (Some(d), Some(_)) = (dialog.get(), error) {
+            let _ = d.show_modal();
+        }
+    });
     let action = format!("{}/{}", registration_href(&client_id), copy.slug);
     let heading_id = format!("h-{}", copy.slug);
     view! {
-        <section class="card danger-zone" aria-labelledby=heading_id.clone()>
+        <section class="card danger-zone" id=format!("{}-action", copy.slug) aria-labelledby=heading_id.clone()>
             <h2 id=heading_id.clone()>{copy.heading}</h2>
             <p>{copy.intro}</p>
             {move || {
                 let action = action.clone();
                 let name = name.clone();
+                let typed = typed.clone();
                 if hydrated.get() {
                     let title_id = format!("{}-title", copy.slug);
                     view! {
@@ -360,15 +604,15 @@ fn DangerAction(copy: &'static ActionCopy, client_id: String, name: String) -> i
                         <dialog node_ref=dialog aria-labelledby=title_id.clone() class=format!("{}-dialog action-dialog", copy.slug)>
                             <h2 id=title_id.clone()>{copy.dialog_title}</h2>
                             <p><strong>{name}</strong></p>
-                            {action_form(copy, action, Some(dialog))}
+                            {action_form(copy, action, Some(dialog), error, typed)}
                         </dialog>
                     }
                     .into_any()
                 } else {
                     view! {
-                        <details class=format!("{}-details action-details", copy.slug)>
+                        <details class=format!("{}-details action-details", copy.slug) open=error.is_some()>
                             <summary class="btn btn-danger">{copy.open}</summary>
-                            {action_form(copy, action, None)}
+                            {action_form(copy, action, None, error, typed)}
                         </details>
                     }
                     .into_any()
@@ -382,16 +626,56 @@ fn action_form(
     copy: &'static ActionCopy,
     action: String,
     dialog: Option<NodeRef<leptos::html::Dialog>>,
+    error: Option<FormError>,
+    typed: String,
 ) -> impl IntoView {
     let reason_id = format!("{}-reason", copy.slug);
     let hint_id = format!("{}-reason-hint", copy.slug);
+    let error_id = format!("{}-error", copy.slug);
+    let described = if error.is_some() {
+        format!("{hint_id} {error_id}")
+    } else {
+        hint_id.clone()
+    };
+    let reason = NodeRef::<leptos::html::Textarea>::new();
+    // The browser's own checks (required, minlength) take a reason of spaces; the server trims
+    // it first. Once the WASM runs, the same rule is the textarea's custom validity, so such a
+    // reason is refused before the form is sent.
+    let check = move || {
+        if let Some(el) = reason.get() {
+            el.set_custom_validity(crate::dto::reason_problem(&el.value()).unwrap_or(""));
+        }
+    };
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        check();
+        if let Some(el) = reason.get() {
+            if !el.check_validity() {
+                ev.prevent_default();
+                let _ = el.report_validity();
+            }
+        }
+    };
     view! {
-        <form method="post" action=action class=format!("stack {}-form action-form", copy.slug)>
+        <form method="post" action=action class=format!("stack {}-form action-form", copy.slug) on:submit=on_submit>
             <label for=reason_id.clone()>"Reason"</label>
-            <p class="hint" id=hint_id.clone()>"Kept in the audit trail with your name and the time. 4 to 500 characters."</p>
-            <textarea id=reason_id name="reason" required minlength="4" maxlength="500" aria-describedby=hint_id></textarea>
+            <p class="hint" id=hint_id>"Kept in the audit trail with your name and the time. 4 to 500 characters."</p>
+            {error.map(|e| view! {
+                <p class="alert alert-error form-error" id=error_id role="alert">{e.message(copy)}</p>
+            })}
+            <textarea
+                id=reason_id
+                name="reason"
+                node_ref=reason
+                required
+                minlength="4"
+                maxlength="500"
+                aria-describedby=described
+                aria-invalid=(error == Some(FormError::Reason)).then_some("true")
+                autofocus=error == Some(FormError::Reason)
+                on:input=move |_| check()
+            >{typed}</textarea>
             <label class="check">
-                <input type="checkbox" name="confirm" value="yes" required/>
+                <input type="checkbox" name="confirm" value="yes" required autofocus=error == Some(FormError::Confirm)/>
                 {copy.confirm}
             </label>
             <div class="form-actions">

@@ -2,15 +2,18 @@
 //! (`?q=&status=&sort=&page=`) so that a view can be bookmarked and the back button works.
 //!
 //! The filter is a GET form: before the WASM arrives the browser submits it and the server
-//! renders the result; after, the router navigates without a reload.
+//! renders the result; after, the router navigates without a reload to the URL the page's links
+//! use ([`ListParams::href`]). Links under the form download the filtered list as CSV or JSON
+//! lines ([`ListParams::export_href`]).
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::list_registrations;
-use crate::components::{pager, ErrorPanel, Id, Results, StatusBadge, Time};
+use crate::components::{
+    filter_submit, pager, ErrorPanel, Exports, Id, Results, StatusBadge, Time,
+};
 use crate::dto::{format_count, registration_href, ListParams, RegistrationPage, SortKey, Status};
 
 /// The registration list.
@@ -54,9 +57,12 @@ fn Filters(params: Memo<ListParams>) -> impl IntoView {
     let q = move || params.with(|p| p.q.clone());
     let status = move || params.with(|p| p.status.map_or("", Status::as_str));
     let sort = move || params.with(|p| p.sort.as_str());
+    let on_submit = filter_submit(&["q", "status", "sort"], |q| {
+        ListParams::from_query(q).href(1)
+    });
     view! {
         <div class="card filters">
-            <Form method="GET" action="/">
+            <form method="GET" action="/" on:submit=on_submit>
                 <div class="toolbar" role="search">
                     <div class="field grow">
                         <label for="q">"Search"</label>
@@ -100,7 +106,12 @@ fn Filters(params: Memo<ListParams>) -> impl IntoView {
                         })}
                     </div>
                 </div>
-            </Form>
+            </form>
+            <Exports
+                csv=Signal::derive(move || params.with(|p| p.export_href("csv")))
+                jsonl=Signal::derive(move || params.with(|p| p.export_href("jsonl")))
+                what="registrations"
+            />
         </div>
     }
 }
@@ -111,11 +122,17 @@ fn results(page: RegistrationPage, params: &ListParams) -> impl IntoView {
         move |n: u32| params.href(n)
     };
     if page.total == 0 {
+        // Spelling advice only for a search: a status filter alone has nothing to misspell.
+        let advice = match (params.q.is_empty(), params.status) {
+            (false, None) => "Nothing matches this search. Check the spelling, or search by part of a name or an id.",
+            (false, Some(_)) => "Nothing with this status matches this search. Check the spelling, or search by part of a name or an id.",
+            (true, _) => "No registrations with this status.",
+        };
         return if params.is_filtered() {
             view! {
                 <div class="empty card">
                     <h2>"No registrations match"</h2>
-                    <p>"Nothing matches this search and filter. Check the spelling, or search by part of a name or an id."</p>
+                    <p>{advice}</p>
                     <p><a class="btn btn-ghost" href="/">"Show all registrations"</a></p>
                 </div>
             }
@@ -152,13 +169,13 @@ fn results(page: RegistrationPage, params: &ListParams) -> impl IntoView {
                 <caption class="sr-only">{heading}</caption>
                 <thead>
                     <tr>
-                        <th scope="col">"Software product"</th>
+                        {sort_header("Software product", params, (SortKey::NameAsc, Some(SortKey::NameDesc)))}
                         <th scope="col">"Software product ID"</th>
                         <th scope="col">"Brand"</th>
                         <th scope="col">"Legal entity"</th>
                         <th scope="col">"Status"</th>
-                        <th scope="col">"Registered"</th>
-                        <th scope="col">"Updated"</th>
+                        {sort_header("Registered", params, (SortKey::CreatedDesc, Some(SortKey::CreatedAsc)))}
+                        {sort_header("Updated", params, (SortKey::UpdatedDesc, None))}
                     </tr>
                 </thead>
                 <tbody>
@@ -193,4 +210,47 @@ fn results(page: RegistrationPage, params: &ListParams) -> impl IntoView {
         {pager(page.page, page.per_page, page.total, &href)}
     }
     .into_any()
+}
+
+/// A column header that sorts the list by its column: `orders` is the order a first click gives
+/// and the reverse one, if the column has it; a click on the sorted column reverses it. The
+/// header says how the list is sorted (`aria-sort`).
+fn sort_header(
+    label: &'static str,
+    params: &ListParams,
+    (first, reverse): (SortKey, Option<SortKey>),
+) -> impl IntoView {
+    let current = params.sort;
+    let descending = |k: SortKey| {
+        matches!(
+            k,
+            SortKey::CreatedDesc | SortKey::UpdatedDesc | SortKey::NameDesc
+        )
+    };
+    let (sorted, next) = if current == first {
+        (Some(current), reverse.unwrap_or(first))
+    } else if Some(current) == reverse {
+        (Some(current), first)
+    } else {
+        (None, first)
+    };
+    let aria = sorted.map(|k| {
+        if descending(k) {
+            "descending"
+        } else {
+            "ascending"
+        }
+    });
+    let arrow = sorted.map(|k| if descending(k) { " ▼" } else { " ▲" });
+    let href = ListParams {
+        sort: next,
+        ..params.clone()
+    }
+    .href(1);
+    let title = format!("Sort: {}", next.label());
+    view! {
+        <th scope="col" aria-sort=aria>
+            <a class="sort" href=href title=title>{label}<span aria-hidden="true">{arrow}</span></a>
+        </th>
+    }
 }

@@ -31,6 +31,7 @@ pub mod jose;
 pub mod registration;
 pub mod ssa;
 pub mod token;
+pub mod totp;
 
 #[cfg(any(test, feature = "test-util"))]
 pub mod testutil;

@@ -6,10 +6,13 @@
 //! certificate and the CA it trusts, and a small `state.json` (software product, brand, the
 //! `client_id` once registered). The commands fetch an SSA from the Register (simulator), then
 //! register, read, update and delete the registration at a Data Holder and request the
-//! `cdr:registration` token, printing the Data Holder's JSON answers.
+//! `cdr:registration` token, printing the Data Holder's JSON answers. With provisioning on
+//! (docs/provisioning.md) the same client exists at the bank's authorization server, the
+//! *downstream*, and the recipient can ask it for a token too ([`Downstream`]).
 //!
 //! The request builders ([`registration_request_claims`], [`client_assertion_claims`],
-//! [`token_form`]) are pure and public, for the benchmark and tests.
+//! [`token_form`], [`client_credentials_form`]) are pure and public, for the benchmark and
+//! tests.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -275,12 +278,32 @@ pub fn client_assertion_claims(client_id: &str, aud: &str, now: i64) -> Value {
 /// The form of a `client_credentials` token request for `cdr:registration`.
 #[must_use]
 pub fn token_form(assertion: &str) -> Vec<(&'static str, String)> {
+    client_credentials_form(assertion, "cdr:registration")
+}
+
+/// The form of a `client_credentials` token request for `scope`, the client authenticated by
+/// the `private_key_jwt` `assertion` (RFC 7523 §2.2).
+#[must_use]
+pub fn client_credentials_form(assertion: &str, scope: &str) -> Vec<(&'static str, String)> {
     vec![
         ("grant_type", "client_credentials".into()),
         ("client_assertion_type", JWT_BEARER.into()),
         ("client_assertion", assertion.into()),
-        ("scope", "cdr:registration".into()),
+        ("scope", scope.into()),
     ]
+}
+
+/// The RFC 8705 `x5t#S256` thumbprint of the first certificate in `cert_pem`: what a token
+/// bound to that certificate carries in `cnf`.
+///
+/// # Errors
+/// No certificate in the PEM.
+pub fn certificate_thumbprint(cert_pem: &str) -> anyhow::Result<String> {
+    let der = rustls_pemfile::certs(&mut cert_pem.as_bytes())
+        .next()
+        .context("no certificate in the PEM")?
+        .context("parsing the certificate")?;
+    Ok(dcr_core::jose::thumbprint_x5t_s256(&der))
 }
 
 /// The URL of the Register's Get SSA (v3 path, industry `all`).
@@ -322,6 +345,44 @@ pub async fn fetch_ssa(
     Ok(ssa.trim().to_string())
 }
 
+/// An authorization server's discovery document (OpenID Connect Discovery 1.0 §4).
+struct Discovery(Value);
+
+impl Discovery {
+    /// Reads `{base}/.well-known/openid-configuration`.
+    async fn read(http: &reqwest::Client, base: &str) -> anyhow::Result<Self> {
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            base.trim_end_matches('/')
+        );
+        let doc = http
+            .get(&url)
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))?
+            .error_for_status()
+            .with_context(|| format!("GET {url}"))?
+            .json()
+            .await
+            .with_context(|| format!("reading {url}"))?;
+        Ok(Self(doc))
+    }
+
+    /// A string member the document must have.
+    fn field(&self, name: &str) -> anyhow::Result<String> {
+        self.optional(name)
+            .with_context(|| format!("the discovery document has no {name}"))
+    }
+
+    /// A string member the document may have.
+    fn optional(&self, name: &str) -> Option<String> {
+        self.0
+            .get(name)
+            .and_then(Value::as_str)
+            .map(ToString::to_string)
+    }
+}
+
 /// Where a Data Holder's endpoints are, and its issuer (the `aud` of everything we send).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataHolder {
@@ -339,30 +400,11 @@ impl DataHolder {
     /// # Errors
     /// Transport failure or a document without those fields.
     pub async fn discover(http: &reqwest::Client, base: &str) -> anyhow::Result<Self> {
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            base.trim_end_matches('/')
-        );
-        let doc: Value = http
-            .get(&url)
-            .send()
-            .await
-            .with_context(|| format!("GET {url}"))?
-            .error_for_status()
-            .with_context(|| format!("GET {url}"))?
-            .json()
-            .await
-            .with_context(|| format!("reading {url}"))?;
-        let field = |name: &str| {
-            doc.get(name)
-                .and_then(Value::as_str)
-                .map(ToString::to_string)
-                .with_context(|| format!("the discovery document has no {name}"))
-        };
+        let doc = Discovery::read(http, base).await?;
         Ok(Self {
-            issuer: field("issuer")?,
-            registration_endpoint: field("registration_endpoint")?,
-            token_endpoint: field("token_endpoint")?,
+            issuer: doc.field("issuer")?,
+            registration_endpoint: doc.field("registration_endpoint")?,
+            token_endpoint: doc.field("token_endpoint")?,
         })
     }
 
@@ -387,7 +429,38 @@ impl DataHolder {
     }
 }
 
-/// A Data Holder's answer: the status and the JSON body (`null` when there is none).
+/// The bank's authorization server that the Data Holder provisions every registration into
+/// (docs/provisioning.md): the registration's client_id, keys and client certificate work
+/// there too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Downstream {
+    /// `issuer` from discovery.
+    pub issuer: String,
+    /// `token_endpoint`, also the `aud` of the client assertions sent there (RFC 7523 §3
+    /// accepts it; node-oidc-provider takes the issuer, the token endpoint or the endpoint
+    /// called).
+    pub token_endpoint: String,
+    /// `introspection_endpoint` (RFC 7662), when it has one.
+    pub introspection_endpoint: Option<String>,
+}
+
+impl Downstream {
+    /// Reads `{issuer}/.well-known/openid-configuration`.
+    ///
+    /// # Errors
+    /// Transport failure or a document without `issuer` or `token_endpoint`.
+    pub async fn discover(http: &reqwest::Client, issuer: &str) -> anyhow::Result<Self> {
+        let doc = Discovery::read(http, issuer).await?;
+        Ok(Self {
+            issuer: doc.field("issuer")?,
+            token_endpoint: doc.field("token_endpoint")?,
+            introspection_endpoint: doc.optional("introspection_endpoint"),
+        })
+    }
+}
+
+/// A server's answer (the Data Holder's or the downstream's): the status and the JSON body
+/// (`null` when there is none).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
     /// HTTP status.
@@ -501,13 +574,64 @@ impl Recipient {
         now: i64,
     ) -> anyhow::Result<Answer> {
         let assertion = self.sign(&client_assertion_claims(client_id, &dh.issuer, now))?;
+        self.post_form(&dh.token_endpoint, &token_form(&assertion))
+            .await
+    }
+
+    /// A `client_credentials` token request for `scope` at the downstream, authenticated with
+    /// `private_key_jwt` signed by the key registered at the Data Holder, over mTLS with the
+    /// client certificate, so that the token is bound to it (RFC 8705 §3).
+    ///
+    /// # Errors
+    /// Transport failure or a signing failure.
+    pub async fn downstream_token(
+        &self,
+        ds: &Downstream,
+        client_id: &str,
+        scope: &str,
+        now: i64,
+    ) -> anyhow::Result<Answer> {
+        let assertion = self.sign(&client_assertion_claims(client_id, &ds.token_endpoint, now))?;
+        self.post_form(
+            &ds.token_endpoint,
+            &client_credentials_form(&assertion, scope),
+        )
+        .await
+    }
+
+    /// Introspects `token` at the downstream (RFC 7662), authenticated as for a token request:
+    /// what the access token is bound to (`cnf`), which its opaque value does not show. `None`
+    /// when the downstream has no introspection endpoint.
+    ///
+    /// # Errors
+    /// Transport failure or a signing failure.
+    pub async fn downstream_introspect(
+        &self,
+        ds: &Downstream,
+        client_id: &str,
+        token: &str,
+        now: i64,
+    ) -> anyhow::Result<Option<Answer>> {
+        let Some(endpoint) = &ds.introspection_endpoint else {
+            return Ok(None);
+        };
+        let assertion = self.sign(&client_assertion_claims(client_id, &ds.token_endpoint, now))?;
+        let form = [
+            ("token", token.to_string()),
+            ("client_assertion_type", JWT_BEARER.into()),
+            ("client_assertion", assertion),
+        ];
+        self.post_form(endpoint, &form).await.map(Some)
+    }
+
+    async fn post_form(&self, url: &str, form: &[(&str, String)]) -> anyhow::Result<Answer> {
         let res = self
             .http
-            .post(&dh.token_endpoint)
-            .form(&token_form(&assertion))
+            .post(url)
+            .form(form)
             .send()
             .await
-            .with_context(|| format!("POST {}", dh.token_endpoint))?;
+            .with_context(|| format!("POST {url}"))?;
         Ok(Answer::read(res).await)
     }
 

@@ -1,4 +1,5 @@
-//! The `dcr-dev` command line: `certs`, `register-sim`, `adr`, `seed`, `bench`, `abuse`, `soak`.
+//! The `dcr-dev` command line: `certs`, `scopes`, `register-sim`, `adr`, `seed`, `bench`, `abuse`,
+//! `soak`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +33,10 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Print the scopes the Data Holder grants, space separated: what a downstream
+    /// authorization server must allow for registrations to be provisioned into it
+    /// (`scripts/dev.sh` starts one with them).
+    Scopes,
     /// Run a CDR Register simulator (HTTPS), or add products and change statuses in a running one.
     RegisterSim(Box<crate::register_sim::SimArgs>),
     /// A data recipient: keys and certificate, SSA, register/get/update/delete, token.
@@ -40,6 +45,8 @@ pub enum Command {
     Seed(crate::seed::SeedArgs),
     /// Load benchmark of the DCR API, with the server in this process.
     Bench(crate::bench::BenchArgs),
+    /// Times the store's reads behind the portal's overview (on a seeded store).
+    OverviewBench(crate::overview_bench::OverviewBenchArgs),
     /// Hostile requests against a running server: fails on a 5xx or if it stops answering.
     Abuse(crate::abuse::AbuseArgs),
     /// Many keep-alive connections of mixed traffic against a running server, watching its
@@ -64,9 +71,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("client key:   {}", p.client_key.display());
             Ok(())
         }
+        Command::Scopes => {
+            crate::adr::out(&dcr_core::registration::DEFAULT_SUPPORTED_SCOPES.join(" "));
+            Ok(())
+        }
         Command::RegisterSim(args) => crate::register_sim::run_cli(*args).await,
         Command::Adr(args) => crate::adr::run_cli(args).await,
         Command::Seed(args) => crate::seed::run_cli(cli.config.as_deref(), args).await,
+        Command::OverviewBench(args) => {
+            crate::overview_bench::run_cli(cli.config.as_deref(), args).await
+        }
         Command::Bench(args) => crate::bench::run(args).await,
         Command::Abuse(args) => crate::abuse::run(args).await,
         Command::Soak(args) => crate::soak::run(*args).await,

@@ -9,6 +9,7 @@ pub mod adr;
 pub mod bench;
 pub mod cli;
 pub mod devcerts;
+pub mod overview_bench;
 pub mod register_sim;
 pub mod seed;
 pub mod soak;

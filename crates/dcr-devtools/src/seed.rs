@@ -216,16 +216,26 @@ pub fn registration(n: u64, total: u64, first: u64, now: i64) -> SeedRegistratio
     }
 }
 
+/// The server's store, as its configuration (`config`, then the environment) names it.
+///
+/// # Errors
+/// Configuration or connection failures.
+pub async fn configured_store(
+    config: Option<&std::path::Path>,
+) -> anyhow::Result<dcr_store::Store> {
+    let raw = RawConfig::load(config, &|k| std::env::var(k).ok())?;
+    let url = raw.database.url.unwrap_or_else(|| "sqlite://dcr.db".into());
+    dcr_store::Store::connect(&url)
+        .await
+        .context("connecting to the store")
+}
+
 /// Runs `dev-seed`.
 ///
 /// # Errors
 /// Configuration, store or conflicting rows (seeding the same offset twice).
 pub async fn run_cli(config: Option<&std::path::Path>, args: SeedArgs) -> anyhow::Result<()> {
-    let raw = RawConfig::load(config, &|k| std::env::var(k).ok())?;
-    let url = raw.database.url.unwrap_or_else(|| "sqlite://dcr.db".into());
-    let store = dcr_store::Store::connect(&url)
-        .await
-        .context("connecting to the store")?;
+    let store = configured_store(config).await?;
     let now = SystemClock.now();
     let first = u64::from(args.offset);
     let total = u64::from(args.count);

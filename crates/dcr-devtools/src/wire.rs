@@ -223,7 +223,7 @@ pub async fn portal_sign_in(
         })
         .map(str::to_string);
     match (res.status, res.header("location"), cookie) {
-        (303, Some("/"), Some(c)) => Ok(c),
+        (303, Some(server::portal::auth::LANDING), Some(c)) => Ok(c),
         (status, location, _) => anyhow::bail!(
             "sign-in answered {status} to {location:?}: check the administrator's name and password"
         ),

@@ -14,19 +14,23 @@
 //! `jti` (replay protection), `admins`, `sessions`, `throttle` (sign-in throttling), `audit`
 //! (events and their hash chain), `signing_keys`, `register_sync` (the CDR Register status
 //! sync), `provisioning` (the downstream authorization server's view of each registration and
-//! the outbox of changes to deliver to it). The backends' own machinery is in `sqlite`
-//! (connection settings, group commit, reads on the calling thread) and `postgres` (connection
-//! settings, group commit). A statement that more than one path runs (sqlx, SQLite's rusqlite
-//! batch, PostgreSQL's batch function) is defined once, in its aggregate's module, with the
-//! helpers of `sql`.
+//! the outbox of changes to deliver to it), `overview` (the counts behind the portal's
+//! overview), `webhooks` (the events still to deliver to the Data Holder's webhooks). The
+//! backends' own machinery is in `sqlite` (connection settings, group commit, reads on the
+//! calling thread) and `postgres` (connection settings, group commit). A statement that more
+//! than one path runs (sqlx, SQLite's rusqlite batch, PostgreSQL's batch function) is defined
+//! once, in its aggregate's module, with the helpers of `sql`.
 
 #![warn(missing_docs)]
 
 mod admins;
 mod audit;
 mod jti;
+mod overview;
+mod passkeys;
 mod postgres;
 mod provisioning;
+mod reconciliation;
 mod register_sync;
 mod registrations;
 mod sessions;
@@ -34,24 +38,34 @@ mod signing_keys;
 mod sql;
 mod sqlite;
 mod throttle;
+mod webhooks;
 
 use sqlx::{PgPool, SqlitePool};
 
-pub use admins::AdminUser;
+pub use admins::{
+    AdminChange, AdminUser, RecoveryCodeRow, SecondFactorSecret, SsoSignIn, NO_PASSWORD, ROLES,
+};
 pub use audit::{
     event_hash, AuditEvent, AuditQuery, ChainStatus, NewAuditEvent, AUDIT_CHAIN_PAGE, CHAIN_LOCK,
 };
 pub use jti::UsedJti;
+pub use overview::{stat, DayCount, StatCount, MAX_DAYS, RECENT_ACTIONS_MAX, STAT_BUCKET_SECS};
+pub use passkeys::{NewPasskey, PasskeyRow};
 pub use provisioning::{
-    NewOutboxEntry, NewProvisioning, OutboxEntry, OutboxOperation, Provisioning, ProvisioningState,
+    NewOutboxEntry, NewProvisioning, OutboxEntry, OutboxOperation, Provisioning,
+    ProvisioningCounts, ProvisioningState,
 };
+pub use reconciliation::{Drift, DriftKind, Reconciliation};
 pub use register_sync::{Lease, RegisterStatusChange, RegisterSyncState, RegisterSyncTarget};
 pub use registrations::{
-    AdminListQuery, Metadata, Registration, RegistrationStatus, ReleaseOutcome, SeedRegistration,
-    Sort, StatusFilter,
+    search_words, AdminListQuery, ExportedRegistration, Group, GroupRevocation, Metadata,
+    Registration, RegistrationStatus, ReleaseOutcome, SeedRegistration, Sort, StatusFilter,
+    EXPORT_BATCH, MAX_GROUP_REVOCATION, MAX_SEARCH_WORDS,
 };
+pub use sessions::{EndSessions, SessionInfo, SessionMeta};
 pub use signing_keys::StoredSigningKey;
 pub use throttle::{Attempt, ThrottlePolicy};
+pub use webhooks::{event, event_for_status, WebhookEvent, WebhookQueue};
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
@@ -120,13 +134,15 @@ pub enum Conflict {
     /// The downstream authorization server's client id is recorded for another registration
     /// (`provisioning_downstream_client_id_key`).
     DownstreamClientIdTaken,
+    /// The passkey's credential is registered already (`admin_passkey_credential_id_key`).
+    PasskeyTaken,
     /// Another constraint, by its name (or SQLite's columns).
     Other(String),
 }
 
 impl Conflict {
     /// The constraint names declared in the migrations, one table for both backends.
-    const NAMES: [(&'static str, Conflict); 7] = [
+    const NAMES: [(&'static str, Conflict); 8] = [
         ("registration_software_key_key", Conflict::SoftwareIdTaken),
         ("registration_pkey", Conflict::ClientIdTaken),
         ("used_jti_pkey", Conflict::JtiUsed),
@@ -137,6 +153,7 @@ impl Conflict {
             "provisioning_downstream_client_id_key",
             Conflict::DownstreamClientIdTaken,
         ),
+        ("admin_passkey_credential_id_key", Conflict::PasskeyTaken),
     ];
 
     /// The conflict a constraint name stands for (PostgreSQL names the constraint).
@@ -160,6 +177,7 @@ impl Conflict {
             "admin_user.username" => Self::UsernameTaken,
             "signing_key.kid" => Self::KidTaken,
             "provisioning.downstream_client_id" => Self::DownstreamClientIdTaken,
+            "admin_passkey.credential_id" => Self::PasskeyTaken,
             other => Self::from_constraint(other),
         }
     }

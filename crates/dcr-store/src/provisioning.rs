@@ -9,8 +9,9 @@
 //! registration, so the later change's outbox row gets the higher id. Only registrations with a
 //! `provisioning` row (those made while provisioning was on) get outbox rows.
 
+use crate::audit::insert_audit;
 use crate::sql::{self, Column};
-use crate::{dispatch, dispatch_write, in_tx, RegistrationStatus, Store, StoreError};
+use crate::{dispatch, in_tx, NewAuditEvent, RegistrationStatus, Store, StoreError};
 
 /// Whether the downstream has the registration's last change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,14 +161,17 @@ pub struct OutboxEntry {
 }
 
 /// A new registration's provisioning, written with it: the record, and (asynchronous mode)
-/// the outbox row that creates its client downstream.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// the outbox row that creates its client downstream, or (synchronous mode) the audit event of
+/// the client created there.
+#[derive(Debug, Clone)]
 pub struct NewProvisioning {
     /// The record (provisioned, when the client was created before the registration was
     /// stored; else pending).
     pub record: Provisioning,
     /// The `create` to deliver, if the client does not exist downstream yet.
     pub create: Option<NewOutboxEntry>,
+    /// What was changed at the downstream already, if anything.
+    pub audit: Option<NewAuditEvent>,
 }
 
 /// An outbox row to write.
@@ -319,14 +323,17 @@ pub(crate) fn status_payload(status: RegistrationStatus, reason: Option<&str>) -
 /// In a registration change's transaction (`$tx`, after the registration's own write): queues
 /// what the downstream must do now that the registration has `$status` (see
 /// [`OutboxOperation::for_status`]), if the registration is provisioned at all, and marks its
-/// record pending. Two statements; nothing is written for a registration without a record.
-macro_rules! enqueue_if_provisioned {
+/// record pending; and queues the change's event for every configured webhook
+/// (`crate::webhooks`). Nothing is written for a registration without a provisioning record
+/// when no webhook is configured.
+macro_rules! enqueue_change {
     ($tx:ident, $client_id:expr, $status:expr, $reason:expr, $now:expr) => {{
         let status: $crate::RegistrationStatus = $status;
+        let payload = $crate::provisioning::status_payload(status, $reason);
         sqlx::query($crate::provisioning::ENQUEUE_IF_PROVISIONED)
             .bind($client_id)
             .bind($crate::provisioning::OutboxOperation::for_status(status).as_str())
-            .bind($crate::provisioning::status_payload(status, $reason))
+            .bind(&payload)
             .bind($now)
             .execute(&mut *$tx)
             .await?;
@@ -335,9 +342,16 @@ macro_rules! enqueue_if_provisioned {
             .bind($now)
             .execute(&mut *$tx)
             .await?;
+        $crate::webhooks::enqueue_event!(
+            $tx,
+            $client_id,
+            $crate::webhooks::event_for_status(status),
+            &payload,
+            $now
+        );
     }};
 }
-pub(crate) use enqueue_if_provisioned;
+pub(crate) use enqueue_change;
 
 impl Store {
     /// What the downstream knows of a registration, if it is provisioned.
@@ -408,9 +422,10 @@ impl Store {
         Ok(row)
     }
 
-    /// Records a delivered change, in one transaction: the outbox row goes, and the record
+    /// Records a delivered change, in one transaction: the outbox row goes, the record
     /// becomes `record` (its state pending while later changes of the registration wait,
-    /// provisioned otherwise; no error, no failed attempts).
+    /// provisioned otherwise; no error, no failed attempts), and `audit` (what changed at the
+    /// downstream) is appended.
     ///
     /// # Errors
     /// Database failures.
@@ -418,6 +433,7 @@ impl Store {
         &self,
         outbox_id: i64,
         record: &Provisioning,
+        audit: &NewAuditEvent,
     ) -> Result<(), StoreError> {
         in_tx!(self, tx => {
             sqlx::query("DELETE FROM provisioning_outbox WHERE outbox_id = $1")
@@ -442,13 +458,14 @@ impl Store {
             sql::bind_row(sqlx::query(UPSERT_PROVISIONING.as_str()), &PROVISIONING, &record)
                 .execute(&mut *tx)
                 .await?;
+            insert_audit(&mut *tx, audit).await?;
             Ok::<(), StoreError>(())
         })
     }
 
     /// Records a failed delivery, in one transaction: the outbox row waits until
-    /// `next_attempt_at` with `error`, and the record says `state` (pending, or failed when the
-    /// downstream refused) with the same error.
+    /// `next_attempt_at` with `error`, the record says `state` (pending, or failed when the
+    /// downstream refused) with the same error, and `audit`, if any, is appended.
     ///
     /// # Errors
     /// Database failures.
@@ -459,6 +476,7 @@ impl Store {
         next_attempt_at: i64,
         state: ProvisioningState,
         now: i64,
+        audit: Option<&NewAuditEvent>,
     ) -> Result<(), StoreError> {
         in_tx!(self, tx => {
             sqlx::query(
@@ -480,23 +498,160 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            if let Some(audit) = audit {
+                insert_audit(&mut *tx, audit).await?;
+            }
             Ok::<(), StoreError>(())
         })
     }
 
-    /// Makes every waiting change of a registration due at `now` (an operator's retry).
+    /// Makes every waiting change of a registration due at `audit.occurred_at` (an operator's
+    /// retry), appending `audit` in the same transaction if anything waits. Answers how many
+    /// changes wait.
     ///
     /// # Errors
     /// Database failures.
-    pub async fn retry_outbox(&self, client_id: &str, now: i64) -> Result<u64, StoreError> {
-        let done = dispatch_write!(self, pool => {
-            sqlx::query("UPDATE provisioning_outbox SET next_attempt_at = $2 WHERE client_id = $1")
-                .bind(client_id)
-                .bind(now)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
-        Ok(done)
+    pub async fn retry_outbox(
+        &self,
+        client_id: &str,
+        audit: &NewAuditEvent,
+    ) -> Result<u64, StoreError> {
+        in_tx!(self, tx => {
+            let done = sqlx::query(
+                "UPDATE provisioning_outbox SET next_attempt_at = $2 WHERE client_id = $1",
+            )
+            .bind(client_id)
+            .bind(audit.occurred_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if done > 0 {
+                insert_audit(&mut *tx, audit).await?;
+            }
+            Ok::<u64, StoreError>(done)
+        })
     }
+
+    /// Queues `operation` for a registration as a reconciliation's repair, in one transaction
+    /// with `audit`: the outbox row (behind any change already waiting, so the deliverer
+    /// carries it out with the registration as it is then), the record marked pending, and,
+    /// with `forget_client`, the record's registration_client_uri and registration access
+    /// token cleared (the client they named is gone, so a `create` makes a new one). Answers
+    /// false, writing nothing, for a registration without a record.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn enqueue_repair(
+        &self,
+        client_id: &str,
+        operation: OutboxOperation,
+        forget_client: bool,
+        audit: &NewAuditEvent,
+    ) -> Result<bool, StoreError> {
+        let now = audit.occurred_at;
+        in_tx!(self, tx => {
+            let queued = sqlx::query(ENQUEUE_IF_PROVISIONED)
+                .bind(client_id)
+                .bind(operation.as_str())
+                .bind(serde_json::json!({ "repair": true }).to_string())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                > 0;
+            if queued {
+                sqlx::query(MARK_PENDING)
+                    .bind(client_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                if forget_client {
+                    sqlx::query(
+                        "UPDATE provisioning SET registration_client_uri = NULL, \
+                         registration_access_token = NULL WHERE client_id = $1",
+                    )
+                    .bind(client_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                insert_audit(&mut *tx, audit).await?;
+            }
+            Ok::<bool, StoreError>(queued)
+        })
+    }
+
+    /// The records of registrations after `after` in client_id order, at most `limit` (a walk
+    /// through every provisioned registration, a page at a time).
+    ///
+    /// # Errors
+    /// Database failures or an unreadable row.
+    pub async fn provisioning_after(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<Provisioning>, StoreError> {
+        let rows: Vec<ProvisioningRow> = dispatch!(self, pool => {
+            sqlx::query_as(&format!(
+                "SELECT {PROVISIONING_COLUMNS} FROM provisioning WHERE client_id > $1 \
+                 ORDER BY client_id LIMIT $2"
+            ))
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+        })?;
+        rows.into_iter().map(Provisioning::try_from).collect()
+    }
+
+    /// The records not provisioned (pending or failed), failed first, then the longest waiting,
+    /// at most `limit`, with how many there are in each of the three states.
+    ///
+    /// # Errors
+    /// Database failures or an unreadable row.
+    pub async fn provisioning_attention(
+        &self,
+        limit: i64,
+    ) -> Result<(Vec<Provisioning>, ProvisioningCounts), StoreError> {
+        let (rows, counts): (Vec<ProvisioningRow>, Vec<(String, i64)>) = dispatch!(self, pool => {
+            async {
+                let rows = sqlx::query_as(&format!(
+                    "SELECT {PROVISIONING_COLUMNS} FROM provisioning WHERE state <> 'provisioned' \
+                     ORDER BY state = 'failed' DESC, updated_at, client_id LIMIT $1"
+                ))
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+                let counts = sqlx::query_as("SELECT state, count(*) FROM provisioning GROUP BY state")
+                    .fetch_all(pool)
+                    .await?;
+                Ok::<_, sqlx::Error>((rows, counts))
+            }
+            .await
+        })?;
+        let mut total = ProvisioningCounts::default();
+        for (state, n) in counts {
+            match ProvisioningState::parse(&state) {
+                Some(ProvisioningState::Provisioned) => total.provisioned = n,
+                Some(ProvisioningState::Pending) => total.pending = n,
+                Some(ProvisioningState::Failed) => total.failed = n,
+                None => {}
+            }
+        }
+        let rows = rows
+            .into_iter()
+            .map(Provisioning::try_from)
+            .collect::<Result<_, _>>()?;
+        Ok((rows, total))
+    }
+}
+
+/// How many registrations are in each provisioning state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProvisioningCounts {
+    /// The downstream has their last change.
+    pub provisioned: i64,
+    /// A change waits.
+    pub pending: i64,
+    /// The downstream refused a change.
+    pub failed: i64,
 }

@@ -1,12 +1,13 @@
 //! The portal's store queries on both backends: list search, filters, sort and paging; sign-in
-//! throttling; password changes; and, on SQLite, the list served by indexes at 100,000 rows.
+//! throttling; password changes; passkeys; and, on SQLite, the list served by indexes at 100,000 rows.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Instant;
 
 use dcr_store::{
-    AdminListQuery, Attempt, AuditQuery, NewAuditEvent, Registration, RegistrationStatus,
-    SeedRegistration, Sort, StatusFilter, Store, ThrottlePolicy,
+    AdminListQuery, Attempt, AuditQuery, Conflict, NewAuditEvent, NewPasskey, PasskeyRow,
+    Registration, RegistrationStatus, SeedRegistration, Sort, StatusFilter, Store, StoreError,
+    ThrottlePolicy,
 };
 use test_support::TempPostgres;
 
@@ -169,8 +170,12 @@ async fn list_contract(store: &Store) {
     assert_eq!(search("sw-001", None).await, ["client-001"]);
     assert_eq!(search("org-2", None).await.len(), 3);
     assert_eq!(search("LE-1", None).await.len(), 5);
-    assert_eq!(search("legal 0 pty", None).await.len(), 5);
-    assert_eq!(search("brand 1", None).await.len(), 3);
+    assert_eq!(
+        search("legal 0 pty", None).await.len(),
+        10,
+        "each word anywhere"
+    );
+    assert_eq!(search("Legal 0 Pty Ltd", None).await.len(), 10);
     assert_eq!(search("100%", None).await, ["client-003"]);
     assert_eq!(search("%", None).await, ["client-003"], "% is literal");
     assert_eq!(search("_", None).await, ["client-003"], "_ is literal");
@@ -184,6 +189,49 @@ async fn list_contract(store: &Store) {
         ["client-007"]
     );
     assert_eq!(search("   ", None).await.len(), 10, "blank means no search");
+
+    // Several words: every word must match, each in any of the names and ids, in any order
+    // and any case; words of one or two characters (below the trigram index) count too.
+    assert_eq!(search("budget 4", None).await, ["client-004"]);
+    assert_eq!(
+        search("4   BUDGET", None).await,
+        ["client-004"],
+        "any order"
+    );
+    assert_eq!(search("tracker 100%", None).await, ["client-003"]);
+    assert_eq!(
+        search("budget brand le-0 1", None).await,
+        ["client-004"],
+        "words matched in the name, the brand, the legal entity id and the client id"
+    );
+    assert_eq!(search("sw-005 org-2", None).await, ["client-005"]);
+    assert!(
+        search("budget nowhere", None).await.is_empty(),
+        "a word that matches nothing finds nothing"
+    );
+    assert!(search("budget 4 x", None).await.is_empty());
+    assert_eq!(
+        search("budget 7", Some(StatusFilter::Revoked)).await,
+        ["client-007"]
+    );
+    assert!(search("budget 4", Some(StatusFilter::Revoked))
+        .await
+        .is_empty());
+    assert_eq!(search("brand 2 org", None).await.len(), 3);
+    // At most eight words count: a ninth that matches nothing is ignored.
+    assert_eq!(dcr_store::MAX_SEARCH_WORDS, 8);
+    assert_eq!(
+        search("budget app 4 client sw org legal pty nowhere", None).await,
+        ["client-004"]
+    );
+    assert!(search("budget app 4 client sw org legal nowhere pty", None)
+        .await
+        .is_empty());
+    assert_eq!(
+        search("budget BUDGET budget 4", None).await,
+        ["client-004"],
+        "a repeated word counts once"
+    );
     assert_eq!(search("\"quoted\"", None).await.len(), 0);
 
     // The search follows changes to a registration (PUT /register) and to short ids.
@@ -363,6 +411,147 @@ async fn password_contract(store: &Store) {
     assert_eq!(events.total, 1, "one event, for the change that happened");
 }
 
+fn passkey_event(action: &str) -> NewAuditEvent {
+    NewAuditEvent {
+        occurred_at: 30,
+        actor: "admin:pat".into(),
+        action: action.into(),
+        ..Default::default()
+    }
+}
+
+async fn passkey_contract(store: &Store) {
+    store
+        .upsert_admin("id-pat", "pat", "hash", 10)
+        .await
+        .unwrap();
+    store
+        .upsert_admin("id-sam", "sam", "hash", 10)
+        .await
+        .unwrap();
+    let added = passkey_event("admin.second_factor_added");
+    let key = |id: &'static str, cred: &'static str, at: i64| NewPasskey {
+        admin_passkey_id: id,
+        admin_username: "pat",
+        credential_id: cred,
+        passkey: "{\"cred\":1}",
+        name: "laptop",
+        created_at: at,
+    };
+    let pat = store.find_admin("pat").await.unwrap().unwrap();
+    assert!(
+        !pat.has_second_factor(),
+        "no second factor before one is added"
+    );
+    assert!(store
+        .add_passkey(&key("pk-1", "cred-1", 30), &added)
+        .await
+        .unwrap());
+    assert!(store
+        .add_passkey(&key("pk-2", "cred-2", 31), &added)
+        .await
+        .unwrap());
+    let pat = store.find_admin("pat").await.unwrap().unwrap();
+    assert_eq!(pat.passkeys, 2, "the account counts its passkeys");
+    assert!(pat.has_second_factor(), "a passkey is a second factor");
+    assert!(pat.totp_secret.is_none());
+    let err = store
+        .add_passkey(
+            &NewPasskey {
+                admin_username: "sam",
+                ..key("pk-3", "cred-1", 32)
+            },
+            &added,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(Conflict::PasskeyTaken)),
+        "a credential names one account: {err:?}"
+    );
+    assert!(
+        !store
+            .add_passkey(
+                &NewPasskey {
+                    admin_username: "nobody",
+                    ..key("pk-4", "cred-4", 32)
+                },
+                &added
+            )
+            .await
+            .unwrap(),
+        "no passkey for an account that does not exist"
+    );
+    let list = store.passkeys("pat").await.unwrap();
+    let ids: Vec<&str> = list.iter().map(|p| p.admin_passkey_id.as_str()).collect();
+    assert_eq!(ids, ["pk-1", "pk-2"], "oldest first");
+    assert_eq!(list[0].credential_id, "cred-1");
+    assert_eq!((list[0].name.as_str(), list[0].created_at), ("laptop", 30));
+    assert_eq!(list[0].last_used_at, None);
+    assert!(store.passkeys("sam").await.unwrap().is_empty());
+
+    let read = store.passkeys("pat").await.unwrap()[0].clone();
+    assert!(store.use_passkey(&read, "{\"cred\":2}", 40).await.unwrap());
+    assert!(
+        !store.use_passkey(&read, "{\"cred\":3}", 40).await.unwrap(),
+        "a use checked against the row as it was before another use is not recorded"
+    );
+    let sams = PasskeyRow {
+        admin_username: "sam".into(),
+        ..store.passkeys("pat").await.unwrap()[0].clone()
+    };
+    assert!(
+        !store.use_passkey(&sams, "{}", 41).await.unwrap(),
+        "another account cannot use it"
+    );
+    let first = &store.passkeys("pat").await.unwrap()[0];
+    assert_eq!(
+        (first.passkey.as_str(), first.last_used_at),
+        ("{\"cred\":2}", Some(40))
+    );
+    assert!(
+        store.use_passkey(first, "{\"cred\":4}", 40).await.unwrap(),
+        "then the next use"
+    );
+
+    let removed = passkey_event("admin.second_factor_removed");
+    assert!(
+        !store.remove_passkey("sam", "pk-1", &removed).await.unwrap(),
+        "only the account's own passkeys can be removed"
+    );
+    assert!(store.remove_passkey("pat", "pk-1", &removed).await.unwrap());
+    assert!(!store.remove_passkey("pat", "pk-1", &removed).await.unwrap());
+    assert_eq!(store.find_admin("pat").await.unwrap().unwrap().passkeys, 1);
+
+    let reset = passkey_event("admin.second_factor_reset");
+    assert!(store.reset_second_factors("pat", &reset).await.unwrap());
+    let pat = store.find_admin("pat").await.unwrap().unwrap();
+    assert!(!pat.has_second_factor(), "a reset removes the passkeys");
+    assert!(
+        !store.reset_second_factors("pat", &reset).await.unwrap(),
+        "nothing left to reset"
+    );
+    let count = |action: &'static str| async move {
+        store
+            .list_audit(&AuditQuery {
+                action: Some(action.into()),
+                page: 1,
+                per_page: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .total
+    };
+    assert_eq!(
+        count("admin.second_factor_added").await,
+        2,
+        "one event per passkey added"
+    );
+    assert_eq!(count("admin.second_factor_removed").await, 1);
+    assert_eq!(count("admin.second_factor_reset").await, 1);
+}
+
 async fn sqlite_store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("dcr.db").display());
@@ -375,6 +564,7 @@ async fn portal_queries_hold_on_sqlite() {
     list_contract(&store).await;
     throttle_contract(&store).await;
     password_contract(&store).await;
+    passkey_contract(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -384,6 +574,7 @@ async fn portal_queries_hold_on_postgres() {
     list_contract(&store).await;
     throttle_contract(&store).await;
     password_contract(&store).await;
+    passkey_contract(&store).await;
     store.close().await;
 }
 
@@ -627,7 +818,7 @@ async fn the_list_is_served_by_indexes_with_100k_registrations_on_sqlite() {
         );
     }
     let found = store
-        .search_registrations(&q(Some("Product 4242 OF"), None, Sort::CreatedDesc, 1))
+        .search_registrations(&q(Some("Product SW-004242 OF"), None, Sort::CreatedDesc, 1))
         .await
         .unwrap();
     assert_eq!(found.total, 1);

@@ -3,8 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use dcr_store::{
-    AdminListQuery, AuditQuery, Conflict, Metadata, NewAuditEvent, Registration,
-    RegistrationStatus, Sort, StatusFilter, Store, StoreError, StoredSigningKey, UsedJti,
+    AdminListQuery, AuditQuery, Conflict, EndSessions, Metadata, NewAuditEvent, Registration,
+    RegistrationStatus, SessionMeta, Sort, StatusFilter, Store, StoreError, StoredSigningKey,
+    UsedJti,
 };
 use test_support::TempPostgres;
 
@@ -250,16 +251,67 @@ async fn contract(store: Store) {
     );
 
     // sessions
-    assert!(store.create_session("s1", "{}", 100).await.unwrap());
+    let anon = SessionMeta::default();
+    assert!(store.create_session("s1", "{}", 100, &anon).await.unwrap());
     assert!(
-        !store.create_session("s1", "{}", 100).await.unwrap(),
+        !store.create_session("s1", "{}", 100, &anon).await.unwrap(),
         "id collision detected"
     );
-    assert!(store.save_session("s1", "{\"a\":1}", 100).await.unwrap());
+    let signed_in = SessionMeta {
+        admin_username: Some("alice".into()),
+        signed_in_at: Some(40),
+        last_seen_at: 45,
+        address: Some("192.0.2.1".into()),
+        user_agent: Some("Firefox".into()),
+    };
+    assert!(store
+        .save_session("s1", "{\"a\":1}", 100, &signed_in)
+        .await
+        .unwrap());
     assert_eq!(
         store.load_session("s1", 50).await.unwrap().as_deref(),
         Some("{\"a\":1}")
     );
+    assert!(store
+        .create_session("s2", "{}", 100, &signed_in)
+        .await
+        .unwrap());
+    let listed = store.sessions_of("alice", 50).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(
+        (
+            listed[0].address.as_deref(),
+            listed[0].signed_in_at,
+            listed[0].last_seen_at
+        ),
+        (Some("192.0.2.1"), Some(40), Some(45))
+    );
+    assert!(store.sessions_of("bob", 50).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .end_sessions_of("bob", EndSessions::AllBut(None))
+            .await
+            .unwrap(),
+        0,
+        "only the account's own sessions"
+    );
+    assert_eq!(
+        store
+            .end_sessions_of("alice", EndSessions::AllBut(Some("s1")))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.sessions_of("alice", 50).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .end_sessions_of("alice", EndSessions::One("s1"))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.sessions_of("alice", 50).await.unwrap().is_empty());
+    assert!(store.create_session("s1", "{}", 100, &anon).await.unwrap());
     assert_eq!(
         store.load_session("s1", 100).await.unwrap(),
         None,
@@ -267,7 +319,7 @@ async fn contract(store: Store) {
     );
     store.delete_session("s1").await.unwrap();
     assert!(
-        !store.save_session("s1", "{}", 200).await.unwrap(),
+        !store.save_session("s1", "{}", 200, &anon).await.unwrap(),
         "a save does not create a session"
     );
     assert_eq!(store.load_session("s1", 50).await.unwrap(), None);

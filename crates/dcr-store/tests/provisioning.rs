@@ -4,9 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use dcr_store::{
-    Conflict, NewAuditEvent, NewOutboxEntry, NewProvisioning, OutboxOperation, Provisioning,
-    ProvisioningState, RegisterStatusChange, Registration, RegistrationStatus, Store, StoreError,
-    UsedJti,
+    AuditQuery, Conflict, Drift, DriftKind, NewAuditEvent, NewOutboxEntry, NewProvisioning,
+    OutboxOperation, Provisioning, ProvisioningState, Reconciliation, RegisterStatusChange,
+    Registration, RegistrationStatus, Store, StoreError, UsedJti,
 };
 use test_support::TempPostgres;
 
@@ -39,6 +39,10 @@ fn provisioned(client_id: &str, at: i64) -> NewProvisioning {
     NewProvisioning {
         record: record(client_id, ProvisioningState::Provisioned, at),
         create: None,
+        audit: Some(NewAuditEvent {
+            actor: "provisioning".into(),
+            ..audit("provisioning.create", client_id)
+        }),
     }
 }
 
@@ -57,6 +61,14 @@ fn pending(client_id: &str, at: i64) -> NewProvisioning {
             payload: "{}".into(),
             created_at: at,
         }),
+        audit: None,
+    }
+}
+
+fn delivered(client_id: &str) -> NewAuditEvent {
+    NewAuditEvent {
+        actor: "provisioning".into(),
+        ..audit("provisioning.update", client_id)
     }
 }
 
@@ -132,6 +144,7 @@ async fn provisioning_contract(store: Store) {
                     ..record("pb", ProvisioningState::Provisioned, 101)
                 },
                 create: None,
+                audit: None,
             }),
         )
         .await;
@@ -221,6 +234,7 @@ async fn provisioning_contract(store: Store) {
             5_000,
             ProvisioningState::Pending,
             1_000,
+            None,
         )
         .await
         .unwrap();
@@ -237,14 +251,46 @@ async fn provisioning_contract(store: Store) {
     );
     let failed = &store.outbox_of("pb").await.unwrap()[0];
     assert_eq!((failed.attempts, failed.next_attempt_at), (1, 5_000));
-    assert_eq!(store.retry_outbox("pb", 1_001).await.unwrap(), 3);
+    let (attention, counts) = store.provisioning_attention(10).await.unwrap();
+    assert!(
+        attention.iter().any(|p| p.client_id == "pb"),
+        "{attention:?}"
+    );
+    assert_eq!(
+        (counts.provisioned, counts.pending, counts.failed),
+        (0, 2, 0)
+    );
+    let retried = |at: i64| NewAuditEvent {
+        occurred_at: at,
+        actor: "admin:alice".into(),
+        ..audit("provisioning.retry", "pb")
+    };
+    assert_eq!(store.retry_outbox("pb", &retried(1_001)).await.unwrap(), 3);
     assert_eq!(store.outbox_due(1_001, 10).await.unwrap().len(), 2);
+    assert_eq!(
+        store
+            .retry_outbox("nothing-waits", &retried(1_001))
+            .await
+            .unwrap(),
+        0
+    );
+    let retries = store
+        .list_audit(&AuditQuery {
+            action: Some("provisioning.retry".into()),
+            page: 1,
+            per_page: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(retries.total, 1, "a retry of nothing is not recorded");
 
     // Delivered: the row goes; the record stays pending while later changes wait.
     store
         .complete_outbox(
             head.outbox_id,
             &record("pb", ProvisioningState::Provisioned, 1_002),
+            &delivered("pb"),
         )
         .await
         .unwrap();
@@ -258,6 +304,7 @@ async fn provisioning_contract(store: Store) {
             .complete_outbox(
                 entry.outbox_id,
                 &record("pb", ProvisioningState::Provisioned, 1_003),
+                &delivered("pb"),
             )
             .await
             .unwrap();
@@ -331,6 +378,75 @@ async fn provisioning_contract(store: Store) {
         .unwrap();
     assert!(store.provisioning("pf").await.unwrap().is_none());
     assert!(store.outbox_of("pf").await.unwrap().is_empty());
+
+    // Each change at the downstream is in the audit trail with its registration change.
+    let downstream = store
+        .list_audit(&AuditQuery {
+            actor: Some("provisioning".into()),
+            page: 1,
+            per_page: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<_> = downstream.items.iter().map(|e| e.action.as_str()).collect();
+    assert!(actions.contains(&"provisioning.create"), "{actions:?}");
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| **a == "provisioning.update")
+            .count(),
+        3,
+        "{actions:?}"
+    );
+
+    // A reconciliation's findings replace the previous run's.
+    assert!(store.last_reconciliation().await.unwrap().is_none());
+    let run = |id_at: i64, drifted: i64| Reconciliation {
+        reconciliation_id: 0,
+        started_at: id_at,
+        finished_at: id_at + 5,
+        actor: "cli".into(),
+        repair: false,
+        checked: 4,
+        drifted,
+        repaired: 0,
+    };
+    let drift = |client_id: &str, kind: DriftKind| Drift {
+        client_id: client_id.into(),
+        kind,
+        detail: format!("{} here", kind.as_str()),
+        found_at: 600,
+        repaired_at: None,
+    };
+    let first = store
+        .record_reconciliation(
+            &run(600, 2),
+            &[
+                drift("pa", DriftKind::Extra),
+                drift("pb", DriftKind::Missing),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.list_drift(1, 10).await.unwrap().total, 2);
+    assert_eq!(
+        store.drift_of("pb").await.unwrap().map(|d| d.kind),
+        Some(DriftKind::Missing)
+    );
+    let second = store
+        .record_reconciliation(&run(700, 1), &[drift("pe", DriftKind::Metadata)])
+        .await
+        .unwrap();
+    assert!(second > first);
+    let found = store.list_drift(1, 10).await.unwrap();
+    assert_eq!((found.total, found.items[0].client_id.as_str()), (1, "pe"));
+    assert!(store.drift_of("pb").await.unwrap().is_none());
+    let last = store.last_reconciliation().await.unwrap().unwrap();
+    assert_eq!(
+        (last.reconciliation_id, last.started_at, last.drifted),
+        (second, 700, 1)
+    );
 
     // The registrations and their changes are in one audit chain.
     let chain = store.verify_audit_chain().await.unwrap();

@@ -359,6 +359,8 @@ pub async fn post(
         Ok(_) => crate::metrics::registration("created", ""),
         Err(e) => crate::metrics::registration("rejected", &e.error),
     }
+    let error = result.as_ref().err().map(|e| e.error.as_ref());
+    state.stats.registration(state.clock.now(), error);
     result
 }
 
@@ -399,7 +401,7 @@ async fn create(
     let provisioning = state
         .provisioning
         .as_ref()
-        .map(|p| p.new_provisioning(&client_id, created.as_ref(), now));
+        .map(|p| p.new_provisioning(&client_id, &row.software_id, created.as_ref(), now));
     let audit = NewAuditEvent {
         occurred_at: now,
         actor: Actor::Recipient(&row.software_id).into(),
@@ -412,7 +414,13 @@ async fn create(
     };
     let stored = state
         .store
-        .create_registration_provisioned(&row, Some(&v.jti), &audit, provisioning.as_ref())
+        .create_registration_with(
+            &row,
+            Some(&v.jti),
+            &audit,
+            provisioning.as_ref(),
+            !state.config.webhooks.is_empty(),
+        )
         .await;
     if let (Err(_), Some(p), Some(client)) = (&stored, &state.provisioning, &created) {
         // Nothing half-made stays downstream.

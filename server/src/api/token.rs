@@ -92,6 +92,8 @@ pub async fn post(
         Ok(_) => crate::metrics::token("issued", ""),
         Err(e) => crate::metrics::token("refused", &e.error),
     }
+    let error = result.as_ref().err().map(|e| e.error.as_ref());
+    state.stats.token(state.clock.now(), error);
     result
 }
 

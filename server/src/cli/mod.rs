@@ -1,7 +1,9 @@
-//! The command line: `serve`, `check-config`, `admin add`, `audit`, `keys`. Development tools
+//! The command line: `serve`, `check-config`, `admin add`, `audit`, `keys`, `provisioning`,
+//! `export`. Development tools
 //! (certificates, the Register simulator, the recipient tool, seeding, the benchmark) are the
 //! separate `dcr-dev` binary of `crates/dcr-devtools`.
 
+pub mod export;
 pub mod ops;
 
 use std::io::{IsTerminal as _, Read as _};
@@ -53,6 +55,18 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cli::ops::KeysCommand,
     },
+    /// Provisioning into the downstream authorization server.
+    Provisioning {
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::cli::ops::ProvisioningCommand,
+    },
+    /// Export the registration list or the audit log as CSV or JSON lines (audited).
+    Export {
+        /// What to export.
+        #[command(subcommand)]
+        command: crate::cli::export::ExportCommand,
+    },
 }
 
 /// Admin subcommands.
@@ -61,6 +75,37 @@ pub enum AdminCommand {
     /// Create an administrator (or set a new password for an existing one). The password is
     /// read from stdin when it is not a terminal, otherwise prompted for.
     Add {
+        /// Sign-in name.
+        username: String,
+    },
+    /// List the accounts with their role and state.
+    List,
+    /// Give an account a role: viewer, operator or administrator (the last enabled
+    /// administrator keeps theirs).
+    Role {
+        /// Sign-in name.
+        username: String,
+        /// viewer, operator or administrator.
+        role: String,
+    },
+    /// Disable an account: it cannot sign in, and its sessions end.
+    Disable {
+        /// Sign-in name.
+        username: String,
+    },
+    /// Enable a disabled account again.
+    Enable {
+        /// Sign-in name.
+        username: String,
+    },
+    /// End every session of an account.
+    EndSessions {
+        /// Sign-in name.
+        username: String,
+    },
+    /// Remove an account's second factor and recovery codes (a lost device): it signs in with
+    /// its password and enrols a new one.
+    ResetSecondFactor {
         /// Sign-in name.
         username: String,
     },
@@ -111,8 +156,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin {
             command: AdminCommand::Add { username },
         } => admin_add(cli.config.as_deref(), &username).await,
+        Command::Admin { command } => crate::cli::ops::admin(cli.config.as_deref(), command).await,
         Command::Audit { command } => crate::cli::ops::audit(cli.config.as_deref(), command).await,
         Command::Keys { command } => crate::cli::ops::keys(cli.config.as_deref(), command).await,
+        Command::Provisioning { command } => {
+            crate::cli::ops::provisioning(cli.config.as_deref(), command).await
+        }
+        Command::Export { command } => {
+            crate::cli::export::export(cli.config.as_deref(), command).await
+        }
     }
 }
 

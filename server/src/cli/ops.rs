@@ -1,4 +1,5 @@
-//! Operator commands on the store: `audit verify` and `keys list|rotate|retire-expired`.
+//! Operator commands on the store: `audit verify`, `keys list|rotate|retire-expired` and
+//! `provisioning reconcile`.
 
 use anyhow::Context as _;
 use clap::Subcommand;
@@ -34,6 +35,20 @@ pub enum KeysCommand {
     /// Retire the keys superseded longer ago than the longest token lifetime (running
     /// instances also do this on their own).
     RetireExpired,
+}
+
+/// `provisioning` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ProvisioningCommand {
+    /// Compare every provisioned registration with its client at the downstream authorization
+    /// server and list the drift (missing, extra, disabled state or metadata that differs, or
+    /// not checked). Exit status 1 while any drift is left unrepaired.
+    Reconcile {
+        /// Also queue the change that repairs each drifted client; the server's deliverer
+        /// carries the repairs out (within a second when it runs).
+        #[arg(long)]
+        repair: bool,
+    },
 }
 
 async fn connect(config: Option<&std::path::Path>) -> anyhow::Result<dcr_store::Store> {
@@ -139,6 +154,180 @@ async fn run_keys(store: &dcr_store::Store, cmd: KeysCommand, now: i64) -> anyho
             "{:<40} {:<6} {:>12} {:>12}  {state}",
             k.kid, k.alg, k.created_at, retired
         );
+    }
+    Ok(())
+}
+
+/// Runs a `provisioning` subcommand.
+///
+/// # Errors
+/// Provisioning is not configured, the store failed, or drift was left unrepaired.
+pub async fn provisioning(
+    config: Option<&std::path::Path>,
+    cmd: ProvisioningCommand,
+) -> anyhow::Result<()> {
+    use crate::provisioning::{reconcile, Provisioner};
+    let ProvisioningCommand::Reconcile { repair } = cmd;
+    let config = crate::config::Config::load(config)?;
+    let Some(p) = config.provisioning.clone() else {
+        anyhow::bail!("provisioning is not enabled in the configuration ([provisioning] enabled)");
+    };
+    let provisioner =
+        Provisioner::new(p).context("the downstream authorization server's client")?;
+    let url = config.database_url.expose();
+    let store = dcr_store::Store::connect(url)
+        .await
+        .with_context(|| format!("connecting to the store {}", dcr_store::redact_url(url)))?;
+    let run = reconcile::Run {
+        actor: dcr_audit::Actor::Cli,
+        repair,
+        lease_holder: None,
+    };
+    let report = reconcile::reconcile(&store, &provisioner, || SystemClock.now(), run).await;
+    store.close().await;
+    let report = report.context("reconciling")?;
+    for d in &report.drift {
+        let repaired = if d.repaired_at.is_some() {
+            " [repair queued]"
+        } else {
+            ""
+        };
+        println!(
+            "{:<9} {}  {}{repaired}",
+            d.kind.as_str(),
+            d.client_id,
+            d.detail
+        );
+    }
+    let r = &report.run;
+    println!(
+        "checked {} registrations: {} drifted, {} repairs queued",
+        r.checked, r.drifted, r.repaired
+    );
+    let left = r.drifted - r.repaired;
+    if left > 0 {
+        anyhow::bail!("{left} registrations differ at the authorization server");
+    }
+    Ok(())
+}
+
+/// Runs an `admin` subcommand other than `add`.
+///
+/// # Errors
+/// Store failures, an unknown account or role, or a change that would leave no enabled
+/// administrator.
+pub async fn admin(
+    config: Option<&std::path::Path>,
+    cmd: crate::cli::AdminCommand,
+) -> anyhow::Result<()> {
+    use crate::cli::AdminCommand;
+    use dcr_audit::{Action, Actor};
+    use dcr_store::{AdminChange, EndSessions, NewAuditEvent};
+    let store = connect(config).await?;
+    let now = SystemClock.now();
+    let event = |action: Action, after: serde_json::Value| NewAuditEvent {
+        occurred_at: now,
+        actor: Actor::Cli.into(),
+        action: action.into(),
+        after_state: Some(after.to_string()),
+        ..Default::default()
+    };
+    let outcome = match &cmd {
+        // `admin add` reads a password: `crate::cli` runs it.
+        AdminCommand::Add { .. } => {
+            store.close().await;
+            anyhow::bail!("admin add is run by the command line's entry point");
+        }
+        AdminCommand::List => {
+            let admins = store.list_admins().await.context("reading the accounts");
+            store.close().await;
+            for a in admins? {
+                let state = match (a.disabled_at, a.must_change_password) {
+                    (Some(_), _) => "disabled",
+                    (None, true) => "must change password",
+                    (None, false) => "enabled",
+                };
+                let factor = match (a.totp_secret.is_some(), a.passkeys > 0) {
+                    (true, true) => "password and authenticator app or passkey",
+                    (true, false) => "password and authenticator app",
+                    (false, true) => "password and passkey",
+                    (false, false) => "password only",
+                };
+                println!("{:<24} {:<13} {state:<21} {factor}", a.username, a.role);
+            }
+            return Ok(());
+        }
+        AdminCommand::Role { username, role } => {
+            anyhow::ensure!(
+                dcr_store::ROLES.contains(&role.as_str()),
+                "the role must be one of {}",
+                dcr_store::ROLES.join(", ")
+            );
+            let audit = event(
+                Action::AdminRoleChange,
+                serde_json::json!({ "username": username, "role": role }),
+            );
+            store.set_admin_role(username, role, &audit).await
+        }
+        AdminCommand::Disable { username } | AdminCommand::Enable { username } => {
+            let disable = matches!(cmd, AdminCommand::Disable { .. });
+            let action = if disable {
+                Action::AdminDisable
+            } else {
+                Action::AdminEnable
+            };
+            let audit = event(action, serde_json::json!({ "username": username }));
+            store.set_admin_disabled(username, disable, &audit).await
+        }
+        AdminCommand::EndSessions { username } => {
+            let ended = store
+                .end_sessions_of(username, EndSessions::AllBut(None))
+                .await;
+            if let Ok(n) = ended {
+                if n > 0 {
+                    let audit = event(
+                        Action::AdminSessionsEnded,
+                        serde_json::json!({ "username": username, "sessions": n }),
+                    );
+                    store.append_audit(&audit).await.context("auditing")?;
+                }
+                println!("ended {n} sessions of {username}");
+            }
+            ended.map(|_| AdminChange::Done)
+        }
+        AdminCommand::ResetSecondFactor { username } => {
+            let audit = event(
+                Action::AdminSecondFactorReset,
+                serde_json::json!({ "username": username }),
+            );
+            match store.find_admin(username).await {
+                Ok(None) => Ok(AdminChange::NotFound),
+                Ok(Some(_)) => store
+                    .reset_second_factors(username, &audit)
+                    .await
+                    .map(|done| {
+                        if done {
+                            AdminChange::Done
+                        } else {
+                            AdminChange::Unchanged
+                        }
+                    }),
+                Err(e) => Err(e),
+            }
+        }
+    };
+    store.close().await;
+    match outcome.context("changing the account")? {
+        AdminChange::Done => println!("done"),
+        AdminChange::Unchanged => println!("nothing to change"),
+        AdminChange::NotFound => anyhow::bail!("there is no such account"),
+        AdminChange::LastAdministrator => anyhow::bail!(
+            "this is the last enabled administrator: make another account an administrator first"
+        ),
+        AdminChange::FromProvider => anyhow::bail!(
+            "this account signs in through single sign-on: its role follows the identity \
+             provider's claim (change it there, or in portal.sso.roles)"
+        ),
     }
     Ok(())
 }

@@ -34,6 +34,21 @@ pub struct RawConfig {
     /// Provisioning of registrations into the downstream authorization server.
     #[serde(default)]
     pub provisioning: RawProvisioning,
+    /// Event notifications to the Data Holder's webhooks.
+    #[serde(default)]
+    pub webhooks: RawWebhooks,
+}
+
+/// `[webhooks]`
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhooks {
+    /// The webhooks notified of every registration change, each `name=https://url` (the name
+    /// letters, digits, `-` and `_`). `DCR_WEBHOOKS`, comma-separated.
+    pub endpoints: Option<Vec<String>>,
+    /// Attempts before an event is kept as a dead letter (default 12: about 35 minutes of
+    /// retries). `DCR_WEBHOOK_MAX_ATTEMPTS`.
+    pub max_attempts: Option<u32>,
 }
 
 /// `[server]`
@@ -183,10 +198,79 @@ pub struct RawPortal {
     /// true; false is accepted only for plain HTTP on a loopback address, for local
     /// development). `DCR_COOKIE_SECURE`.
     pub cookie_secure: Option<bool>,
+    /// Accounts without a second factor may only enrol one (default: on, except in local
+    /// development, where `cookie_secure` is off). `DCR_REQUIRE_SECOND_FACTOR`.
+    pub require_second_factor: Option<bool>,
     /// Password checks (argon2id) run at once (default 2). `DCR_PASSWORD_CHECK_SLOTS`.
     pub password_check_slots: Option<usize>,
     /// Password checks that may wait for a slot; more are answered 503 (default 16).
     pub password_check_queue: Option<usize>,
+    /// The IANA time zone the portal shows times in (default `Australia/Sydney`; UTC is on
+    /// hover). `DCR_PORTAL_TIME_ZONE`.
+    pub time_zone: Option<String>,
+    /// The portal's origin as browsers reach it (`https://dcr-admin.bank.example`), for the
+    /// redirect URI of single sign-on and as the relying party of passkeys (bound to its host
+    /// name). `DCR_PORTAL_PUBLIC_ORIGIN`.
+    pub public_origin: Option<String>,
+    /// Single sign-on through the Data Holder's OpenID Connect provider (off unless `issuer`
+    /// is set).
+    #[serde(default)]
+    pub sso: RawSso,
+}
+
+/// `[portal.sso]`
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSso {
+    /// The provider's issuer (https; its discovery document is at
+    /// `<issuer>/.well-known/openid-configuration`). `DCR_SSO_ISSUER`.
+    pub issuer: Option<String>,
+    /// The portal's client_id there. `DCR_SSO_CLIENT_ID`.
+    pub client_id: Option<String>,
+    /// A file holding its client secret. `DCR_SSO_CLIENT_SECRET_FILE`.
+    pub client_secret_file: Option<String>,
+    /// The client secret itself: from the environment only (`DCR_SSO_CLIENT_SECRET`), never
+    /// from the file, never printed.
+    #[serde(skip)]
+    pub client_secret: Option<String>,
+    /// Scopes asked for besides `openid` (default `profile`, `email`). `DCR_SSO_SCOPES`
+    /// (comma-separated).
+    pub scopes: Option<Vec<String>>,
+    /// The ID token claim that names the person's groups or roles (default `groups`): a string
+    /// or an array of strings. `DCR_SSO_ROLE_CLAIM`.
+    pub role_claim: Option<String>,
+    /// The ID token claim shown as the username (default `preferred_username`, then `email`,
+    /// then `sub`). `DCR_SSO_USERNAME_CLAIM`.
+    pub username_claim: Option<String>,
+    /// Values of the role claim that give each role; the highest role any value gives wins.
+    #[serde(default)]
+    pub roles: RawSsoRoles,
+    /// The sign-in button's text (default "Sign in with single sign-on"). `DCR_SSO_LABEL`.
+    pub label: Option<String>,
+    /// CAs (PEM) the provider's certificate must chain to, instead of the public roots.
+    /// `DCR_SSO_CA`.
+    pub ca: Option<String>,
+    /// Timeout of one request to the provider, milliseconds (default 5000).
+    pub timeout_ms: Option<u64>,
+    /// Whether local passwords still sign in (default true); false leaves single sign-on only
+    /// (recovery: `dcr-server admin` on the command line). `DCR_SSO_LOCAL_PASSWORDS`.
+    pub local_passwords: Option<bool>,
+}
+
+/// `[portal.sso.roles]`: claim values per role (`DCR_SSO_ADMINISTRATORS`, `DCR_SSO_OPERATORS`,
+/// `DCR_SSO_VIEWERS`: comma-separated).
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSsoRoles {
+    /// Values that make an administrator.
+    #[serde(default)]
+    pub administrator: Vec<String>,
+    /// Values that make an operator.
+    #[serde(default)]
+    pub operator: Vec<String>,
+    /// Values that make a viewer.
+    #[serde(default)]
+    pub viewer: Vec<String>,
 }
 
 /// `[log]`
@@ -219,6 +303,22 @@ pub struct RawProvisioning {
     /// (`DCR_PROVISIONING_INITIAL_ACCESS_TOKEN`), never from the file, never printed.
     #[serde(skip)]
     pub initial_access_token: Option<String>,
+    /// Instead of an initial access token: the downstream's token endpoint, where the bearer
+    /// token for the registration endpoint is obtained with the client credentials grant
+    /// (https). `DCR_PROVISIONING_TOKEN_ENDPOINT`.
+    pub token_endpoint: Option<String>,
+    /// The client_id this server authenticates with there (`client_secret_basic`).
+    /// `DCR_PROVISIONING_TOKEN_CLIENT_ID`.
+    pub token_client_id: Option<String>,
+    /// A file holding its client secret. `DCR_PROVISIONING_TOKEN_CLIENT_SECRET_FILE`.
+    pub token_client_secret_file: Option<String>,
+    /// The client secret itself: from the environment only
+    /// (`DCR_PROVISIONING_TOKEN_CLIENT_SECRET`), never from the file, never printed.
+    #[serde(skip)]
+    pub token_client_secret: Option<String>,
+    /// The scope requested with the token (space separated; none by default).
+    /// `DCR_PROVISIONING_TOKEN_SCOPE`.
+    pub token_scope: Option<String>,
     /// CAs (PEM) the downstream's certificate must chain to, instead of the public roots.
     /// `DCR_PROVISIONING_CA`.
     pub ca: Option<String>,
@@ -229,6 +329,13 @@ pub struct RawProvisioning {
     /// assigns its own, which becomes the registration's client_id; sync mode only).
     /// `DCR_PROVISIONING_CLIENT_ID`.
     pub client_id: Option<String>,
+    /// How often the registrations are compared with the downstream's clients, seconds
+    /// (default 3600; 0 turns the periodic check off).
+    /// `DCR_PROVISIONING_RECONCILE_INTERVAL_SECS`.
+    pub reconcile_interval_secs: Option<u64>,
+    /// Whether the periodic check also repairs what it finds (default false: it reports).
+    /// `DCR_PROVISIONING_RECONCILE_REPAIR`.
+    pub reconcile_repair: Option<bool>,
 }
 
 /// Environment variables that override the file, and the field each sets.
@@ -259,7 +366,26 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("DCR_SESSION_IDLE_SECS", "portal.session_idle_secs"),
     ("DCR_SESSION_ABSOLUTE_SECS", "portal.session_absolute_secs"),
     ("DCR_COOKIE_SECURE", "portal.cookie_secure"),
+    ("DCR_REQUIRE_SECOND_FACTOR", "portal.require_second_factor"),
     ("DCR_PASSWORD_CHECK_SLOTS", "portal.password_check_slots"),
+    ("DCR_PORTAL_PUBLIC_ORIGIN", "portal.public_origin"),
+    ("DCR_PORTAL_TIME_ZONE", "portal.time_zone"),
+    ("DCR_SSO_ISSUER", "portal.sso.issuer"),
+    ("DCR_SSO_CLIENT_ID", "portal.sso.client_id"),
+    (
+        "DCR_SSO_CLIENT_SECRET_FILE",
+        "portal.sso.client_secret_file",
+    ),
+    ("DCR_SSO_CLIENT_SECRET", "portal.sso.client_secret"),
+    ("DCR_SSO_SCOPES", "portal.sso.scopes"),
+    ("DCR_SSO_ROLE_CLAIM", "portal.sso.role_claim"),
+    ("DCR_SSO_USERNAME_CLAIM", "portal.sso.username_claim"),
+    ("DCR_SSO_LABEL", "portal.sso.label"),
+    ("DCR_SSO_CA", "portal.sso.ca"),
+    ("DCR_SSO_LOCAL_PASSWORDS", "portal.sso.local_passwords"),
+    ("DCR_SSO_ADMINISTRATORS", "portal.sso.roles.administrator"),
+    ("DCR_SSO_OPERATORS", "portal.sso.roles.operator"),
+    ("DCR_SSO_VIEWERS", "portal.sso.roles.viewer"),
     ("DCR_LOG_FORMAT", "log.format"),
     ("DCR_METRICS_ADDR", "server.metrics_addr"),
     (
@@ -284,6 +410,8 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "DCR_RATE_LIMIT_PER_ADDRESS_PER_MINUTE",
         "security.rate_limit_per_address_per_minute",
     ),
+    ("DCR_WEBHOOKS", "webhooks.endpoints"),
+    ("DCR_WEBHOOK_MAX_ATTEMPTS", "webhooks.max_attempts"),
     ("DCR_PROVISIONING_ENABLED", "provisioning.enabled"),
     ("DCR_PROVISIONING_MODE", "provisioning.mode"),
     (
@@ -298,9 +426,34 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "DCR_PROVISIONING_INITIAL_ACCESS_TOKEN",
         "provisioning.initial_access_token",
     ),
+    (
+        "DCR_PROVISIONING_TOKEN_ENDPOINT",
+        "provisioning.token_endpoint",
+    ),
+    (
+        "DCR_PROVISIONING_TOKEN_CLIENT_ID",
+        "provisioning.token_client_id",
+    ),
+    (
+        "DCR_PROVISIONING_TOKEN_CLIENT_SECRET_FILE",
+        "provisioning.token_client_secret_file",
+    ),
+    (
+        "DCR_PROVISIONING_TOKEN_CLIENT_SECRET",
+        "provisioning.token_client_secret",
+    ),
+    ("DCR_PROVISIONING_TOKEN_SCOPE", "provisioning.token_scope"),
     ("DCR_PROVISIONING_CA", "provisioning.ca"),
     ("DCR_PROVISIONING_TIMEOUT_MS", "provisioning.timeout_ms"),
     ("DCR_PROVISIONING_CLIENT_ID", "provisioning.client_id"),
+    (
+        "DCR_PROVISIONING_RECONCILE_INTERVAL_SECS",
+        "provisioning.reconcile_interval_secs",
+    ),
+    (
+        "DCR_PROVISIONING_RECONCILE_REPAIR",
+        "provisioning.reconcile_repair",
+    ),
 ];
 
 impl RawConfig {
@@ -397,6 +550,8 @@ impl RawConfig {
             "register.base_uri" => self.register.base_uri = Some(v),
             "register.poll_secs" => self.register.poll_secs = Some(num(&v)?),
             "outbound.ca" => self.outbound.ca = Some(v),
+            "webhooks.endpoints" => self.webhooks.endpoints = Some(list(&v)),
+            "webhooks.max_attempts" => self.webhooks.max_attempts = Some(small(&v)?),
             "outbound.allowed_addresses" => self.outbound.allowed_addresses = Some(list(&v)),
             "security.clock_skew_secs" => self.security.clock_skew_secs = Some(int(&v)?),
             "security.max_assertion_lifetime_secs" => {
@@ -410,8 +565,28 @@ impl RawConfig {
             "portal.session_idle_secs" => self.portal.session_idle_secs = Some(int(&v)?),
             "portal.session_absolute_secs" => self.portal.session_absolute_secs = Some(int(&v)?),
             "portal.cookie_secure" => self.portal.cookie_secure = Some(boolean(&v)?),
+            "portal.require_second_factor" => {
+                self.portal.require_second_factor = Some(boolean(&v)?);
+            }
             "portal.password_check_slots" => {
                 self.portal.password_check_slots = Some(count(&v)?);
+            }
+            "portal.public_origin" => self.portal.public_origin = Some(v),
+            "portal.time_zone" => self.portal.time_zone = Some(v),
+            "portal.sso.issuer" => self.portal.sso.issuer = Some(v),
+            "portal.sso.client_id" => self.portal.sso.client_id = Some(v),
+            "portal.sso.client_secret_file" => self.portal.sso.client_secret_file = Some(v),
+            "portal.sso.client_secret" => self.portal.sso.client_secret = Some(v),
+            "portal.sso.scopes" => self.portal.sso.scopes = Some(list(&v)),
+            "portal.sso.role_claim" => self.portal.sso.role_claim = Some(v),
+            "portal.sso.username_claim" => self.portal.sso.username_claim = Some(v),
+            "portal.sso.label" => self.portal.sso.label = Some(v),
+            "portal.sso.ca" => self.portal.sso.ca = Some(v),
+            "portal.sso.roles.administrator" => self.portal.sso.roles.administrator = list(&v),
+            "portal.sso.roles.operator" => self.portal.sso.roles.operator = list(&v),
+            "portal.sso.roles.viewer" => self.portal.sso.roles.viewer = list(&v),
+            "portal.sso.local_passwords" => {
+                self.portal.sso.local_passwords = Some(boolean(&v)?);
             }
             "log.format" => self.log.format = Some(v),
             "provisioning.enabled" => self.provisioning.enabled = Some(boolean(&v)?),
@@ -425,9 +600,24 @@ impl RawConfig {
             "provisioning.initial_access_token" => {
                 self.provisioning.initial_access_token = Some(v);
             }
+            "provisioning.token_endpoint" => self.provisioning.token_endpoint = Some(v),
+            "provisioning.token_client_id" => self.provisioning.token_client_id = Some(v),
+            "provisioning.token_client_secret_file" => {
+                self.provisioning.token_client_secret_file = Some(v);
+            }
+            "provisioning.token_client_secret" => {
+                self.provisioning.token_client_secret = Some(v);
+            }
+            "provisioning.token_scope" => self.provisioning.token_scope = Some(v),
             "provisioning.ca" => self.provisioning.ca = Some(v),
             "provisioning.timeout_ms" => self.provisioning.timeout_ms = Some(num(&v)?),
             "provisioning.client_id" => self.provisioning.client_id = Some(v),
+            "provisioning.reconcile_interval_secs" => {
+                self.provisioning.reconcile_interval_secs = Some(num(&v)?);
+            }
+            "provisioning.reconcile_repair" => {
+                self.provisioning.reconcile_repair = Some(boolean(&v)?);
+            }
             other => return Err(format!("unknown field {other}")),
         }
         Ok(())

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use app::dto::Role;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -137,6 +138,71 @@ impl std::fmt::Debug for InitialAccessToken {
     }
 }
 
+/// The client secret of the client credentials grant. Never printed (`Debug` is redacted).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientSecret(String);
+
+impl ClientSecret {
+    /// Wraps a secret.
+    #[must_use]
+    pub fn new(secret: String) -> Self {
+        Self(secret)
+    }
+
+    /// The secret, for the `Authorization` header of the token request only.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientSecret(REDACTED)")
+    }
+}
+
+/// This server as a client of the downstream's token endpoint, for the bearer token of its
+/// registration endpoint (the client credentials grant, RFC 6749 §4.4).
+#[derive(Debug, Clone)]
+pub struct TokenClient {
+    /// The token endpoint (https).
+    pub token_endpoint: Url,
+    /// The client_id it authenticates with (`client_secret_basic`, RFC 6749 §2.3.1).
+    pub client_id: String,
+    /// Its secret.
+    pub client_secret: ClientSecret,
+    /// Where the secret came from (a file path, or the environment), for `check-config`.
+    pub client_secret_source: String,
+    /// The scope requested, if any.
+    pub scope: Option<String>,
+}
+
+/// How the connector is authorized at the downstream's registration endpoint (RFC 7591 §3:
+/// "an OAuth 2.0 access token", whose issuing is out of its scope).
+#[derive(Debug, Clone)]
+pub enum RegistrationAuth {
+    /// An initial access token given by the downstream's operator.
+    InitialAccessToken {
+        /// The token.
+        token: InitialAccessToken,
+        /// Where it came from (a file path, or the environment), for `check-config`.
+        source: String,
+    },
+    /// An access token obtained at the downstream's token endpoint, kept until shortly before
+    /// it expires.
+    ClientCredentials(TokenClient),
+}
+
+/// A webhook notified of registration changes (`[webhooks] endpoints`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    /// Its name (letters, digits, `-`, `_`), shown in the portal and the metrics.
+    pub name: String,
+    /// Where events are posted (https).
+    pub url: Url,
+}
+
 /// `[provisioning]`, when enabled.
 #[derive(Debug, Clone)]
 pub struct ProvisioningConfig {
@@ -144,16 +210,20 @@ pub struct ProvisioningConfig {
     pub mode: ProvisioningMode,
     /// The downstream's RFC 7591 registration endpoint.
     pub registration_endpoint: Url,
-    /// Its initial access token.
-    pub initial_access_token: InitialAccessToken,
-    /// Where the token came from (a file path, or the environment), for `check-config`.
-    pub initial_access_token_source: String,
+    /// The bearer token for it: an initial access token, or one of the client credentials
+    /// grant.
+    pub auth: RegistrationAuth,
     /// CAs the downstream's certificate must chain to (else the public roots).
     pub ca: Option<PathBuf>,
     /// Timeout of one request to the downstream.
     pub timeout: Duration,
     /// Whose client_id the downstream uses.
     pub client_ids: ClientIdPolicy,
+    /// How often the registrations are compared with the downstream's clients (`None`: never
+    /// on its own; `dcr-server provisioning reconcile` still does).
+    pub reconcile_interval: Option<Duration>,
+    /// Whether the periodic comparison repairs what it finds.
+    pub reconcile_repair: bool,
 }
 
 /// Validated, typed configuration.
@@ -231,6 +301,8 @@ pub struct Config {
     pub session_absolute_secs: i64,
     /// Portal cookies `Secure` with the `__Host-` prefix.
     pub cookie_secure: bool,
+    /// Accounts without a second factor may only reach the account page to enrol one.
+    pub require_second_factor: bool,
     /// Password checks at once.
     pub password_check_slots: usize,
     /// Password checks waiting at most.
@@ -247,6 +319,48 @@ pub struct Config {
     pub rate_limit_addr: Limit,
     /// Provisioning into the downstream authorization server (off when `None`).
     pub provisioning: Option<ProvisioningConfig>,
+    /// The webhooks notified of registration changes (none: off).
+    pub webhooks: Vec<Webhook>,
+    /// Attempts before an event is kept as a dead letter.
+    pub webhook_max_attempts: i64,
+    /// The portal's origin as browsers reach it, when configured.
+    pub public_origin: Option<Url>,
+    /// Single sign-on (off when `None`).
+    pub sso: Option<SsoConfig>,
+    /// Whether local accounts sign in with their passwords (off only beside single sign-on).
+    pub local_passwords: bool,
+    /// The zone the portal shows times in.
+    pub time_zone: app::dto::DisplayZone,
+}
+
+/// `[portal.sso]`, when an issuer is set: the portal as a confidential client of the Data
+/// Holder's OpenID Connect provider (authorization code flow with PKCE).
+#[derive(Debug, Clone)]
+pub struct SsoConfig {
+    /// The provider's issuer, exactly as its ID tokens' `iss` says it.
+    pub issuer: String,
+    /// The portal's client_id there.
+    pub client_id: String,
+    /// Its client secret (`client_secret_basic`).
+    pub client_secret: ClientSecret,
+    /// Where the secret came from (a file path, or the environment), for `check-config`.
+    pub client_secret_source: String,
+    /// Scopes asked for besides `openid`.
+    pub scopes: Vec<String>,
+    /// The claim that names groups or roles.
+    pub role_claim: String,
+    /// The claim shown as the username (`None`: `preferred_username`, `email`, then `sub`).
+    pub username_claim: Option<String>,
+    /// Claim values per role, highest role first.
+    pub roles: Vec<(app::dto::Role, Vec<String>)>,
+    /// The sign-in button's text.
+    pub label: String,
+    /// CAs the provider's certificate must chain to (else the public roots).
+    pub ca: Option<PathBuf>,
+    /// Timeout of one request to the provider.
+    pub timeout: Duration,
+    /// `<public origin>/auth/sso/callback`, registered at the provider.
+    pub redirect_uri: Url,
 }
 
 /// Every invalid field, named.
@@ -406,8 +520,39 @@ impl Config {
         let _ = writeln!(s, "session_idle_secs = {}", self.session_idle_secs);
         let _ = writeln!(s, "session_absolute_secs = {}", self.session_absolute_secs);
         let _ = writeln!(s, "cookie_secure = {}", self.cookie_secure);
+        let _ = writeln!(s, "require_second_factor = {}", self.require_second_factor);
         let _ = writeln!(s, "password_check_slots = {}", self.password_check_slots);
         let _ = writeln!(s, "password_check_queue = {}", self.password_check_queue);
+        let _ = writeln!(s, "time_zone = {:?}", self.time_zone.name());
+        if let Some(o) = &self.public_origin {
+            let _ = writeln!(s, "public_origin = {:?}", o.as_str().trim_end_matches('/'));
+        }
+        if let Some(sso) = &self.sso {
+            let _ = writeln!(s, "\n[portal.sso]");
+            let _ = writeln!(s, "issuer = {:?}", sso.issuer);
+            let _ = writeln!(s, "client_id = {:?}", sso.client_id);
+            let _ = writeln!(
+                s,
+                "# client secret: {}, never printed",
+                sso.client_secret_source
+            );
+            let _ = writeln!(s, "scopes = {:?}", sso.scopes);
+            let _ = writeln!(s, "role_claim = {:?}", sso.role_claim);
+            if let Some(claim) = &sso.username_claim {
+                let _ = writeln!(s, "username_claim = {claim:?}");
+            }
+            let _ = writeln!(s, "label = {:?}", sso.label);
+            if let Some(ca) = &sso.ca {
+                let _ = writeln!(s, "ca = {:?}", ca.display().to_string());
+            }
+            let _ = writeln!(s, "timeout_ms = {}", sso.timeout.as_millis());
+            let _ = writeln!(s, "local_passwords = {}", self.local_passwords);
+            let _ = writeln!(s, "# redirect URI: {}", sso.redirect_uri);
+            let _ = writeln!(s, "\n[portal.sso.roles]");
+            for (role, values) in &sso.roles {
+                let _ = writeln!(s, "{} = {values:?}", role.as_str());
+            }
+        }
         let _ = writeln!(s, "\n[log]");
         let _ = writeln!(
             s,
@@ -415,6 +560,14 @@ impl Config {
             format!("{:?}", self.log_format).to_lowercase()
         );
         let _ = writeln!(s, "filter = {:?}", self.log_filter);
+        let _ = writeln!(s, "\n[webhooks]");
+        let endpoints: Vec<String> = self
+            .webhooks
+            .iter()
+            .map(|w| format!("{}={}", w.name, w.url))
+            .collect();
+        let _ = writeln!(s, "endpoints = {endpoints:?}");
+        let _ = writeln!(s, "max_attempts = {}", self.webhook_max_attempts);
         let _ = writeln!(s, "\n[provisioning]");
         let _ = writeln!(s, "enabled = {}", self.provisioning.is_some());
         if let Some(p) = &self.provisioning {
@@ -428,11 +581,23 @@ impl Config {
                 "registration_endpoint = {:?}",
                 p.registration_endpoint.as_str()
             );
-            let _ = writeln!(
-                s,
-                "# initial access token: {}, never printed",
-                p.initial_access_token_source
-            );
+            match &p.auth {
+                RegistrationAuth::InitialAccessToken { source, .. } => {
+                    let _ = writeln!(s, "# initial access token: {source}, never printed");
+                }
+                RegistrationAuth::ClientCredentials(c) => {
+                    let _ = writeln!(s, "token_endpoint = {:?}", c.token_endpoint.as_str());
+                    let _ = writeln!(s, "token_client_id = {:?}", c.client_id);
+                    let _ = writeln!(
+                        s,
+                        "# token client secret: {}, never printed",
+                        c.client_secret_source
+                    );
+                    if let Some(scope) = &c.scope {
+                        let _ = writeln!(s, "token_scope = {scope:?}");
+                    }
+                }
+            }
             if let Some(ca) = &p.ca {
                 let _ = writeln!(s, "ca = {:?}", ca.display().to_string());
             }
@@ -442,6 +607,9 @@ impl Config {
                 ClientIdPolicy::Downstream => "downstream",
             };
             let _ = writeln!(s, "client_id = {client_id:?}");
+            let interval = p.reconcile_interval.map_or(0, |d| d.as_secs());
+            let _ = writeln!(s, "reconcile_interval_secs = {interval}");
+            let _ = writeln!(s, "reconcile_repair = {}", p.reconcile_repair);
         }
         s
     }

@@ -148,6 +148,49 @@ pub(crate) fn file(errors: &mut Vec<String>, field: &str, v: Option<&str>) -> Pa
     }
 }
 
+/// `[webhooks] endpoints`: each `name=https://url`, names unique.
+pub(crate) fn webhooks(e: &mut Vec<String>, w: &RawWebhooks) -> Vec<Webhook> {
+    let mut out: Vec<Webhook> = Vec::new();
+    for entry in w.endpoints.iter().flatten() {
+        let Some((name, url)) = entry.split_once('=') else {
+            e.push(format!(
+                "webhooks.endpoints: {entry:?} must be name=https://url"
+            ));
+            continue;
+        };
+        let name = name.trim();
+        let good_name = !name.is_empty()
+            && name.len() <= 40
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !good_name {
+            e.push(format!(
+                "webhooks.endpoints: the name {name:?} must be 1 to 40 letters, digits, - or _"
+            ));
+            continue;
+        }
+        if out.iter().any(|o| o.name == name) {
+            e.push(format!(
+                "webhooks.endpoints: the name {name:?} is given twice"
+            ));
+            continue;
+        }
+        match Url::parse(url.trim()) {
+            Ok(u) if u.scheme() == "https" && u.host_str().is_some() && u.password().is_none() => {
+                out.push(Webhook {
+                    name: name.to_string(),
+                    url: u,
+                });
+            }
+            _ => e.push(format!(
+                "webhooks.endpoints: {name}: the URL must be https, with a host and no password"
+            )),
+        }
+    }
+    out
+}
+
 /// `[provisioning]`: `None` when off; every problem named in `e`.
 pub(crate) fn provisioning(e: &mut Vec<String>, p: &RawProvisioning) -> Option<ProvisioningConfig> {
     if !p.enabled.unwrap_or(false) {
@@ -186,55 +229,7 @@ pub(crate) fn provisioning(e: &mut Vec<String>, p: &RawProvisioning) -> Option<P
         p.registration_endpoint.as_deref(),
         None,
     );
-    // The token itself never appears in a message.
-    let from_env = p
-        .initial_access_token
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
-    let (token, source) = match (from_env, p.initial_access_token_file.as_deref()) {
-        (Some(_), Some(_)) => {
-            e.push(
-                "provisioning.initial_access_token_file: give the initial access token either \
-                 in a file or in DCR_PROVISIONING_INITIAL_ACCESS_TOKEN, not both"
-                    .into(),
-            );
-            (String::new(), String::new())
-        }
-        (Some(t), None) => (
-            t.to_string(),
-            "from DCR_PROVISIONING_INITIAL_ACCESS_TOKEN".to_string(),
-        ),
-        (None, Some(path)) => match std::fs::read_to_string(path) {
-            Ok(text) if !text.trim().is_empty() => {
-                (text.trim().to_string(), format!("from the file {path:?}"))
-            }
-            Ok(_) => {
-                e.push(format!(
-                    "provisioning.initial_access_token_file: {path:?} is empty"
-                ));
-                (String::new(), String::new())
-            }
-            Err(err) => {
-                e.push(format!(
-                    "provisioning.initial_access_token_file: {path:?} cannot be read ({})",
-                    err.kind()
-                ));
-                (String::new(), String::new())
-            }
-        },
-        (None, None) => {
-            e.push(
-                "provisioning.initial_access_token_file: required (or \
-                 DCR_PROVISIONING_INITIAL_ACCESS_TOKEN) when provisioning is enabled"
-                    .into(),
-            );
-            (String::new(), String::new())
-        }
-    };
-    if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        e.push("provisioning: the initial access token has spaces or control characters".into());
-    }
+    let auth = registration_auth(e, p);
     let ca =
         p.ca.as_deref()
             .map(|path| file(e, "provisioning.ca", Some(path)));
@@ -244,15 +239,179 @@ pub(crate) fn provisioning(e: &mut Vec<String>, p: &RawProvisioning) -> Option<P
             "provisioning.timeout_ms: {timeout_ms} must be between 100 and 60000"
         ));
     }
+    let interval = p.reconcile_interval_secs.unwrap_or(3_600);
+    if interval != 0 && !(60..=7 * 86_400).contains(&interval) {
+        e.push(format!(
+            "provisioning.reconcile_interval_secs: {interval} must be 0 (off) or between 60 and \
+             604800"
+        ));
+    }
     Some(ProvisioningConfig {
+        reconcile_interval: (interval != 0).then(|| Duration::from_secs(interval)),
+        reconcile_repair: p.reconcile_repair.unwrap_or(false),
         mode,
         registration_endpoint,
-        initial_access_token: InitialAccessToken::new(token),
-        initial_access_token_source: source,
+        auth,
         ca,
         timeout: Duration::from_millis(timeout_ms),
         client_ids,
     })
+}
+
+/// The bearer token of the registration endpoint: an initial access token, or client
+/// credentials for the token endpoint; exactly one of them.
+fn registration_auth(e: &mut Vec<String>, p: &RawProvisioning) -> RegistrationAuth {
+    const IAT: &str = "provisioning.initial_access_token_file (or \
+                       DCR_PROVISIONING_INITIAL_ACCESS_TOKEN)";
+    const CLIENT: &str = "provisioning.token_endpoint, token_client_id and \
+                          token_client_secret_file (or DCR_PROVISIONING_TOKEN_CLIENT_SECRET)";
+    let iat_env = given(p.initial_access_token.as_deref());
+    let secret_env = given(p.token_client_secret.as_deref());
+    let has_iat = iat_env.is_some() || p.initial_access_token_file.is_some();
+    let has_client = p.token_endpoint.is_some()
+        || p.token_client_id.is_some()
+        || p.token_client_secret_file.is_some()
+        || secret_env.is_some()
+        || p.token_scope.is_some();
+    let unusable = || RegistrationAuth::InitialAccessToken {
+        token: InitialAccessToken::new(String::new()),
+        source: String::new(),
+    };
+    match (has_iat, has_client) {
+        (true, true) => {
+            e.push(format!(
+                "provisioning: give either an initial access token ({IAT}) or client credentials \
+                 ({CLIENT}), not both"
+            ));
+            unusable()
+        }
+        (false, false) => {
+            e.push(format!(
+                "provisioning.initial_access_token_file: required (or \
+                 DCR_PROVISIONING_INITIAL_ACCESS_TOKEN) when provisioning is enabled, unless \
+                 client credentials are given instead ({CLIENT})"
+            ));
+            unusable()
+        }
+        (true, false) => {
+            let Some((token, source)) = secret(
+                e,
+                "initial access token",
+                (
+                    "provisioning.initial_access_token_file",
+                    p.initial_access_token_file.as_deref(),
+                ),
+                ("DCR_PROVISIONING_INITIAL_ACCESS_TOKEN", iat_env),
+            ) else {
+                return unusable();
+            };
+            if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                e.push(
+                    "provisioning: the initial access token has spaces or control characters"
+                        .into(),
+                );
+            }
+            RegistrationAuth::InitialAccessToken {
+                token: InitialAccessToken::new(token),
+                source,
+            }
+        }
+        (false, true) => {
+            let token_endpoint = https_url(
+                e,
+                "provisioning.token_endpoint",
+                p.token_endpoint.as_deref(),
+                None,
+            );
+            let client_id = p
+                .token_client_id
+                .as_deref()
+                .map(str::trim)
+                .unwrap_or_default();
+            if client_id.is_empty() {
+                e.push(
+                    "provisioning.token_client_id: required with provisioning.token_endpoint"
+                        .into(),
+                );
+            } else if client_id.chars().any(char::is_control) {
+                e.push("provisioning.token_client_id: has control characters".into());
+            }
+            let scope = p
+                .token_scope
+                .as_deref()
+                .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+                .filter(|s| !s.is_empty());
+            // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+            if scope.as_deref().is_some_and(|s| {
+                s.chars()
+                    .any(|c| c != ' ' && (!c.is_ascii_graphic() || c == '"' || c == '\\'))
+            }) {
+                e.push(
+                    "provisioning.token_scope: scope values are printable ASCII without \" or \\"
+                        .into(),
+                );
+            }
+            let (client_secret, client_secret_source) = secret(
+                e,
+                "client secret",
+                (
+                    "provisioning.token_client_secret_file",
+                    p.token_client_secret_file.as_deref(),
+                ),
+                ("DCR_PROVISIONING_TOKEN_CLIENT_SECRET", secret_env),
+            )
+            .unwrap_or_default();
+            RegistrationAuth::ClientCredentials(TokenClient {
+                token_endpoint,
+                client_id: client_id.to_string(),
+                client_secret: ClientSecret::new(client_secret),
+                client_secret_source,
+                scope,
+            })
+        }
+    }
+}
+
+/// A value of the environment that is there and not blank.
+fn given(v: Option<&str>) -> Option<&str> {
+    v.map(str::trim).filter(|t| !t.is_empty())
+}
+
+/// A secret from a file named in the configuration or from the environment (one of them,
+/// `file` being `(field, path)` and `env` `(variable, value)`), and where it came from. The
+/// secret itself never appears in a message.
+fn secret(
+    e: &mut Vec<String>,
+    what: &str,
+    (field, path): (&str, Option<&str>),
+    (variable, from_env): (&str, Option<&str>),
+) -> Option<(String, String)> {
+    match (from_env, path) {
+        (Some(_), Some(_)) => {
+            e.push(format!(
+                "{field}: give the {what} either in a file or in {variable}, not both"
+            ));
+            None
+        }
+        (Some(v), None) => Some((v.to_string(), format!("from {variable}"))),
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(text) if !text.trim().is_empty() => {
+                Some((text.trim().to_string(), format!("from the file {path:?}")))
+            }
+            Ok(_) => {
+                e.push(format!("{field}: {path:?} is empty"));
+                None
+            }
+            Err(err) => {
+                e.push(format!("{field}: {path:?} cannot be read ({})", err.kind()));
+                None
+            }
+        },
+        (None, None) => {
+            e.push(format!("{field}: required (or {variable})"));
+            None
+        }
+    }
 }
 
 impl TryFrom<RawConfig> for Config {
@@ -436,6 +595,9 @@ impl TryFrom<RawConfig> for Config {
                     .into(),
             );
         }
+        // Local development is what `cookie_secure = false` already marks (plain HTTP on a
+        // loopback address): there a second factor is not required unless asked for.
+        let require_second_factor = raw.portal.require_second_factor.unwrap_or(cookie_secure);
         let password_check_slots = raw.portal.password_check_slots.unwrap_or(2);
         if password_check_slots == 0 {
             e.push("portal.password_check_slots: must be at least 1".into());
@@ -449,6 +611,31 @@ impl TryFrom<RawConfig> for Config {
             }
         };
         let provisioning = provisioning(&mut e, &raw.provisioning);
+        let webhooks = webhooks(&mut e, &raw.webhooks);
+        let webhook_max_attempts = match raw.webhooks.max_attempts.unwrap_or(12) {
+            0 => {
+                e.push("webhooks.max_attempts: must be at least 1".into());
+                1
+            }
+            n => i64::from(n),
+        };
+        let public_origin =
+            public_origin(&mut e, raw.portal.public_origin.as_deref(), cookie_secure);
+        let sso = sso(&mut e, &raw.portal.sso, public_origin.as_ref());
+        let local_passwords = raw.portal.sso.local_passwords.unwrap_or(true);
+        let zone_name =
+            given(raw.portal.time_zone.as_deref()).unwrap_or(app::dto::DEFAULT_TIME_ZONE);
+        let time_zone = app::dto::DisplayZone::named(zone_name).unwrap_or_else(|| {
+            e.push(format!(
+                "portal.time_zone: {zone_name:?} is not an IANA time zone (like Australia/Sydney or UTC)"
+            ));
+            app::dto::DisplayZone::default()
+        });
+        if !local_passwords && sso.is_none() {
+            e.push(
+                "portal.sso.local_passwords: false needs single sign-on (portal.sso.issuer)".into(),
+            );
+        }
         if !e.is_empty() {
             return Err(ConfigError(e));
         }
@@ -492,6 +679,7 @@ impl TryFrom<RawConfig> for Config {
             session_idle_secs: idle,
             session_absolute_secs: absolute,
             cookie_secure,
+            require_second_factor,
             password_check_slots,
             password_check_queue: raw.portal.password_check_queue.unwrap_or(16),
             log_format,
@@ -500,6 +688,156 @@ impl TryFrom<RawConfig> for Config {
             rate_limit_cert,
             rate_limit_addr,
             provisioning,
+            webhooks,
+            webhook_max_attempts,
+            public_origin,
+            sso,
+            local_passwords,
+            time_zone,
         })
     }
+}
+
+/// `portal.public_origin`: an origin (scheme, host, port; no path), https unless the portal's
+/// cookies are not `Secure` (local development).
+fn public_origin(e: &mut Vec<String>, v: Option<&str>, secure: bool) -> Option<Url> {
+    const FIELD: &str = "portal.public_origin";
+    let v = given(v)?;
+    let Ok(url) = Url::parse(v) else {
+        e.push(format!("{FIELD}: {v:?} is not a URL"));
+        return None;
+    };
+    let origin_only = url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.host().is_some();
+    let scheme_ok = url.scheme() == "https" || (!secure && url.scheme() == "http");
+    if !origin_only || !scheme_ok {
+        e.push(format!(
+            "{FIELD}: {v:?} must be an origin like https://dcr-admin.bank.example (http only \
+             for local development, where portal.cookie_secure is false)"
+        ));
+        return None;
+    }
+    Some(url)
+}
+
+/// `[portal.sso]`: `None` without an issuer.
+pub(crate) fn sso(
+    e: &mut Vec<String>,
+    p: &RawSso,
+    public_origin: Option<&Url>,
+) -> Option<SsoConfig> {
+    let issuer = given(p.issuer.as_deref())?;
+    let issuer_url = https_url(e, "portal.sso.issuer", Some(issuer), None);
+    if issuer_url.query().is_some() || issuer_url.fragment().is_some() {
+        e.push("portal.sso.issuer: must not have a query or fragment".into());
+    }
+    let client_id = given(p.client_id.as_deref()).unwrap_or_default();
+    if client_id.is_empty() {
+        e.push("portal.sso.client_id: required with portal.sso.issuer".into());
+    } else if client_id.chars().any(char::is_control) {
+        e.push("portal.sso.client_id: has control characters".into());
+    }
+    let (client_secret, client_secret_source) = secret(
+        e,
+        "client secret",
+        (
+            "portal.sso.client_secret_file",
+            p.client_secret_file.as_deref(),
+        ),
+        ("DCR_SSO_CLIENT_SECRET", given(p.client_secret.as_deref())),
+    )
+    .unwrap_or_default();
+    let scopes: Vec<String> = p
+        .scopes
+        .clone()
+        .unwrap_or_else(|| vec!["profile".into(), "email".into()])
+        .into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty() && s != "openid")
+        .collect();
+    if scopes.iter().any(|s| {
+        s.chars()
+            .any(|c| !c.is_ascii_graphic() || c == '"' || c == '\\')
+    }) {
+        e.push(
+            "portal.sso.scopes: scope values are printable ASCII without spaces, \" or \\".into(),
+        );
+    }
+    let claim_name = |field: &str, v: Option<&str>, e: &mut Vec<String>| {
+        let v = given(v)?;
+        if v.chars().any(char::is_control) || v.len() > 128 {
+            e.push(format!("{field}: {v:?} is not a claim name"));
+        }
+        Some(v.to_string())
+    };
+    let role_claim = claim_name("portal.sso.role_claim", p.role_claim.as_deref(), e)
+        .unwrap_or_else(|| "groups".into());
+    let username_claim = claim_name("portal.sso.username_claim", p.username_claim.as_deref(), e);
+    let roles: Vec<(Role, Vec<String>)> = [
+        (Role::Administrator, &p.roles.administrator),
+        (Role::Operator, &p.roles.operator),
+        (Role::Viewer, &p.roles.viewer),
+    ]
+    .into_iter()
+    .map(|(role, values)| {
+        let values = values
+            .iter()
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .collect::<Vec<_>>();
+        (role, values)
+    })
+    .filter(|(_, values)| !values.is_empty())
+    .collect();
+    if roles.is_empty() {
+        e.push(
+            "portal.sso.roles: map at least one value of the role claim to a role \
+             (administrator, operator or viewer)"
+                .into(),
+        );
+    }
+    let ca =
+        p.ca.as_deref()
+            .map(|path| file(e, "portal.sso.ca", Some(path)));
+    let timeout_ms = p.timeout_ms.unwrap_or(5_000);
+    if !(100..=60_000).contains(&timeout_ms) {
+        e.push(format!(
+            "portal.sso.timeout_ms: {timeout_ms} must be between 100 and 60000"
+        ));
+    }
+    let redirect_uri = match public_origin.map(|o| o.join("/auth/sso/callback")) {
+        Some(Ok(u)) => u,
+        _ => {
+            e.push(
+                "portal.public_origin: required with single sign-on (the provider sends browsers \
+                 back to <public_origin>/auth/sso/callback)"
+                    .into(),
+            );
+            Url::parse("https://invalid.invalid/auth/sso/callback").ok()?
+        }
+    };
+    let label = given(p.label.as_deref())
+        .unwrap_or("Sign in with single sign-on")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(80)
+        .collect();
+    Some(SsoConfig {
+        issuer: issuer.to_string(),
+        client_id: client_id.to_string(),
+        client_secret: ClientSecret::new(client_secret),
+        client_secret_source,
+        scopes,
+        role_claim,
+        username_claim,
+        roles,
+        label,
+        ca,
+        timeout: Duration::from_millis(timeout_ms),
+        redirect_uri,
+    })
 }

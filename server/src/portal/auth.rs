@@ -15,7 +15,10 @@
 
 use std::net::IpAddr;
 
-use app::ssr::{SESSION_ACCOUNT_VERSION, SESSION_ADMIN, SESSION_SIGNED_IN_AT};
+use app::ssr::{
+    SESSION_ACCOUNT_VERSION, SESSION_ADDRESS, SESSION_ADMIN, SESSION_PENDING_ADMIN,
+    SESSION_PENDING_AT, SESSION_PENDING_NEXT, SESSION_SIGNED_IN_AT, SESSION_USER_AGENT,
+};
 use axum::http::StatusCode;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -88,7 +91,7 @@ pub fn client_address(
         .to_string()
 }
 
-fn marker_cookie(config: &Config, value: &str, max_age: Option<i64>) -> HeaderValue {
+pub(crate) fn marker_cookie(config: &Config, value: &str, max_age: Option<i64>) -> HeaderValue {
     let secure = if config.cookie_secure { "; Secure" } else { "" };
     let age = max_age
         .map(|a| format!("; Max-Age={a}"))
@@ -128,6 +131,38 @@ fn marker_set(secure: bool, headers: &HeaderMap) -> bool {
 pub struct LoginForm {
     username: String,
     password: String,
+    /// The portal page to go to once signed in.
+    #[serde(default)]
+    next: String,
+}
+
+/// Where a sign-in lands when no page was asked for: the overview.
+pub const LANDING: &str = "/overview";
+
+/// `next` if it is a page of the portal to send a browser to after sign-in: a path on this
+/// origin (starting with one `/`, no backslash or control character, at most 2,000 bytes), not
+/// the sign-in page or a form handler. Anything else (another site, `//host`, a scheme) is
+/// ignored, so the parameter cannot send a signed-in browser elsewhere.
+#[must_use]
+pub fn safe_next(next: &str) -> Option<&str> {
+    let path = next.split(['?', '#']).next().unwrap_or_default();
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && next.len() <= 2_000
+        && !next.chars().any(|c| c == '\\' || c.is_control())
+        && path != "/login"
+        && !path.starts_with("/login/")
+        && !path.starts_with("/auth/")
+        && !path.starts_with("/api/");
+    ok.then_some(next)
+}
+
+/// Back to the sign-in page with `error`, keeping where to go after it.
+pub(crate) fn back_to_login(error: &str, next: Option<&str>) -> Response {
+    let next = next
+        .map(|n| format!("&next={}", app::dto::encode(n)))
+        .unwrap_or_default();
+    Redirect::to(&format!("/login?error={error}{next}")).into_response()
 }
 
 /// `POST /auth/login`.
@@ -141,20 +176,27 @@ pub async fn login(
     let store = &ctx.state.store;
     let now = ctx.state.clock.now();
     let addr = client_address(&ctx.config, conn.as_deref(), &headers);
+    let next = safe_next(&form.next).map(str::to_string);
+    let back = |error: &str| back_to_login(error, next.as_deref());
+    if !ctx.config.local_passwords {
+        // Single sign-on only: no password is looked at.
+        crate::metrics::sign_in("local_off");
+        return back("local_off");
+    }
     let username = form.username.trim().to_string();
     if username.is_empty() || username.len() > 128 || form.password.len() > MAX_PASSWORD_BYTES {
-        return Redirect::to("/login?error=1").into_response();
+        return back("1");
     }
     let reservation = match throttle::reserve(store, &username, &addr, now).await {
         Ok(r) => r,
         Err(Refused::Locked) => {
             tracing::warn!(target: "security", peer = %addr, "portal sign-in refused: throttled");
             crate::metrics::sign_in("throttled");
-            return Redirect::to("/login?error=throttled").into_response();
+            return back("throttled");
         }
         Err(Refused::Store(e)) => {
             tracing::error!(error = %e, "sign-in: store failure");
-            return Redirect::to("/login?error=unavailable").into_response();
+            return back("unavailable");
         }
     };
     if !reservation.delay.is_zero() {
@@ -165,7 +207,7 @@ pub async fn login(
         Err(e) => {
             tracing::error!(error = %e, "sign-in: store failure");
             reservation.abandon(store).await;
-            return Redirect::to("/login?error=unavailable").into_response();
+            return back("unavailable");
         }
     };
     // Same work whether or not the account exists: verify against a dummy hash otherwise.
@@ -179,49 +221,167 @@ pub async fn login(
         tracing::info!(target: "security", peer = %addr, "portal sign-in failed");
         crate::metrics::sign_in("failure");
         let locked = failed(&ctx, reservation, &username, &addr, now).await;
-        let to = if locked {
-            "/login?error=throttled"
-        } else {
-            "/login?error=1"
-        };
-        return Redirect::to(to).into_response();
+        let mut res = back(if locked { "throttled" } else { "1" });
+        res.headers_mut().append(
+            header::SET_COOKIE,
+            username_cookie(&ctx.config, &username, USERNAME_COOKIE_SECS),
+        );
+        return res;
     };
     reservation.succeeded(store).await;
+    if user.disabled_at.is_some() {
+        // The right password of a disabled account: said plainly (only to whoever knows it).
+        tracing::info!(target: "security", peer = %addr, username = %user.username, "portal sign-in refused: account disabled");
+        crate::metrics::sign_in("disabled");
+        audit(
+            &ctx,
+            NewAuditEvent {
+                occurred_at: now,
+                actor: Actor::Admin(&user.username).into(),
+                action: Action::AdminSignInFailed.into(),
+                reason: Some("account disabled".into()),
+                after_state: Some(serde_json::json!({ "address": addr }).to_string()),
+                ..Default::default()
+            },
+        )
+        .await;
+        return back("disabled");
+    }
     if let Err(e) = session.cycle_id().await {
         tracing::error!(error = %e, "sign-in: session rotation failed");
-        return Redirect::to("/login?error=unavailable").into_response();
+        return back("unavailable");
     }
+    if user.has_second_factor() {
+        // Not signed in yet: the second step (`/login/second-factor`) finishes it. Whatever
+        // this browser's session held before (another account's sign-in) goes.
+        session.clear().await;
+        let pending = session
+            .insert(SESSION_PENDING_ADMIN, &user.username)
+            .await
+            .is_ok()
+            && session.insert(SESSION_PENDING_AT, now).await.is_ok()
+            && session
+                .insert(SESSION_PENDING_NEXT, next.as_deref().unwrap_or_default())
+                .await
+                .is_ok();
+        if !pending {
+            return back("unavailable");
+        }
+        tracing::info!(target: "security", peer = %addr, username = %user.username, "portal sign-in: password right, second factor asked");
+        return Redirect::to("/login/second-factor").into_response();
+    }
+    finish_sign_in(
+        &ctx,
+        &session,
+        &user,
+        &addr,
+        &headers,
+        next.as_deref(),
+        now,
+        ("password", Landing::Redirect),
+    )
+    .await
+}
+
+/// How a finished sign-in moves on to the portal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Landing {
+    /// A redirect (the sign-in was a form of the portal).
+    Redirect,
+    /// A page that moves on by itself (the sign-in came back from another site, whose redirect
+    /// would not carry the `SameSite=Strict` session cookie).
+    Page,
+}
+
+/// Signs the session in as `user` (its id already cycled): the session keys, the audit event
+/// (naming the `method`), the sign-in record and the signed-in marker, then on to `next` (or
+/// the password change).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn finish_sign_in(
+    ctx: &PortalCtx,
+    session: &Session,
+    user: &dcr_store::AdminUser,
+    addr: &str,
+    headers: &HeaderMap,
+    next: Option<&str>,
+    now: i64,
+    (method, landing): (&str, Landing),
+) -> Response {
+    let store = &ctx.state.store;
+    let back = |error: &str| back_to_login(error, next);
+    let user_agent: String = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(256)
+        .collect();
     let stored = session.insert(SESSION_ADMIN, &user.username).await.is_ok()
         && session.insert(SESSION_SIGNED_IN_AT, now).await.is_ok()
+        && session.insert(SESSION_ADDRESS, addr).await.is_ok()
+        && session
+            .insert(SESSION_USER_AGENT, &user_agent)
+            .await
+            .is_ok()
         && session
             .insert(SESSION_ACCOUNT_VERSION, user.updated_at)
             .await
             .is_ok();
     if !stored {
-        return Redirect::to("/login?error=unavailable").into_response();
+        return back("unavailable");
     }
     audit(
-        &ctx,
+        ctx,
         NewAuditEvent {
             occurred_at: now,
             actor: Actor::Admin(&user.username).into(),
             action: Action::AdminSignIn.into(),
-            after_state: Some(serde_json::json!({ "address": addr }).to_string()),
+            after_state: Some(serde_json::json!({ "address": addr, "method": method }).to_string()),
             ..Default::default()
         },
     )
     .await;
+    if let Err(e) = store.record_sign_in(&user.username, now, addr).await {
+        tracing::warn!(error = %e, "sign-in: the time of the sign-in could not be recorded");
+    }
     tracing::info!(target: "security", peer = %addr, username = %user.username, "portal sign-in");
     crate::metrics::sign_in("success");
-    let mut res = Redirect::to("/").into_response();
+    let to = if user.must_change_password {
+        "/account?must_change=1"
+    } else {
+        next.unwrap_or(LANDING)
+    };
+    let mut res = match landing {
+        Landing::Redirect => Redirect::to(to).into_response(),
+        Landing::Page => crate::portal::sso::continue_page(to),
+    };
     res.headers_mut()
         .append(header::SET_COOKIE, marker_cookie(&ctx.config, "1", None));
+    res.headers_mut()
+        .append(header::SET_COOKIE, username_cookie(&ctx.config, "", 0));
     res
+}
+
+/// How long the username of a failed sign-in is kept for the sign-in form, in seconds.
+const USERNAME_COOKIE_SECS: i64 = 300;
+
+/// The cookie that brings the username of a failed sign-in back to the form
+/// ([`app::ssr::SIGN_IN_USERNAME_COOKIE`]), percent-encoded, for the sign-in page only; an
+/// empty value with `max_age` 0 removes it. Never the password.
+fn username_cookie(config: &Config, username: &str, max_age: i64) -> HeaderValue {
+    let secure = if config.cookie_secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{}={}; Path=/login; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
+        app::ssr::SIGN_IN_USERNAME_COOKIE,
+        app::dto::encode(username)
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("dcr_sign_in_username=; Path=/login; Max-Age=0"))
 }
 
 /// Settles a reserved try whose password was wrong, and audits it and the locks it set; true
 /// when it locked the account (for this address) or the address.
-async fn failed(
+pub(crate) async fn failed(
     ctx: &PortalCtx,
     reservation: Reservation,
     username: &str,
@@ -287,7 +447,7 @@ async fn failed(
 }
 
 /// The answer when every password-check slot is taken.
-fn busy() -> Response {
+pub(crate) fn busy() -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
         [(header::RETRY_AFTER, HeaderValue::from_static("2"))],
@@ -296,7 +456,7 @@ fn busy() -> Response {
         .into_response()
 }
 
-async fn audit(ctx: &PortalCtx, ev: NewAuditEvent) {
+pub(crate) async fn audit(ctx: &PortalCtx, ev: NewAuditEvent) {
     if let Err(e) = ctx.state.store.append_audit(&ev).await {
         tracing::error!(error = %e, action = %ev.action, "portal: could not write an audit event");
     }
@@ -375,6 +535,10 @@ pub async fn change_password(
             return Redirect::to("/login?error=expired").into_response();
         }
     };
+    if user.sso_subject.is_some() {
+        reservation.abandon(store).await;
+        return back("sso");
+    }
     let checks = &ctx.password_checks;
     let Ok(ok) = checks
         .verify(form.current_password, Some(user.password_hash))

@@ -15,8 +15,13 @@
 
 pub mod admin;
 pub mod auth;
+pub mod export;
+pub mod passkey;
 pub mod password;
+pub mod people;
+pub mod second_factor;
 pub mod sessions;
+pub mod sso;
 pub mod throttle;
 
 use std::path::{Path, PathBuf};
@@ -30,7 +35,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Extension, Router};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
@@ -57,6 +62,12 @@ pub struct PortalCtx {
     pub(crate) state: PortalState,
     pub(crate) config: Arc<Config>,
     pub(crate) password_checks: PasswordChecks,
+    /// The passkeys' relying party; none when passkeys are off (no `portal.public_origin`).
+    pub(crate) passkeys: Option<Arc<webauthn_rs::Webauthn>>,
+    /// Single sign-on, when configured.
+    pub(crate) sso: Option<Arc<sso::Sso>>,
+    /// The exports running now (at most [`export::EXPORTS_AT_ONCE`]).
+    pub(crate) export_slots: export::ExportSlots,
 }
 
 /// The key fetcher the inspect page uses: the server's outbound rules (https only, no
@@ -118,7 +129,10 @@ fn route_list() -> Vec<AxumRouteListing> {
 }
 
 /// Builds the portal router.
-pub fn router(state: PortalState, config: Arc<Config>) -> Router {
+///
+/// # Errors
+/// Single sign-on that cannot be set up (its CA file unreadable).
+pub fn router(state: PortalState, config: Arc<Config>) -> anyhow::Result<Router> {
     let site_root: PathBuf = config.site_root.clone();
     let pkg = pkg_dir(&site_root);
     let options = LeptosOptions::builder()
@@ -153,14 +167,33 @@ pub fn router(state: PortalState, config: Arc<Config>) -> Router {
             config.password_check_slots,
             config.password_check_queue,
         ),
+        passkeys: passkey::relying_party(&config),
+        sso: config
+            .sso
+            .clone()
+            .map(sso::Sso::new)
+            .transpose()?
+            .map(Arc::new),
+        export_slots: export::ExportSlots::default(),
     };
+    let passkeys_offered = ctx.passkeys.is_some();
     let ctx_state = state.clone();
+    let required = config.require_second_factor;
+    let time_zone = config.time_zone.clone();
+    let sign_in_options = app::dto::SignInOptions {
+        single_sign_on: ctx.sso.as_ref().map(|s| s.label().to_string()),
+        local_passwords: config.local_passwords,
+    };
     let fetcher = key_fetcher(&config);
     let chain_check = ChainCheck::default();
     let leptos_ctx = move || {
         provide_context(ctx_state.clone());
         provide_context(fetcher.clone());
         provide_context(chain_check.clone());
+        provide_context(app::ssr::SecondFactorRequired(required));
+        provide_context(app::ssr::PasskeysOffered(passkeys_offered));
+        provide_context(sign_in_options.clone());
+        provide_context(time_zone.clone());
     };
 
     // Static assets: no session, long-lived caching (the directory name is a content hash), and
@@ -176,13 +209,51 @@ pub fn router(state: PortalState, config: Arc<Config>) -> Router {
         .route_service(
             "/favicon.ico",
             ServeFile::new(site_root.join("favicon.ico")),
+        )
+        // The passkey script is compiled in; compressed as it is sent, like the pages.
+        .route(
+            passkey::SCRIPT_PATH,
+            axum::routing::get(passkey::script).layer(compression()),
         );
 
     // Pages, server functions and form handlers: sessions and the session gate.
     let pages = Router::new()
         .route("/auth/login", post(login))
         .route("/auth/logout", post(logout))
+        .route("/auth/sso/start", get(sso::start))
+        .route("/auth/sso/callback", get(sso::callback))
         .route("/account/password", post(change_password))
+        .route("/auth/second-factor", post(second_factor::second_step))
+        .route(
+            "/account/second-factor/begin",
+            post(second_factor::begin_enrolment),
+        )
+        .route(
+            "/account/second-factor/confirm",
+            post(second_factor::confirm_enrolment),
+        )
+        .route("/account/second-factor/remove", post(second_factor::remove))
+        .route(
+            "/auth/second-factor/passkey",
+            post(passkey::sign_in_options),
+        )
+        .route(
+            "/account/second-factor/passkey/options",
+            post(passkey::registration_options),
+        )
+        .route(
+            "/account/second-factor/passkey/challenge",
+            post(passkey::account_options),
+        )
+        .route("/account/second-factor/passkey/add", post(passkey::add))
+        .route(
+            "/account/second-factor/passkey/remove",
+            post(passkey::remove),
+        )
+        .route(
+            "/admins/{username}/second-factor/reset",
+            post(people::reset_second_factor),
+        )
         .route(
             "/registrations/{client_id}/revoke",
             post(crate::portal::admin::revoke_form),
@@ -190,6 +261,35 @@ pub fn router(state: PortalState, config: Arc<Config>) -> Router {
         .route(
             "/registrations/{client_id}/release",
             post(crate::portal::admin::release_form),
+        )
+        .route(
+            "/registrations/{client_id}/revoke-brand",
+            post(crate::portal::admin::revoke_brand_form),
+        )
+        .route(
+            "/registrations/{client_id}/revoke-legal-entity",
+            post(crate::portal::admin::revoke_legal_entity_form),
+        )
+        .route(
+            "/registrations/{client_id}/provisioning/retry",
+            post(crate::portal::admin::retry_provisioning_form),
+        )
+        .route(
+            "/webhooks/{event_id}/retry",
+            post(crate::portal::admin::retry_webhook_form),
+        )
+        .route("/export/{file}", get(export::download))
+        .route("/admins/add", post(people::add))
+        .route("/admins/{username}/role", post(people::set_role))
+        .route(
+            "/admins/{username}/sessions/end",
+            post(people::end_sessions_of),
+        )
+        .route("/admins/{username}/{to}", post(people::set_disabled))
+        .route("/account/sessions/end", post(people::end_my_session))
+        .route(
+            "/account/sessions/end-others",
+            post(people::end_my_other_sessions),
         )
         .route(
             "/api/{*fn_name}",
@@ -221,15 +321,10 @@ pub fn router(state: PortalState, config: Arc<Config>) -> Router {
         // than rendering them. (The pages hold no secret an attacker could learn from the
         // compressed length beside text they reflect: no CSRF token, the session only in a
         // cookie.)
-        .layer(
-            CompressionLayer::new()
-                .br(true)
-                .gzip(true)
-                .quality(CompressionLevel::Precise(4)),
-        )
+        .layer(compression())
         .with_state(options);
 
-    Router::new()
+    Ok(Router::new()
         .merge(assets)
         .merge(pages)
         .layer(axum::middleware::from_fn(csrf))
@@ -237,7 +332,15 @@ pub fn router(state: PortalState, config: Arc<Config>) -> Router {
             config.portal_tls,
             security_headers,
         ))
-        .layer(Extension(ctx))
+        .layer(Extension(ctx)))
+}
+
+/// Brotli or gzip, whichever the browser takes, at a level that costs less than rendering.
+fn compression() -> CompressionLayer {
+    CompressionLayer::new()
+        .br(true)
+        .gzip(true)
+        .quality(CompressionLevel::Precise(4))
 }
 
 /// Server functions: `server_fn` answers every error with 500, while the portal's errors say
@@ -259,6 +362,7 @@ async fn server_fn_status(req: Request, next: Next) -> Response {
         parts.status = match error {
             app::error::AdminError::Unauthenticated => StatusCode::UNAUTHORIZED,
             app::error::AdminError::NotFound => StatusCode::NOT_FOUND,
+            app::error::AdminError::Forbidden => StatusCode::FORBIDDEN,
             app::error::AdminError::Invalid { .. } => StatusCode::BAD_REQUEST,
             app::error::AdminError::Unavailable => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -354,25 +458,69 @@ async fn csrf(req: Request, next: Next) -> Response {
 async fn gate(
     State(ctx): State<PortalCtx>,
     session: Session,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
     let path = req.uri().path().to_string();
     if path.starts_with("/pkg/") || path == "/favicon.ico" {
         return next.run(req).await;
     }
-    let public = path == "/login" || path.starts_with("/auth/");
+    let public = path == "/login"
+        || path == SECOND_STEP_PAGE
+        || path.starts_with("/auth/")
+        || path == app::api::SIGN_IN_OPTIONS_PATH;
+    // Where to come back to after signing in: the page asked for, with its query.
+    let back = (req.method() == Method::GET && !path.starts_with("/api/"))
+        .then(|| req.uri().path_and_query().map(|pq| pq.as_str().to_string()))
+        .flatten()
+        .filter(|p| auth::safe_next(p).is_some());
     let admin = session.get::<String>(SESSION_ADMIN).await.ok().flatten();
     if let Some(username) = &admin {
         match session_check(&ctx, &session, username).await {
-            SessionCheck::Valid => {}
+            SessionCheck::Valid(account) => {
+                let Some(role) = app::dto::Role::parse(&account.role) else {
+                    tracing::error!(username = %username, role = %account.role, "portal: an account with an unknown role");
+                    return unavailable(&path);
+                };
+                // A first password set by someone else is replaced before anything else.
+                if account.must_change_password
+                    && !public
+                    && path != "/account"
+                    && path != "/account/password"
+                    && !path.starts_with("/api/")
+                {
+                    return Redirect::to("/account?must_change=1").into_response();
+                }
+                // Without a second factor where one is required, only enrolment is open.
+                // (An account of single sign-on has the provider's factors instead.)
+                if ctx.config.require_second_factor
+                    && !account.has_second_factor()
+                    && account.sso_subject.is_none()
+                    && !public
+                    && !enrolment_path(&path)
+                {
+                    if path.starts_with("/api/") {
+                        return (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({"error": "second_factor_required", "error_description": "Enrol a second factor on the account page first."}))).into_response();
+                    }
+                    return Redirect::to("/account?sf_required=1#second-factor").into_response();
+                }
+                let session_key = session
+                    .id()
+                    .map(|id| crate::portal::sessions::stored_key(&id))
+                    .unwrap_or_default();
+                req.extensions_mut().insert(app::ssr::Principal {
+                    username: username.clone(),
+                    role,
+                    session_key,
+                });
+            }
             SessionCheck::Ended(reason) => {
                 tracing::info!(target: "security", username = %username, reason, "portal session ended");
                 let _ = session.flush().await;
                 return if public {
                     next.run(req).await
                 } else {
-                    clear_marker(&ctx.config, expired(&path))
+                    clear_marker(&ctx.config, expired(&path, back.as_deref()))
                 };
             }
             SessionCheck::Unavailable => return unavailable(&path),
@@ -381,17 +529,48 @@ async fn gate(
     if public || admin.is_some() {
         return next.run(req).await;
     }
+    // A right password waiting for its second step: that step is the only page.
+    if !path.starts_with("/api/")
+        && session
+            .get::<String>(app::ssr::SESSION_PENDING_ADMIN)
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+    {
+        return Redirect::to(SECOND_STEP_PAGE).into_response();
+    }
     if has_marker(&ctx.config, req.headers()) {
-        return clear_marker(&ctx.config, expired(&path));
+        return clear_marker(&ctx.config, expired(&path, back.as_deref()));
     }
     if path.starts_with("/api/") {
         return (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({"error": "unauthenticated", "error_description": "Sign in first."}))).into_response();
     }
-    Redirect::to("/login").into_response()
+    match back.filter(|b| b != "/") {
+        Some(b) => Redirect::to(&format!("/login?next={}", app::dto::encode(&b))).into_response(),
+        None => Redirect::to("/login").into_response(),
+    }
+}
+
+/// The second step of sign-in.
+const SECOND_STEP_PAGE: &str = "/login/second-factor";
+
+/// What an account without a required second factor may reach: the account page (to enrol,
+/// change the password, see its sessions), its forms, and the server functions it reads.
+fn enrolment_path(path: &str) -> bool {
+    path == "/account"
+        || path == "/account/password"
+        || path.starts_with("/account/second-factor/")
+        || path.starts_with("/account/sessions/")
+        || matches!(
+            path,
+            "/api/whoami" | "/api/my-second-factor" | "/api/my-sessions"
+        )
 }
 
 enum SessionCheck {
-    Valid,
+    /// The account, as it is now.
+    Valid(Box<dcr_store::AdminUser>),
     Ended(&'static str),
     /// The store did not answer: refuse this request but keep the session.
     Unavailable,
@@ -414,7 +593,8 @@ async fn session_check(ctx: &PortalCtx, session: &Session, username: &str) -> Se
         .ok()
         .flatten();
     match ctx.state.store.find_admin(username).await {
-        Ok(Some(a)) if Some(a.updated_at) == version => SessionCheck::Valid,
+        Ok(Some(a)) if a.disabled_at.is_some() => SessionCheck::Ended("account disabled"),
+        Ok(Some(a)) if Some(a.updated_at) == version => SessionCheck::Valid(Box::new(a)),
         Ok(Some(_)) => SessionCheck::Ended("account changed since sign-in"),
         Ok(None) => SessionCheck::Ended("account no longer exists"),
         Err(e) => {
@@ -436,10 +616,18 @@ fn unavailable(path: &str) -> Response {
     }
 }
 
-fn expired(path: &str) -> Response {
+/// The answer to a request whose session ended: sign in again, and come back to `back`.
+fn expired(path: &str, back: Option<&str>) -> Response {
     if path.starts_with("/api/") {
         (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({"error": "unauthenticated", "error_description": "Your session has ended."}))).into_response()
     } else {
-        Redirect::to("/login?error=expired").into_response()
+        match back.filter(|b| *b != "/") {
+            Some(b) => Redirect::to(&format!(
+                "/login?error=expired&next={}",
+                app::dto::encode(b)
+            ))
+            .into_response(),
+            None => Redirect::to("/login?error=expired").into_response(),
+        }
     }
 }

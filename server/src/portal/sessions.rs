@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 
+use app::ssr::{SESSION_ADDRESS, SESSION_ADMIN, SESSION_SIGNED_IN_AT, SESSION_USER_AGENT};
 use dcr_core::clock::SharedClock;
 
 /// A [`SessionStore`] over [`dcr_store::Store`].
@@ -49,11 +50,32 @@ impl StoreSessions {
 
 /// The key a session is stored under: the SHA-256 of its id (base64url), so that whoever reads
 /// the session table cannot use what they read as a cookie.
-fn stored_key(id: &Id) -> String {
+pub fn stored_key(id: &Id) -> String {
     use base64::Engine as _;
     use sha2::Digest as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(sha2::Sha256::digest(id.to_string().as_bytes()))
+}
+
+/// What the portal shows of the session in `record` (the values sign-in put in it), used now.
+fn meta(record: &Record, now: i64) -> dcr_store::SessionMeta {
+    let text = |key: &str| {
+        record
+            .data
+            .get(key)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    dcr_store::SessionMeta {
+        admin_username: text(SESSION_ADMIN),
+        signed_in_at: record
+            .data
+            .get(SESSION_SIGNED_IN_AT)
+            .and_then(serde_json::Value::as_i64),
+        last_seen_at: now,
+        address: text(SESSION_ADDRESS),
+        user_agent: text(SESSION_USER_AGENT),
+    }
 }
 
 fn backend(e: impl std::fmt::Display) -> session_store::Error {
@@ -68,7 +90,12 @@ impl SessionStore for StoreSessions {
                 .map_err(|e| session_store::Error::Encode(e.to_string()))?;
             let created = self
                 .store
-                .create_session(&stored_key(&record.id), &data, self.expires_at())
+                .create_session(
+                    &stored_key(&record.id),
+                    &data,
+                    self.expires_at(),
+                    &meta(record, self.clock.now()),
+                )
                 .await
                 .map_err(backend)?;
             if created {
@@ -83,7 +110,12 @@ impl SessionStore for StoreSessions {
             .map_err(|e| session_store::Error::Encode(e.to_string()))?;
         let saved = self
             .store
-            .save_session(&stored_key(&record.id), &data, self.expires_at())
+            .save_session(
+                &stored_key(&record.id),
+                &data,
+                self.expires_at(),
+                &meta(record, self.clock.now()),
+            )
             .await
             .map_err(backend)?;
         if !saved {

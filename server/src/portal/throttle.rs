@@ -174,6 +174,58 @@ impl Reservation {
     }
 }
 
+/// Second-factor codes per account, from anywhere: 5 wrong codes in 15 minutes, then 15
+/// minutes locked. Only someone who knows the password reaches this step, so a lock of the
+/// account (not of an address) costs the real owner nothing a guesser could impose without the
+/// password, and spreading guesses over addresses gains nothing. Kept apart from the password
+/// counters, which a right password clears.
+pub const CODE_POLICY: ThrottlePolicy = ThrottlePolicy {
+    max_failures: 5,
+    window_secs: 15 * 60,
+    lockout_secs: 15 * 60,
+};
+
+/// One reserved second-factor try of an account: counted as a failure until settled.
+#[must_use = "a reserved try is settled with succeeded, failed or abandon"]
+pub struct CodeReservation {
+    key: String,
+    /// When this try used the last one allowed: the end of the lock it set.
+    pub locked_until: Option<i64>,
+}
+
+/// Reserves a second-factor try of `username` at `now`.
+///
+/// # Errors
+/// [`Refused::Locked`] when the account's codes are locked (nothing is then counted); store
+/// failures.
+pub async fn reserve_code(
+    store: &Store,
+    username: &str,
+    now: i64,
+) -> Result<CodeReservation, Refused> {
+    let key = format!("code:{}", account_key(username));
+    match store.reserve_login_attempt(&key, now, CODE_POLICY).await? {
+        Attempt::Allowed { locked_until, .. } => Ok(CodeReservation { key, locked_until }),
+        Attempt::Refused { .. } => Err(Refused::Locked),
+    }
+}
+
+impl CodeReservation {
+    /// The code was right: the account's code failures are cleared.
+    pub async fn succeeded(self, store: &Store) {
+        if let Err(e) = store.clear_login_failures(&self.key).await {
+            tracing::warn!(error = %e, "second factor: could not reset a failure count");
+        }
+    }
+
+    /// The code was never judged: the try is given back.
+    pub async fn abandon(self, store: &Store) {
+        if let Err(e) = store.release_login_attempt(&self.key, CODE_POLICY).await {
+            tracing::warn!(error = %e, "second factor: could not give back a try");
+        }
+    }
+}
+
 /// The delay before a try of an account with `failures` failures (this try included) in its
 /// window: none up to [`ACCOUNT_DELAY_AFTER`], then a second more per failure, capped.
 fn account_delay(failures: i64) -> Duration {

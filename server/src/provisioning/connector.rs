@@ -1,7 +1,8 @@
 //! The generic connector: RFC 7591 client registration at the downstream authorization server
-//! with an initial access token (§3, "protected registration"), and RFC 7592 read, update and
-//! delete of the client with the registration access token at the `registration_client_uri`
-//! the downstream returned (§2).
+//! with a bearer token (§3, "protected registration": an initial access token, or one of the
+//! client credentials grant at its token endpoint, [`client_credentials`]), and RFC 7592 read,
+//! update and delete of the client with the registration access token at the
+//! `registration_client_uri` the downstream returned (§2).
 //!
 //! The downstream is the operator's configuration, not a recipient's choice: no address guard
 //! (unlike [`crate::outbound::Outbound::get_untrusted`]), and its certificate chains to
@@ -10,18 +11,21 @@
 //! answers.
 //!
 //! # Security
-//! The initial access token and the registration access tokens go in the `Authorization`
-//! header only: no error message, log line or `Debug` output contains them.
+//! The initial access token, the client secret, the access token it buys and the registration
+//! access tokens go in the `Authorization` header only: no error message, log line or `Debug`
+//! output contains them.
 
-use std::time::Duration;
+mod client_credentials;
 
-use anyhow::Context as _;
+use std::sync::Arc;
+
 use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::StatusCode;
 use serde_json::Value;
 use url::Url;
 
-use crate::config::{InitialAccessToken, ProvisioningConfig};
+use self::client_credentials::TokenSource;
+use crate::config::{InitialAccessToken, ProvisioningConfig, RegistrationAuth};
 use crate::outbound::{read_body_capped, FetchError};
 
 /// Largest answer read from the downstream.
@@ -111,15 +115,17 @@ impl DownstreamError {
 
     /// Whether the client is not (or no longer) there: 404, or 401 on a registration access
     /// token the downstream no longer knows (RFC 7592 §2: a server may answer 401 for a client
-    /// that does not exist, so as not to say whether it did).
+    /// that does not exist, so as not to say whether it did). A refusal of the token endpoint
+    /// says nothing about the client.
     #[must_use]
     pub fn is_gone(&self) -> bool {
         matches!(
             self,
             Self::Refused {
+                operation,
                 status: 401 | 404,
                 ..
-            }
+            } if *operation != client_credentials::OP
         )
     }
 }
@@ -145,12 +151,20 @@ impl std::fmt::Debug for DownstreamClient {
     }
 }
 
+/// The bearer token of the registration endpoint.
+#[derive(Clone)]
+enum Authorization {
+    InitialAccessToken(InitialAccessToken),
+    /// Shared by the connector's clones, and so is the token it holds.
+    ClientCredentials(Arc<TokenSource>),
+}
+
 /// The RFC 7591/7592 client of one downstream registration endpoint.
 #[derive(Clone)]
 pub struct Connector {
     http: reqwest::Client,
     endpoint: Url,
-    initial_access_token: InitialAccessToken,
+    authorization: Authorization,
 }
 
 impl std::fmt::Debug for Connector {
@@ -167,49 +181,61 @@ impl Connector {
     /// # Errors
     /// An unreadable CA file, or a TLS configuration failure.
     pub fn new(config: &ProvisioningConfig) -> anyhow::Result<Self> {
-        let mut roots = rustls::RootCertStore::empty();
-        match &config.ca {
-            Some(ca) => {
-                for c in crate::tls::load_certs(ca)? {
-                    roots.add(c).context("adding the provisioning CA")?;
-                }
-            }
-            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
-            .with_safe_default_protocol_versions()
-            .context("TLS versions")?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .user_agent(concat!("dcr-server/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .context("building the provisioning HTTP client")?;
+        let http = crate::tls::https_client(
+            config.ca.as_deref(),
+            config.timeout,
+            "downstream authorization server",
+        )?;
         Ok(Self {
             http,
             endpoint: config.registration_endpoint.clone(),
-            initial_access_token: config.initial_access_token.clone(),
+            authorization: match &config.auth {
+                RegistrationAuth::InitialAccessToken { token, .. } => {
+                    Authorization::InitialAccessToken(token.clone())
+                }
+                RegistrationAuth::ClientCredentials(client) => {
+                    Authorization::ClientCredentials(Arc::new(TokenSource::new(client.clone())))
+                }
+            },
         })
     }
 
-    /// Creates a client (RFC 7591 §3.1) with the initial access token.
+    /// Creates a client (RFC 7591 §3.1) with the initial access token, or with the access
+    /// token of the client credentials grant.
     ///
     /// # Errors
     /// See [`DownstreamError`]; an answer without `client_id`, `registration_client_uri` (an
-    /// https URL) or `registration_access_token` is [`DownstreamError::BadAnswer`].
+    /// https URL) or `registration_access_token` is [`DownstreamError::BadAnswer`]; a failure
+    /// of the token endpoint is one of operation `token request`.
     pub async fn create(&self, metadata: &Value) -> Result<DownstreamClient, DownstreamError> {
         const OP: &str = "client registration";
-        let req = self
-            .http
-            .post(self.endpoint.clone())
-            .bearer_auth(self.initial_access_token.expose())
-            .json(metadata);
-        let (status, body) = send(OP, req).await?;
+        let post = |bearer: &str| {
+            self.http
+                .post(self.endpoint.clone())
+                .bearer_auth(bearer)
+                .json(metadata)
+        };
+        let (status, body) = match &self.authorization {
+            Authorization::InitialAccessToken(token) => send(OP, post(token.expose())).await?,
+            Authorization::ClientCredentials(source) => {
+                let (token, fetched) = source.token(&self.http).await?;
+                match send(OP, post(token.expose())).await {
+                    // A token held from before that the endpoint no longer takes: one new
+                    // token, one more try (a 401 created nothing). A token fetched just now and
+                    // refused is the downstream's configuration, not staleness.
+                    Err(DownstreamError::Refused { status: 401, .. }) if !fetched => {
+                        tracing::info!(
+                            "provisioning: the registration endpoint refused the access token \
+                             held; fetching another"
+                        );
+                        source.forget(&token).await;
+                        let (token, _) = source.token(&self.http).await?;
+                        send(OP, post(token.expose())).await?
+                    }
+                    answer => answer?,
+                }
+            }
+        };
         if status != StatusCode::CREATED && status != StatusCode::OK {
             return Err(bad(OP, format!("status {status} instead of 201")));
         }
@@ -236,7 +262,9 @@ impl Connector {
     }
 
     /// Replaces the client's metadata (RFC 7592 §2.2): `metadata` must carry its `client_id`
-    /// and no `registration_access_token` or `registration_client_uri`.
+    /// and no `registration_access_token` or `registration_client_uri`. Answers the new
+    /// registration access token when the downstream issued one (RFC 7592 §2.2 lets it rotate
+    /// the token at each update, and Keycloak does): the old one no longer works then.
     ///
     /// # Errors
     /// See [`DownstreamError`].
@@ -245,7 +273,7 @@ impl Connector {
         registration_client_uri: &str,
         registration_access_token: &str,
         metadata: &Value,
-    ) -> Result<(), DownstreamError> {
+    ) -> Result<Option<String>, DownstreamError> {
         const OP: &str = "client update";
         let url = management_url(OP, registration_client_uri)?;
         let req = self
@@ -253,7 +281,12 @@ impl Connector {
             .put(url)
             .bearer_auth(registration_access_token)
             .json(metadata);
-        send(OP, req).await.map(|_| ())
+        let (_, body) = send(OP, req).await?;
+        let answer: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        Ok(answer["registration_access_token"]
+            .as_str()
+            .filter(|t| !t.is_empty() && *t != registration_access_token)
+            .map(str::to_string))
     }
 
     /// Deletes the client (RFC 7592 §2.3).
@@ -419,6 +452,15 @@ mod tests {
         assert!(refusal(401, Some("invalid_token")).is_gone());
         assert!(refusal(404, None).is_gone());
         assert!(!refusal(400, None).is_gone());
+        let token_refused = DownstreamError::Refused {
+            operation: client_credentials::OP,
+            status: 401,
+            error: Some("invalid_client".into()),
+            description: None,
+            retry_after: None,
+        };
+        assert!(!token_refused.is_gone(), "says nothing about the client");
+        assert!(!token_refused.is_retryable());
     }
 
     #[test]

@@ -19,8 +19,10 @@
 
 use std::time::Duration;
 
+use dcr_audit::{Action, Actor};
 use dcr_store::{
-    OutboxEntry, OutboxOperation, Provisioning, ProvisioningState, RegistrationStatus, StoreError,
+    NewAuditEvent, OutboxEntry, OutboxOperation, Provisioning, ProvisioningState,
+    RegistrationStatus, StoreError,
 };
 
 use super::connector::DownstreamError;
@@ -167,7 +169,11 @@ async fn deliver_one(
     entry: &OutboxEntry,
 ) -> Result<bool, StoreError> {
     let record = state.store.provisioning(&entry.client_id).await?;
+    let was_failed = record
+        .as_ref()
+        .is_some_and(|r| r.state == ProvisioningState::Failed);
     let reg = state.store.get_registration(&entry.client_id).await?;
+    let software_id = reg.as_ref().map(|r| r.software_id.clone());
     let outcome = match (record, reg) {
         (Some(record), Some(reg)) => attempt(provisioner, entry, record, &reg).await,
         _ => Err(DeliveryError::Impossible(
@@ -175,8 +181,29 @@ async fn deliver_one(
         )),
     };
     let now = state.clock.now();
+    let event = |action: Action, reason: Option<String>, after: Option<String>| NewAuditEvent {
+        occurred_at: now,
+        actor: Actor::Provisioning.into(),
+        action: action.into(),
+        client_id: Some(entry.client_id.clone()),
+        software_id: software_id.clone(),
+        reason,
+        after_state: after,
+        ..Default::default()
+    };
     match outcome {
-        Ok(record) => {
+        Ok((record, done)) => {
+            let after = serde_json::json!({
+                "downstream_client_id": record.downstream_client_id,
+                "outcome": done.as_str(),
+            });
+            let action = match entry.operation {
+                OutboxOperation::Create => Action::ProvisioningCreate,
+                OutboxOperation::Update => Action::ProvisioningUpdate,
+                OutboxOperation::Disable => Action::ProvisioningDisable,
+                OutboxOperation::Delete => Action::ProvisioningDelete,
+            };
+            let audit = event(action, None, Some(after.to_string()));
             state
                 .store
                 .complete_outbox(
@@ -185,6 +212,7 @@ async fn deliver_one(
                         updated_at: now,
                         ..record
                     },
+                    &audit,
                 )
                 .await?;
             tracing::info!(client_id = %entry.client_id, operation = entry.operation.as_str(),
@@ -212,22 +240,47 @@ async fn deliver_one(
             tracing::warn!(client_id = %entry.client_id, operation = entry.operation.as_str(),
                 attempts = entry.attempts + 1, retry_in_secs = wait, error = %message,
                 "provisioning: change not delivered");
+            // A refusal is recorded when it happens, not at each retry of it.
+            let audit = (!retryable && !was_failed)
+                .then(|| event(Action::ProvisioningRefused, Some(message.clone()), None));
             state
                 .store
-                .fail_outbox(entry, &message, now + wait, state_now, now)
+                .fail_outbox(entry, &message, now + wait, state_now, now, audit.as_ref())
                 .await?;
             Ok(false)
         }
     }
 }
 
-/// Carries out one change at the downstream; answers the record as it is afterwards.
+/// What a delivered change did at the downstream (recorded in its audit event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Done {
+    /// Carried out.
+    Changed,
+    /// Nothing to do: carried out before, or no longer wanted (a later change decides).
+    Skipped,
+    /// A delete of a client that was gone already.
+    Gone,
+}
+
+impl Done {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Changed => "changed",
+            Self::Skipped => "skipped",
+            Self::Gone => "already_gone",
+        }
+    }
+}
+
+/// Carries out one change at the downstream; answers the record as it is afterwards, and
+/// what was done.
 async fn attempt(
     provisioner: &Provisioner,
     entry: &OutboxEntry,
     record: Provisioning,
     reg: &dcr_store::Registration,
-) -> Result<Provisioning, DeliveryError> {
+) -> Result<(Provisioning, Done), DeliveryError> {
     let connector = &provisioner.connector;
     let managed = match (
         &record.downstream_client_id,
@@ -242,7 +295,7 @@ async fn attempt(
             // Created already (a create recorded earlier), or no longer wanted (a later change
             // deleted or revoked it before it was delivered: the changes behind it see no client).
             if managed.is_some() || reg.status != RegistrationStatus::Active {
-                return Ok(record);
+                return Ok((record, Done::Skipped));
             }
             let body = metadata::client_metadata(reg, Some(&reg.client_id), false)
                 .map_err(DeliveryError::Impossible)?;
@@ -254,22 +307,23 @@ async fn attempt(
                     client.client_id
                 )));
             }
-            Ok(Provisioning {
+            let record = Provisioning {
                 downstream_client_id: Some(client.client_id),
                 registration_client_uri: Some(client.registration_client_uri),
                 registration_access_token: Some(client.registration_access_token),
                 ..record
-            })
+            };
+            Ok((record, Done::Changed))
         }
         OutboxOperation::Update | OutboxOperation::Disable => {
             let disabled = entry.operation == OutboxOperation::Disable;
             // An update behind a revocation or deletion: the change after it decides.
             if !disabled && reg.status != RegistrationStatus::Active {
-                return Ok(record);
+                return Ok((record, Done::Skipped));
             }
             let Some((id, uri, rat)) = managed else {
                 return if record.downstream_client_id.is_none() && disabled {
-                    Ok(record)
+                    Ok((record, Done::Skipped))
                 } else {
                     Err(DeliveryError::Impossible(
                         "the client was never created at the authorization server".into(),
@@ -278,28 +332,34 @@ async fn attempt(
             };
             let body = metadata::client_metadata(reg, Some(&id), disabled)
                 .map_err(DeliveryError::Impossible)?;
-            connector.update(&uri, &rat, &body).await?;
-            Ok(record)
+            let rotated = connector.update(&uri, &rat, &body).await?;
+            let record = Provisioning {
+                registration_access_token: Some(rotated.unwrap_or(rat)),
+                ..record
+            };
+            Ok((record, Done::Changed))
         }
         OutboxOperation::Delete => {
             let Some((id, uri, rat)) = managed else {
                 // Never created there, or deleted already.
-                return Ok(record);
+                return Ok((record, Done::Skipped));
             };
-            match connector.delete(&uri, &rat).await {
-                Ok(()) => {}
+            let done = match connector.delete(&uri, &rat).await {
+                Ok(()) => Done::Changed,
                 Err(e) if e.is_gone() => {
                     tracing::info!(client_id = %reg.client_id, downstream_client_id = %id,
                         "provisioning: the client was already gone at the authorization server");
+                    Done::Gone
                 }
                 Err(e) => return Err(e.into()),
-            }
+            };
             // The credential died with the client; the id stays for the record.
-            Ok(Provisioning {
+            let record = Provisioning {
                 registration_client_uri: None,
                 registration_access_token: None,
                 ..record
-            })
+            };
+            Ok((record, done))
         }
     }
 }

@@ -2,11 +2,14 @@
 //! authorization server (the downstream), which issues the tokens for its CDR APIs, and every
 //! later change of the registration follows it there (docs/provisioning.md).
 //!
-//! - [`connector`]: RFC 7591 create with an initial access token, RFC 7592 read, update and
-//!   delete with the registration access token.
+//! - [`connector`]: RFC 7591 create (authorized by an initial access token, or by a token of
+//!   the client credentials grant), RFC 7592 read, update and delete with the registration
+//!   access token.
 //! - [`metadata`]: the client metadata sent, built from the stored registration.
 //! - [`deliver`]: the outbox deliverer (retries with backoff, in order per registration, one
 //!   deliverer among instances under a lease).
+//! - [`reconcile`]: compares the registrations with their clients there, reports the drift and
+//!   queues repairs (the command `dcr-server provisioning reconcile` and a periodic check).
 //!
 //! `POST /register` creates the client before it answers (sync mode) or writes the outbox row
 //! that creates it with the registration (async mode); every later change (PUT, DELETE, an
@@ -16,11 +19,14 @@
 pub mod connector;
 pub mod deliver;
 pub mod metadata;
+pub mod reconcile;
 
 use std::sync::Arc;
 
+use dcr_audit::{Action, Actor};
 use dcr_store::{
-    NewOutboxEntry, NewProvisioning, OutboxOperation, Provisioning, ProvisioningState, Registration,
+    NewAuditEvent, NewOutboxEntry, NewProvisioning, OutboxOperation, Provisioning,
+    ProvisioningState, Registration,
 };
 use tokio::sync::Notify;
 
@@ -125,11 +131,13 @@ impl Provisioner {
     }
 
     /// What a new registration writes with it: in sync mode the record of the client just
-    /// created; in async mode a pending record and the outbox row that creates the client.
+    /// created and its audit event; in async mode a pending record and the outbox row that
+    /// creates the client.
     #[must_use]
     pub fn new_provisioning(
         &self,
         client_id: &str,
+        software_id: &str,
         created: Option<&DownstreamClient>,
         now: i64,
     ) -> NewProvisioning {
@@ -154,6 +162,21 @@ impl Provisioner {
                 operation: OutboxOperation::Create,
                 payload: serde_json::json!({ "status": "active", "reason": null }).to_string(),
                 created_at: now,
+            }),
+            audit: created.map(|c| NewAuditEvent {
+                occurred_at: now,
+                actor: Actor::Provisioning.into(),
+                action: Action::ProvisioningCreate.into(),
+                client_id: Some(client_id.to_string()),
+                software_id: Some(software_id.to_string()),
+                after_state: Some(
+                    serde_json::json!({
+                        "downstream_client_id": c.client_id,
+                        "outcome": "changed",
+                    })
+                    .to_string(),
+                ),
+                ..Default::default()
             }),
         }
     }

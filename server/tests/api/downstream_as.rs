@@ -16,6 +16,14 @@ use serde_json::Value;
 /// The initial access token the downstream accepts for registration.
 pub const INITIAL_ACCESS_TOKEN: &str = "downstream-initial-access-token";
 
+/// The confidential client of [`DownstreamAs::with_provisioner`]: its client_id, secret and
+/// the scope its tokens need at the registration endpoint.
+pub const PROVISIONER_ID: &str = "dcr-provisioner";
+/// Its client secret.
+pub const PROVISIONER_SECRET: &str = "provisioner-secret-7f3a9c";
+/// The scope.
+pub const PROVISIONER_SCOPE: &str = "dcr:provision";
+
 /// Where the server's package lives.
 fn package_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/downstream-as")
@@ -43,6 +51,7 @@ pub struct DownstreamAs {
     /// Certificate, key and log files.
     dir: tempfile::TempDir,
     ids: ClientIds,
+    provisioner: bool,
 }
 
 impl Drop for DownstreamAs {
@@ -80,7 +89,17 @@ impl DownstreamAs {
             log: dir.path().join("downstream.log"),
             dir,
             ids,
+            provisioner: false,
         }
+    }
+
+    /// With a confidential client ([`PROVISIONER_ID`], `client_secret_basic`, the
+    /// client_credentials grant) whose access tokens with [`PROVISIONER_SCOPE`] its
+    /// registration endpoint accepts as well as the initial access token.
+    #[must_use]
+    pub fn with_provisioner(mut self) -> Self {
+        self.provisioner = true;
+        self
     }
 
     /// Starts a downstream on a free port that trusts `trusted_ca_pem` for the recipients'
@@ -124,6 +143,13 @@ impl DownstreamAs {
             .count()
     }
 
+    /// How many lines of its log are `event subject` exactly (e.g. `grant.success`, by the
+    /// client_id the token went to).
+    pub fn count_of(&self, event: &str, subject: &str) -> usize {
+        let line = format!("{event} {subject}");
+        self.log().lines().filter(|l| *l == line).count()
+    }
+
     /// Starts it (again) on its port, with an empty store, trusting `trusted_ca_pem` (the
     /// recipients' `jwks_uri`), and waits until it listens.
     ///
@@ -131,73 +157,37 @@ impl DownstreamAs {
     /// When `node` or the package's `node_modules` is missing, or it does not start in 30 s.
     pub async fn run(&mut self, trusted_ca_pem: &str) {
         assert!(self.child.is_none(), "the downstream is already running");
-        let dir = package_dir();
-        if Command::new("node").arg("--version").output().is_err() {
-            panic!(
-                "`node` is not installed: the provisioning tests run node-oidc-provider as the \
-                 downstream authorization server (scripts/test.sh installs Debian's nodejs)"
-            );
-        }
-        if !dir.join("node_modules/oidc-provider").is_dir() {
-            panic!(
-                "{}/node_modules is missing: run `npm ci --no-audit --no-fund` there \
-                 (scripts/test.sh does)",
-                dir.display()
-            );
-        }
         let scopes = dcr_core::registration::DEFAULT_SUPPORTED_SCOPES.join(" ");
         let trusted = self.dir.path().join("trusted.pem");
         std::fs::write(&trusted, trusted_ca_pem).unwrap();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let mut child = Command::new("node")
-            .arg("provider.mjs")
-            .current_dir(&dir)
-            .env("OP_IAT", INITIAL_ACCESS_TOKEN)
-            .env("OP_PORT", self.port.to_string())
-            .env("OP_TLS_CERT", self.dir.path().join("server.pem"))
-            .env("OP_TLS_KEY", self.dir.path().join("server.key"))
-            .env("OP_SCOPES", scopes)
-            .env(
+        let mut envs = vec![
+            ("OP_IAT", INITIAL_ACCESS_TOKEN.to_string()),
+            ("OP_PORT", self.port.to_string()),
+            (
+                "OP_TLS_CERT",
+                self.dir.path().join("server.pem").display().to_string(),
+            ),
+            (
+                "OP_TLS_KEY",
+                self.dir.path().join("server.key").display().to_string(),
+            ),
+            ("OP_SCOPES", scopes),
+            (
                 "OP_CLIENT_ID",
                 match self.ids {
                     ClientIds::Accept => "accept",
                     ClientIds::Assign => "assign",
-                },
-            )
-            .env("NODE_EXTRA_CA_CERTS", trusted)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("starting node");
-        let stdout = child.stdout.take().unwrap();
-        self.child = Some(child);
-        // The first line of stdout says it is listening; read it off the async workers.
-        let ready = tokio::task::spawn_blocking(move || {
-            let mut line = String::new();
-            BufReader::new(stdout).read_line(&mut line).map(|_| line)
-        });
-        let line = match tokio::time::timeout(Duration::from_secs(30), ready).await {
-            Ok(Ok(Ok(line))) => line,
-            _ => String::new(),
-        };
-        let issuer = serde_json::from_str::<Value>(&line)
-            .ok()
-            .and_then(|v| v["ready"].as_str().map(str::to_string));
-        match issuer {
-            Some(issuer) => assert_eq!(issuer, self.issuer, "the downstream's issuer"),
-            None => {
-                self.stop();
-                panic!(
-                    "the downstream authorization server did not start (stdout {line:?}):\n{}",
-                    self.log()
-                );
-            }
+                }
+                .to_string(),
+            ),
+            ("NODE_EXTRA_CA_CERTS", trusted.display().to_string()),
+        ];
+        if self.provisioner {
+            envs.push(("OP_PROVISIONER_ID", PROVISIONER_ID.to_string()));
+            envs.push(("OP_PROVISIONER_SECRET", PROVISIONER_SECRET.to_string()));
+            envs.push(("OP_PROVISIONER_SCOPE", PROVISIONER_SCOPE.to_string()));
         }
+        self.child = Some(start_node("provider.mjs", &envs, &self.log, &self.issuer).await);
     }
 
     /// Kills it (as a crash would): its clients are lost with it.
@@ -207,4 +197,76 @@ impl DownstreamAs {
             let _ = child.wait();
         }
     }
+}
+
+/// Starts `script` of the test package (tests/downstream-as) with `envs`, its stderr appended
+/// to `log`, and waits until it prints `{"ready": "<issuer>"}` with `issuer`.
+///
+/// # Panics
+/// When `node` or the package's `node_modules` is missing, or it does not start in 30 s.
+pub(crate) async fn start_node(
+    script: &str,
+    envs: &[(&str, String)],
+    log: &Path,
+    issuer: &str,
+) -> Child {
+    let dir = package_dir();
+    if Command::new("node").arg("--version").output().is_err() {
+        panic!(
+            "`node` is not installed: these tests run node-oidc-provider (scripts/test.sh \
+             installs Debian's nodejs)"
+        );
+    }
+    if !dir.join("node_modules/oidc-provider").is_dir() {
+        panic!(
+            "{}/node_modules is missing: run `npm ci --no-audit --no-fund` there \
+             (scripts/test.sh does)",
+            dir.display()
+        );
+    }
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let mut command = Command::new("node");
+    for (name, value) in envs {
+        command.env(name, value);
+    }
+    let mut child = command
+        .arg(script)
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log_file)
+        .spawn()
+        .expect("starting node");
+    let stdout = child.stdout.take().unwrap();
+    // The first line of stdout says it is listening; read it off the async workers, then keep
+    // reading (and dropping) what else it prints, so that its writes never meet a closed pipe.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let _ = tx.send(lines.next().and_then(Result::ok).unwrap_or_default());
+        for _ in lines.map_while(Result::ok) {}
+    });
+    let line = match tokio::time::timeout(Duration::from_secs(30), rx).await {
+        Ok(Ok(line)) => line,
+        _ => String::new(),
+    };
+    let ready = serde_json::from_str::<Value>(&line)
+        .ok()
+        .and_then(|v| v["ready"].as_str().map(str::to_string));
+    match ready {
+        Some(ready) => assert_eq!(ready, issuer, "the issuer of {script}"),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{script} did not start (stdout {line:?}):\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+    }
+    child
 }

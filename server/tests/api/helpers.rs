@@ -44,6 +44,9 @@ macro_rules! both_backends {
 /// path -> (status, body)
 type Docs = Arc<Mutex<HashMap<String, (u16, Vec<u8>)>>>;
 
+/// Requests received: path, `Content-Type`, body.
+type Posts = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
+
 /// Content served by the stub HTTPS server.
 #[derive(Clone, Default)]
 pub struct StubState {
@@ -55,6 +58,8 @@ pub struct StubState {
     pub held: Arc<Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>>,
     /// `Cache-Control` of a path's answers.
     pub cache_control: Arc<Mutex<HashMap<String, String>>>,
+    /// Every POST received: the path, its `Content-Type` and its body, in order of arrival.
+    pub posts: Posts,
 }
 
 /// Requests to a held path: each waits for one [`Hold::release`].
@@ -100,11 +105,24 @@ impl StubState {
     pub fn hits(&self, path: &str) -> usize {
         self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
     }
+    /// The bodies POSTed to `path` so far, in order of arrival.
+    pub fn posted(&self, path: &str) -> Vec<(String, Vec<u8>)> {
+        self.posts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _, _)| p == path)
+            .map(|(_, t, b)| (t.clone(), b.clone()))
+            .collect()
+    }
 }
 
 async fn stub_handler(
     State(s): State<StubState>,
     Path(path): Path<String>,
+    method: axum::http::Method,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
 ) -> axum::response::Response {
     let path = format!("/{path}");
     *s.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
@@ -113,6 +131,19 @@ async fn stub_handler(
         gate.acquire().await.unwrap().forget();
     }
     let doc = s.docs.lock().unwrap().get(&path).cloned();
+    // A POST counts as received only when it is answered 2xx (as a receiver that failed has
+    // not taken it).
+    if method == axum::http::Method::POST && doc.as_ref().is_some_and(|(st, _)| *st < 300) {
+        let content_type = headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        s.posts
+            .lock()
+            .unwrap()
+            .push((path.clone(), content_type, body.to_vec()));
+    }
     let chunked = s.chunked.lock().unwrap().contains(&path);
     match doc {
         Some((status, body)) if chunked => {
@@ -272,7 +303,10 @@ async fn start_stub(pki: &DevPki) -> (StubState, String) {
             .unwrap();
     let state = StubState::default();
     let router = axum::Router::new()
-        .route("/{*path}", axum::routing::get(stub_handler))
+        .route(
+            "/{*path}",
+            axum::routing::get(stub_handler).post(stub_handler),
+        )
         .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

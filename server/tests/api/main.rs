@@ -3,9 +3,11 @@
 
 mod downstream_as;
 mod helpers;
+mod identity_provider;
 
 mod cli;
 mod connections;
+mod export;
 mod foundation;
 mod gateway;
 mod hygiene;
@@ -15,6 +17,8 @@ mod metrics;
 mod multi_instance;
 mod openapi;
 mod ops_cli;
+mod overview;
+mod people;
 mod portal;
 mod portal_auth;
 mod portal_pages;
@@ -22,4 +26,8 @@ mod provisioning;
 mod rate_limit;
 mod register;
 mod register_sync;
+mod second_factor;
+mod second_factor_passkey;
+mod sso;
 mod token;
+mod webhooks;

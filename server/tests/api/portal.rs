@@ -198,7 +198,7 @@ async fn revoking_in_the_portal_takes_effect_on_the_api_at_once(backend: Backend
 
     add_admin(&app, "alice").await;
     let browser = Browser::new(&app);
-    assert_eq!(browser.sign_in("alice", PASSWORD).await, "/");
+    assert_eq!(browser.sign_in("alice", PASSWORD).await, "/overview");
     let revoke = format!("/registrations/{client_id}/revoke");
 
     // a reason and the confirmation are required
@@ -209,11 +209,47 @@ async fn revoking_in_the_portal_takes_effect_on_the_api_at_once(backend: Backend
             "same-origin",
         )
         .await;
-    assert!(location(&res).ends_with("?error=reason"));
+    // The typed reason comes back with the error, for the form to show again.
+    let to = location(&res);
+    assert!(to.ends_with("?error=reason&reason=%20%20"), "{to}");
+    let res = browser
+        .post(
+            &revoke,
+            &[("reason", "    \n  "), ("confirm", "yes")],
+            "same-origin",
+        )
+        .await;
+    let to = location(&res);
+    assert!(
+        to.ends_with("?error=reason&reason=%20%20%20%20%0A%20%20"),
+        "{to}"
+    );
+    let page = browser.get(&to).await;
+    let page = page.text().await.unwrap();
+    let form = &page[page.find("id=\"revoke-action\"").expect("the revoke form")..];
+    assert!(
+        form.contains("Give a reason for the revocation (4 to 500 characters, spaces aside)"),
+        "the error is beside the form: {form}"
+    );
+    assert!(
+        form.contains("<details open class=\"revoke-details action-details\""),
+        "the form is open: {form}"
+    );
+    let textarea = &form[form.find("<textarea").unwrap()..];
+    let textarea = &textarea[..textarea.find("</textarea>").unwrap()];
+    assert!(textarea.contains("autofocus"), "{textarea}");
+    assert!(
+        textarea.ends_with(">    \n  "),
+        "the typed reason is kept: {textarea:?}"
+    );
     let res = browser
         .post(&revoke, &[("reason", "Compromised key")], "same-origin")
         .await;
-    assert!(location(&res).ends_with("?error=confirm"));
+    let to = location(&res);
+    assert!(
+        to.ends_with("?error=confirm&reason=Compromised%20key"),
+        "{to}"
+    );
     assert_eq!(
         read(token.clone()).await.status(),
         200,
@@ -278,6 +314,146 @@ async fn revoking_in_the_portal_takes_effect_on_the_api_at_once(backend: Backend
     assert!(list.contains(&client_id));
 }
 
+async fn a_brand_is_revoked_in_one_step_and_shown_as_one_group(backend: Backend) {
+    let app = spawn_app(backend).await;
+    real_time(&app);
+    let mut ids = Vec::new();
+    for sw in [
+        "9a3b2c1d-0000-4000-8000-0000000b0001",
+        "9a3b2c1d-0000-4000-8000-0000000b0002",
+        "9a3b2c1d-0000-4000-8000-0000000b0003",
+    ] {
+        ids.push(
+            app.register(sw).await["client_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    // Another brand's registration stays as it is.
+    let other_sw = "9a3b2c1d-0000-4000-8000-0000000b0004";
+    let ssa = app.ssa(
+        other_sw,
+        json!({ "org_id": "another-brand", "org_name": "Another" }),
+    );
+    let res = app
+        .post_register(&app.sign_request(&app.request_claims(other_sw, &ssa)))
+        .await;
+    assert_eq!(res.status(), 201);
+    let other_id = res.json::<Value>().await.unwrap()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = app.token(&ids[1]).await;
+    add_admin(&app, "alice").await;
+    let browser = Browser::new(&app);
+    browser.sign_in("alice", PASSWORD).await;
+    let page = browser
+        .get(&format!("/registrations/{}", ids[0]))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Revoke the brand"),
+        "offered with 3 active registrations"
+    );
+
+    let refused = browser
+        .post(
+            &format!("/registrations/{}/revoke-brand", ids[0]),
+            &[("reason", "Brand compromised")],
+            "same-origin",
+        )
+        .await;
+    assert!(
+        location(&refused).contains("error=brand_confirm"),
+        "{}",
+        location(&refused)
+    );
+    let res = browser
+        .post(
+            &format!("/registrations/{}/revoke-brand", ids[0]),
+            &[("reason", "Brand compromised"), ("confirm", "yes")],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(
+        location(&res),
+        format!("/registrations/{}?done=brand_revoked&count=3", ids[0])
+    );
+    for id in &ids {
+        let r = app.store.get_registration(id).await.unwrap().unwrap();
+        assert_eq!(r.status, dcr_store::RegistrationStatus::Revoked, "{id}");
+        assert_eq!(r.status_reason.as_deref(), Some("Brand compromised"));
+    }
+    let other = app
+        .store
+        .get_registration(&other_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(other.status, dcr_store::RegistrationStatus::Active);
+    // Each recipient is cut off at once.
+    let read = app
+        .client
+        .get(app.client_url(&ids[1]))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 401);
+    assert_eq!(token_response(&app, &ids[2]).await.status(), 400);
+
+    // One revocation event each, naming the group, and one for the group naming them.
+    let each = app
+        .audit(dcr_store::AuditQuery {
+            action: Some("registration.revoke".into()),
+            ..Default::default()
+        })
+        .await
+        .items;
+    assert_eq!(each.len(), 3);
+    let group = app
+        .audit(dcr_store::AuditQuery {
+            action: Some("registration.group_revoke".into()),
+            ..Default::default()
+        })
+        .await
+        .items;
+    assert_eq!(group.len(), 1);
+    assert_eq!(group[0].actor, "admin:alice");
+    assert_eq!(group[0].reason.as_deref(), Some("Brand compromised"));
+    let summary: Value = serde_json::from_str(group[0].after_state.as_deref().unwrap()).unwrap();
+    let mut named: Vec<String> = summary["client_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    named.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(named, expected);
+    for e in &each {
+        let after: Value = serde_json::from_str(e.after_state.as_deref().unwrap()).unwrap();
+        assert_eq!(after["group"], summary["group"]);
+    }
+
+    // Again: nothing active is left.
+    let again = browser
+        .post(
+            &format!("/registrations/{}/revoke-brand", ids[0]),
+            &[("reason", "Brand compromised"), ("confirm", "yes")],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(
+        location(&again),
+        format!("/registrations/{}?done=brand_none", ids[0])
+    );
+}
+
 async fn a_recipient_that_lost_its_client_id_registers_again_after_a_release(backend: Backend) {
     let app = spawn_app(backend).await;
     real_time(&app);
@@ -328,14 +504,14 @@ async fn a_recipient_that_lost_its_client_id_registers_again_after_a_release(bac
         .await;
     assert_eq!(
         location(&res),
-        format!("/registrations/{old_id}?error=release_reason")
+        format!("/registrations/{old_id}?error=release_reason&reason=no")
     );
     let res = browser
         .post(&release, &[("reason", "Lost client_id")], "same-origin")
         .await;
     assert_eq!(
         location(&res),
-        format!("/registrations/{old_id}?error=release_confirm")
+        format!("/registrations/{old_id}?error=release_confirm&reason=Lost%20client_id")
     );
     assert_eq!(
         read(old_id.clone(), old_token.clone()).await.status(),
@@ -560,7 +736,7 @@ async fn sign_in_is_throttled_per_account_and_per_address(backend: Backend) {
     );
     assert_eq!(
         browser.sign_in("bob", PASSWORD).await,
-        "/",
+        "/overview",
         "other accounts are not locked"
     );
     // unknown accounts are throttled the same way (nothing to learn from the lock)
@@ -585,7 +761,7 @@ async fn sign_in_is_throttled_per_account_and_per_address(backend: Backend) {
 
     // after the lock, sign-in works again
     app.clock.advance(16 * 60);
-    assert_eq!(browser.sign_in("bob", PASSWORD).await, "/");
+    assert_eq!(browser.sign_in("bob", PASSWORD).await, "/overview");
     let locks = app
         .audit(dcr_store::AuditQuery {
             action: Some("admin.sign_in_locked".into()),
@@ -713,7 +889,11 @@ async fn server_functions_need_a_session_and_say_so_as_json(backend: Backend) {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"], "unauthenticated");
     let res = browser.get("/audit").await;
-    assert_eq!(location(&res), "/login");
+    assert_eq!(
+        location(&res),
+        "/login?next=%2Faudit",
+        "back to the page after sign-in"
+    );
 }
 
 async fn server_function_errors_carry_the_status_of_their_cause(backend: Backend) {
@@ -812,13 +992,13 @@ async fn a_password_change_ends_the_accounts_other_sessions(backend: Backend) {
     let res = b.get("/account").await;
     assert_eq!(
         location(&res),
-        "/login?error=expired",
+        "/login?error=expired&next=%2Faccount",
         "the other session ended"
     );
 
     let c = Browser::new(&app);
     assert_eq!(c.sign_in("alice", PASSWORD).await, "/login?error=1");
-    assert_eq!(c.sign_in("alice", "a long new password").await, "/");
+    assert_eq!(c.sign_in("alice", "a long new password").await, "/overview");
     let events = app
         .audit(dcr_store::AuditQuery {
             actor: Some("admin:alice".into()),
@@ -904,6 +1084,7 @@ async fn pages_render_while_other_servers_start() {
 
 both_backends!(
     revoking_in_the_portal_takes_effect_on_the_api_at_once,
+    a_brand_is_revoked_in_one_step_and_shown_as_one_group,
     a_recipient_that_lost_its_client_id_registers_again_after_a_release,
     the_audit_page_says_whether_the_chain_verifies,
     sign_in_is_throttled_per_account_and_per_address,

@@ -28,7 +28,7 @@ async fn a_session_in_use_ends_at_the_absolute_timeout(backend: Backend) {
     assert!(idle < absolute);
     add_admin(&app, "alice").await;
     let browser = Browser::new(&app);
-    assert_eq!(browser.sign_in("alice", PASSWORD).await, "/");
+    assert_eq!(browser.sign_in("alice", PASSWORD).await, "/overview");
     let step = idle - 1;
     let mut elapsed = 0;
     while elapsed + step < absolute - 1 {
@@ -74,7 +74,7 @@ async fn an_unused_session_ends_at_the_idle_timeout(backend: Backend) {
     let idle = app.config.session_idle_secs;
     add_admin(&app, "alice").await;
     let browser = Browser::new(&app);
-    assert_eq!(browser.sign_in("alice", PASSWORD).await, "/");
+    assert_eq!(browser.sign_in("alice", PASSWORD).await, "/overview");
     for _ in 0..3 {
         app.clock.advance(idle - 1);
         assert_eq!(browser.get("/").await.status(), 200);
@@ -94,7 +94,7 @@ async fn sign_out_ends_the_session_on_the_server(backend: Backend) {
     let app = spawn_app(backend).await;
     add_admin(&app, "alice").await;
     let browser = Browser::new(&app);
-    assert_eq!(browser.sign_in("alice", PASSWORD).await, "/");
+    assert_eq!(browser.sign_in("alice", PASSWORD).await, "/overview");
     let kept = browser.cookie_header();
     assert!(kept.contains("dcr_session="), "{kept}");
     let res = browser.post("/auth/logout", &[], "same-origin").await;
@@ -124,6 +124,74 @@ async fn sign_out_ends_the_session_on_the_server(backend: Backend) {
     assert_eq!(body["error_description"], "Your session has ended.");
 }
 
+/// A failed sign-in shows the form again with the username typed (the server sends it back in a
+/// cookie for the sign-in page) and never the password; a successful one forgets it.
+async fn a_failed_sign_in_keeps_the_username_and_never_the_password(backend: Backend) {
+    let app = spawn_app(backend).await;
+    add_admin(&app, "alice").await;
+    let browser = Browser::new(&app);
+    let typo = "wrong-password-4711";
+    let res = browser
+        .post(
+            "/auth/login",
+            &[("username", "alice "), ("password", typo)],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(location(&res), "/login?error=1");
+    let cookie = res
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("dcr_sign_in_username="))
+        .expect("the username comes back");
+    assert!(
+        cookie.contains("Path=/login") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains(typo));
+    let page = browser.get("/login?error=1").await.text().await.unwrap();
+    assert!(
+        page.contains("The username or password is not correct."),
+        "{page}"
+    );
+    let input = &page[page.find("<input id=\"username\"").unwrap()..];
+    let input = &input[..input.find('>').unwrap()];
+    assert!(input.contains("value=\"alice\""), "{input}");
+    assert!(
+        !input.contains("autofocus"),
+        "the focus goes to the password: {input}"
+    );
+    let password = &page[page.find("<input id=\"password\"").unwrap()..];
+    let password = &password[..password.find('>').unwrap()];
+    assert!(password.contains("autofocus"), "{password}");
+    assert!(!password.contains("value="), "{password}");
+    assert!(!page.contains(typo), "the password is never sent back");
+    // Not on a fresh sign-in page, and gone after signing in.
+    let fresh = browser.get("/login").await.text().await.unwrap();
+    assert!(!fresh.contains("value=\"alice\""), "{fresh}");
+    // Characters that need encoding survive the round trip.
+    let res = browser
+        .post(
+            "/auth/login",
+            &[("username", "bob smith;x=%41 é"), ("password", typo)],
+            "same-origin",
+        )
+        .await;
+    assert_eq!(location(&res), "/login?error=1");
+    let page = browser.get("/login?error=1").await.text().await.unwrap();
+    assert!(page.contains("value=\"bob smith;x=%41 é\""), "{page}");
+    assert_eq!(browser.sign_in("alice", PASSWORD).await, "/overview");
+    assert!(
+        !browser.cookie_header().contains("dcr_sign_in_username"),
+        "{}",
+        browser.cookie_header()
+    );
+    let page = browser.get("/login?error=1").await.text().await.unwrap();
+    assert!(!page.contains("value=\"alice\""), "{page}");
+}
+
 /// A successful sign-in forgets the account's earlier failures; a lock lasts to the second.
 async fn the_sign_in_throttle_resets_on_success_and_locks_to_the_second(backend: Backend) {
     use server::portal::throttle::PAIR_POLICY as ACCOUNT_POLICY;
@@ -134,7 +202,7 @@ async fn the_sign_in_throttle_resets_on_success_and_locks_to_the_second(backend:
     for _ in 0..ACCOUNT_POLICY.max_failures - 1 {
         assert_eq!(fail().await, "/login?error=1");
     }
-    assert_eq!(browser.sign_in("alice", PASSWORD).await, "/");
+    assert_eq!(browser.sign_in("alice", PASSWORD).await, "/overview");
     for n in 1..ACCOUNT_POLICY.max_failures {
         assert_eq!(
             fail().await,
@@ -152,7 +220,7 @@ async fn the_sign_in_throttle_resets_on_success_and_locks_to_the_second(backend:
     app.clock.advance(1);
     assert_eq!(
         browser.sign_in("alice", PASSWORD).await,
-        "/",
+        "/overview",
         "the lock is over"
     );
 }
@@ -201,7 +269,7 @@ async fn forwarded_addresses_count_only_from_trusted_proxies(backend: Backend) {
         browser
             .sign_in_forwarded("alice", PASSWORD, Some("203.0.113.6"))
             .await,
-        "/",
+        "/overview",
         "another client behind the proxy is not locked"
     );
     let locks = proxied
@@ -228,7 +296,7 @@ async fn a_forged_revoke_of_an_inactive_registration_is_refused(backend: Backend
     let app = spawn_app(backend).await;
     add_admin(&app, "alice").await;
     let browser = Browser::new(&app);
-    assert_eq!(browser.sign_in("alice", PASSWORD).await, "/");
+    assert_eq!(browser.sign_in("alice", PASSWORD).await, "/overview");
     let reason = [("reason", "forged revocation"), ("confirm", "yes")];
 
     let app = &app;
@@ -285,10 +353,14 @@ async fn a_forged_revoke_of_an_inactive_registration_is_refused(backend: Backend
         .await
         .unwrap());
 
-    for (client_id, status) in [
-        (&deleted, RegistrationStatus::Deleted),
-        (&released, RegistrationStatus::Released),
-        (&removed, RegistrationStatus::Removed),
+    for (client_id, status, label) in [
+        (
+            &deleted,
+            RegistrationStatus::Deleted,
+            "Deleted by recipient",
+        ),
+        (&released, RegistrationStatus::Released, "Released"),
+        (&removed, RegistrationStatus::Removed, "Removed at Register"),
     ] {
         let before = app
             .store
@@ -304,11 +376,26 @@ async fn a_forged_revoke_of_an_inactive_registration_is_refused(backend: Backend
                 "same-origin",
             )
             .await;
+        let to = location(&res);
         assert_eq!(
-            location(&res),
-            format!("/registrations/{client_id}?error=state"),
+            to,
+            format!(
+                "/registrations/{client_id}?error=state&status={}",
+                status.as_str()
+            ),
             "{status:?}"
         );
+        // The page says which statuses can be revoked (those of an active registration, the
+        // Register's view aside) and which this one has.
+        let page = browser.get(&to).await.text().await.unwrap();
+        assert!(
+            page.contains(&format!(
+                "Only a registration that is Active or Inactive at Register can be revoked; \
+                 this one is {label}."
+            )),
+            "{status:?}: {page}"
+        );
+        assert!(!page.contains("Only an active registration"), "{page}");
         let after = app
             .store
             .get_registration(client_id)
@@ -421,7 +508,7 @@ async fn guesses_from_elsewhere_never_lock_the_administrator_out(backend: Backen
         browser
             .sign_in_forwarded("alice", PASSWORD, Some("2001:db8:1:2::1"))
             .await,
-        "/",
+        "/overview",
         "the administrator, from another network, gets in"
     );
     assert!(
@@ -492,7 +579,7 @@ async fn sign_out_is_not_undone_by_a_request_in_flight(backend: Backend) {
     add_admin(&app, "alice").await;
     for round in 0..15 {
         let browser = Arc::new(Browser::new(&app));
-        assert_eq!(browser.sign_in("alice", PASSWORD).await, "/");
+        assert_eq!(browser.sign_in("alice", PASSWORD).await, "/overview");
         let cookie = browser.cookie_header();
         let mut racing = tokio::task::JoinSet::new();
         for _ in 0..8 {
@@ -546,6 +633,7 @@ async fn a_portal_over_tls_has_host_cookies_and_hsts(backend: Backend) {
     let app = spawn_app_with(backend, |raw| {
         raw.tls.portal_tls = Some(true);
         raw.portal.cookie_secure = None;
+        raw.portal.require_second_factor = Some(false);
     })
     .await;
     add_admin(&app, "alice").await;
@@ -575,7 +663,7 @@ async fn a_portal_over_tls_has_host_cookies_and_hsts(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.headers()[LOCATION], "/");
+    assert_eq!(res.headers()[LOCATION], "/overview");
     let cookies: Vec<String> = res
         .headers()
         .get_all(SET_COOKIE)
@@ -632,4 +720,5 @@ both_backends!(
     the_sign_in_throttle_resets_on_success_and_locks_to_the_second,
     forwarded_addresses_count_only_from_trusted_proxies,
     a_forged_revoke_of_an_inactive_registration_is_refused,
+    a_failed_sign_in_keeps_the_username_and_never_the_password,
 );

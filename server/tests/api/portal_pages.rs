@@ -121,7 +121,32 @@ async fn unknown_pages_and_registrations_are_404_in_the_signed_in_frame(backend:
     assert_eq!(browser.get("/audit").await.status(), StatusCode::OK);
 }
 
+/// An empty list says why: spelling advice for a search, none for a status filter alone.
+async fn an_empty_list_advises_on_spelling_only_for_a_search(backend: Backend) {
+    let app = spawn_app(backend).await;
+    real_time(&app);
+    add_admin(&app, "alice").await;
+    let browser = Browser::new(&app);
+    browser.sign_in("alice", PASSWORD).await;
+    let spelling = "Check the spelling";
+    let page = browser.get("/?status=released").await.text().await.unwrap();
+    assert!(
+        page.contains("No registrations with this status."),
+        "{page}"
+    );
+    assert!(!page.contains(spelling), "{page}");
+    for path in ["/?q=nowhere", "/?q=nowhere&status=released"] {
+        let page = browser.get(path).await.text().await.unwrap();
+        assert!(page.contains(spelling), "{path}: {page}");
+        assert!(
+            !page.contains("No registrations with this status."),
+            "{path}"
+        );
+    }
+}
+
 both_backends!(
+    an_empty_list_advises_on_spelling_only_for_a_search,
     pages_are_compressed_for_browsers_that_take_it,
     unknown_pages_and_registrations_are_404_in_the_signed_in_frame,
 );

@@ -215,6 +215,9 @@ const PORTAL_PATHS: &[&str] = &[
     "/api/registrations",
     "/registrations",
     "/audit",
+    "/overview?days=90",
+    "/webhooks",
+    "/webhooks/1/retry",
     "/",
 ];
 

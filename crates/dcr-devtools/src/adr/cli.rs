@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// The downstream authorization server `scripts/dev.sh` starts.
+pub const DEFAULT_DOWNSTREAM: &str = "https://127.0.0.1:7445";
+
 /// `dcr-dev adr`: a data recipient's side of DCR.
 #[derive(Debug, clap::Args)]
 pub struct AdrArgs {
@@ -80,11 +83,23 @@ pub enum AdrCommand {
         #[arg(long)]
         brand: Option<String>,
     },
-    /// Get a cdr:registration access token and print the token response.
+    /// Get a cdr:registration access token and print the token response; with --downstream,
+    /// a token from the bank's authorization server the registration was provisioned into.
     Token {
         /// Client id (default: the one recorded).
         #[arg(long)]
         client_id: Option<String>,
+        /// Ask the downstream authorization server instead (docs/provisioning.md): the same
+        /// client_id, key and client certificate; the token answer is printed, then its
+        /// introspection, which shows the certificate it is bound to.
+        #[arg(long)]
+        downstream: bool,
+        /// The downstream's issuer (discovery is read there); `scripts/dev.sh` runs one here.
+        #[arg(long, env = "DCR_ADR_DOWNSTREAM", default_value = DEFAULT_DOWNSTREAM)]
+        downstream_issuer: String,
+        /// The scope asked of the downstream (one it allows and the registration holds).
+        #[arg(long, default_value = "bank:accounts.basic:read")]
+        scope: String,
     },
     /// Read the registration back (GET /register/{client_id}).
     Get {
@@ -113,11 +128,72 @@ pub(crate) fn out(text: &str) {
 }
 
 pub(crate) fn print_answer(a: &Answer) -> anyhow::Result<()> {
+    print_answer_of("the Data Holder", a)
+}
+
+/// Prints `who`'s answer: the status on stderr, the body on stdout; an error unless 2xx.
+fn print_answer_of(who: &str, a: &Answer) -> anyhow::Result<()> {
     eprintln!("HTTP {}", a.status);
     if !a.body.is_null() {
         out(&serde_json::to_string_pretty(&a.body).unwrap_or_else(|_| a.body.to_string()));
     }
-    anyhow::ensure!(a.is_success(), "the Data Holder answered {}", a.status);
+    anyhow::ensure!(a.is_success(), "{who} answered {}", a.status);
+    Ok(())
+}
+
+/// `adr token --downstream`: a token from the downstream, then its introspection and whether
+/// its `cnf` names the recipient's certificate.
+async fn downstream_token(
+    me: &Recipient,
+    dir: &Path,
+    issuer: &str,
+    client_id: &str,
+    scope: &str,
+    now: impl Fn() -> i64,
+) -> anyhow::Result<()> {
+    const WHO: &str = "the downstream authorization server";
+    let ds = Downstream::discover(&me.http, issuer)
+        .await
+        .with_context(|| format!("discovering the downstream at {issuer} (is it running?)"))?;
+    let answer = me.downstream_token(&ds, client_id, scope, now()).await?;
+    print_answer_of(WHO, &answer)?;
+    let token = answer
+        .body
+        .get("access_token")
+        .and_then(Value::as_str)
+        .context("the downstream's token answer has no access_token")?;
+    let Some(introspected) = me
+        .downstream_introspect(&ds, client_id, token, now())
+        .await?
+    else {
+        eprintln!(
+            "(the downstream has no introspection endpoint to show what the token is bound to)"
+        );
+        return Ok(());
+    };
+    eprintln!(
+        "introspection ({}):",
+        ds.introspection_endpoint.as_deref().unwrap_or_default()
+    );
+    print_answer_of(WHO, &introspected)?;
+    let cert = dir.join(CERT_FILE);
+    let ours = certificate_thumbprint(
+        &std::fs::read_to_string(&cert).with_context(|| format!("reading {}", cert.display()))?,
+    )
+    .with_context(|| format!("reading {}", cert.display()))?;
+    match introspected.body["cnf"]["x5t#S256"].as_str() {
+        Some(bound) if bound == ours => {
+            eprintln!(
+                "bound to the client certificate {} (cnf.x5t#S256 {bound})",
+                cert.display()
+            );
+        }
+        Some(bound) => eprintln!(
+            "bound to another certificate: cnf.x5t#S256 {bound}, {} is {ours}",
+            cert.display()
+        ),
+        None => eprintln!("not bound to a certificate (no cnf.x5t#S256)"),
+    }
     Ok(())
 }
 
@@ -233,8 +309,16 @@ pub async fn run_cli(args: AdrArgs) -> anyhow::Result<()> {
             }
             print_answer(&a)
         }
-        AdrCommand::Token { client_id: c } => {
+        AdrCommand::Token {
+            client_id: c,
+            downstream,
+            downstream_issuer,
+            scope,
+        } => {
             let c = client_id(&state, c)?;
+            if downstream {
+                return downstream_token(&me, &dir, &downstream_issuer, &c, &scope, now).await;
+            }
             print_answer(&me.token(&dh().await?, &c, now()).await?)
         }
         AdrCommand::Get { client_id: c } => {

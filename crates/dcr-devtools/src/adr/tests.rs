@@ -26,6 +26,29 @@ fn request_claims_come_from_the_ssa() {
 }
 
 #[test]
+fn token_forms_ask_for_their_scope_with_the_assertion() {
+    let form = token_form("A");
+    assert!(form.contains(&("scope", "cdr:registration".into())));
+    assert!(form.contains(&("client_assertion", "A".into())));
+    assert!(form.contains(&("client_assertion_type", JWT_BEARER.into())));
+    assert!(form.contains(&("grant_type", "client_credentials".into())));
+    let downstream = client_credentials_form("B", "bank:accounts.basic:read");
+    assert!(downstream.contains(&("scope", "bank:accounts.basic:read".into())));
+    assert!(downstream.contains(&("client_assertion", "B".into())));
+}
+
+#[test]
+fn certificate_thumbprint_is_the_x5t_s256_of_the_first_certificate() {
+    let pki = crate::devcerts::DevPki::new("Test CA").unwrap();
+    let cert = pki.client("Recipient").unwrap();
+    assert_eq!(
+        certificate_thumbprint(&format!("{}{}", cert.cert_pem, pki.ca_pem())).unwrap(),
+        dcr_core::jose::thumbprint_x5t_s256(&cert.cert_der)
+    );
+    assert!(certificate_thumbprint("no PEM here").is_err());
+}
+
+#[test]
 fn recipient_and_simulator_commands_parse() {
     use clap::{CommandFactory as _, Parser as _};
     crate::cli::Cli::command().debug_assert();
@@ -51,9 +74,20 @@ fn recipient_and_simulator_commands_parse() {
             "--data-holder",
             "https://dh",
         ],
+        &["adr", "token", "--downstream"],
+        &[
+            "adr",
+            "token",
+            "--downstream",
+            "--downstream-issuer",
+            "https://as.bank.example",
+            "--scope",
+            "bank:transactions:read",
+        ],
         &["adr", "update"],
         &["adr", "delete", "--register", "https://r"],
         &["adr", "ssa"],
+        &["scopes"],
         &["register-sim"],
         &[
             "register-sim",

@@ -63,11 +63,24 @@ pub struct AuditQuery {
     pub actor: Option<String>,
     /// Only this action.
     pub action: Option<String>,
+    /// Only events at or after this time (Unix seconds).
+    pub from: Option<i64>,
+    /// Only events before this time (Unix seconds).
+    pub until: Option<i64>,
     /// 1-based page.
     pub page: u32,
     /// Page size.
     pub per_page: u32,
 }
+
+/// The audit log's filters of an [`AuditQuery`], bound as `$1` client id, `$2` actor, `$3`
+/// action, `$4` from, `$5` until. Client ids, actors and actions are matched ignoring case as
+/// stored values are written (lower case, or upper): the value as given, its lower-case and its
+/// upper-case forms, so that each column's index still serves the match.
+const AUDIT_FILTER: &str = "WHERE ($1 IS NULL OR client_id IN ($1, lower($1), upper($1))) \
+     AND ($2 IS NULL OR actor IN ($2, lower($2), upper($2))) \
+     AND ($3 IS NULL OR action IN ($3, lower($3), upper($3))) \
+     AND ($4 IS NULL OR occurred_at >= $4) AND ($5 IS NULL OR occurred_at < $5)";
 
 impl Store {
     /// Appends an audit event outside of any other change (e.g. a sign-in).
@@ -81,6 +94,81 @@ impl Store {
         })
     }
 
+    /// Every audit event matching `q`'s filters (its `page` and `per_page` are ignored),
+    /// **newest first** like the audit page, as a stream that holds at most
+    /// [`crate::EXPORT_BATCH`] events at a time: the export of the portal and of `dcr-server
+    /// export audit`.
+    ///
+    /// The events are read a batch at a time by keyset (`audit_event_id` below the last one
+    /// read), so no connection is held between batches and each batch is an index range. The
+    /// export ends at the newest event that existed at its first read: events appended while it
+    /// runs (its own audit event included, when written after the first read) are not in it.
+    ///
+    /// # Errors
+    /// The stream yields a database failure, and then ends.
+    #[must_use]
+    pub fn export_audit(
+        &self,
+        q: &AuditQuery,
+    ) -> futures::stream::BoxStream<'static, Result<AuditEvent, StoreError>> {
+        use futures::stream::{StreamExt as _, TryStreamExt as _};
+
+        struct Cursor {
+            store: Store,
+            q: AuditQuery,
+            /// Events below this id are still to be read.
+            below: i64,
+            done: bool,
+        }
+        let start = Cursor {
+            store: self.clone(),
+            q: q.clone(),
+            below: i64::MAX,
+            done: false,
+        };
+        futures::stream::try_unfold(start, |mut cur| async move {
+            if cur.done {
+                return Ok::<_, StoreError>(None);
+            }
+            let batch = cur.store.audit_batch(&cur.q, cur.below).await?;
+            let Some(last) = batch.last() else {
+                return Ok(None);
+            };
+            cur.below = last.audit_event_id;
+            cur.done = batch.len() < crate::EXPORT_BATCH;
+            Ok(Some((
+                futures::stream::iter(batch.into_iter().map(Ok::<_, StoreError>)),
+                cur,
+            )))
+        })
+        .try_flatten()
+        .boxed()
+    }
+
+    /// One batch of [`Store::export_audit`]: the newest matching events below `below`.
+    async fn audit_batch(&self, q: &AuditQuery, below: i64) -> Result<Vec<AuditEvent>, StoreError> {
+        let limit = i64::try_from(crate::EXPORT_BATCH).unwrap_or(500);
+        let events: Vec<AuditEvent> = dispatch!(self, pool => {
+            sqlx::query_as(
+                &format!(
+                    "SELECT audit_event_id, occurred_at, actor, action, client_id, software_id, reason, before_state, after_state \
+                     FROM audit_event {AUDIT_FILTER} AND audit_event_id < $6 \
+                     ORDER BY audit_event_id DESC LIMIT $7"
+                ),
+            )
+            .bind(q.client_id.as_deref())
+            .bind(q.actor.as_deref())
+            .bind(q.action.as_deref())
+            .bind(q.from)
+            .bind(q.until)
+            .bind(below)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(events)
+    }
+
     /// Audit events, newest first, filtered.
     ///
     /// # Errors
@@ -88,15 +176,17 @@ impl Store {
     pub async fn list_audit(&self, q: &AuditQuery) -> Result<Page<AuditEvent>, StoreError> {
         let limit = i64::from(q.per_page.clamp(1, 500));
         let offset = i64::from(q.page.saturating_sub(1)) * limit;
-        let where_sql = "WHERE ($1 IS NULL OR client_id = $1) AND ($2 IS NULL OR actor = $2) AND ($3 IS NULL OR action = $3)";
+        let where_sql = AUDIT_FILTER;
         let (items, total) = dispatch!(self, pool => {
             let items: Vec<AuditEvent> = sqlx::query_as(&format!(
                 "SELECT audit_event_id, occurred_at, actor, action, client_id, software_id, reason, before_state, after_state \
-                 FROM audit_event {where_sql} ORDER BY audit_event_id DESC LIMIT $4 OFFSET $5"
+                 FROM audit_event {where_sql} ORDER BY audit_event_id DESC LIMIT $6 OFFSET $7"
             ))
             .bind(q.client_id.as_deref())
             .bind(q.actor.as_deref())
             .bind(q.action.as_deref())
+            .bind(q.from)
+            .bind(q.until)
             .bind(limit)
             .bind(offset)
             .fetch_all(pool)
@@ -105,6 +195,8 @@ impl Store {
                 .bind(q.client_id.as_deref())
                 .bind(q.actor.as_deref())
                 .bind(q.action.as_deref())
+                .bind(q.from)
+                .bind(q.until)
                 .fetch_one(pool)
                 .await?;
             Ok::<_, sqlx::Error>((items, total.0))

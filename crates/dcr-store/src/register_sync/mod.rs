@@ -380,6 +380,20 @@ impl Store {
                 if done.rows_affected() == 0 {
                     return Ok(false);
                 }
+                let payload = serde_json::json!({
+                    "software_product_status": change.sp_status,
+                    "data_recipient_status": change.dr_status,
+                    "previous_software_product_status": change.previous_sp_status,
+                    "previous_data_recipient_status": change.previous_dr_status,
+                })
+                .to_string();
+                crate::webhooks::enqueue_event!(
+                    tx,
+                    &change.client_id,
+                    crate::webhooks::event::REGISTER_STATUS,
+                    &payload,
+                    change.now
+                );
                 if change.remove {
                     let removed = sqlx::query(
                         "UPDATE registration SET status = 'removed', status_reason = $2, updated_at = $3 \
@@ -391,7 +405,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                     if removed.rows_affected() > 0 {
-                        crate::provisioning::enqueue_if_provisioned!(
+                        crate::provisioning::enqueue_change!(
                             tx,
                             &change.client_id,
                             crate::RegistrationStatus::Removed,

@@ -6,21 +6,44 @@
 //! audit event and, for a provisioned registration, the outbox row that carries the change to
 //! the downstream authorization server (`provisioning`).
 
+mod export;
 mod metadata;
 mod model;
 mod search;
 mod seed;
 
+pub use export::{ExportedRegistration, EXPORT_BATCH};
 pub use metadata::Metadata;
 pub use model::{Registration, RegistrationStatus};
 pub(crate) use model::{
     RegistrationRow, INSERT_REGISTRATION, NEW_REGISTRATION, REGISTRATION_COLUMNS,
     SELECT_REGISTRATION,
 };
-pub use search::{AdminListQuery, Sort, StatusFilter};
+pub use search::{search_words, AdminListQuery, Sort, StatusFilter, MAX_SEARCH_WORDS};
 pub use seed::SeedRegistration;
 
-use crate::provisioning::enqueue_if_provisioned;
+/// Most registrations one group revocation takes ([`Store::revoke_group`]).
+pub const MAX_GROUP_REVOCATION: usize = 1_000;
+
+/// What a group revocation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupRevocation {
+    /// These registrations (client ids) were revoked; none when the group had no active one.
+    Revoked(Vec<String>),
+    /// The group has more than [`MAX_GROUP_REVOCATION`] active registrations: nothing done.
+    TooMany,
+}
+
+/// The registrations of one brand or of one legal entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group<'a> {
+    /// Of this brand (`org_id`).
+    Brand(&'a str),
+    /// Of this legal entity (`legal_entity_id`).
+    LegalEntity(&'a str),
+}
+
+use crate::provisioning::enqueue_change;
 use crate::{dispatch, in_tx, Backend, NewAuditEvent, NewProvisioning, Store, StoreError, UsedJti};
 
 /// What [`Store::release_registration`] did.
@@ -79,9 +102,30 @@ impl Store {
         audit: &NewAuditEvent,
         provisioning: Option<&NewProvisioning>,
     ) -> Result<(), StoreError> {
-        let Some(provisioning) = provisioning else {
+        self.create_registration_with(reg, jti, audit, provisioning, false)
+            .await
+    }
+
+    /// [`Store::create_registration_provisioned`], also queueing the `registration.created`
+    /// event for every configured webhook in the same transaction when `notify` (docs/webhooks.md).
+    ///
+    /// With neither provisioning nor `notify` this is the group commit of
+    /// [`Store::create_registration`]; otherwise the registration is written in a transaction of
+    /// its own (see [`Store::create_registration_provisioned`]).
+    ///
+    /// # Errors
+    /// As [`Store::create_registration_provisioned`].
+    pub async fn create_registration_with(
+        &self,
+        reg: &Registration,
+        jti: Option<&UsedJti>,
+        audit: &NewAuditEvent,
+        provisioning: Option<&NewProvisioning>,
+        notify: bool,
+    ) -> Result<(), StoreError> {
+        if provisioning.is_none() && !notify {
             return self.create_registration_batched(reg, jti, audit).await;
-        };
+        }
         in_tx!(self, tx => {
             if let Some(j) = jti {
                 sqlx::query(crate::jti::CONSUME_JTI)
@@ -90,23 +134,38 @@ impl Store {
             crate::sql::bind_row(sqlx::query(INSERT_REGISTRATION.as_str()), &NEW_REGISTRATION, reg)
                 .execute(&mut *tx)
                 .await?;
-            crate::sql::bind_row(
-                sqlx::query(crate::provisioning::UPSERT_PROVISIONING.as_str()),
-                &crate::provisioning::PROVISIONING,
-                &provisioning.record,
-            )
-            .execute(&mut *tx)
-            .await?;
-            if let Some(create) = &provisioning.create {
+            if let Some(provisioning) = provisioning {
                 crate::sql::bind_row(
-                    sqlx::query(crate::provisioning::INSERT_OUTBOX.as_str()),
-                    &crate::provisioning::NEW_OUTBOX,
-                    create,
+                    sqlx::query(crate::provisioning::UPSERT_PROVISIONING.as_str()),
+                    &crate::provisioning::PROVISIONING,
+                    &provisioning.record,
                 )
                 .execute(&mut *tx)
                 .await?;
+                if let Some(create) = &provisioning.create {
+                    crate::sql::bind_row(
+                        sqlx::query(crate::provisioning::INSERT_OUTBOX.as_str()),
+                        &crate::provisioning::NEW_OUTBOX,
+                        create,
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            if notify {
+                let payload = crate::provisioning::status_payload(reg.status, None);
+                crate::webhooks::enqueue_event!(
+                    tx,
+                    &reg.client_id,
+                    crate::webhooks::event::CREATED,
+                    &payload,
+                    reg.created_at
+                );
             }
             crate::audit::insert_audit(&mut *tx, audit).await?;
+            if let Some(done) = provisioning.and_then(|p| p.audit.as_ref()) {
+                crate::audit::insert_audit(&mut *tx, done).await?;
+            }
             Ok::<(), StoreError>(())
         })
     }
@@ -188,7 +247,7 @@ impl Store {
             if done.rows_affected() == 0 {
                 return Err(StoreError::NotFound);
             }
-            enqueue_if_provisioned!(tx, &reg.client_id, RegistrationStatus::Active, None, reg.updated_at);
+            enqueue_change!(tx, &reg.client_id, RegistrationStatus::Active, None, reg.updated_at);
             crate::audit::insert_audit(&mut *tx, audit).await?;
             Ok::<(), StoreError>(())
         })
@@ -229,11 +288,108 @@ impl Store {
                 .await?;
             let changed = done.rows_affected() > 0;
             if changed {
-                enqueue_if_provisioned!(tx, client_id, to, reason, now);
+                enqueue_change!(tx, client_id, to, reason, now);
                 crate::audit::insert_audit(&mut *tx, audit).await?;
             }
             Ok::<bool, StoreError>(changed)
         })
+    }
+
+    /// Revokes every active registration of `group` (a brand or a legal entity) in one
+    /// transaction, at most [`MAX_GROUP_REVOCATION`]: each moved to `revoked` with `reason`,
+    /// queued for the downstream like a single revocation, with its own audit event (`each`,
+    /// completed with its client and software product ids), and then one event for the group
+    /// (`summary`, completed with the client ids revoked). With more active registrations
+    /// than the limit, nothing is written.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn revoke_group(
+        &self,
+        group: Group<'_>,
+        reason: &str,
+        each: &NewAuditEvent,
+        summary: &NewAuditEvent,
+    ) -> Result<GroupRevocation, StoreError> {
+        let now = each.occurred_at;
+        let select = match group {
+            Group::Brand(_) => {
+                "SELECT client_id, software_id FROM registration \
+                 WHERE org_id = $1 AND status = 'active' ORDER BY client_id LIMIT $2"
+            }
+            Group::LegalEntity(_) => {
+                "SELECT client_id, software_id FROM registration \
+                 WHERE legal_entity_id = $1 AND status = 'active' ORDER BY client_id LIMIT $2"
+            }
+        };
+        let id = match group {
+            Group::Brand(id) | Group::LegalEntity(id) => id,
+        };
+        let limit = i64::try_from(MAX_GROUP_REVOCATION).unwrap_or(i64::MAX) + 1;
+        in_tx!(self, tx => {
+            let members: Vec<(String, String)> = sqlx::query_as(select)
+                .bind(id)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+            if members.len() > MAX_GROUP_REVOCATION {
+                return Ok::<GroupRevocation, StoreError>(GroupRevocation::TooMany);
+            }
+            let mut revoked = Vec::with_capacity(members.len());
+            for (client_id, software_id) in members {
+                let done = sqlx::query(
+                    "UPDATE registration SET status = 'revoked', status_reason = $2, updated_at = $3 \
+                     WHERE client_id = $1 AND status = 'active'",
+                )
+                .bind(&client_id)
+                .bind(reason)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    continue;
+                }
+                enqueue_change!(tx, &client_id, RegistrationStatus::Revoked, Some(reason), now);
+                let mut event = each.clone();
+                event.client_id = Some(client_id.clone());
+                event.software_id = Some(software_id);
+                crate::audit::insert_audit(&mut *tx, &event).await?;
+                revoked.push(client_id);
+            }
+            if !revoked.is_empty() {
+                let mut event = summary.clone();
+                let mut after: serde_json::Value = event
+                    .after_state
+                    .as_deref()
+                    .and_then(|s| serde_json::from_str(s).ok())
+                    .unwrap_or_else(|| serde_json::json!({}));
+                after["client_ids"] = serde_json::json!(revoked);
+                event.after_state = Some(after.to_string());
+                crate::audit::insert_audit(&mut *tx, &event).await?;
+            }
+            Ok::<GroupRevocation, StoreError>(GroupRevocation::Revoked(revoked))
+        })
+    }
+
+    /// How many active registrations `group` has.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn active_in_group(&self, group: Group<'_>) -> Result<u64, StoreError> {
+        let (sql, id) = match group {
+            Group::Brand(id) => (
+                "SELECT COUNT(*) FROM registration WHERE org_id = $1 AND status = 'active'",
+                id,
+            ),
+            Group::LegalEntity(id) => (
+                "SELECT COUNT(*) FROM registration WHERE legal_entity_id = $1 AND status = 'active'",
+                id,
+            ),
+        };
+        let (n,): (i64,) = dispatch!(self, pool => {
+            sqlx::query_as(sql).bind(id).fetch_one(pool).await
+        })?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// Reads one registration by client id, whatever its status.
@@ -340,7 +496,7 @@ impl Store {
                 }
             }
             if released.is_some() {
-                enqueue_if_provisioned!(tx, client_id, RegistrationStatus::Released, Some(reason), now);
+                enqueue_change!(tx, client_id, RegistrationStatus::Released, Some(reason), now);
             }
             let outcome = if let Some((from, software_id)) = released {
                 let event = NewAuditEvent {

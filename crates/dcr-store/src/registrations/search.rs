@@ -6,10 +6,15 @@
 //! then loaded by primary key. On SQLite the first step reads `registration_list`, a narrow copy
 //! of the list columns kept off the registration write path (see
 //! [`Store::sync_registration_list`], which every list query calls first so that it sees every
-//! committed registration); a search of 3 characters or more is answered by its FTS5 trigram
-//! index `registration_search`; a shorter one, or a filter on the Register statuses, scans the
-//! narrow `registration_list_idx` (named with `INDEXED BY`). PostgreSQL matches with ILIKE on
-//! the registration table itself.
+//! committed registration); the words of a search of 3 characters or more are answered by its
+//! FTS5 trigram index `registration_search`; a search of shorter words only, or a filter on the
+//! Register statuses, scans the narrow `registration_list_idx` (named with `INDEXED BY`).
+//! PostgreSQL matches with ILIKE on the registration table itself.
+//!
+//! A search of several words finds the registrations in which every word is part of one of the
+//! names or ids, in any of them and in any order (`ironbark tax` finds "Ironbark Advisory Tax
+//! Helper"); at most [`MAX_SEARCH_WORDS`] words count, and one-character words count like any
+//! other.
 
 use serde::{Deserialize, Serialize};
 
@@ -68,13 +73,26 @@ impl StatusFilter {
     /// The filter a registration falls under (the badge the portal shows).
     #[must_use]
     pub fn of(reg: &Registration) -> Self {
-        match reg.status {
+        Self::of_parts(
+            reg.status,
+            reg.register_sp_status.as_deref(),
+            reg.register_dr_status.as_deref(),
+        )
+    }
+
+    /// The filter of a registration with this status here and these statuses at the Register
+    /// (software product, recipient).
+    #[must_use]
+    pub fn of_parts(
+        status: RegistrationStatus,
+        register_sp_status: Option<&str>,
+        register_dr_status: Option<&str>,
+    ) -> Self {
+        match status {
             RegistrationStatus::Active => {
-                let not_active = |s: &Option<String>| {
-                    s.as_deref()
-                        .is_some_and(|s| !s.eq_ignore_ascii_case("ACTIVE"))
-                };
-                if not_active(&reg.register_sp_status) || not_active(&reg.register_dr_status) {
+                let not_active =
+                    |s: Option<&str>| s.is_some_and(|s| !s.eq_ignore_ascii_case("ACTIVE"));
+                if not_active(register_sp_status) || not_active(register_dr_status) {
                     Self::Inactive
                 } else {
                     Self::Active
@@ -88,7 +106,7 @@ impl StatusFilter {
     }
 
     /// The SQL condition, a constant (no input is ever spliced into SQL text).
-    fn sql(self) -> &'static str {
+    pub(crate) fn sql(self) -> &'static str {
         // Mirrors the token endpoint: a Register status other than ACTIVE (any case) blocks.
         match self {
             Self::Active => {
@@ -110,8 +128,9 @@ impl StatusFilter {
 /// The portal's registration list query.
 #[derive(Debug, Clone, Default)]
 pub struct AdminListQuery {
-    /// Free text, matched as a substring of the client name, brand name, legal entity name and
-    /// the ids (client_id, software_id, org_id, legal_entity_id), ignoring ASCII case.
+    /// Free text. Each of its words (see [`search_words`]) must be a substring of the client
+    /// name, brand name, legal entity name or one of the ids (client_id, software_id, org_id,
+    /// legal_entity_id), ignoring ASCII case; different words may match different fields.
     pub search: Option<String>,
     /// Status filter.
     pub status: Option<StatusFilter>,
@@ -165,11 +184,38 @@ impl Sort {
     }
 }
 
+/// Most words of a search that are matched; later ones are ignored, so that a pasted paragraph
+/// cannot make a query of hundreds of conditions.
+pub const MAX_SEARCH_WORDS: usize = 8;
+
+/// The words of a search: split at whitespace, repeated words (ignoring case) dropped, at most
+/// [`MAX_SEARCH_WORDS`]. Every word counts, one character long or more: a registration matches
+/// when each word is part of one of its names or ids.
+#[must_use]
+pub fn search_words(search: &str) -> Vec<&str> {
+    let mut words: Vec<&str> = Vec::new();
+    for word in search.split_whitespace() {
+        if words.len() == MAX_SEARCH_WORDS {
+            break;
+        }
+        if !words
+            .iter()
+            .any(|w| w.to_lowercase() == word.to_lowercase())
+        {
+            words.push(word);
+        }
+    }
+    words
+}
+
 /// The SQL of one list query and what to bind.
-struct ListSql {
+pub(super) struct ListSql {
     ids: String,
+    /// The ids query without limit and offset: every match, in order (the export).
+    pub(super) all_ids: String,
     count: String,
-    pattern: Option<String>,
+    /// Bound in order as `$1`, `$2`, ...; limit and offset follow them (page query only).
+    pub(super) patterns: Vec<String>,
     limit: i64,
     offset: i64,
 }
@@ -188,9 +234,9 @@ impl Store {
         let (ids, total): (Vec<(String,)>, (i64,)) = dispatch!(self, pool => {
             let mut ids = sqlx::query_as(&sql.ids);
             let mut count = sqlx::query_as(&sql.count);
-            if let Some(s) = &sql.pattern {
-                ids = ids.bind(s.clone());
-                count = count.bind(s.clone());
+            for p in &sql.patterns {
+                ids = ids.bind(p.clone());
+                count = count.bind(p.clone());
             }
             let ids = ids.bind(sql.limit).bind(sql.offset).fetch_all(pool).await?;
             let total = count.fetch_one(pool).await?;
@@ -222,8 +268,8 @@ impl Store {
             let lines: Vec<String> = match self {
                 Store::Sqlite(pool, ..) => {
                     let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(&sqlite_text);
-                    if let Some(s) = &sql.pattern {
-                        query = query.bind(s.clone());
+                    for p in &sql.patterns {
+                        query = query.bind(p.clone());
                     }
                     if paged {
                         query = query.bind(sql.limit).bind(sql.offset);
@@ -237,8 +283,8 @@ impl Store {
                 }
                 Store::Postgres(pool, _) => {
                     let mut query = sqlx::query_as::<_, (String,)>(&pg_text);
-                    if let Some(s) = &sql.pattern {
-                        query = query.bind(s.clone());
+                    for p in &sql.patterns {
+                        query = query.bind(p.clone());
                     }
                     if paged {
                         query = query.bind(sql.limit).bind(sql.offset);
@@ -256,44 +302,52 @@ impl Store {
         Ok(out)
     }
 
-    /// The SQL text of a list query. Only constant fragments go into the text; the search
-    /// pattern, limit and offset are bound.
-    fn list_sql(&self, q: &AdminListQuery) -> ListSql {
-        let term = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
-        // SQLite answers a search of 3 characters or more from its trigram index
-        // (`registration_search`); shorter ones, and PostgreSQL, match with LIKE / ILIKE.
-        let fts = self.backend() == Backend::Sqlite && term.is_some_and(|t| t.chars().count() >= 3);
-        let pattern = term.map(|s| {
-            if fts {
-                format!("\"{}\"", s.replace('"', "\"\""))
-            } else {
-                format!("%{}%", escape_like(s))
-            }
-        });
-        let mut conds: Vec<&'static str> = Vec::new();
+    /// The SQL text of a list query. Only constant fragments and parameter numbers go into the
+    /// text; the search patterns, limit and offset are bound.
+    ///
+    /// A search matches the registrations in which every word (see [`search_words`]) is part of
+    /// one of the searched names or ids, each word in any of them. On SQLite the words of 3
+    /// characters or more are looked up together in the trigram index (one `MATCH` of phrases
+    /// joined by `AND`); shorter words, which a trigram cannot find, are matched with `LIKE`
+    /// among what the index found, or, when every word is short, by a scan of the narrow list
+    /// index. PostgreSQL matches each word with `ILIKE`.
+    pub(super) fn list_sql(&self, q: &AdminListQuery) -> ListSql {
+        let words = q.search.as_deref().map(search_words).unwrap_or_default();
+        let sqlite = self.backend() == Backend::Sqlite;
+        let (long, short): (Vec<&str>, Vec<&str>) = if sqlite {
+            words.iter().partition(|w| w.chars().count() >= 3)
+        } else {
+            (Vec::new(), words.clone())
+        };
+        let fts = !long.is_empty();
+        let mut patterns = Vec::new();
+        let mut conds: Vec<String> = Vec::new();
         if let Some(s) = q.status {
-            conds.push(s.sql());
+            conds.push(s.sql().to_owned());
         }
-        if pattern.is_some() {
-            conds.push(match self.backend() {
-                Backend::Sqlite if fts => {
-                    "client_id IN (SELECT client_id FROM registration_search \
-                     WHERE registration_search MATCH $1)"
-                }
-                // SQLite's LIKE ignores ASCII case; PostgreSQL needs ILIKE.
-                Backend::Sqlite => {
-                    "(client_name LIKE $1 ESCAPE '\\' OR org_name LIKE $1 ESCAPE '\\' \
-                     OR legal_entity_name LIKE $1 ESCAPE '\\' OR client_id LIKE $1 ESCAPE '\\' \
-                     OR software_key LIKE $1 ESCAPE '\\' OR org_id LIKE $1 ESCAPE '\\' \
-                     OR legal_entity_id LIKE $1 ESCAPE '\\')"
-                }
-                Backend::Postgres => {
-                    "(client_name ILIKE $1 ESCAPE '\\' OR org_name ILIKE $1 ESCAPE '\\' \
-                     OR legal_entity_name ILIKE $1 ESCAPE '\\' OR client_id ILIKE $1 ESCAPE '\\' \
-                     OR software_key ILIKE $1 ESCAPE '\\' OR org_id ILIKE $1 ESCAPE '\\' \
-                     OR legal_entity_id ILIKE $1 ESCAPE '\\')"
-                }
-            });
+        if fts {
+            let phrases: Vec<String> = long
+                .iter()
+                .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+                .collect();
+            patterns.push(phrases.join(" AND "));
+            conds.push(
+                "client_id IN (SELECT client_id FROM registration_search \
+                 WHERE registration_search MATCH $1)"
+                    .to_owned(),
+            );
+        }
+        // SQLite's LIKE ignores ASCII case; PostgreSQL needs ILIKE.
+        let like = if sqlite { "LIKE" } else { "ILIKE" };
+        for word in &short {
+            patterns.push(format!("%{}%", escape_like(word)));
+            let p = format!("${}", patterns.len());
+            conds.push(format!(
+                "(client_name {like} {p} ESCAPE '\\' OR org_name {like} {p} ESCAPE '\\' \
+                 OR legal_entity_name {like} {p} ESCAPE '\\' OR client_id {like} {p} ESCAPE '\\' \
+                 OR software_key {like} {p} ESCAPE '\\' OR org_id {like} {p} ESCAPE '\\' \
+                 OR legal_entity_id {like} {p} ESCAPE '\\')"
+            ));
         }
         let where_sql = if conds.is_empty() {
             String::new()
@@ -304,38 +358,36 @@ impl Store {
         // trigram lookup's matches are sorted and filtered from an index keyed by client_id; a
         // LIKE search or the Active filter scans the narrow list index; Inactive has a partial
         // index.
-        let from = if self.backend() == Backend::Postgres {
+        let from = if !sqlite {
             "registration"
         } else if fts {
             "registration_list INDEXED BY registration_search_key_idx"
-        } else if pattern.is_some() || q.status == Some(StatusFilter::Active) {
+        } else if !patterns.is_empty() || q.status == Some(StatusFilter::Active) {
             "registration_list INDEXED BY registration_list_idx"
         } else if q.status == Some(StatusFilter::Inactive) {
             "registration_list INDEXED BY registration_inactive_idx"
         } else {
             "registration_list"
         };
-        // With a search the first parameter is the pattern; limit and offset follow it.
-        let (limit_p, offset_p) = if pattern.is_some() {
-            ("$2", "$3")
-        } else {
-            ("$1", "$2")
-        };
+        // Limit and offset follow the patterns.
+        let limit_p = patterns.len() + 1;
+        let offset_p = patterns.len() + 2;
         let limit = i64::from(q.per_page.clamp(1, 200));
         let offset = i64::from(q.page.max(1) - 1) * limit;
         let order = q.sort.sql();
         ListSql {
             ids: format!(
-                "SELECT client_id FROM {from} {where_sql} ORDER BY {order} LIMIT {limit_p} OFFSET {offset_p}"
+                "SELECT client_id FROM {from} {where_sql} ORDER BY {order} LIMIT ${limit_p} OFFSET ${offset_p}"
             ),
+            all_ids: format!("SELECT client_id FROM {from} {where_sql} ORDER BY {order}"),
             // Every registration has one row in the trigram index, so without a status filter
-            // the index counts the matches by itself.
-            count: if fts && q.status.is_none() {
+            // or a short word the index counts the matches by itself.
+            count: if fts && q.status.is_none() && short.is_empty() {
                 "SELECT COUNT(*) FROM registration_search WHERE registration_search MATCH $1".into()
             } else {
                 format!("SELECT COUNT(*) FROM {from} {where_sql}")
             },
-            pattern,
+            patterns,
             limit,
             offset,
         }
