@@ -60,3 +60,30 @@ ensure_apt_latest() {
   as_root apt-get update -q >/dev/null
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null
 }
+
+# The store of a benchmark in the directory $1: a SQLite file there, or with --postgres as $2 a
+# throwaway PostgreSQL cluster there (on a free port, as the postgres user when run as root).
+# Exports DCR_DATABASE_URL; bench_store_stop $1 stops the cluster (call it from the EXIT trap).
+BENCH_PG_RUN=()
+bench_store_start() {
+  local dir=$1 backend=${2:-}
+  if [ "$backend" = "--postgres" ]; then
+    local pg_bin port
+    pg_bin=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$dir"; BENCH_PG_RUN=(runuser -u postgres --); fi
+    (cd /tmp && "${BENCH_PG_RUN[@]}" "$pg_bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 >/dev/null)
+    (cd /tmp && "${BENCH_PG_RUN[@]}" "$pg_bin/pg_ctl" -D "$dir/data" -o "-p $port -k $dir -c listen_addresses=127.0.0.1" -l "$dir/log" -w start >/dev/null)
+    "$pg_bin/createdb" -h 127.0.0.1 -p "$port" -U postgres bench
+    export DCR_DATABASE_URL="postgres://postgres@127.0.0.1:$port/bench"
+  else
+    export DCR_DATABASE_URL="sqlite://$dir/dcr.db"
+  fi
+}
+bench_store_stop() {
+  local dir=$1 pg_bin
+  if [ -d "$dir/data" ]; then
+    pg_bin=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+    (cd /tmp && "${BENCH_PG_RUN[@]}" "$pg_bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1) || true
+  fi
+}

@@ -416,7 +416,7 @@ pub async fn list_audit(
 /// returned, or `None` if it has not verified the chain since it started.
 #[server(prefix = "/api", endpoint = "audit-chain")]
 pub async fn audit_chain(verify: bool) -> Result<Option<ChainReport>, AdminError> {
-    use crate::ssr::{require_admin, state, unavailable, ChainCheck};
+    use crate::ssr::{require_admin, state, ChainCheck};
     require_admin().await?;
     let st = state()?;
     let check = use_context::<ChainCheck>().ok_or_else(|| {
@@ -430,7 +430,10 @@ pub async fn audit_chain(verify: bool) -> Result<Option<ChainReport>, AdminError
         .verify(&st.store, &st.clock)
         .await
         .map(Some)
-        .map_err(unavailable("verifying the audit chain"))
+        .map_err(|e| {
+            tracing::error!(error = %e, "portal: the audit chain could not be verified");
+            AdminError::Unavailable
+        })
 }
 
 /// The signed-in person's second factor: enrolled or not, an enrolment under way (its secret,

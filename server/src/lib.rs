@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod cdr_register;
+pub mod checkpoints;
 pub mod cli;
 pub mod config;
 pub mod export;

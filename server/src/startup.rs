@@ -139,6 +139,7 @@ impl Application {
                 provisioning_enabled: config.provisioning.is_some(),
             },
             config,
+            state.keys.clone(),
         )?;
         Ok(Self {
             api_listener,
@@ -202,6 +203,10 @@ impl Application {
         let stats = tokio::spawn(crate::stats::run(
             self.state.stats.clone(),
             self.state.store.clone(),
+            stopped(rx.clone()),
+        ));
+        let checkpoints = tokio::spawn(crate::checkpoints::run(
+            self.state.clone(),
             stopped(rx.clone()),
         ));
         let key_reload = tokio::spawn(crate::keys::reload_loop(
@@ -283,6 +288,7 @@ impl Application {
         tokio::join!(api, portal, metrics);
         purge.abort();
         stats.abort();
+        checkpoints.abort();
         // The counts of the last requests, now that they have all been answered.
         if let Err(e) = self.state.stats.flush(&self.state.store).await {
             tracing::warn!(error = %e, "the last overview counts could not be stored");

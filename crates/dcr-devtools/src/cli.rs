@@ -47,6 +47,8 @@ pub enum Command {
     Bench(crate::bench::BenchArgs),
     /// Times the store's reads behind the portal's overview (on a seeded store).
     OverviewBench(crate::overview_bench::OverviewBenchArgs),
+    /// Times a routine verification of the audit chain after a signed checkpoint.
+    AuditBench(crate::audit_bench::AuditBenchArgs),
     /// Hostile requests against a running server: fails on a 5xx or if it stops answering.
     Abuse(crate::abuse::AbuseArgs),
     /// Many keep-alive connections of mixed traffic against a running server, watching its
@@ -78,6 +80,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::RegisterSim(args) => crate::register_sim::run_cli(*args).await,
         Command::Adr(args) => crate::adr::run_cli(args).await,
         Command::Seed(args) => crate::seed::run_cli(cli.config.as_deref(), args).await,
+        Command::AuditBench(args) => crate::audit_bench::run_cli(cli.config.as_deref(), args).await,
         Command::OverviewBench(args) => {
             crate::overview_bench::run_cli(cli.config.as_deref(), args).await
         }

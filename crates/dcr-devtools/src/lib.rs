@@ -6,6 +6,7 @@
 
 pub mod abuse;
 pub mod adr;
+pub mod audit_bench;
 pub mod bench;
 pub mod cli;
 pub mod devcerts;

@@ -46,7 +46,8 @@ pub use admins::{
     AdminChange, AdminUser, RecoveryCodeRow, SecondFactorSecret, SsoSignIn, NO_PASSWORD, ROLES,
 };
 pub use audit::{
-    event_hash, AuditEvent, AuditQuery, ChainStatus, NewAuditEvent, AUDIT_CHAIN_PAGE, CHAIN_LOCK,
+    event_hash, AuditCheckpoint, AuditEvent, AuditQuery, ChainStatus, NewAuditEvent, Walk,
+    AUDIT_CHAIN_PAGE, CHAIN_LOCK,
 };
 pub use jti::UsedJti;
 pub use overview::{stat, DayCount, StatCount, MAX_DAYS, RECENT_ACTIONS_MAX, STAT_BUCKET_SECS};

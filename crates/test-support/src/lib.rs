@@ -40,12 +40,35 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Ports handed out by [`free_port`]: below Linux's ephemeral range (32768–60999), from which
+/// the kernel takes the ports of outgoing connections and of `bind(…:0)`. A port found free
+/// there and released is not taken back by the kernel for someone else before the test binds
+/// it again; taking `127.0.0.1:0` and releasing it would be (a listener or a connection of a
+/// test running beside it could get it in between).
+const PORTS: std::ops::Range<u32> = 12_000..32_000;
+
+/// The next port [`free_port`] tries, shared by every test of the process.
+static NEXT_PORT: AtomicU32 = AtomicU32::new(0);
+
+/// A loopback port that is free now and that no other caller in this process is given, for a
+/// server a test starts later on a port it must know first (a child process, a configured
+/// address). Processes running at once start at different places of the range (by pid).
+pub fn free_port() -> u16 {
+    let span = PORTS.end - PORTS.start;
+    let _ = NEXT_PORT.compare_exchange(
+        0,
+        1 + (std::process::id().wrapping_mul(7919) % span),
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..span {
+        let n = NEXT_PORT.fetch_add(1, Ordering::SeqCst);
+        let port = PORTS.start + n % span;
+        if TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
+            return port as u16;
+        }
+    }
+    panic!("no free loopback port in {PORTS:?}");
 }
 
 impl TempPostgres {

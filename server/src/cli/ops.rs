@@ -10,14 +10,23 @@ use crate::keys::KeyAlg;
 /// `audit` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Walk the whole audit chain, recompute every hash, and name the first event that does not
-    /// verify (exit status 1). Prints the head hash of an intact chain: record it elsewhere.
+    /// Verify the audit chain: check the newest signed checkpoint and recompute the hash of
+    /// every event after it (with `--full`, of every event, matching every checkpoint). Names
+    /// the first event that does not verify and every checkpoint whose signature does not
+    /// (exit status 1). Prints the head hash of an intact chain: record it elsewhere.
     Verify {
         /// A head hash printed by an earlier verification: the chain must still contain it
         /// (otherwise events after it were deleted or the chain was rewritten; exit status 1).
+        /// Walks the whole chain.
         #[arg(long, value_name = "HASH")]
         head: Option<String>,
+        /// Walk every event from the first, not only those after the newest checkpoint.
+        #[arg(long)]
+        full: bool,
     },
+    /// Verify the events since the newest checkpoint and, when they verify, sign a checkpoint
+    /// at the head with the Data Holder's signing key (running instances make one an hour).
+    Checkpoint,
 }
 
 /// `keys` subcommands.
@@ -63,35 +72,91 @@ async fn connect(config: Option<&std::path::Path>) -> anyhow::Result<dcr_store::
 /// # Errors
 /// Store failures, or a chain that does not verify.
 pub async fn audit(config: Option<&std::path::Path>, cmd: AuditCommand) -> anyhow::Result<()> {
-    match cmd {
-        AuditCommand::Verify { head } => {
-            let store = connect(config).await?;
-            let status = match head.as_deref().map(str::trim) {
-                Some(recorded) => store.verify_audit_chain_to(recorded).await,
-                None => store.verify_audit_chain().await,
-            };
-            store.close().await;
-            let status = status.context("reading the audit trail")?;
-            if status.ok {
-                println!("audit chain intact: {} events", status.checked);
-                if let Some(head) = status.head {
-                    println!("head: {head}");
-                }
-                Ok(())
-            } else if let Some(id) = status.first_broken {
-                anyhow::bail!(
-                    "audit chain broken at event {id}: {} ({} events before it verify)",
-                    status.problem.unwrap_or_default(),
-                    status.checked
-                )
-            } else {
-                anyhow::bail!(
-                    "audit chain does not verify: {} ({} events verify)",
-                    status.problem.unwrap_or_default(),
-                    status.checked
-                )
-            }
+    let store = connect(config).await?;
+    let out = run_audit(&store, config, cmd).await;
+    store.close().await;
+    out
+}
+
+async fn run_audit(
+    store: &dcr_store::Store,
+    config: Option<&std::path::Path>,
+    cmd: AuditCommand,
+) -> anyhow::Result<()> {
+    use crate::checkpoints;
+    let raw = crate::config::RawConfig::load(config, &|k| std::env::var(k).ok())?;
+    let configured = raw
+        .security
+        .signing_key
+        .as_deref()
+        .map(std::path::Path::new);
+    let ring = match (&cmd, configured) {
+        (AuditCommand::Checkpoint, _) | (_, Some(_)) => Some(
+            crate::keys::KeyRing::load(
+                store,
+                SystemClock.now(),
+                configured.map(|p| (p, raw.security.signing_kid.as_deref())),
+            )
+            .await?,
+        ),
+        _ => None,
+    };
+    let keys = checkpoints::verification_keys(store, ring.as_ref().map(|r| r.active())).await?;
+    let found = match (&cmd, &ring) {
+        (AuditCommand::Verify { head, full }, _) => {
+            checkpoints::verify(store, &keys, *full, head.as_deref().map(str::trim)).await?
         }
+        (AuditCommand::Checkpoint, Some(ring)) => {
+            let (found, made) =
+                checkpoints::make(store, &keys, ring.active(), SystemClock.now()).await?;
+            match made {
+                Some(cp) => println!(
+                    "checkpoint {} signed at event {} ({} events)",
+                    cp.checkpoint_id, cp.audit_event_id, cp.event_count
+                ),
+                None if found.ok() => println!("no new event since the newest checkpoint"),
+                None => {}
+            }
+            found
+        }
+        (AuditCommand::Checkpoint, None) => anyhow::bail!("no signing key"),
+    };
+    for bad in &found.bad_checkpoints {
+        eprintln!("{bad}");
+    }
+    let status = &found.chain;
+    if let Some(cp) = &found.from {
+        println!(
+            "from checkpoint {} (event {}, {} events, signed): {} events after it",
+            cp.checkpoint_id,
+            cp.audit_event_id,
+            cp.event_count,
+            status.checked.saturating_sub(cp.event_count.unsigned_abs())
+        );
+    }
+    if status.ok {
+        println!("audit chain intact: {} events", status.checked);
+        if let Some(head) = &status.head {
+            println!("head: {head}");
+        }
+        anyhow::ensure!(
+            found.bad_checkpoints.is_empty(),
+            "{} checkpoint(s) not trusted",
+            found.bad_checkpoints.len()
+        );
+        Ok(())
+    } else if let Some(id) = status.first_broken {
+        anyhow::bail!(
+            "audit chain broken at event {id}: {} ({} events before it verify)",
+            status.problem.clone().unwrap_or_default(),
+            status.checked
+        )
+    } else {
+        anyhow::bail!(
+            "audit chain does not verify: {} ({} events verify)",
+            status.problem.clone().unwrap_or_default(),
+            status.checked
+        )
     }
 }
 

@@ -128,11 +128,15 @@ fn route_list() -> Vec<AxumRouteListing> {
     ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
 }
 
-/// Builds the portal router.
+/// Builds the portal router; `keys` check the audit chain's checkpoints.
 ///
 /// # Errors
 /// Single sign-on that cannot be set up (its CA file unreadable).
-pub fn router(state: PortalState, config: Arc<Config>) -> anyhow::Result<Router> {
+pub fn router(
+    state: PortalState,
+    config: Arc<Config>,
+    keys: Arc<crate::keys::LiveKeys>,
+) -> anyhow::Result<Router> {
     let site_root: PathBuf = config.site_root.clone();
     let pkg = pkg_dir(&site_root);
     let options = LeptosOptions::builder()
@@ -185,7 +189,7 @@ pub fn router(state: PortalState, config: Arc<Config>) -> anyhow::Result<Router>
         local_passwords: config.local_passwords,
     };
     let fetcher = key_fetcher(&config);
-    let chain_check = ChainCheck::default();
+    let chain_check = ChainCheck::with_verifier(crate::checkpoints::portal_verifier(keys));
     let leptos_ctx = move || {
         provide_context(ctx_state.clone());
         provide_context(fetcher.clone());

@@ -1,5 +1,5 @@
-//! The command line, run as a user would: `check-config`, `admin add`, and `serve` with a
-//! graceful stop on SIGTERM (with certificates from the development tools).
+//! The command line, run as a user would: `check-config`, `admin add`, the account commands,
+//! and `serve` with a graceful stop on SIGTERM (with certificates from the development tools).
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -105,6 +105,119 @@ fn admin_add_reads_the_password_from_stdin_and_stores_an_argon2id_hash() {
     });
     assert!(admin.password_hash.starts_with("$argon2id$"));
     assert!(!admin.password_hash.contains("long enough"));
+}
+
+/// `admin role`, `disable`, `enable` and `end-sessions`, run as processes on one SQLite file:
+/// each change made and audited as the command line's, the last enabled administrator kept,
+/// an unknown account or role named.
+#[test]
+fn accounts_are_managed_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("dcr.db").display());
+    let run = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env_clear()
+            .env("DCR_DATABASE_URL", &url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let ok = |args: &[&str]| {
+        let (success, text) = run(args, "");
+        assert!(success, "{args:?}: {text}");
+        text
+    };
+    let refused = |args: &[&str], why: &str| {
+        let (success, text) = run(args, "");
+        assert!(!success && text.contains(why), "{args:?}: {text}");
+    };
+    for name in ["alice", "bob"] {
+        let (success, text) = run(&["admin", "add", name], "a long enough password\n");
+        assert!(success, "{text}");
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = rt.block_on(dcr_store::Store::connect(&url)).unwrap();
+    let admin = |name: &str| rt.block_on(store.find_admin(name)).unwrap().unwrap();
+    assert_eq!(admin("alice").role, "administrator");
+
+    ok(&["admin", "role", "bob", "viewer"]);
+    assert_eq!(admin("bob").role, "viewer");
+    refused(&["admin", "role", "bob", "root"], "the role must be one of");
+    refused(
+        &["admin", "role", "nobody", "viewer"],
+        "there is no such account",
+    );
+    refused(
+        &["admin", "role", "alice", "operator"],
+        "last enabled administrator",
+    );
+    refused(&["admin", "disable", "alice"], "last enabled administrator");
+    assert_eq!(admin("alice").role, "administrator");
+    assert!(admin("alice").disabled_at.is_none());
+
+    ok(&["admin", "disable", "bob"]);
+    assert!(admin("bob").disabled_at.is_some());
+    ok(&["admin", "enable", "bob"]);
+    assert!(admin("bob").disabled_at.is_none());
+
+    for id in ["s1", "s2"] {
+        let meta = dcr_store::SessionMeta {
+            admin_username: Some("bob".into()),
+            signed_in_at: Some(1),
+            last_seen_at: 1,
+            ..Default::default()
+        };
+        assert!(rt
+            .block_on(store.create_session(id, "{}", i64::MAX, &meta))
+            .unwrap());
+    }
+    assert!(ok(&["admin", "end-sessions", "bob"]).contains("ended 2 sessions of bob"));
+    assert!(rt.block_on(store.sessions_of("bob", 0)).unwrap().is_empty());
+
+    let audited: Vec<(String, String)> = rt
+        .block_on(store.list_audit(&dcr_store::AuditQuery {
+            page: 1,
+            per_page: 100,
+            ..Default::default()
+        }))
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.action != "admin.create")
+        .map(|e| (e.action, e.actor))
+        .collect();
+    for action in [
+        "admin.role_change",
+        "admin.disable",
+        "admin.enable",
+        "admin.sessions_ended",
+    ] {
+        assert_eq!(
+            audited.iter().filter(|(a, _)| a == action).count(),
+            1,
+            "{action} once: {audited:?}"
+        );
+    }
+    assert!(
+        audited.iter().all(|(_, actor)| actor == "cli"),
+        "{audited:?}"
+    );
 }
 
 #[test]

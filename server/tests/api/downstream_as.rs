@@ -60,15 +60,7 @@ impl Drop for DownstreamAs {
     }
 }
 
-/// A free port on 127.0.0.1 (bound and released: nothing else on this machine takes loopback
-/// ports from under a test).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use test_support::free_port;
 
 impl DownstreamAs {
     /// Prepares a downstream on a free port, not started, with a server certificate of a CA

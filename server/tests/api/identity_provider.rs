@@ -101,6 +101,9 @@ impl IdentityProvider {
         sso.client_id = Some(CLIENT_ID.into());
         sso.client_secret_file = Some(secret.display().to_string());
         sso.ca = Some(self.ca_file());
+        // A loaded machine (the whole suite at once) can keep node waiting for seconds; the
+        // provider down is a refused connection, answered at once.
+        sso.timeout_ms = Some(30_000);
         sso.label = Some("Sign in with Bank SSO".into());
         sso.scopes = Some(vec!["profile".into(), "email".into(), "groups".into()]);
         sso.roles.administrator = vec!["dcr-administrators".into()];

@@ -1,5 +1,5 @@
-//! `dcr-server audit verify` and `dcr-server keys list|rotate|retire-expired`, run as an operator
-//! would, on a SQLite store.
+//! `dcr-server audit verify|checkpoint` and `dcr-server keys list|rotate|retire-expired`, run as
+//! an operator would, on a SQLite store (the checkpoints on PostgreSQL too).
 
 use std::process::{Command, Output};
 
@@ -110,6 +110,178 @@ async fn audit_verify_against_a_recorded_head_detects_a_truncated_tail() {
         "{}",
         text(&out)
     );
+}
+
+async fn append_events(url: &str, from: i64, n: i64) {
+    let store = dcr_store::Store::connect(url).await.unwrap();
+    for i in from..from + n {
+        store
+            .append_audit(&dcr_store::NewAuditEvent {
+                occurred_at: i,
+                actor: "cli".into(),
+                action: "test.event".into(),
+                reason: Some(format!("r{i}")),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    store.close().await;
+}
+
+async fn execute(url: &str, sql: &str) {
+    let store = dcr_store::Store::connect(url).await.unwrap();
+    match &store {
+        dcr_store::Store::Sqlite(_, pool, ..) => {
+            sqlx::query(sql).execute(pool).await.unwrap();
+        }
+        dcr_store::Store::Postgres(pool, ..) => {
+            sqlx::query(sql).execute(pool).await.unwrap();
+        }
+    }
+    store.close().await;
+}
+
+/// A signed checkpoint: the routine verification walks only the events after it, `--full`
+/// walks them all; an edited, unsigned or re-signed checkpoint is reported and not trusted
+/// (the walk starts from the one before it), an event before a checkpoint deleted or edited is
+/// found by the routine verification too, and a broken chain gets no checkpoint.
+async fn checkpoints_bound_the_routine_verification(url: String) {
+    let verify = |args: &[&str]| {
+        let out = run(&url, args);
+        (out.status.success(), text(&out))
+    };
+    append_events(&url, 0, 5).await;
+    let (ok, out) = verify(&["audit", "checkpoint"]);
+    assert!(
+        ok && out.contains("checkpoint 1 signed at event 5 (5 events)"),
+        "{out}"
+    );
+    let (ok, out) = verify(&["audit", "checkpoint"]);
+    assert!(
+        ok && out.contains("no new event since the newest checkpoint"),
+        "{out}"
+    );
+    append_events(&url, 5, 3).await;
+    let (ok, out) = verify(&["audit", "verify"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("from checkpoint 1 (event 5, 5 events, signed): 3 events after it")
+            && out.contains("intact: 8 events"),
+        "{out}"
+    );
+    let (ok, out) = verify(&["audit", "checkpoint"]);
+    assert!(
+        ok && out.contains("checkpoint 2 signed at event 8 (8 events)"),
+        "{out}"
+    );
+    let (ok, out) = verify(&["audit", "verify", "--full"]);
+    assert!(
+        ok && out.contains("intact: 8 events") && !out.contains("from checkpoint"),
+        "{out}"
+    );
+
+    // The newest checkpoint edited (a later head claimed): reported, and the walk starts from
+    // the one before it.
+    execute(
+        &url,
+        "UPDATE audit_checkpoint SET event_count = 9 WHERE checkpoint_id = 2",
+    )
+    .await;
+    let (ok, out) = verify(&["audit", "verify"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("checkpoint 2 is not trusted: what it says is not what was signed")
+            && out.contains("from checkpoint 1 (event 5"),
+        "{out}"
+    );
+    // Unsigned.
+    execute(
+        &url,
+        "UPDATE audit_checkpoint SET event_count = 8, signature = '' WHERE checkpoint_id = 2",
+    )
+    .await;
+    let (ok, out) = verify(&["audit", "verify"]);
+    assert!(
+        !ok && out.contains("checkpoint 2 is not trusted: its signature does not verify"),
+        "{out}"
+    );
+    // Signed with a key the Data Holder never had.
+    let stranger = dcr_core::jose::SigningKey::generate_es256("stranger").unwrap();
+    let forged = stranger
+        .sign(&dcr_store::AuditCheckpoint::signed_claims(
+            8,
+            "0".repeat(64).as_str(),
+            8,
+            1,
+        ))
+        .unwrap();
+    execute(
+        &url,
+        &format!("UPDATE audit_checkpoint SET signature = '{forged}' WHERE checkpoint_id = 2"),
+    )
+    .await;
+    let (ok, out) = verify(&["audit", "verify", "--full"]);
+    assert!(
+        !ok && out.contains("checkpoint 2 is not trusted: its signature does not verify"),
+        "{out}"
+    );
+    execute(&url, "DELETE FROM audit_checkpoint WHERE checkpoint_id = 2").await;
+    let (ok, out) = verify(&["audit", "verify"]);
+    assert!(ok, "{out}");
+
+    // An event the checkpoint covers edited: the routine verification does not walk it, but
+    // the checkpoint's event must still carry the signed hash, and --full finds the edit.
+    execute(
+        &url,
+        "UPDATE audit_event SET reason = 'edited' WHERE audit_event_id = 2",
+    )
+    .await;
+    let (ok, out) = verify(&["audit", "verify", "--full"]);
+    assert!(!ok && out.contains("broken at event 2"), "{out}");
+    let (ok, out) = verify(&["audit", "checkpoint"]);
+    assert!(
+        ok && out.contains("checkpoint 3 signed at event 8 (8 events)"),
+        "the events since the checkpoint verify: {out}"
+    );
+    execute(
+        &url,
+        "UPDATE audit_event SET reason = 'r1' WHERE audit_event_id = 2",
+    )
+    .await;
+    // Events deleted from the tail, checkpointed ones among them: the chain left is shorter,
+    // and the checkpoints say so.
+    execute(&url, "DELETE FROM audit_event WHERE audit_event_id >= 5").await;
+    let (ok, out) = verify(&["audit", "verify"]);
+    assert!(
+        !ok && out.contains("the event of checkpoint 3 is gone or changed"),
+        "{out}"
+    );
+    let (ok, out) = verify(&["audit", "verify", "--full"]);
+    assert!(
+        !ok && out.contains("checkpoint 1 is past the chain's end"),
+        "{out}"
+    );
+    let (ok, out) = verify(&["audit", "checkpoint"]);
+    assert!(!ok, "no checkpoint over a broken chain: {out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    checkpoints_bound_the_routine_verification(format!(
+        "sqlite://{}",
+        dir.path().join("dcr.db").display()
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_on_postgres() {
+    checkpoints_bound_the_routine_verification(
+        test_support::TempPostgres::shared().fresh_database(),
+    )
+    .await;
 }
 
 #[test]

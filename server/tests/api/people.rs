@@ -51,7 +51,15 @@ async fn snapshot(app: &TestApp) -> String {
         .await
         .unwrap()
         .into_iter()
-        .map(|a| format!("{} {} {:?}", a.username, a.role, a.disabled_at))
+        .map(|a| {
+            format!(
+                "{} {} {:?} second factor {}",
+                a.username,
+                a.role,
+                a.disabled_at,
+                a.totp_secret.is_some()
+            )
+        })
         .collect();
     let sessions = app.store.sessions_of("kim", app.now()).await.unwrap().len();
     format!("{regs:?} {accounts:?} kim's sessions {sessions}")
@@ -101,6 +109,8 @@ async fn every_role_is_tried_against_every_action(backend: Backend) {
     add_with_role(&app, "ada", "administrator").await;
     add_with_role(&app, "zed", "viewer").await;
     add_with_role(&app, "kim", "viewer").await;
+    // zed has an authenticator app: resetting it is one of the actions.
+    crate::second_factor::enrol(&app, "zed").await;
     // kim is signed in: ending her sessions is one of the actions.
     let elsewhere = Browser::new(&app);
     elsewhere.sign_in("kim", PASSWORD).await;
@@ -200,6 +210,18 @@ async fn every_role_is_tried_against_every_action(backend: Backend) {
             vec![],
         ),
         post(
+            "enable an account",
+            "administrator",
+            "/admins/zed/enable".into(),
+            vec![],
+        ),
+        post(
+            "reset someone's second factor",
+            "administrator",
+            "/admins/zed/second-factor/reset".into(),
+            vec![("confirm", "yes".into())],
+        ),
+        post(
             "end someone's sessions",
             "administrator",
             "/admins/kim/sessions/end".into(),
@@ -288,7 +310,34 @@ async fn every_role_is_tried_against_every_action(backend: Backend) {
     let newbie = accounts.iter().find(|a| a.username == "newbie").unwrap();
     assert!(newbie.must_change_password && newbie.role == "viewer");
     let zed = accounts.iter().find(|a| a.username == "zed").unwrap();
-    assert!(zed.role == "operator" && zed.disabled_at.is_some());
+    assert!(zed.role == "operator" && zed.disabled_at.is_none() && zed.totp_secret.is_none());
+    for action in [
+        "admin.role_change",
+        "admin.disable",
+        "admin.enable",
+        "admin.second_factor_reset",
+        "admin.sessions_ended",
+    ] {
+        let done = app
+            .audit(AuditQuery {
+                action: Some(action.into()),
+                actor: Some("admin:ada".into()),
+                ..Default::default()
+            })
+            .await;
+        assert_eq!(done.total, 1, "{action} once, by ada");
+        assert!(
+            done.items[0].after_state.as_deref().unwrap().contains(
+                if action == "admin.sessions_ended" {
+                    "kim"
+                } else {
+                    "zed"
+                }
+            ),
+            "{action}: {:?}",
+            done.items[0].after_state
+        );
+    }
     assert!(app
         .store
         .sessions_of("kim", app.now())
@@ -302,7 +351,7 @@ async fn every_role_is_tried_against_every_action(backend: Backend) {
             ..Default::default()
         })
         .await;
-    assert_eq!(refused.total, 12 + 6, "vera 12 refusals, otto 6");
+    assert_eq!(refused.total, 14 + 8, "vera 14 refusals, otto 8");
     let refusal = refused
         .items
         .iter()
@@ -406,6 +455,7 @@ async fn a_disabled_account_cannot_sign_in_and_its_sessions_end(backend: Backend
     let app = spawn_app(backend).await;
     real_time(&app);
     add_with_role(&app, "ada", "administrator").await;
+    add_with_role(&app, "carl", "viewer").await;
     add_with_role(&app, "bob", "operator").await;
     let ada = Browser::new(&app);
     ada.sign_in("ada", PASSWORD).await;
@@ -432,6 +482,32 @@ async fn a_disabled_account_cannot_sign_in_and_its_sessions_end(backend: Backend
     assert_eq!(bob.sign_in("bob", PASSWORD).await, "/overview");
     let html = ada.get("/admins").await.text().await.unwrap();
     assert!(html.contains("bob") && html.contains("Operator"), "{html}");
+    // Each row says when and from where the person last signed in, or that they never did.
+    let row = |who: &str| {
+        let (_, after) = html
+            .split_once(&format!("<strong>{who}</strong>"))
+            .unwrap_or_else(|| panic!("{who}'s row: {html}"));
+        after.split("</tr>").next().unwrap().to_string()
+    };
+    let bobs = row("bob");
+    assert!(
+        bobs.contains("<time datetime=") && bobs.contains("127.0.0.1"),
+        "{bobs}"
+    );
+    assert!(row("carl").contains("Never"), "{}", row("carl"));
+    let sign_ins = app
+        .audit(AuditQuery {
+            action: Some("admin.sign_in".into()),
+            actor: Some("admin:bob".into()),
+            ..Default::default()
+        })
+        .await;
+    assert!(sign_ins.items.iter().all(|e| e
+        .after_state
+        .as_deref()
+        .unwrap()
+        .contains(r#""method":"password""#)));
+    assert_eq!(sign_ins.total, 2, "before and after the disablement");
     for action in ["admin.disable", "admin.enable"] {
         let events = app
             .audit(AuditQuery {

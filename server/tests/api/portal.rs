@@ -715,6 +715,53 @@ async fn the_audit_page_says_whether_the_chain_verifies(backend: Backend) {
     assert_eq!(body["broken"]["event_id"], first);
 }
 
+/// The tamper check starts at the newest signed checkpoint, and shows a checkpoint whose
+/// signature does not vouch for it as the break.
+async fn the_tamper_check_starts_at_a_signed_checkpoint(backend: Backend) {
+    let app = spawn_app(backend).await;
+    real_time(&app);
+    app.register(SW).await;
+    add_admin(&app, "alice").await;
+    let ring = server::keys::KeyRing::load_or_create(&app.store, app.now())
+        .await
+        .unwrap();
+    let keys = server::checkpoints::verification_keys(&app.store, None)
+        .await
+        .unwrap();
+    let (found, made) = server::checkpoints::make(&app.store, &keys, ring.active(), app.now())
+        .await
+        .unwrap();
+    assert!(found.ok(), "{found:?}");
+    let checkpoint = made.expect("a checkpoint over the events so far");
+    let browser = Browser::new(&app);
+    browser.sign_in("alice", PASSWORD).await;
+    let events = app.audit(dcr_store::AuditQuery::default()).await.total;
+    let html = browser.get("/audit?verify=1").await.text().await.unwrap();
+    assert!(
+        html.contains(&format!("Audit chain verified: {events} events")),
+        "{html}"
+    );
+
+    let tampered = "UPDATE audit_checkpoint SET event_count = event_count + 1";
+    match &app.store {
+        dcr_store::Store::Sqlite(_, writer, ..) => {
+            sqlx::query(tampered).execute(writer).await.unwrap();
+        }
+        dcr_store::Store::Postgres(pool, ..) => {
+            sqlx::query(tampered).execute(pool).await.unwrap();
+        }
+    }
+    app.clock.advance(11);
+    let html = browser.get("/audit?verify=1").await.text().await.unwrap();
+    assert!(
+        html.contains(&format!(
+            "Audit chain BROKEN at event {}: checkpoint {} is not trusted: what it says is not what was signed",
+            checkpoint.audit_event_id, checkpoint.checkpoint_id
+        )),
+        "{html}"
+    );
+}
+
 async fn sign_in_is_throttled_per_account_and_per_address(backend: Backend) {
     let app = spawn_app(backend).await;
     real_time(&app);
@@ -1087,6 +1134,7 @@ both_backends!(
     a_brand_is_revoked_in_one_step_and_shown_as_one_group,
     a_recipient_that_lost_its_client_id_registers_again_after_a_release,
     the_audit_page_says_whether_the_chain_verifies,
+    the_tamper_check_starts_at_a_signed_checkpoint,
     sign_in_is_throttled_per_account_and_per_address,
     state_changing_requests_must_come_from_the_portal,
     server_functions_need_a_session_and_say_so_as_json,

@@ -118,6 +118,9 @@ async fn spawn_provisioned_with(
         p.client_id = Some(client_ids);
         // The periodic reconciliation only where a test asks for it.
         p.reconcile_interval_secs = Some(0);
+        // A loaded machine (the whole suite at once) can keep node waiting for seconds; no
+        // test here is about the downstream's slowness (a downstream down refuses at once).
+        p.timeout_ms = Some(30_000);
         tweak(raw);
     })
     .await
@@ -229,7 +232,8 @@ async fn delivered_in(
     downstream: &DownstreamAs,
     client_id: &str,
 ) -> Provisioning {
-    for _ in 0..600 {
+    // Two minutes: on a loaded machine a failed attempt waits out its backoff (1, 2, 4, ... s).
+    for _ in 0..1200 {
         if store.outbox_of(client_id).await.unwrap().is_empty() {
             let record = store.provisioning(client_id).await.unwrap().unwrap();
             if record.state == ProvisioningState::Provisioned {
@@ -566,6 +570,11 @@ async fn revocation_in_the_portal_disables_the_client_there_and_release_deletes_
     let (status, there) = downstream_read(&app, &downstream, &record).await;
     assert_eq!(status, 401, "deleted there: {there}");
     assert_eq!(downstream.count("registration_delete.success"), 1);
+    let (status, refused) = downstream_token(&app, &downstream, &client_id, true).await;
+    assert_eq!(
+        refused["error"], "invalid_client",
+        "no token for a released client: {status} {refused}"
+    );
 }
 
 async fn a_product_removed_at_the_register_is_deleted_there(backend: Backend) {

@@ -46,6 +46,148 @@ pub struct ChainStatus {
     pub problem: Option<String>,
     /// Hash of the newest event when `ok` (record it elsewhere to anchor the chain).
     pub head: Option<String>,
+    /// Id of that event.
+    #[serde(default)]
+    pub head_event: Option<i64>,
+}
+
+/// How [`Store::walk_audit_chain`] walks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Walk<'a> {
+    /// Start after this checkpoint's event (its `head_hash` the expected link, its
+    /// `event_count` the events before) instead of at the first event. The caller checked its
+    /// signature; the walk checks that its event is still in the chain with that hash.
+    pub from: Option<&'a AuditCheckpoint>,
+    /// Checkpoints to match on the way (by `audit_event_id`, ascending): each must name an
+    /// event of the chain, its hash, and the number of events up to it.
+    pub checkpoints: &'a [AuditCheckpoint],
+    /// A head hash recorded earlier that the chain must still contain.
+    pub recorded_head: Option<&'a str>,
+}
+
+/// A signed checkpoint of the chain: its head at an event, and the number of events up to it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AuditCheckpoint {
+    /// Its id.
+    pub checkpoint_id: i64,
+    /// The last event it covers.
+    pub audit_event_id: i64,
+    /// That event's hash.
+    pub head_hash: String,
+    /// Events up to and including it.
+    pub event_count: i64,
+    /// When it was made.
+    pub created_at: i64,
+    /// A compact JWS over [`AuditCheckpoint::signed_claims`], made with the Data Holder's key.
+    pub signature: String,
+}
+
+impl AuditCheckpoint {
+    /// What the signature covers: every column but the id, and what it is.
+    #[must_use]
+    pub fn signed_claims(
+        audit_event_id: i64,
+        head_hash: &str,
+        event_count: i64,
+        created_at: i64,
+    ) -> serde_json::Value {
+        serde_json::json!({
+            "purpose": "audit-checkpoint",
+            "audit_event_id": audit_event_id,
+            "head_hash": head_hash,
+            "event_count": event_count,
+            "created_at": created_at,
+        })
+    }
+}
+
+const CHECKPOINT_COLUMNS: &str =
+    "checkpoint_id, audit_event_id, head_hash, event_count, created_at, signature";
+
+impl Store {
+    /// Every checkpoint, by the event it covers (oldest first).
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError> {
+        let sql = format!(
+            "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoint ORDER BY audit_event_id, checkpoint_id"
+        );
+        Ok(crate::dispatch!(self, pool => {
+            sqlx::query_as(&sql).fetch_all(pool).await
+        })?)
+    }
+
+    /// The newest `limit` checkpoints, newest first.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn latest_audit_checkpoints(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<AuditCheckpoint>, StoreError> {
+        let sql = format!(
+            "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoint \
+             ORDER BY audit_event_id DESC, checkpoint_id DESC LIMIT $1"
+        );
+        Ok(crate::dispatch!(self, pool => {
+            sqlx::query_as(&sql).bind(limit).fetch_all(pool).await
+        })?)
+    }
+
+    /// The newest event's id and hash (`None` for an empty trail).
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn audit_head(&self) -> Result<Option<(i64, String)>, StoreError> {
+        let row: Option<(i64, Option<String>)> = crate::dispatch!(self, pool => {
+            sqlx::query_as(
+                "SELECT audit_event_id, hash FROM audit_event ORDER BY audit_event_id DESC LIMIT 1",
+            )
+            .fetch_optional(pool)
+            .await
+        })?;
+        Ok(row.map(|(id, hash)| (id, hash.unwrap_or_default())))
+    }
+
+    /// How many audit events there are (a full count: for tools, not for requests).
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn count_audit_events(&self) -> Result<i64, StoreError> {
+        let (n,): (i64,) = crate::dispatch!(self, pool => {
+            sqlx::query_as("SELECT COUNT(*) FROM audit_event").fetch_one(pool).await
+        })?;
+        Ok(n)
+    }
+
+    /// Stores a checkpoint made by the caller (its id is assigned); returns it.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn add_audit_checkpoint(
+        &self,
+        audit_event_id: i64,
+        head_hash: &str,
+        event_count: i64,
+        created_at: i64,
+        signature: &str,
+    ) -> Result<AuditCheckpoint, StoreError> {
+        let sql = format!(
+            "INSERT INTO audit_checkpoint (audit_event_id, head_hash, event_count, created_at, \
+             signature) VALUES ($1, $2, $3, $4, $5) RETURNING {CHECKPOINT_COLUMNS}"
+        );
+        Ok(crate::dispatch_write!(self, pool => {
+            sqlx::query_as(&sql)
+                .bind(audit_event_id)
+                .bind(head_hash)
+                .bind(event_count)
+                .bind(created_at)
+                .bind(signature)
+                .fetch_one(pool)
+                .await
+        })?)
+    }
 }
 
 /// Lowercase hex SHA-256 of an event's canonical content and the previous event's hash.
@@ -251,7 +393,7 @@ impl Store {
     /// # Errors
     /// Database failures.
     pub async fn verify_audit_chain(&self) -> Result<ChainStatus, StoreError> {
-        self.walk_audit_chain(None).await
+        self.walk_audit_chain(Walk::default()).await
     }
 
     /// Like [`Store::verify_audit_chain`], and the chain must still contain `recorded_head`, a
@@ -264,17 +406,54 @@ impl Store {
         &self,
         recorded_head: &str,
     ) -> Result<ChainStatus, StoreError> {
-        self.walk_audit_chain(Some(recorded_head)).await
+        self.walk_audit_chain(Walk {
+            recorded_head: Some(recorded_head),
+            ..Walk::default()
+        })
+        .await
     }
 
-    async fn walk_audit_chain(
-        &self,
-        recorded_head: Option<&str>,
-    ) -> Result<ChainStatus, StoreError> {
-        let mut anchored = recorded_head.is_none();
-        let mut after = 0_i64;
-        let mut expected_prev: Option<String> = None;
-        let mut checked = 0_u64;
+    /// Walks the chain as [`Walk`] says: from its start or from a checkpoint (whose signature
+    /// the caller checked), matching the checkpoints passed on the way.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn walk_audit_chain(&self, walk: Walk<'_>) -> Result<ChainStatus, StoreError> {
+        let mut anchored = walk.recorded_head.is_none();
+        let (mut after, mut expected_prev, mut checked) = match walk.from {
+            None => (0_i64, None, 0_u64),
+            Some(cp) => {
+                // The checkpoint's event must still be in the chain with the hash signed.
+                let at: Option<(Option<String>,)> = crate::dispatch!(self, pool => {
+                    sqlx::query_as("SELECT hash FROM audit_event WHERE audit_event_id = $1")
+                        .bind(cp.audit_event_id)
+                        .fetch_optional(pool)
+                        .await
+                })?;
+                if at.and_then(|(h,)| h).as_deref() != Some(cp.head_hash.as_str()) {
+                    return Ok(ChainStatus {
+                        ok: false,
+                        checked: 0,
+                        first_broken: Some(cp.audit_event_id),
+                        problem: Some(format!(
+                            "the event of checkpoint {} is gone or changed (its hash is not the one signed)",
+                            cp.checkpoint_id
+                        )),
+                        head: None,
+                    head_event: None,
+                    });
+                }
+                (
+                    cp.audit_event_id,
+                    Some(cp.head_hash.clone()),
+                    u64::try_from(cp.event_count).unwrap_or(0),
+                )
+            }
+        };
+        // The next checkpoint to match (they are sorted by event).
+        let mut next_checkpoint = walk
+            .checkpoints
+            .partition_point(|c| c.audit_event_id <= after);
         loop {
             let rows: Vec<ChainRow> = crate::dispatch!(self, pool => {
                 sqlx::query_as(PAGE_SQL).bind(after).bind(AUDIT_CHAIN_PAGE).fetch_all(pool).await
@@ -283,30 +462,63 @@ impl Store {
             after = last.audit_event_id;
             for row in rows {
                 let (id, prev, hash, ev) = row.content();
-                let broken = |problem: &str| ChainStatus {
+                let broken = |problem: String, checked: u64| ChainStatus {
                     ok: false,
                     checked,
                     first_broken: Some(id),
-                    problem: Some(problem.to_string()),
+                    problem: Some(problem),
                     head: None,
+                    head_event: None,
                 };
                 if prev != expected_prev {
                     return Ok(broken(
-                        "prev_hash does not match the previous event (an event before it was deleted, inserted or changed)",
+                        "prev_hash does not match the previous event (an event before it was deleted, inserted or changed)".into(),
+                        checked,
                     ));
                 }
                 let Some(hash) = hash else {
-                    return Ok(broken("the event has no hash"));
+                    return Ok(broken("the event has no hash".into(), checked));
                 };
                 if event_hash(prev.as_deref(), &ev) != hash {
                     return Ok(broken(
-                        "the event's content does not match its hash (edited)",
+                        "the event's content does not match its hash (edited)".into(),
+                        checked,
                     ));
                 }
                 checked += 1;
-                anchored = anchored || recorded_head == Some(hash.as_str());
+                while let Some(cp) = walk
+                    .checkpoints
+                    .get(next_checkpoint)
+                    .filter(|c| c.audit_event_id <= id)
+                {
+                    next_checkpoint += 1;
+                    let count = u64::try_from(cp.event_count).unwrap_or(u64::MAX);
+                    if cp.audit_event_id != id || cp.head_hash != hash || count != checked {
+                        return Ok(broken(
+                            format!(
+                                "checkpoint {} does not match the chain (signed: event {}, {} events, head {})",
+                                cp.checkpoint_id, cp.audit_event_id, cp.event_count, cp.head_hash
+                            ),
+                            checked,
+                        ));
+                    }
+                }
+                anchored = anchored || walk.recorded_head == Some(hash.as_str());
                 expected_prev = Some(hash);
             }
+        }
+        if let Some(cp) = walk.checkpoints.get(next_checkpoint) {
+            return Ok(ChainStatus {
+                ok: false,
+                checked,
+                first_broken: Some(cp.audit_event_id),
+                problem: Some(format!(
+                    "checkpoint {} is past the chain's end (events after event {after} were deleted)",
+                    cp.checkpoint_id
+                )),
+                head: None,
+                head_event: None,
+            });
         }
         if !anchored {
             return Ok(ChainStatus {
@@ -318,6 +530,7 @@ impl Store {
                         .to_string(),
                 ),
                 head: None,
+                head_event: None,
             });
         }
         Ok(ChainStatus {
@@ -326,6 +539,7 @@ impl Store {
             first_broken: None,
             problem: None,
             head: expected_prev,
+            head_event: (after > 0).then_some(after),
         })
     }
 

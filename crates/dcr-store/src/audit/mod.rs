@@ -5,7 +5,7 @@ mod chain;
 
 use serde::{Deserialize, Serialize};
 
-pub use chain::{event_hash, ChainStatus, AUDIT_CHAIN_PAGE, CHAIN_LOCK};
+pub use chain::{event_hash, AuditCheckpoint, ChainStatus, Walk, AUDIT_CHAIN_PAGE, CHAIN_LOCK};
 pub(crate) use chain::{insert_audit, ChainedEvent, INSERT_EVENT, LOCK_CHAIN, SELECT_HEAD};
 
 use crate::{dispatch, in_tx, Page, Store, StoreError};
