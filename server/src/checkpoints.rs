@@ -9,8 +9,9 @@
 //! that verifies, or from the first event.
 //!
 //! Checkpoints are made by `dcr-server audit checkpoint` and by every running instance once an
-//! hour (skipped while the newest is younger), each only after the events since the previous
-//! checkpoint verified, so a checkpoint never vouches for a broken chain.
+//! hour (skipped while the newest trusted one is younger), each only after the events since the
+//! previous trusted checkpoint verified: a checkpoint vouches for the events it adds, and
+//! `--full` is the walk that finds an edit among the events an earlier checkpoint covers.
 
 use std::time::Duration;
 
@@ -22,6 +23,9 @@ use crate::state::AppState;
 
 /// How often a running instance makes a checkpoint.
 pub const EVERY: Duration = Duration::from_secs(3600);
+
+/// When a running instance first tries, after its start.
+const FIRST: Duration = Duration::from_secs(60);
 
 /// Checkpoints a routine verification looks back through for one whose signature verifies.
 const LOOK_BACK: i64 = 100;
@@ -93,15 +97,18 @@ impl Verification {
     }
 }
 
-/// The portal's tamper check: a routine verification with the keys in the store and the
-/// running instance's.
+/// The portal's tamper check: a routine verification with the key file's key (`key_file`) or
+/// the keys in the store.
 #[must_use]
-pub fn portal_verifier(keys: std::sync::Arc<crate::keys::LiveKeys>) -> app::ssr::ChainVerifier {
+pub fn portal_verifier(
+    keys: std::sync::Arc<crate::keys::LiveKeys>,
+    key_file: bool,
+) -> app::ssr::ChainVerifier {
     std::sync::Arc::new(move |store| {
         let keys = keys.clone();
         Box::pin(async move {
             let ring = keys.load();
-            let set = verification_keys(&store, Some(ring.active()))
+            let set = verification_keys(&store, key_file.then(|| ring.active()))
                 .await
                 .map_err(|e| format!("{e:#}"))?;
             verify(&store, &set, false, None)
@@ -112,25 +119,24 @@ pub fn portal_verifier(keys: std::sync::Arc<crate::keys::LiveKeys>) -> app::ssr:
     })
 }
 
-/// The keys a checkpoint may be signed with: every key in the store, retired ones included (a
-/// checkpoint outlives the key that signed it), and the configured key file's.
+/// The keys a checkpoint may be signed with. With a key file configured (`key_file`), its key
+/// only: the keys in the database are as writable as the events, and a key file outside it is
+/// what makes a checkpoint worth more than the events it vouches for. Otherwise every key in
+/// the store, retired ones included (a checkpoint outlives the key that signed it).
 ///
 /// # Errors
 /// Store failures or an unreadable key.
 pub async fn verification_keys(
     store: &Store,
-    configured: Option<&SigningKey>,
+    key_file: Option<&SigningKey>,
 ) -> anyhow::Result<JwkSet> {
+    if let Some(key) = key_file {
+        return JwkSet::from_keys([key.verifying_key()]).context("the verification key");
+    }
     let mut keys: Vec<VerifyingKey> = Vec::new();
-    let mut kids = std::collections::HashSet::new();
     for k in store.signing_keys().await.context("reading signing keys")? {
         let key = SigningKey::from_pkcs8_pem(&k.private_pem, k.kid.clone())
             .with_context(|| format!("loading key {}", k.kid))?;
-        kids.insert(k.kid);
-        keys.push(key.verifying_key());
-    }
-    // The configured key file's, unless it is one of those (the running instance's key).
-    if let Some(key) = configured.filter(|c| !kids.contains(c.kid())) {
         keys.push(key.verifying_key());
     }
     JwkSet::from_keys(keys).context("the verification keys")
@@ -171,15 +177,18 @@ pub async fn verify(
             .audit_checkpoints()
             .await
             .context("reading checkpoints")?;
-        for cp in &checkpoints {
-            if let Some(problem) = signature_problem(cp, keys) {
-                bad_checkpoints.push(BadCheckpoint::of(cp, problem));
+        // Only the trusted ones are matched on the way; the others are reported.
+        let mut trusted = Vec::with_capacity(checkpoints.len());
+        for cp in checkpoints {
+            match signature_problem(&cp, keys) {
+                Some(problem) => bad_checkpoints.push(BadCheckpoint::of(&cp, problem)),
+                None => trusted.push(cp),
             }
         }
         let chain = store
             .walk_audit_chain(Walk {
                 from: None,
-                checkpoints: &checkpoints,
+                checkpoints: &trusted,
                 recorded_head,
             })
             .await
@@ -218,8 +227,11 @@ pub async fn verify(
     })
 }
 
-/// Verifies the events since the last checkpoint and, when they verify and there are new ones,
-/// signs a checkpoint at the head with `key`. Returns the verification, and the checkpoint made.
+/// Verifies the events since the newest trusted checkpoint and, when they verify and there are
+/// new ones, signs a checkpoint at the head with `key`, unless the newest trusted checkpoint is
+/// younger than `min_age` seconds. Untrusted checkpoints are reported in the verification and do
+/// not stop a new one: the chain since the last trusted checkpoint verified. Returns the
+/// verification, and the checkpoint made.
 ///
 /// # Errors
 /// Store or signing failures.
@@ -228,70 +240,85 @@ pub async fn make(
     keys: &JwkSet,
     key: &SigningKey,
     now: i64,
+    min_age: i64,
 ) -> anyhow::Result<(Verification, Option<AuditCheckpoint>)> {
     let found = verify(store, keys, false, None).await?;
     let (Some(head), Some(event)) = (&found.chain.head, found.chain.head_event) else {
         return Ok((found, None));
     };
-    let new_events = found
+    let due = found
         .from
         .as_ref()
-        .is_none_or(|cp| cp.audit_event_id < event);
-    if !found.ok() || !new_events {
+        .is_none_or(|cp| cp.audit_event_id < event && now - cp.created_at >= min_age);
+    if !found.chain.ok || !due {
         return Ok((found, None));
     }
     let count = i64::try_from(found.chain.checked).context("event count")?;
-    let signature = key
-        .sign(&AuditCheckpoint::signed_claims(event, head, count, now))
-        .context("signing the checkpoint")?;
-    let cp = store
-        .add_audit_checkpoint(event, head, count, now, &signature)
-        .await
-        .context("storing the checkpoint")?;
+    let cp = sign_and_store(store, key, event, head, count, now).await?;
     Ok((found, Some(cp)))
 }
 
-/// Makes a checkpoint every [`EVERY`] while the server runs, unless one was made less than
-/// [`EVERY`] ago (by this instance or another on the same store).
+/// Signs a checkpoint of `count` events up to `event`, whose hash is `head`, and stores it.
+///
+/// # Errors
+/// Signing or store failures.
+pub async fn sign_and_store(
+    store: &Store,
+    key: &SigningKey,
+    event: i64,
+    head: &str,
+    count: i64,
+    now: i64,
+) -> anyhow::Result<AuditCheckpoint> {
+    let signature = key
+        .sign(&AuditCheckpoint::signed_claims(event, head, count, now))
+        .context("signing the checkpoint")?;
+    store
+        .add_audit_checkpoint(event, head, count, now, &signature)
+        .await
+        .context("storing the checkpoint")
+}
+
+/// Makes a checkpoint a minute after start and then every [`EVERY`] while the server runs,
+/// unless the newest trusted one (made by any instance on the store) is younger than that.
 pub async fn run(state: AppState, stopped: impl std::future::Future<Output = ()>) {
     tokio::pin!(stopped);
+    let mut wait = FIRST;
     loop {
         tokio::select! {
             () = &mut stopped => return,
-            () = tokio::time::sleep(EVERY) => {}
+            () = tokio::time::sleep(wait) => {}
         }
-        let now = state.clock.now();
-        let recent = match state.store.latest_audit_checkpoints(1).await {
-            Ok(latest) => latest
-                .first()
-                .is_some_and(|cp| now - cp.created_at < EVERY.as_secs().cast_signed()),
-            Err(e) => {
-                tracing::warn!(error = %e, "audit checkpoint: the store could not be read");
-                continue;
-            }
-        };
-        if recent {
-            continue;
-        }
+        wait = EVERY;
         let ring = state.keys.load();
-        let made = match verification_keys(&state.store, Some(ring.active())).await {
-            Ok(keys) => make(&state.store, &keys, ring.active(), now).await,
+        let key_file = state.config.signing_key.is_some().then(|| ring.active());
+        let now = state.clock.now();
+        let min_age = EVERY.as_secs().cast_signed() - 60;
+        let made = match verification_keys(&state.store, key_file).await {
+            Ok(keys) => make(&state.store, &keys, ring.active(), now, min_age).await,
             Err(e) => Err(e),
         };
         match made {
-            Ok((_, Some(cp))) => tracing::info!(
-                checkpoint = cp.checkpoint_id,
-                events = cp.event_count,
-                "audit checkpoint made"
-            ),
-            Ok((found, None)) if !found.ok() => tracing::error!(
-                target: "security",
-                problem = ?found.chain.problem,
-                first_broken = ?found.chain.first_broken,
-                bad_checkpoints = ?found.bad_checkpoints,
-                "audit chain does not verify: no checkpoint made"
-            ),
-            Ok(_) => {}
+            Ok((found, made)) => {
+                for bad in &found.bad_checkpoints {
+                    tracing::error!(target: "security", checkpoint = bad.checkpoint_id, problem = %bad.problem, "audit checkpoint not trusted");
+                }
+                if !found.chain.ok {
+                    tracing::error!(
+                        target: "security",
+                        problem = ?found.chain.problem,
+                        first_broken = ?found.chain.first_broken,
+                        "audit chain does not verify: no checkpoint made"
+                    );
+                }
+                if let Some(cp) = made {
+                    tracing::info!(
+                        checkpoint = cp.checkpoint_id,
+                        events = cp.event_count,
+                        "audit checkpoint made"
+                    );
+                }
+            }
             Err(e) => tracing::warn!(error = format!("{e:#}"), "audit checkpoint failed"),
         }
     }

@@ -46,17 +46,9 @@ pub async fn run_cli(config: Option<&std::path::Path>, args: AuditBenchArgs) -> 
         started.elapsed().as_secs_f64()
     );
     let ring = server::keys::KeyRing::load_or_create(&store, now).await?;
-    let latest = store.audit_head().await?;
-    let (event, head) = latest.context("no audit event")?;
+    let (event, head) = store.audit_head().await?.context("no audit event")?;
     let count = store.count_audit_events().await?;
-    let signature = ring
-        .active()
-        .sign(&dcr_store::AuditCheckpoint::signed_claims(
-            event, &head, count, now,
-        ))?;
-    store
-        .add_audit_checkpoint(event, &head, count, now, &signature)
-        .await?;
+    checkpoints::sign_and_store(&store, ring.active(), event, &head, count, now).await?;
     let started = Instant::now();
     for i in 0..args.new {
         store

@@ -85,36 +85,51 @@ async fn run_audit(
 ) -> anyhow::Result<()> {
     use crate::checkpoints;
     let raw = crate::config::RawConfig::load(config, &|k| std::env::var(k).ok())?;
-    let configured = raw
+    let key_file = raw
         .security
         .signing_key
         .as_deref()
         .map(std::path::Path::new);
-    let ring = match (&cmd, configured) {
-        (AuditCommand::Checkpoint, _) | (_, Some(_)) => Some(
+    let now = SystemClock.now();
+    // The key that signs: the key file, or the store's newest live key (never one made here:
+    // the server makes the first at its first start).
+    let ring = match (&cmd, key_file) {
+        (_, Some(path)) => Some(
             crate::keys::KeyRing::load(
                 store,
-                SystemClock.now(),
-                configured.map(|p| (p, raw.security.signing_kid.as_deref())),
+                now,
+                Some((path, raw.security.signing_kid.as_deref())),
             )
             .await?,
         ),
-        _ => None,
+        (AuditCommand::Checkpoint, None) => {
+            let stored = store.signing_keys().await.context("reading signing keys")?;
+            anyhow::ensure!(
+                stored.iter().any(|k| k.retired_at.is_none()),
+                "no signing key in the store: start the server once (it makes one), or configure \
+                 security.signing_key"
+            );
+            Some(crate::keys::KeyRing::load(store, now, None).await?)
+        }
+        (AuditCommand::Verify { .. }, None) => None,
     };
-    let keys = checkpoints::verification_keys(store, ring.as_ref().map(|r| r.active())).await?;
-    let found = match (&cmd, &ring) {
+    let signing = ring.as_ref().map(crate::keys::KeyRing::active);
+    let keys = checkpoints::verification_keys(store, key_file.and(signing)).await?;
+    let found = match (&cmd, signing) {
         (AuditCommand::Verify { head, full }, _) => {
             checkpoints::verify(store, &keys, *full, head.as_deref().map(str::trim)).await?
         }
-        (AuditCommand::Checkpoint, Some(ring)) => {
-            let (found, made) =
-                checkpoints::make(store, &keys, ring.active(), SystemClock.now()).await?;
+        (AuditCommand::Checkpoint, Some(key)) => {
+            let (found, made) = checkpoints::make(store, &keys, key, now, 0).await?;
             match made {
                 Some(cp) => println!(
                     "checkpoint {} signed at event {} ({} events)",
                     cp.checkpoint_id, cp.audit_event_id, cp.event_count
                 ),
-                None if found.ok() => println!("no new event since the newest checkpoint"),
+                None if found.chain.ok && found.chain.head_event.is_none() => {
+                    println!("the audit trail is empty: nothing to sign");
+                }
+                None if found.chain.ok => println!("no new event since the newest checkpoint"),
                 None => {}
             }
             found

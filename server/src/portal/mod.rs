@@ -189,7 +189,10 @@ pub fn router(
         local_passwords: config.local_passwords,
     };
     let fetcher = key_fetcher(&config);
-    let chain_check = ChainCheck::with_verifier(crate::checkpoints::portal_verifier(keys));
+    let chain_check = ChainCheck::with_verifier(crate::checkpoints::portal_verifier(
+        keys,
+        config.signing_key.is_some(),
+    ));
     let leptos_ctx = move || {
         provide_context(ctx_state.clone());
         provide_context(fetcher.clone());

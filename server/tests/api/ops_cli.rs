@@ -143,15 +143,17 @@ async fn execute(url: &str, sql: &str) {
 }
 
 /// A signed checkpoint: the routine verification walks only the events after it, `--full`
-/// walks them all; an edited, unsigned or re-signed checkpoint is reported and not trusted
-/// (the walk starts from the one before it), an event before a checkpoint deleted or edited is
-/// found by the routine verification too, and a broken chain gets no checkpoint.
+/// walks them all; an edited, unsigned or foreign-signed checkpoint is reported and not trusted
+/// (the walk starts from the one before it); an edit among the events a checkpoint covers is
+/// found by `--full`, a checkpoint's event deleted by both; a broken chain gets no checkpoint.
 async fn checkpoints_bound_the_routine_verification(url: String) {
     let verify = |args: &[&str]| {
         let out = run(&url, args);
         (out.status.success(), text(&out))
     };
     append_events(&url, 0, 5).await;
+    // The store's signing key (the server makes one at its first start).
+    assert!(run(&url, &["keys", "rotate"]).status.success());
     let (ok, out) = verify(&["audit", "checkpoint"]);
     assert!(
         ok && out.contains("checkpoint 1 signed at event 5 (5 events)"),
@@ -264,6 +266,74 @@ async fn checkpoints_bound_the_routine_verification(url: String) {
     );
     let (ok, out) = verify(&["audit", "checkpoint"]);
     assert!(!ok, "no checkpoint over a broken chain: {out}");
+}
+
+/// With a key file configured, checkpoints are signed with it and only its key is trusted: a
+/// checkpoint signed with a key of the store's table (which someone who can write the database
+/// can add) is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_key_file_only_its_key_is_trusted() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("dcr.db").display());
+    let key_path = dir.path().join("signing.pem");
+    let key = dcr_core::jose::SigningKey::generate_es256("file-key").unwrap();
+    std::fs::write(&key_path, key.to_pkcs8_pem()).unwrap();
+    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let with_key_file = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(args)
+            .env_clear()
+            .env("DCR_DATABASE_URL", &url)
+            .env("DCR_SIGNING_KEY", &key_path)
+            .output()
+            .unwrap();
+        (out.status.success(), text(&out))
+    };
+    append_events(&url, 0, 3).await;
+    let out = run(&url, &["audit", "checkpoint"]);
+    assert!(
+        !out.status.success() && text(&out).contains("no signing key in the store"),
+        "the command line makes no key of its own: {}",
+        text(&out)
+    );
+    let (ok, out) = with_key_file(&["audit", "checkpoint"]);
+    assert!(
+        ok && out.contains("checkpoint 1 signed at event 3"),
+        "{out}"
+    );
+    let (ok, out) = with_key_file(&["audit", "verify"]);
+    assert!(ok && out.contains("from checkpoint 1"), "{out}");
+
+    // A key added to the store's table, and a checkpoint signed with it.
+    let out = run(&url, &["keys", "rotate"]);
+    assert!(out.status.success(), "{}", text(&out));
+    append_events(&url, 3, 2).await;
+    // (Without the key file the store's keys are trusted, not the file's: checkpoint 1 is
+    // reported, and the chain since the first event verifies.)
+    let out = run(&url, &["audit", "checkpoint"]);
+    assert!(
+        !out.status.success()
+            && text(&out).contains("checkpoint 2 signed at event 5")
+            && text(&out).contains("checkpoint 1 is not trusted"),
+        "{}",
+        text(&out)
+    );
+    let (ok, out) = with_key_file(&["audit", "verify"]);
+    assert!(
+        !ok && out.contains("checkpoint 2 is not trusted: its signature does not verify")
+            && out.contains("from checkpoint 1"),
+        "{out}"
+    );
+    // Without the key file, the store's keys are the ones trusted.
+    let out = run(&url, &["audit", "verify"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(&url, &["audit", "verify", "--full"]);
+    assert!(
+        !out.status.success() && text(&out).contains("checkpoint 1 is not trusted"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

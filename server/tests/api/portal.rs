@@ -728,7 +728,7 @@ async fn the_tamper_check_starts_at_a_signed_checkpoint(backend: Backend) {
     let keys = server::checkpoints::verification_keys(&app.store, None)
         .await
         .unwrap();
-    let (found, made) = server::checkpoints::make(&app.store, &keys, ring.active(), app.now())
+    let (found, made) = server::checkpoints::make(&app.store, &keys, ring.active(), app.now(), 0)
         .await
         .unwrap();
     assert!(found.ok(), "{found:?}");

@@ -135,7 +135,8 @@ impl Store {
         })?)
     }
 
-    /// The newest event's id and hash (`None` for an empty trail).
+    /// The newest event's id and hash (`None` for an empty trail, or a newest event without a
+    /// hash).
     ///
     /// # Errors
     /// Database failures.
@@ -147,7 +148,7 @@ impl Store {
             .fetch_optional(pool)
             .await
         })?;
-        Ok(row.map(|(id, hash)| (id, hash.unwrap_or_default())))
+        Ok(row.and_then(|(id, hash)| Some((id, hash?))))
     }
 
     /// How many audit events there are (a full count: for tools, not for requests).
@@ -549,11 +550,13 @@ impl Store {
     pub(crate) async fn backfill_audit_chain(&self) -> Result<u64, StoreError> {
         crate::in_tx!(self, tx => {
             ChainConn::lock_chain(&mut *tx).await?;
-            let hashed: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_event WHERE hash IS NOT NULL")
-                .fetch_one(&mut *tx)
+            // Whether any event has a hash: the first one found ends the scan (a count would
+            // read every event at every start).
+            let hashed: Option<(i64,)> = sqlx::query_as("SELECT audit_event_id FROM audit_event WHERE hash IS NOT NULL LIMIT 1")
+                .fetch_optional(&mut *tx)
                 .await?;
             let mut done = 0_u64;
-            if hashed.0 == 0 {
+            if hashed.is_none() {
                 let mut after = 0_i64;
                 let mut prev: Option<String> = None;
                 loop {
