@@ -66,6 +66,7 @@ pub async fn list_registrations(
     Ok(RegistrationPage {
         items: result.items.iter().map(summary).collect(),
         total: result.total,
+        more: result.more,
         page,
         per_page: PER_PAGE,
     })
@@ -406,6 +407,7 @@ pub async fn list_audit(
     Ok(AuditPage {
         items: result.items.into_iter().map(audit_item).collect(),
         total: result.total,
+        more: result.more,
         page,
         per_page: AUDIT_PER_PAGE,
     })

@@ -172,19 +172,40 @@ fn field_value(v: FieldValue) -> AnyView {
 
 /// "Showing 26–50 of 1,234" and first / previous / next / last links. `href` builds the URL of
 /// a page, so the query stays in the address bar.
-pub fn pager(page: u32, per_page: u32, total: u64, href: &dyn Fn(u32) -> String) -> impl IntoView {
+pub fn pager(
+    page: u32,
+    per_page: u32,
+    total: u64,
+    more: bool,
+    href: &dyn Fn(u32) -> String,
+) -> impl IntoView {
     let per = u64::from(per_page.max(1));
     let last = u32::try_from(total.div_ceil(per).max(1)).unwrap_or(u32::MAX);
     let from = (u64::from(page) - 1) * per + 1;
     let to = (u64::from(page) * per).min(total);
+    let of = if more {
+        format!("more than {}", format_count(total))
+    } else {
+        format_count(total)
+    };
     let summary = if total == 0 || from > total {
-        format!("{} in all", format_count(total))
+        format!("{of} in all")
     } else {
         format!(
-            "Showing {}–{} of {}",
+            "Showing {}–{} of {of}",
             format_count(from),
-            format_count(to),
-            format_count(total)
+            format_count(to)
+        )
+    };
+    // With more matches than were counted, the pages end at the count but the list does not:
+    // there is no last page to name or to link to.
+    let position = if more {
+        format!("Page {}", format_count(u64::from(page)))
+    } else {
+        format!(
+            "Page {} of {}",
+            format_count(u64::from(page)),
+            format_count(u64::from(last))
         )
     };
     let link = |label: &'static str, rel: &'static str, target: Option<u32>| match target {
@@ -199,9 +220,9 @@ pub fn pager(page: u32, per_page: u32, total: u64, href: &dyn Fn(u32) -> String)
             <div class="pager-links">
                 {link("« First", "first", (page > 1).then_some(1))}
                 {link("‹ Previous", "prev", (page > 1).then(|| (page - 1).min(last)))}
-                <span class="pager-page">{format!("Page {} of {}", format_count(u64::from(page)), format_count(u64::from(last)))}</span>
+                <span class="pager-page">{position}</span>
                 {link("Next ›", "next", (page < last).then_some(page + 1))}
-                {link("Last »", "last", (page < last).then_some(last))}
+                {link("Last »", "last", (!more && page < last).then_some(last))}
             </div>
         </nav>
     }

@@ -576,8 +576,10 @@ pub struct RegistrationSummary {
 pub struct RegistrationPage {
     /// The rows.
     pub items: Vec<RegistrationSummary>,
-    /// All matching registrations.
+    /// All matching registrations; with `more`, the first that many.
     pub total: u64,
+    /// More match than `total`: counting stopped there, and so do the pages.
+    pub more: bool,
     /// This page (1-based).
     pub page: u32,
     /// Page size.
@@ -695,8 +697,10 @@ pub fn changes(
 pub struct AuditPage {
     /// The events, newest first.
     pub items: Vec<AuditItem>,
-    /// All matching events.
+    /// All matching events; with `more`, the first that many.
     pub total: u64,
+    /// More match than `total`: counting stopped there, and so do the pages.
+    pub more: bool,
     /// This page (1-based).
     pub page: u32,
     /// Page size.

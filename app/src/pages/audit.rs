@@ -105,11 +105,27 @@ pub fn AuditPage() -> impl IntoView {
                     }.into_any(),
                     Ok(page) if page.items.is_empty() => {
                         let last = u32::try_from(page.total.div_ceil(u64::from(page.per_page.max(1)))).unwrap_or(1);
+                        let (said, link) = if page.more {
+                            (
+                                format!(
+                                    "More than {} events match: the newest {} are listed, on {} pages. Narrow the filters, for example to a date range, to see older events.",
+                                    format_count(page.total),
+                                    format_count(page.total),
+                                    format_count(u64::from(last))
+                                ),
+                                format!("Go to page {}", format_count(u64::from(last))),
+                            )
+                        } else {
+                            (
+                                format!("There are {} matching events, on {} pages.", format_count(page.total), format_count(u64::from(last))),
+                                "Go to the last page".to_owned(),
+                            )
+                        };
                         view! {
                             <div class="empty card">
                                 <h2>"This page is past the end"</h2>
-                                <p>{format!("There are {} matching events, on {} pages.", format_count(page.total), format_count(u64::from(last)))}</p>
-                                <p><a class="btn btn-ghost" href=p.href(last)>"Go to the last page"</a></p>
+                                <p>{said}</p>
+                                <p><a class="btn btn-ghost" href=p.href(last)>{link}</a></p>
                             </div>
                         }.into_any()
                     }
@@ -117,7 +133,7 @@ pub fn AuditPage() -> impl IntoView {
                         let href = move |n: u32| p.href(n);
                         view! {
                             {history(page.items)}
-                            {pager(page.page, page.per_page, page.total, &href)}
+                            {pager(page.page, page.per_page, page.total, page.more, &href)}
                         }.into_any()
                     }
                     Err(e) => view! { <ErrorPanel error=e/> }.into_any(),

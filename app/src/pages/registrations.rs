@@ -149,20 +149,44 @@ fn results(page: RegistrationPage, params: &ListParams) -> impl IntoView {
     }
     if page.items.is_empty() {
         let last = u32::try_from(page.total.div_ceil(u64::from(page.per_page))).unwrap_or(1);
+        let (said, link) = if page.more {
+            (
+                format!(
+                    "More than {} registrations match: the first {} are listed, on {} pages. Narrow the search to find the others.",
+                    format_count(page.total),
+                    format_count(page.total),
+                    format_count(u64::from(last))
+                ),
+                format!("Go to page {}", format_count(u64::from(last))),
+            )
+        } else {
+            (
+                format!(
+                    "There are {} matching registrations, on {} pages.",
+                    format_count(page.total),
+                    format_count(u64::from(last))
+                ),
+                "Go to the last page".to_owned(),
+            )
+        };
         return view! {
             <div class="empty card">
                 <h2>"This page is past the end"</h2>
-                <p>{format!("There are {} matching registrations, on {} pages.", format_count(page.total), last)}</p>
-                <p><a class="btn btn-ghost" href=href(last)>"Go to the last page"</a></p>
+                <p>{said}</p>
+                <p><a class="btn btn-ghost" href=href(last)>{link}</a></p>
             </div>
         }
         .into_any();
     }
-    let heading = format!(
-        "{} registration{}",
-        format_count(page.total),
-        if page.total == 1 { "" } else { "s" }
-    );
+    let heading = if page.more {
+        format!("More than {} registrations", format_count(page.total))
+    } else {
+        format!(
+            "{} registration{}",
+            format_count(page.total),
+            if page.total == 1 { "" } else { "s" }
+        )
+    };
     view! {
         <div class="table-wrap">
             <table class="data reg-table">
@@ -207,7 +231,7 @@ fn results(page: RegistrationPage, params: &ListParams) -> impl IntoView {
                 </tbody>
             </table>
         </div>
-        {pager(page.page, page.per_page, page.total, &href)}
+        {pager(page.page, page.per_page, page.total, page.more, &href)}
     }
     .into_any()
 }

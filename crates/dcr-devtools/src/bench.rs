@@ -213,6 +213,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         res.text().await?
     );
 
+    // The machine's pace in this run, taken just before the registrations: a registration
+    // verifies two PS256 signatures (the SSA and the request), so half the calibration is what
+    // the signature checks alone would allow.
+    let calibration = calibrate(&register_key)?;
+    println!(
+        "  calibration          {calibration:>8.0} PS256 verifications/s on 2 threads (so at most {:.0} registrations/s)",
+        calibration / 2.0
+    );
+
     let register_url = format!("{base}/register");
     let (lat, elapsed, bodies) = drive(
         &http,
@@ -227,6 +236,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     )
     .await?;
     report("POST /register", &lat, elapsed);
+    println!(
+        "  {:<20} {:>8.2} of half the calibration (registrations/s ÷ {:.0})",
+        "  as a fraction",
+        rate(&lat, elapsed) / (calibration / 2.0),
+        calibration / 2.0
+    );
     let client_ids: Vec<String> = bodies
         .iter()
         .map(|b| {
@@ -267,6 +282,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     )
     .await?;
     report("POST /token", &lat, elapsed);
+    let calibration = calibrate(&register_key)?;
+    println!(
+        "  {:<20} {:>8.2} of the calibration taken after it ({calibration:.0}/s; one verification per token request)",
+        "  as a fraction",
+        rate(&lat, elapsed) / calibration,
+    );
     let tokens: Vec<String> = bodies
         .iter()
         .map(|b| {
@@ -346,6 +367,39 @@ async fn drive(
     Ok((lat, elapsed, bodies))
 }
 
+/// Requests per second.
+fn rate(lat: &Latencies, elapsed: Duration) -> f64 {
+    lat.len() as f64 / elapsed.as_secs_f64()
+}
+
+/// PS256 verifications per second on two threads, through the verification the server uses
+/// (`dcr_core::jose::verify`), for one second: the machine's pace at this moment of the run, to
+/// which the throughputs are compared (the same machine's speed varies from day to day).
+fn calibrate(key: &SigningKey) -> anyhow::Result<f64> {
+    let token = key.sign(&json!({ "iss": "calibration", "jti": "calibration" }))?;
+    let verifying = key.verifying_key();
+    let window = Duration::from_secs(1);
+    let total: u64 = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| {
+                    let started = Instant::now();
+                    let mut done = 0u64;
+                    while started.elapsed() < window {
+                        if dcr_core::jose::verify(&token, &verifying).is_ok() {
+                            done += 1;
+                        }
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
+    });
+    anyhow::ensure!(total > 0, "the calibration verified no signature");
+    Ok(total as f64 / window.as_secs_f64())
+}
+
 fn report(name: &str, lat: &Latencies, elapsed: Duration) {
     let mut sorted = lat.clone();
     sorted.sort();
@@ -355,7 +409,7 @@ fn report(name: &str, lat: &Latencies, elapsed: Duration) {
     };
     println!(
         "  {name:<20} {:>8.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({} requests in {:.2} s)",
-        lat.len() as f64 / elapsed.as_secs_f64(),
+        rate(lat, elapsed),
         pct(0.50),
         pct(0.99),
         lat.len(),

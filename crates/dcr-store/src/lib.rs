@@ -347,9 +347,17 @@ impl Store {
 pub struct Page<T> {
     /// The items.
     pub items: Vec<T>,
-    /// All matching rows.
+    /// All matching rows; with `more`, the rows counted before counting stopped.
     pub total: u64,
+    /// More rows match than `total`: counting stopped at [`COUNT_LIMIT`], and only that many
+    /// are paged through (a narrower search or filter finds the others).
+    pub more: bool,
 }
+
+/// Where counting the matches of a portal search or audit filter stops: a count that needs no
+/// more than this many rows read is exact, a larger one is shown as "more than 10,000". Pages
+/// beyond it are not served, so that no request walks an unbounded part of a table.
+pub const COUNT_LIMIT: u64 = 10_000;
 
 /// A database URL with any password replaced, for logs and errors.
 #[must_use]

@@ -231,6 +231,7 @@ impl Store {
                 .map(Drift::try_from)
                 .collect::<Result<_, _>>()?,
             total: u64::try_from(total.0).unwrap_or_default(),
+            more: false,
         })
     }
 

@@ -126,6 +126,37 @@ async fn list_contract(store: &Store) {
         .unwrap();
     assert_eq!(by_name.items[0].client_name, "100% Budget_Tracker");
 
+    // Every page, whichever end it is read from (a page past the middle is read from the
+    // other end of the order), is its part of the whole list.
+    for sort in [
+        Sort::CreatedDesc,
+        Sort::CreatedAsc,
+        Sort::UpdatedDesc,
+        Sort::NameAsc,
+        Sort::NameDesc,
+    ] {
+        for status in [None, Some(StatusFilter::Active)] {
+            let whole = store
+                .search_registrations(&AdminListQuery {
+                    per_page: 50,
+                    ..q(None, status, sort, 1)
+                })
+                .await
+                .unwrap();
+            let mut paged = Vec::new();
+            for page in 1..=3 {
+                let p = store
+                    .search_registrations(&q(None, status, sort, page))
+                    .await
+                    .unwrap();
+                assert_eq!(p.total, whole.total);
+                assert!(!p.more);
+                paged.extend(ids(&p).into_iter().map(String::from));
+            }
+            assert_eq!(paged, ids(&whole), "{sort:?} {status:?} paged by 4");
+        }
+    }
+
     // status filters, with "inactive at the Register" apart from active
     let count = |f| {
         let store = store.clone();
@@ -578,6 +609,146 @@ async fn portal_queries_hold_on_postgres() {
     store.close().await;
 }
 
+/// Counting stops past [`dcr_store::COUNT_LIMIT`] matches, and so do the pages; the whole list
+/// and a status filter are counted exactly (from the kept counts), and their last page is the
+/// end of the list.
+async fn bounded_counts_contract(store: &Store) {
+    let n = u32::try_from(dcr_store::COUNT_LIMIT).unwrap() + 30;
+    let seeds: Vec<SeedRegistration> = (0..n)
+        .map(|i| {
+            let mut r = reg(i, &format!("Budget app {i}"), RegistrationStatus::Active);
+            r.client_id = format!("client-{i:05}");
+            r.software_id = format!("SW-{i:05}");
+            if i % 1000 == 0 {
+                r.status = RegistrationStatus::Revoked;
+            }
+            SeedRegistration {
+                registration: r,
+                audit: Some(NewAuditEvent {
+                    occurred_at: 1_000 + i64::from(i),
+                    actor: format!("recipient:SW-{i:05}"),
+                    action: "registration.create".into(),
+                    client_id: Some(format!("client-{i:05}")),
+                    ..Default::default()
+                }),
+            }
+        })
+        .collect();
+    store.insert_registrations_bulk(&seeds).await.unwrap();
+    let page = |search: Option<&'static str>, status, sort, page| {
+        let store = store.clone();
+        async move {
+            store
+                .search_registrations(&AdminListQuery {
+                    per_page: 25,
+                    ..q(search, status, sort, page)
+                })
+                .await
+                .unwrap()
+        }
+    };
+
+    // A search matching every registration: counted to the limit, paged to it.
+    let all = page(Some("budget app"), None, Sort::CreatedDesc, 1).await;
+    assert_eq!((all.total, all.more), (dcr_store::COUNT_LIMIT, true));
+    let last_paged = page(Some("budget app"), None, Sort::CreatedDesc, 400).await;
+    assert_eq!(last_paged.items.len(), 25);
+    assert_eq!(last_paged.items[24].client_id, "client-00030");
+    let beyond = page(Some("budget app"), None, Sort::CreatedDesc, 401).await;
+    assert!(beyond.items.is_empty());
+    assert_eq!((beyond.total, beyond.more), (dcr_store::COUNT_LIMIT, true));
+    // A search with fewer matches is counted exactly.
+    let some = page(Some("app 99"), None, Sort::CreatedDesc, 1).await;
+    let with_99 = (0..n).filter(|i| format!("{i:05}").contains("99")).count();
+    assert_eq!(
+        (some.total, some.more),
+        (u64::try_from(with_99).unwrap(), false)
+    );
+
+    // The whole list: exact, and its last page is the oldest registrations.
+    let first = page(None, None, Sort::CreatedDesc, 1).await;
+    assert_eq!((first.total, first.more), (u64::from(n), false));
+    let last = page(None, None, Sort::CreatedDesc, 402).await;
+    assert_eq!(last.items.len(), 5);
+    assert_eq!(
+        ids(&last),
+        [
+            "client-00004",
+            "client-00003",
+            "client-00002",
+            "client-00001",
+            "client-00000"
+        ]
+    );
+    let oldest = page(None, None, Sort::CreatedAsc, 1).await;
+    assert_eq!(
+        ids(&oldest)[..5],
+        [
+            "client-00000",
+            "client-00001",
+            "client-00002",
+            "client-00003",
+            "client-00004"
+        ]
+    );
+    let revoked = page(None, Some(StatusFilter::Revoked), Sort::CreatedDesc, 1).await;
+    assert_eq!((revoked.total, revoked.more), (11, false));
+    let active = page(None, Some(StatusFilter::Active), Sort::NameAsc, 401).await;
+    assert_eq!((active.total, active.more), (u64::from(n) - 11, false));
+    let mut from_the_end = page(None, Some(StatusFilter::Active), Sort::NameDesc, 1)
+        .await
+        .items;
+    from_the_end.truncate(19);
+    from_the_end.reverse();
+    assert_eq!(
+        ids(&active),
+        from_the_end
+            .iter()
+            .map(|r| r.client_id.as_str())
+            .collect::<Vec<_>>()
+    );
+
+    // The audit log: counted to the limit, paged to it; a narrower filter is exact.
+    let audit = |client_id: Option<&str>, page: u32| {
+        let store = store.clone();
+        let client_id = client_id.map(String::from);
+        async move {
+            store
+                .list_audit(&AuditQuery {
+                    client_id,
+                    page,
+                    per_page: 50,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let newest = audit(None, 1).await;
+    assert_eq!((newest.total, newest.more), (dcr_store::COUNT_LIMIT, true));
+    assert_eq!(newest.items[0].client_id.as_deref(), Some("client-10029"));
+    assert_eq!(audit(None, 200).await.items.len(), 50);
+    let past = audit(None, 201).await;
+    assert!(past.items.is_empty());
+    assert!(past.more);
+    let one = audit(Some("client-00042"), 1).await;
+    assert_eq!((one.total, one.more, one.items.len()), (1, false, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn counts_stop_at_the_limit_on_sqlite() {
+    let (store, _dir) = sqlite_store().await;
+    bounded_counts_contract(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn counts_stop_at_the_limit_on_postgres() {
+    let url = TempPostgres::shared().fresh_database();
+    let store = Store::connect(&url).await.unwrap();
+    bounded_counts_contract(&store).await;
+    store.close().await;
+}
+
 fn created(n: u32) -> NewAuditEvent {
     NewAuditEvent {
         occurred_at: 1_000,
@@ -823,4 +994,58 @@ async fn the_list_is_served_by_indexes_with_100k_registrations_on_sqlite() {
         .unwrap();
     assert_eq!(found.total, 1);
     assert_eq!(found.items[0].software_id, "SW-004242");
+}
+
+/// PostgreSQL: a search's words are looked up in the trigram index (the query's expression is
+/// the index's, word for word), and the list and its status filters need no count of the table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_search_is_served_by_the_trigram_index_on_postgres() {
+    let url = TempPostgres::shared().fresh_database();
+    let store = Store::connect(&url).await.unwrap();
+    let Store::Postgres(pool, _) = &store else {
+        unreachable!()
+    };
+    sqlx::query(
+        "INSERT INTO registration (client_id, software_id, software_key, org_id, org_name, client_name, \
+         legal_entity_id, legal_entity_name, jwks_uri, scope, status, ssa, metadata, \
+         client_id_issued_at, created_at, updated_at) \
+         SELECT format('%s-0000-4000-8000-%s', lpad(to_hex(i), 8, '0'), lpad(to_hex(i), 12, '0')), \
+         format('SW-%s', lpad(i::text, 6, '0')), format('sw-%s', lpad(i::text, 6, '0')), \
+         format('org-%s', i % 500), format('Brand %s', i % 500), format('Product %s of brand %s', i, i % 500), \
+         format('le-%s', i % 300), format('Legal Entity %s Pty Ltd', i % 300), 'https://adr.example/jwks', \
+         'cdr:registration', CASE WHEN i % 10 = 0 THEN 'revoked' ELSE 'active' END, 'ssa', '{}', \
+         1700000000 + i, 1700000000 + i, 1700000000 + i FROM generate_series(0, 49999) AS i",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE registration")
+        .execute(pool)
+        .await
+        .unwrap();
+    for search in [
+        "product 4242 of",
+        "00001092-0000",
+        "SW-012345",
+        "nothing like it",
+    ] {
+        let query = q(Some(search), None, Sort::CreatedDesc, 1);
+        let plans = store.explain_search_registrations(&query).await.unwrap();
+        assert!(
+            plans.iter().any(|l| l.contains("registration_search_idx")),
+            "{search}: not served by the trigram index: {plans:?}"
+        );
+    }
+    let found = store
+        .search_registrations(&q(Some("Product SW-004242 OF"), None, Sort::CreatedDesc, 1))
+        .await
+        .unwrap();
+    assert_eq!((found.total, found.items.len()), (1, 1));
+    assert_eq!(found.items[0].software_id, "SW-004242");
+    let revoked = store
+        .search_registrations(&q(None, Some(StatusFilter::Revoked), Sort::CreatedDesc, 1))
+        .await
+        .unwrap();
+    assert_eq!(revoked.total, 5_000);
+    store.close().await;
 }

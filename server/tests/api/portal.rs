@@ -1097,6 +1097,67 @@ async fn recipient_text_is_escaped_in_rendered_pages(backend: Backend) {
     }
 }
 
+/// Past 10,000 matches a search is not counted to the end: the page says "more than 10,000",
+/// names no last page, and pages stop at the 400th with a message; the whole list is counted
+/// exactly and its last page holds the oldest registrations; the audit log likewise.
+async fn large_lists_are_counted_to_ten_thousand_and_paged_to_their_end(backend: Backend) {
+    let app = spawn_app(backend).await;
+    real_time(&app);
+    add_admin(&app, "alice").await;
+    let n = 10_030;
+    let seeds: Vec<_> = (0..n)
+        .map(|i| dcr_devtools::seed::registration(i, n, 0, app.now()))
+        .collect();
+    let oldest = seeds[0].registration.client_id.clone();
+    app.store.insert_registrations_bulk(&seeds).await.unwrap();
+    let browser = Browser::new(&app);
+    browser.sign_in("alice", PASSWORD).await;
+    let page = |path: &'static str| {
+        let browser = &browser;
+        async move {
+            let res = browser.get(path).await;
+            assert_eq!(res.status(), 200, "{path}");
+            res.text().await.unwrap()
+        }
+    };
+
+    // Every seeded client_id holds "-00c1-4000-": a search that matches them all.
+    let html = page("/?q=-00c1-4000-").await;
+    assert!(html.contains("More than 10,000 registrations"), "{html}");
+    assert!(html.contains("Showing 1–25 of more than 10,000"));
+    assert!(html.contains(r#"<span class="pager-page">Page 1</span>"#));
+    assert!(html.contains(r#"<span aria-disabled="true" class="btn btn-ghost">Last »</span>"#));
+    assert!(html.contains(r#"rel="next""#));
+    let html = page("/?q=-00c1-4000-&page=400").await;
+    assert!(html.contains("Showing 9,976–10,000 of more than 10,000"));
+    let html = page("/?q=-00c1-4000-&page=401").await;
+    assert!(html.contains("This page is past the end"));
+    assert!(html.contains(
+        "More than 10,000 registrations match: the first 10,000 are listed, on 400 pages. \
+         Narrow the search to find the others."
+    ));
+    assert!(html.contains("Go to page 400"));
+
+    // The whole list: exact, and its last page ends with the oldest registration.
+    let html = page("/?page=402").await;
+    assert!(html.contains("Showing 10,026–10,030 of 10,030"), "{html}");
+    assert!(html.contains("Page 402 of 402"));
+    assert!(html.contains(&oldest));
+    let html = page("/").await;
+    assert!(html.contains(r#"rel="last""#));
+
+    // The audit log: one creation event per registration, and the sign-in.
+    let html = page("/audit").await;
+    assert!(html.contains("Showing 1–50 of more than 10,000"), "{html}");
+    let html = page("/audit?page=201").await;
+    assert!(html.contains("More than 10,000 events match: the newest 10,000 are listed"));
+    let html = page("/audit?action=admin.sign_in").await;
+    assert!(
+        !html.contains("more than"),
+        "a narrower filter is counted exactly"
+    );
+}
+
 /// Building a server lists the portal's routes by rendering the app with resource loading
 /// suppressed through a process-wide flag of leptos: a page that another server of the same
 /// process rendered meanwhile waited forever on its resources (this test's pages hung before
@@ -1141,4 +1202,5 @@ both_backends!(
     server_function_errors_carry_the_status_of_their_cause,
     a_password_change_ends_the_accounts_other_sessions,
     recipient_text_is_escaped_in_rendered_pages,
+    large_lists_are_counted_to_ten_thousand_and_paged_to_their_end,
 );

@@ -169,41 +169,54 @@ impl Store {
         Ok(events)
     }
 
-    /// Audit events, newest first, filtered.
+    /// Audit events, newest first, filtered. The matches are counted up to
+    /// [`crate::COUNT_LIMIT`] (`more` set beyond), and pages stop there: older events are
+    /// found by narrowing the filters (a date range), so that no page walks an unbounded part
+    /// of the log.
     ///
     /// # Errors
     /// Database failures.
     pub async fn list_audit(&self, q: &AuditQuery) -> Result<Page<AuditEvent>, StoreError> {
         let limit = i64::from(q.per_page.clamp(1, 500));
         let offset = i64::from(q.page.saturating_sub(1)) * limit;
+        let bound = i64::try_from(crate::COUNT_LIMIT).unwrap_or(i64::MAX);
         let where_sql = AUDIT_FILTER;
         let (items, total) = dispatch!(self, pool => {
-            let items: Vec<AuditEvent> = sqlx::query_as(&format!(
-                "SELECT audit_event_id, occurred_at, actor, action, client_id, software_id, reason, before_state, after_state \
-                 FROM audit_event {where_sql} ORDER BY audit_event_id DESC LIMIT $6 OFFSET $7"
+            let total: (i64,) = sqlx::query_as(&format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM audit_event {where_sql} LIMIT $6) AS m"
             ))
-            .bind(q.client_id.as_deref())
-            .bind(q.actor.as_deref())
-            .bind(q.action.as_deref())
-            .bind(q.from)
-            .bind(q.until)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(pool)
-            .await?;
-            let total: (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM audit_event {where_sql}"))
                 .bind(q.client_id.as_deref())
                 .bind(q.actor.as_deref())
                 .bind(q.action.as_deref())
                 .bind(q.from)
                 .bind(q.until)
+                .bind(bound + 1)
                 .fetch_one(pool)
                 .await?;
+            let items: Vec<AuditEvent> = if offset >= total.0.min(bound) {
+                Vec::new()
+            } else {
+                sqlx::query_as(&format!(
+                    "SELECT audit_event_id, occurred_at, actor, action, client_id, software_id, reason, before_state, after_state \
+                     FROM audit_event {where_sql} ORDER BY audit_event_id DESC LIMIT $6 OFFSET $7"
+                ))
+                .bind(q.client_id.as_deref())
+                .bind(q.actor.as_deref())
+                .bind(q.action.as_deref())
+                .bind(q.from)
+                .bind(q.until)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(pool)
+                .await?
+            };
             Ok::<_, sqlx::Error>((items, total.0))
         })?;
+        let total = u64::try_from(total).unwrap_or(0);
         Ok(Page {
             items,
-            total: u64::try_from(total).unwrap_or(0),
+            total: total.min(crate::COUNT_LIMIT),
+            more: total > crate::COUNT_LIMIT,
         })
     }
 }

@@ -193,8 +193,9 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.sync_registration_list().await?;
         let sql = self.list_sql(q);
+        let all_ids = sql.all_ids();
         dispatch!(self, pool => {
-            let mut query = sqlx::query_as::<_, (String,)>(&sql.all_ids);
+            let mut query = sqlx::query_as::<_, (String,)>(&all_ids);
             for p in &sql.patterns {
                 query = query.bind(p.clone());
             }

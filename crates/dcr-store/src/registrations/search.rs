@@ -9,7 +9,8 @@
 //! committed registration); the words of a search of 3 characters or more are answered by its
 //! FTS5 trigram index `registration_search`; a search of shorter words only, or a filter on the
 //! Register statuses, scans the narrow `registration_list_idx` (named with `INDEXED BY`).
-//! PostgreSQL matches with ILIKE on the registration table itself.
+//! PostgreSQL reads the registration table itself, and matches each word with ILIKE against the
+//! searched fields joined, which its trigram GIN index serves (`pg_trgm`).
 //!
 //! A search of several words finds the registrations in which every word is part of one of the
 //! names or ids, in any of them and in any order (`ironbark tax` finds "Ironbark Advisory Tax
@@ -19,7 +20,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Registration, RegistrationRow, RegistrationStatus, REGISTRATION_COLUMNS};
-use crate::{dispatch, Backend, Page, Store, StoreError};
+use crate::{dispatch, Backend, Page, Store, StoreError, COUNT_LIMIT};
 
 /// The statuses an administrator filters the list by. Unlike [`crate::RegistrationStatus`] it
 /// tells apart an active registration whose software product or recipient the CDR Register
@@ -170,6 +171,17 @@ impl Sort {
         }
     }
 
+    /// [`Sort::sql`] reversed: the same rows from the other end.
+    pub(crate) fn reverse_sql(self) -> &'static str {
+        match self {
+            Self::CreatedDesc => "created_at ASC, client_id ASC",
+            Self::CreatedAsc => "created_at DESC, client_id DESC",
+            Self::UpdatedDesc => "updated_at ASC, client_id ASC",
+            Self::NameAsc => "client_name DESC, client_id DESC",
+            Self::NameDesc => "client_name ASC, client_id ASC",
+        }
+    }
+
     /// Parses the URL form.
     #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
@@ -208,20 +220,86 @@ pub fn search_words(search: &str) -> Vec<&str> {
     words
 }
 
+/// What the words of a search are matched against on PostgreSQL: the searched names and ids
+/// joined by line feeds, word for word the expression of the trigram index
+/// `registration_search_idx` (migration `20261211000001_registration_search_trigrams`). A word
+/// never holds a line feed (words are split at whitespace), so it matches across the joined
+/// text exactly when it is part of one of the fields.
+const PG_SEARCH_TEXT: &str = "(client_name || E'\\n' || org_name || E'\\n' || \
+    coalesce(legal_entity_name, '') || E'\\n' || client_id || E'\\n' || software_key || \
+    E'\\n' || org_id || E'\\n' || coalesce(legal_entity_id, ''))";
+
 /// The SQL of one list query and what to bind.
 pub(super) struct ListSql {
-    ids: String,
-    /// The ids query without limit and offset: every match, in order (the export).
-    pub(super) all_ids: String,
-    count: String,
+    /// The table (and on SQLite the index) the ids are read from.
+    from: &'static str,
+    /// `WHERE ...` or empty.
+    where_sql: String,
     /// Bound in order as `$1`, `$2`, ...; limit and offset follow them (page query only).
     pub(super) patterns: Vec<String>,
+    /// The matches are counted by the trigram index alone (SQLite, a search of long words
+    /// only, no status filter).
+    count_by_index: bool,
+    sort: Sort,
     limit: i64,
     offset: i64,
 }
 
+impl ListSql {
+    /// The ids of one page, in the list's order or, with `reverse`, from the other end.
+    fn ids(&self, reverse: bool) -> String {
+        let Self {
+            from, where_sql, ..
+        } = self;
+        let order = if reverse {
+            self.sort.reverse_sql()
+        } else {
+            self.sort.sql()
+        };
+        let limit_p = self.patterns.len() + 1;
+        let offset_p = self.patterns.len() + 2;
+        format!(
+            "SELECT client_id FROM {from} {where_sql} ORDER BY {order} LIMIT ${limit_p} OFFSET ${offset_p}"
+        )
+    }
+
+    /// Every matching id, in order (the export).
+    pub(super) fn all_ids(&self) -> String {
+        let Self {
+            from, where_sql, ..
+        } = self;
+        format!(
+            "SELECT client_id FROM {from} {where_sql} ORDER BY {}",
+            self.sort.sql()
+        )
+    }
+
+    /// The matches counted up to one more than [`COUNT_LIMIT`].
+    fn bounded_count(&self) -> String {
+        let bound = COUNT_LIMIT + 1;
+        if self.count_by_index {
+            // Every registration has one row in the trigram index.
+            format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM registration_search \
+                 WHERE registration_search MATCH $1 LIMIT {bound}) AS m"
+            )
+        } else {
+            let Self {
+                from, where_sql, ..
+            } = self;
+            format!("SELECT COUNT(*) FROM (SELECT 1 FROM {from} {where_sql} LIMIT {bound}) AS m")
+        }
+    }
+}
+
 impl Store {
     /// Lists registrations for the portal. See the module documentation for how it stays fast.
+    ///
+    /// The unfiltered list and a status filter are counted exactly from the counts the store
+    /// keeps (no scan), and a page in their second half is read from the other end of the
+    /// order, so that the last page costs what the first does. A search is counted up to
+    /// [`COUNT_LIMIT`] (`more` set beyond), its pages stop there, and its page and its count
+    /// are read at once.
     ///
     /// # Errors
     /// Database failures or an unreadable row.
@@ -231,27 +309,132 @@ impl Store {
     ) -> Result<Page<Registration>, StoreError> {
         self.sync_registration_list().await?;
         let sql = self.list_sql(q);
-        let (ids, total): (Vec<(String,)>, (i64,)) = dispatch!(self, pool => {
-            let mut ids = sqlx::query_as(&sql.ids);
-            let mut count = sqlx::query_as(&sql.count);
-            for p in &sql.patterns {
-                ids = ids.bind(p.clone());
-                count = count.bind(p.clone());
-            }
-            let ids = ids.bind(sql.limit).bind(sql.offset).fetch_all(pool).await?;
-            let total = count.fetch_one(pool).await?;
-            Ok::<_, sqlx::Error>((ids, total))
-        })?;
+        let limit = u64::try_from(sql.limit).unwrap_or(1);
+        let offset = u64::try_from(sql.offset).unwrap_or(0);
+        if !sql.patterns.is_empty() {
+            // A search: its page and its bounded count at once, on two connections. A page at
+            // or past the count's limit is past the end whatever the count (pages stop there).
+            let count = self.bounded_search_count(&sql);
+            let (ids, (total, more)) = if offset >= COUNT_LIMIT {
+                (Vec::new(), count.await?)
+            } else {
+                tokio::try_join!(self.list_ids(&sql, false, limit, offset), count)?
+            };
+            let items = self.registrations_by_ids(&ids).await?;
+            return Ok(Page { items, total, more });
+        }
+        let total = self.kept_registration_count(q.status).await?;
+        if offset >= total {
+            return Ok(Page {
+                items: Vec::new(),
+                total,
+                more: false,
+            });
+        }
+        // From the end nearer to the page: its offset from that end, and how many rows.
+        let reverse = offset > total / 2;
+        let mut ids = if reverse {
+            let rows = (total - offset).min(limit);
+            self.list_ids(&sql, true, rows, total - offset - rows)
+                .await?
+        } else {
+            self.list_ids(&sql, false, limit, offset).await?
+        };
+        if reverse {
+            ids.reverse();
+        }
         let items = self.registrations_by_ids(&ids).await?;
         Ok(Page {
             items,
-            total: u64::try_from(total.0).unwrap_or(0),
+            total,
+            more: false,
         })
+    }
+
+    /// The ids of one page of `sql`, in its order or reversed.
+    async fn list_ids(
+        &self,
+        sql: &ListSql,
+        reverse: bool,
+        limit: u64,
+        offset: u64,
+    ) -> Result<Vec<(String,)>, StoreError> {
+        let text = sql.ids(reverse);
+        let ids = dispatch!(self, pool => {
+            // A search is planned with its words (an unnamed statement, never a generic plan):
+            // a word in every row and a rare one want different plans.
+            let mut ids = sqlx::query_as(&text).persistent(sql.patterns.is_empty());
+            for p in &sql.patterns {
+                ids = ids.bind(p.clone());
+            }
+            ids.bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+                .fetch_all(pool)
+                .await
+        })?;
+        Ok(ids)
+    }
+
+    /// A search's matches counted up to [`COUNT_LIMIT`], and whether there are more.
+    async fn bounded_search_count(&self, sql: &ListSql) -> Result<(u64, bool), StoreError> {
+        let text = sql.bounded_count();
+        let (n,): (i64,) = dispatch!(self, pool => {
+            let mut count = sqlx::query_as(&text).persistent(false);
+            for p in &sql.patterns {
+                count = count.bind(p.clone());
+            }
+            count.fetch_one(pool).await
+        })?;
+        let n = u64::try_from(n).unwrap_or(0);
+        Ok((n.min(COUNT_LIMIT), n > COUNT_LIMIT))
+    }
+
+    /// How many registrations the unfiltered list or a status filter holds, from the counts
+    /// the store keeps (module `overview`): on PostgreSQL the folded counts plus the deltas not
+    /// yet folded, read in one statement. "Inactive at the Register" is counted through its
+    /// partial index, and "active" is the active registrations less those.
+    async fn kept_registration_count(
+        &self,
+        status: Option<StatusFilter>,
+    ) -> Result<u64, StoreError> {
+        let kept = |status: Option<&'static str>| async move {
+            let filter = if status.is_some() {
+                "WHERE status = $1"
+            } else {
+                ""
+            };
+            let sql = match self {
+                Self::Sqlite(..) => {
+                    format!("SELECT COALESCE(SUM(n), 0) FROM registration_count {filter}")
+                }
+                Self::Postgres(..) => format!(
+                    "SELECT (COALESCE((SELECT SUM(n) FROM registration_count {filter}), 0) \
+                     + COALESCE((SELECT SUM(n) FROM registration_count_delta {filter}), 0))::BIGINT"
+                ),
+            };
+            let (n,): (i64,) = dispatch!(self, pool => {
+                let mut query = sqlx::query_as(&sql);
+                if let Some(status) = status {
+                    query = query.bind(status);
+                }
+                query.fetch_one(pool).await
+            })?;
+            Ok::<_, StoreError>(n)
+        };
+        let n = match status {
+            None => kept(None).await?,
+            Some(StatusFilter::Inactive) => self.register_disagreements().await?,
+            Some(StatusFilter::Active) => {
+                kept(Some("active")).await? - self.register_disagreements().await?
+            }
+            Some(other) => kept(Some(other.as_str())).await?,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// The query plans of [`Store::search_registrations`] for `q` (SQLite's `EXPLAIN QUERY
     /// PLAN`, PostgreSQL's `EXPLAIN`), one line per step: the page query's plan, then the
-    /// count's. For checking that a list query is served by an index.
+    /// bounded count's (a search's). For checking that a list query is served by an index.
     ///
     /// # Errors
     /// Database failures.
@@ -262,7 +445,12 @@ impl Store {
         self.sync_registration_list().await?;
         let sql = self.list_sql(q);
         let mut out = Vec::new();
-        for (text, paged) in [(&sql.ids, true), (&sql.count, false)] {
+        // The list and a status filter are counted from the kept counts, not by a query.
+        let mut texts = vec![(sql.ids(false), true)];
+        if !sql.patterns.is_empty() {
+            texts.push((sql.bounded_count(), false));
+        }
+        for (text, paged) in texts {
             let sqlite_text = format!("EXPLAIN QUERY PLAN {text}");
             let pg_text = format!("EXPLAIN {text}");
             let lines: Vec<String> = match self {
@@ -310,7 +498,8 @@ impl Store {
     /// characters or more are looked up together in the trigram index (one `MATCH` of phrases
     /// joined by `AND`); shorter words, which a trigram cannot find, are matched with `LIKE`
     /// among what the index found, or, when every word is short, by a scan of the narrow list
-    /// index. PostgreSQL matches each word with `ILIKE`.
+    /// index. PostgreSQL matches each word with `ILIKE` against [`PG_SEARCH_TEXT`], which its
+    /// trigram index serves for words of 3 characters or more.
     pub(super) fn list_sql(&self, q: &AdminListQuery) -> ListSql {
         let words = q.search.as_deref().map(search_words).unwrap_or_default();
         let sqlite = self.backend() == Backend::Sqlite;
@@ -337,17 +526,22 @@ impl Store {
                     .to_owned(),
             );
         }
-        // SQLite's LIKE ignores ASCII case; PostgreSQL needs ILIKE.
-        let like = if sqlite { "LIKE" } else { "ILIKE" };
         for word in &short {
             patterns.push(format!("%{}%", escape_like(word)));
             let p = format!("${}", patterns.len());
-            conds.push(format!(
-                "(client_name {like} {p} ESCAPE '\\' OR org_name {like} {p} ESCAPE '\\' \
-                 OR legal_entity_name {like} {p} ESCAPE '\\' OR client_id {like} {p} ESCAPE '\\' \
-                 OR software_key {like} {p} ESCAPE '\\' OR org_id {like} {p} ESCAPE '\\' \
-                 OR legal_entity_id {like} {p} ESCAPE '\\')"
-            ));
+            conds.push(if sqlite {
+                // SQLite's LIKE ignores ASCII case.
+                format!(
+                    "(client_name LIKE {p} ESCAPE '\\' OR org_name LIKE {p} ESCAPE '\\' \
+                     OR legal_entity_name LIKE {p} ESCAPE '\\' OR client_id LIKE {p} ESCAPE '\\' \
+                     OR software_key LIKE {p} ESCAPE '\\' OR org_id LIKE {p} ESCAPE '\\' \
+                     OR legal_entity_id LIKE {p} ESCAPE '\\')"
+                )
+            } else {
+                // The backslash is PostgreSQL's default escape; an explicit ESCAPE clause
+                // would hide the pattern from the trigram index.
+                format!("{PG_SEARCH_TEXT} ILIKE {p}")
+            });
         }
         let where_sql = if conds.is_empty() {
             String::new()
@@ -369,27 +563,15 @@ impl Store {
         } else {
             "registration_list"
         };
-        // Limit and offset follow the patterns.
-        let limit_p = patterns.len() + 1;
-        let offset_p = patterns.len() + 2;
         let limit = i64::from(q.per_page.clamp(1, 200));
-        let offset = i64::from(q.page.max(1) - 1) * limit;
-        let order = q.sort.sql();
         ListSql {
-            ids: format!(
-                "SELECT client_id FROM {from} {where_sql} ORDER BY {order} LIMIT ${limit_p} OFFSET ${offset_p}"
-            ),
-            all_ids: format!("SELECT client_id FROM {from} {where_sql} ORDER BY {order}"),
-            // Every registration has one row in the trigram index, so without a status filter
-            // or a short word the index counts the matches by itself.
-            count: if fts && q.status.is_none() && short.is_empty() {
-                "SELECT COUNT(*) FROM registration_search WHERE registration_search MATCH $1".into()
-            } else {
-                format!("SELECT COUNT(*) FROM {from} {where_sql}")
-            },
+            from,
+            where_sql,
+            count_by_index: fts && q.status.is_none() && short.is_empty(),
             patterns,
+            sort: q.sort,
             limit,
-            offset,
+            offset: i64::from(q.page.max(1) - 1) * limit,
         }
     }
 
