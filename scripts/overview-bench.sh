@@ -83,8 +83,13 @@ done
 # "Brand <n mod 1000>", ids "bench-<n>".
 last_list=$(( (REGS + 24) / 25 ))
 last_audit=$(( (EVENTS + 49) / 50 ))
+# A search of a word in every name is counted to 10,000 and paged to there ("more than
+# 10,000"); so is the audit log, whose last page served is the 200th. The middle page of the list
+# is the deepest one (a page past the middle is read from the other end).
+last_audit=$(( EVENTS > 10000 ? 200 : last_audit ))
 for path in "/" "/?status=revoked" "/?sort=name_asc" "/?q=Product+4242" "/?q=4242+brand+242" \
-  "/?q=bench-12345" "/?page=$last_list" "/audit" "/audit?page=$last_audit"; do
+  "/?q=bench-12345" "/?q=Product" "/?page=$last_list" "/?page=$(( (last_list + 1) / 2 ))" \
+  "/audit" "/audit?page=$last_audit"; do
   status=$(curl -s -o /dev/null -b "$DIR/jar" -w '%{http_code}' "http://$PORTAL$path")
   [ "$status" = 200 ] || { echo "GET $path answered $status"; exit 1; }
   for i in $(seq 100); do

@@ -237,6 +237,8 @@ pub(super) struct ListSql {
     where_sql: String,
     /// Bound in order as `$1`, `$2`, ...; limit and offset follow them (page query only).
     pub(super) patterns: Vec<String>,
+    /// `$1` is a trigram index lookup (SQLite, words of 3 characters or more).
+    fts: bool,
     /// The matches are counted by the trigram index alone (SQLite, a search of long words
     /// only, no status filter).
     count_by_index: bool,
@@ -278,17 +280,25 @@ impl ListSql {
     fn bounded_count(&self) -> String {
         let bound = COUNT_LIMIT + 1;
         if self.count_by_index {
-            // Every registration has one row in the trigram index.
-            format!(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM registration_search \
-                 WHERE registration_search MATCH $1 LIMIT {bound}) AS m"
-            )
+            Self::trigram_count()
         } else {
             let Self {
                 from, where_sql, ..
             } = self;
             format!("SELECT COUNT(*) FROM (SELECT 1 FROM {from} {where_sql} LIMIT {bound}) AS m")
         }
+    }
+}
+
+impl ListSql {
+    /// The registrations the trigram lookup `$1` finds, counted up to one more than
+    /// [`COUNT_LIMIT`] (every registration has one row in the trigram index).
+    fn trigram_count() -> String {
+        format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM registration_search \
+             WHERE registration_search MATCH $1 LIMIT {}) AS m",
+            COUNT_LIMIT + 1
+        )
     }
 }
 
@@ -314,7 +324,29 @@ impl Store {
         if !sql.patterns.is_empty() {
             // A search: its page and its bounded count at once, on two connections. A page at
             // or past the count's limit is past the end whatever the count (pages stop there).
-            let count = self.bounded_search_count(&sql);
+            // SQLite: words the trigram index finds in more than COUNT_LIMIT registrations
+            // are matched while the list's order is walked instead (see `list_sql_with`): the
+            // lookup would gather every match before the page or the count could be taken.
+            let looked_up = if sql.fts {
+                Some(
+                    self.count_search(&ListSql::trigram_count(), &sql.patterns[..1])
+                        .await?,
+                )
+            } else {
+                None
+            };
+            let sql = match looked_up {
+                Some((_, true)) => self.list_sql_with(q, true),
+                _ => sql,
+            };
+            let count_text = sql.bounded_count();
+            let count = async {
+                match looked_up {
+                    // Nothing but the lookup to count, and it is counted.
+                    Some(counted) if sql.count_by_index => Ok(counted),
+                    _ => self.count_search(&count_text, &sql.patterns).await,
+                }
+            };
             let (ids, (total, more)) = if offset >= COUNT_LIMIT {
                 (Vec::new(), count.await?)
             } else {
@@ -375,12 +407,16 @@ impl Store {
         Ok(ids)
     }
 
-    /// A search's matches counted up to [`COUNT_LIMIT`], and whether there are more.
-    async fn bounded_search_count(&self, sql: &ListSql) -> Result<(u64, bool), StoreError> {
-        let text = sql.bounded_count();
+    /// A search's matches counted by `text` with `patterns` (up to [`COUNT_LIMIT`]), and
+    /// whether there are more.
+    async fn count_search(
+        &self,
+        text: &str,
+        patterns: &[String],
+    ) -> Result<(u64, bool), StoreError> {
         let (n,): (i64,) = dispatch!(self, pool => {
-            let mut count = sqlx::query_as(&text).persistent(false);
-            for p in &sql.patterns {
+            let mut count = sqlx::query_as(text).persistent(false);
+            for p in patterns {
                 count = count.bind(p.clone());
             }
             count.fetch_one(pool).await
@@ -501,9 +537,17 @@ impl Store {
     /// index. PostgreSQL matches each word with `ILIKE` against [`PG_SEARCH_TEXT`], which its
     /// trigram index serves for words of 3 characters or more.
     pub(super) fn list_sql(&self, q: &AdminListQuery) -> ListSql {
+        self.list_sql_with(q, false)
+    }
+
+    /// [`Store::list_sql`], or with `in_order` (SQLite) every word matched with `LIKE` while
+    /// the list's order index is walked: for a search that matches more than
+    /// [`COUNT_LIMIT`] registrations, whose first page is found within a few thousand rows of
+    /// that index, where the trigram index would gather and sort every match.
+    fn list_sql_with(&self, q: &AdminListQuery, in_order: bool) -> ListSql {
         let words = q.search.as_deref().map(search_words).unwrap_or_default();
         let sqlite = self.backend() == Backend::Sqlite;
-        let (long, short): (Vec<&str>, Vec<&str>) = if sqlite {
+        let (long, short): (Vec<&str>, Vec<&str>) = if sqlite && !in_order {
             words.iter().partition(|w| w.chars().count() >= 3)
         } else {
             (Vec::new(), words.clone())
@@ -554,6 +598,14 @@ impl Store {
         // index.
         let from = if !sqlite {
             "registration"
+        } else if q.status == Some(StatusFilter::Inactive) && !fts {
+            // Few registrations are inactive at the Register: their partial index, whatever
+            // the words.
+            "registration_list INDEXED BY registration_inactive_idx"
+        } else if in_order {
+            // SQLite's planner walks the index of the order (no INDEXED BY: each order has its
+            // own), checking each row.
+            "registration_list"
         } else if fts {
             "registration_list INDEXED BY registration_search_key_idx"
         } else if !patterns.is_empty() || q.status == Some(StatusFilter::Active) {
@@ -567,6 +619,7 @@ impl Store {
         ListSql {
             from,
             where_sql,
+            fts,
             count_by_index: fts && q.status.is_none() && short.is_empty(),
             patterns,
             sort: q.sort,
