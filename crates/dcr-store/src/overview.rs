@@ -62,6 +62,9 @@ pub mod stat {
 /// The advisory lock under which PostgreSQL's count deltas are folded ("dcr-fold").
 const FOLD_LOCK: i64 = 0x6463_722d_666f_6c64;
 
+/// After folding more deltas than this, [`Store::fold_counts`] vacuums their table.
+const FOLD_VACUUM_AFTER: i64 = 10_000;
+
 /// How many recent administrator actions [`Store::recent_admin_actions`] reads at most.
 pub const RECENT_ACTIONS_MAX: usize = 50;
 
@@ -99,6 +102,14 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
+        if folded > FOLD_VACUUM_AFTER {
+            // The rows just deleted stay in the table's pages until a vacuum; every list count
+            // reads the deltas (module `registrations::search`), so that a burst of writes would
+            // slow the list until autovacuum came by.
+            sqlx::query("VACUUM registration_count_delta")
+                .execute(pool)
+                .await?;
+        }
         Ok(u64::try_from(folded).unwrap_or(0))
     }
 

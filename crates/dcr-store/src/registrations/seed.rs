@@ -127,6 +127,12 @@ impl Store {
             }
             sqlx::query(&stats).bind(buckets).bind(from).execute(&mut *tx).await?;
             Ok::<(), StoreError>(())
-        })
+        })?;
+        // The planner's statistics of what was just added, as autovacuum gathers them a minute
+        // after such a load (PostgreSQL; SQLite's planner needs none).
+        if let Self::Postgres(pool, ..) = self {
+            sqlx::query("ANALYZE").execute(pool).await?;
+        }
+        Ok(())
     }
 }
