@@ -182,9 +182,12 @@ impl Store {
         let bound = i64::try_from(crate::COUNT_LIMIT).unwrap_or(i64::MAX);
         let where_sql = AUDIT_FILTER;
         let (items, total) = dispatch!(self, pool => {
+            // Both planned with the filters given (unnamed statements): a generic plan cannot
+            // tell an absent filter from a selective one.
             let total: (i64,) = sqlx::query_as(&format!(
                 "SELECT COUNT(*) FROM (SELECT 1 FROM audit_event {where_sql} LIMIT $6) AS m"
             ))
+                .persistent(false)
                 .bind(q.client_id.as_deref())
                 .bind(q.actor.as_deref())
                 .bind(q.action.as_deref())
@@ -200,6 +203,7 @@ impl Store {
                     "SELECT audit_event_id, occurred_at, actor, action, client_id, software_id, reason, before_state, after_state \
                      FROM audit_event {where_sql} ORDER BY audit_event_id DESC LIMIT $6 OFFSET $7"
                 ))
+                .persistent(false)
                 .bind(q.client_id.as_deref())
                 .bind(q.actor.as_deref())
                 .bind(q.action.as_deref())
