@@ -128,10 +128,20 @@ impl Store {
             sqlx::query(&stats).bind(buckets).bind(from).execute(&mut *tx).await?;
             Ok::<(), StoreError>(())
         })?;
-        // The planner's statistics of what was just added, as autovacuum gathers them a minute
-        // after such a load (PostgreSQL; SQLite's planner needs none).
-        if let Self::Postgres(pool, ..) = self {
-            sqlx::query("ANALYZE").execute(pool).await?;
+        match self {
+            // The planner's statistics of what was just added, as autovacuum gathers them a
+            // minute after such a load.
+            Self::Postgres(pool, ..) => {
+                sqlx::query("ANALYZE").execute(pool).await?;
+            }
+            // The load's WAL (gigabytes: one transaction) written back into the database, as
+            // the server's checkpointer does within a second: a store is not left with more
+            // than its rewind threshold of WAL, which every start would read.
+            Self::Sqlite(_, writer, ..) => {
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .execute(writer)
+                    .await?;
+            }
         }
         Ok(())
     }
