@@ -228,6 +228,44 @@ pub fn pager(
     }
 }
 
+/// What a page past the end of a list says: how many match, on how many pages, and a link to
+/// the last one. `what` names the rows ("registrations"); with `more` (counting stopped at
+/// `total`), `listed` says which of them are listed ("the first") and `narrow` how to find the
+/// others.
+pub fn past_the_end(
+    what: &str,
+    total: u64,
+    more: bool,
+    per_page: u32,
+    (listed, narrow): (&str, &str),
+    href: &dyn Fn(u32) -> String,
+) -> impl IntoView {
+    let last = u32::try_from(total.div_ceil(u64::from(per_page.max(1)))).unwrap_or(1);
+    let pages = format_count(u64::from(last));
+    let (said, link) = if more {
+        let total = format_count(total);
+        (
+            format!("More than {total} {what} match: {listed} {total} are listed, on {pages} pages. {narrow}"),
+            format!("Go to page {pages}"),
+        )
+    } else {
+        (
+            format!(
+                "There are {} matching {what}, on {pages} pages.",
+                format_count(total)
+            ),
+            "Go to the last page".to_owned(),
+        )
+    };
+    view! {
+        <div class="empty card">
+            <h2>"This page is past the end"</h2>
+            <p>{said}</p>
+            <p><a class="btn btn-ghost" href=href(last)>{link}</a></p>
+        </div>
+    }
+}
+
 /// The submit handler of a GET filter form (`<form method="GET">`), for when the WASM runs: the
 /// URL is built by `href` from the form's fields named in `names` (as they would be read from a
 /// URL, so empty and default values are left out) and the router navigates to it without a

@@ -11,8 +11,10 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::{audit_chain, list_audit};
-use crate::components::{filter_submit, pager, ErrorPanel, Exports, Loading, Results, Time};
-use crate::dto::{format_count, AuditParams, ChainReport, KNOWN_ACTIONS};
+use crate::components::{
+    filter_submit, pager, past_the_end, ErrorPanel, Exports, Loading, Results, Time,
+};
+use crate::dto::{AuditParams, ChainReport, KNOWN_ACTIONS};
 use crate::pages::registration::history;
 
 /// The audit log.
@@ -103,32 +105,15 @@ pub fn AuditPage() -> impl IntoView {
                             <p>{if p.is_filtered() { "No audit event matches these filters." } else { "Nothing has been recorded yet." }}</p>
                         </div>
                     }.into_any(),
-                    Ok(page) if page.items.is_empty() => {
-                        let last = u32::try_from(page.total.div_ceil(u64::from(page.per_page.max(1)))).unwrap_or(1);
-                        let (said, link) = if page.more {
-                            (
-                                format!(
-                                    "More than {} events match: the newest {} are listed, on {} pages. Narrow the filters, for example to a date range, to see older events.",
-                                    format_count(page.total),
-                                    format_count(page.total),
-                                    format_count(u64::from(last))
-                                ),
-                                format!("Go to page {}", format_count(u64::from(last))),
-                            )
-                        } else {
-                            (
-                                format!("There are {} matching events, on {} pages.", format_count(page.total), format_count(u64::from(last))),
-                                "Go to the last page".to_owned(),
-                            )
-                        };
-                        view! {
-                            <div class="empty card">
-                                <h2>"This page is past the end"</h2>
-                                <p>{said}</p>
-                                <p><a class="btn btn-ghost" href=p.href(last)>{link}</a></p>
-                            </div>
-                        }.into_any()
-                    }
+                    Ok(page) if page.items.is_empty() => past_the_end(
+                        "events",
+                        page.total,
+                        page.more,
+                        page.per_page,
+                        ("the newest", "Narrow the filters, for example to a date range, to see older events."),
+                        &move |n: u32| p.href(n),
+                    )
+                    .into_any(),
                     Ok(page) => {
                         let href = move |n: u32| p.href(n);
                         view! {

@@ -12,7 +12,7 @@ use leptos_router::hooks::use_query_map;
 
 use crate::api::list_registrations;
 use crate::components::{
-    filter_submit, pager, ErrorPanel, Exports, Id, Results, StatusBadge, Time,
+    filter_submit, pager, past_the_end, ErrorPanel, Exports, Id, Results, StatusBadge, Time,
 };
 use crate::dto::{format_count, registration_href, ListParams, RegistrationPage, SortKey, Status};
 
@@ -148,34 +148,14 @@ fn results(page: RegistrationPage, params: &ListParams) -> impl IntoView {
         };
     }
     if page.items.is_empty() {
-        let last = u32::try_from(page.total.div_ceil(u64::from(page.per_page))).unwrap_or(1);
-        let (said, link) = if page.more {
-            (
-                format!(
-                    "More than {} registrations match: the first {} are listed, on {} pages. Narrow the search to find the others.",
-                    format_count(page.total),
-                    format_count(page.total),
-                    format_count(u64::from(last))
-                ),
-                format!("Go to page {}", format_count(u64::from(last))),
-            )
-        } else {
-            (
-                format!(
-                    "There are {} matching registrations, on {} pages.",
-                    format_count(page.total),
-                    format_count(u64::from(last))
-                ),
-                "Go to the last page".to_owned(),
-            )
-        };
-        return view! {
-            <div class="empty card">
-                <h2>"This page is past the end"</h2>
-                <p>{said}</p>
-                <p><a class="btn btn-ghost" href=href(last)>{link}</a></p>
-            </div>
-        }
+        return past_the_end(
+            "registrations",
+            page.total,
+            page.more,
+            page.per_page,
+            ("the first", "Narrow the search to find the others."),
+            &href,
+        )
         .into_any();
     }
     let heading = if page.more {
