@@ -82,6 +82,23 @@ const AUDIT_FILTER: &str = "WHERE ($1 IS NULL OR client_id IN ($1, lower($1), up
      AND ($3 IS NULL OR action IN ($3, lower($3), upper($3))) \
      AND ($4 IS NULL OR occurred_at >= $4) AND ($5 IS NULL OR occurred_at < $5)";
 
+/// Binds an [`AuditQuery`]'s filters to a query whose text holds [`AUDIT_FILTER`], in the order
+/// of its parameters (the query's own parameters follow, from `$6`).
+macro_rules! bind_audit_filter {
+    ($query:expr, $q:expr) => {
+        $query
+            .bind($q.client_id.as_deref())
+            .bind($q.actor.as_deref())
+            .bind($q.action.as_deref())
+            .bind($q.from)
+            .bind($q.until)
+    };
+}
+
+/// The columns of an [`AuditEvent`] as the portal and the exports read them.
+const AUDIT_EVENT_COLUMNS: &str =
+    "audit_event_id, occurred_at, actor, action, client_id, software_id, reason, before_state, after_state";
+
 impl Store {
     /// Appends an audit event outside of any other change (e.g. a sign-in).
     ///
@@ -149,18 +166,13 @@ impl Store {
     async fn audit_batch(&self, q: &AuditQuery, below: i64) -> Result<Vec<AuditEvent>, StoreError> {
         let limit = i64::try_from(crate::EXPORT_BATCH).unwrap_or(500);
         let events: Vec<AuditEvent> = dispatch!(self, pool => {
-            sqlx::query_as(
-                &format!(
-                    "SELECT audit_event_id, occurred_at, actor, action, client_id, software_id, reason, before_state, after_state \
-                     FROM audit_event {AUDIT_FILTER} AND audit_event_id < $6 \
-                     ORDER BY audit_event_id DESC LIMIT $7"
-                ),
+            bind_audit_filter!(
+                sqlx::query_as(&format!(
+                    "SELECT {AUDIT_EVENT_COLUMNS} FROM audit_event {AUDIT_FILTER} \
+                     AND audit_event_id < $6 ORDER BY audit_event_id DESC LIMIT $7"
+                )),
+                q
             )
-            .bind(q.client_id.as_deref())
-            .bind(q.actor.as_deref())
-            .bind(q.action.as_deref())
-            .bind(q.from)
-            .bind(q.until)
             .bind(below)
             .bind(limit)
             .fetch_all(pool)
@@ -180,35 +192,30 @@ impl Store {
         let limit = i64::from(q.per_page.clamp(1, 500));
         let offset = i64::from(q.page.saturating_sub(1)) * limit;
         let bound = i64::try_from(crate::COUNT_LIMIT).unwrap_or(i64::MAX);
-        let where_sql = AUDIT_FILTER;
         let (items, total) = dispatch!(self, pool => {
             // Both planned with the filters given (unnamed statements): a generic plan cannot
             // tell an absent filter from a selective one.
-            let total: (i64,) = sqlx::query_as(&format!(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM audit_event {where_sql} LIMIT $6) AS m"
-            ))
-                .persistent(false)
-                .bind(q.client_id.as_deref())
-                .bind(q.actor.as_deref())
-                .bind(q.action.as_deref())
-                .bind(q.from)
-                .bind(q.until)
+            let total: (i64,) = bind_audit_filter!(
+                sqlx::query_as(&format!(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM audit_event {AUDIT_FILTER} LIMIT $6) AS m"
+                ))
+                .persistent(false),
+                q
+            )
                 .bind(bound + 1)
                 .fetch_one(pool)
                 .await?;
             let items: Vec<AuditEvent> = if offset >= total.0.min(bound) {
                 Vec::new()
             } else {
-                sqlx::query_as(&format!(
-                    "SELECT audit_event_id, occurred_at, actor, action, client_id, software_id, reason, before_state, after_state \
-                     FROM audit_event {where_sql} ORDER BY audit_event_id DESC LIMIT $6 OFFSET $7"
-                ))
-                .persistent(false)
-                .bind(q.client_id.as_deref())
-                .bind(q.actor.as_deref())
-                .bind(q.action.as_deref())
-                .bind(q.from)
-                .bind(q.until)
+                bind_audit_filter!(
+                    sqlx::query_as(&format!(
+                        "SELECT {AUDIT_EVENT_COLUMNS} FROM audit_event {AUDIT_FILTER} \
+                         ORDER BY audit_event_id DESC LIMIT $6 OFFSET $7"
+                    ))
+                    .persistent(false),
+                    q
+                )
                 .bind(limit)
                 .bind(offset)
                 .fetch_all(pool)
