@@ -152,6 +152,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let app = server::startup::Application::build(config, Arc::new(SystemClock)).await?;
     let base = format!("https://127.0.0.1:{}", app.api_addr()?.port());
     let backend = app.state().store.backend().as_str();
+    let app_store = app.state().store.clone();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
 
     let pki = Pki {
@@ -222,6 +223,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         calibration / 2.0
     );
 
+    let store = app_store;
+    let wal_before = store.wal_bytes().await?;
     let register_url = format!("{base}/register");
     let (lat, elapsed, bodies) = drive(
         &http,
@@ -242,6 +245,19 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         rate(&lat, elapsed) / (calibration / 2.0),
         calibration / 2.0
     );
+    // The list copy the SQLite writer makes when idle is part of a registration's writes.
+    store.sync_registration_list().await?;
+    if let (Some(before), Some(after)) = (wal_before, store.wal_bytes().await?) {
+        println!(
+            "  {:<20} {:>8.1} kB of WAL per registration ({})",
+            "  WAL",
+            after.saturating_sub(before) as f64 / lat.len() as f64 / 1000.0,
+            match store {
+                dcr_store::Store::Sqlite(..) => "the writer thread's bytes, the list copy included",
+                dcr_store::Store::Postgres(..) => "the cluster's WAL position",
+            }
+        );
+    }
     let client_ids: Vec<String> = bodies
         .iter()
         .map(|b| {

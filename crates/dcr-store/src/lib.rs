@@ -329,6 +329,27 @@ impl Store {
         Ok(())
     }
 
+    /// Bytes of write-ahead log written so far, for the benchmarks: on PostgreSQL the cluster's
+    /// WAL position; on SQLite the bytes the writer's thread wrote (the WAL of registrations,
+    /// used `jti`s and the list copy; other writes are not counted), on Linux only. `None`
+    /// where the figure is not available. Compare two readings.
+    ///
+    /// # Errors
+    /// Database failures (PostgreSQL).
+    pub async fn wal_bytes(&self) -> Result<Option<u64>, StoreError> {
+        match self {
+            Self::Sqlite(..) => Ok(sqlite::wal_bytes()),
+            Self::Postgres(pool, _) => {
+                let lsn: i64 = sqlx::query_scalar(
+                    "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint",
+                )
+                .fetch_one(pool)
+                .await?;
+                Ok(u64::try_from(lsn).ok())
+            }
+        }
+    }
+
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         match self {

@@ -461,6 +461,7 @@ async fn contract(store: Store) {
         chain.ok,
         "audit chain intact after concurrent writes: {chain:?}"
     );
+    ssa_is_stored_once(&store).await;
     // Stored metadata that is not a JSON object is reported, not handed out.
     let tamper = "UPDATE registration SET metadata = 'not json' WHERE client_id = 'c1'";
     match &store {
@@ -478,6 +479,111 @@ async fn contract(store: Store) {
         ),
         "unreadable metadata is an inconsistency"
     );
+}
+
+/// A raw read of one column of one registration.
+async fn stored_text(store: &Store, column: &str, client_id: &str) -> String {
+    let q = format!("SELECT {column} FROM registration WHERE client_id = $1");
+    match store {
+        Store::Sqlite(reader, ..) => {
+            sqlx::query_scalar(&q)
+                .bind(client_id)
+                .fetch_one(reader)
+                .await
+        }
+        Store::Postgres(pool, ..) => sqlx::query_scalar(&q).bind(client_id).fetch_one(pool).await,
+    }
+    .unwrap()
+}
+
+/// The software statement is stored once, in `ssa`, though the metadata handed out holds it
+/// too; created, updated, and a row stored whole (as before) all read back as written.
+async fn ssa_is_stored_once(store: &Store) {
+    let ssa = "eyJhbGciOiJQUzI1NiJ9.eyJzb2Z0d2FyZV9pZCI6InNzYS0xIn0.c2lnbmF0dXJl";
+    let with_ssa = |ssa: &str, name: &str| {
+        Metadata::parse(format!(
+            r#"{{"software_id":"ssa-1","client_name":"{name}","software_statement":"{ssa}","scope":"cdr:registration"}}"#
+        ))
+        .unwrap()
+    };
+    let r = Registration {
+        ssa: ssa.into(),
+        metadata: with_ssa(ssa, "Once"),
+        ..Registration::example("ssa-c1", "ssa-1", 500)
+    };
+    store
+        .create_registration(&r, None, &audit("registration.create", "ssa-c1"))
+        .await
+        .unwrap();
+    let stored = stored_text(store, "metadata", "ssa-c1").await;
+    assert!(
+        !stored.contains(ssa),
+        "the metadata column does not repeat the SSA: {stored}"
+    );
+    assert_eq!(
+        stored.len() + ssa.len(),
+        r.metadata.as_str().len() + 1,
+        "the SSA out, a tab in"
+    );
+    assert_eq!(stored_text(store, "ssa", "ssa-c1").await, ssa);
+    assert_eq!(
+        store.get_registration("ssa-c1").await.unwrap(),
+        Some(r.clone())
+    );
+
+    // An update with a new SSA: stored once again, read back whole.
+    let ssa2 = "eyJhbGciOiJQUzI1NiJ9.eyJ2IjoyfQ.c2lnbmF0dXJlMg";
+    let r2 = Registration {
+        ssa: ssa2.into(),
+        metadata: with_ssa(ssa2, "Twice"),
+        client_name: "Twice".into(),
+        updated_at: 600,
+        ..r.clone()
+    };
+    store
+        .update_registration(&r2, None, &audit("registration.update", "ssa-c1"))
+        .await
+        .unwrap();
+    assert!(!stored_text(store, "metadata", "ssa-c1")
+        .await
+        .contains(ssa2));
+    assert_eq!(
+        store.get_registration("ssa-c1").await.unwrap(),
+        Some(r2.clone())
+    );
+
+    // A row that holds the SSA in its metadata too (stored before) reads the same.
+    let whole = "UPDATE registration SET metadata = $1 WHERE client_id = 'ssa-c1'";
+    match store {
+        Store::Sqlite(_, writer, ..) => sqlx::query(whole)
+            .bind(r2.metadata.as_str())
+            .execute(writer)
+            .await
+            .map(drop),
+        Store::Postgres(pool, ..) => sqlx::query(whole)
+            .bind(r2.metadata.as_str())
+            .execute(pool)
+            .await
+            .map(drop),
+    }
+    .unwrap();
+    assert_eq!(store.get_registration("ssa-c1").await.unwrap(), Some(r2));
+
+    // Metadata whose statement is not the registration's own is stored as it is.
+    let other = Registration {
+        ssa: ssa.into(),
+        metadata: with_ssa("a.b.c", "Other"),
+        ..Registration::example("ssa-c2", "ssa-2", 700)
+    };
+    store
+        .create_registration(&other, None, &audit("registration.create", "ssa-c2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        stored_text(store, "metadata", "ssa-c2").await,
+        other.metadata.as_str()
+    );
+    assert_eq!(store.get_registration("ssa-c2").await.unwrap(), Some(other));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

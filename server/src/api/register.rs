@@ -374,7 +374,10 @@ async fn create(
     require_jwt_content_type(headers)?;
     let v = validate(state, body).await.inspect_err(log_invalid)?;
     let now = state.clock.now();
-    let mut client_id = uuid::Uuid::new_v4().to_string();
+    // Time-ordered (version 7, with 74 random bits): a new registration's id sorts after the
+    // others, so the indexes keyed by it (the registration's, the audit log's, the list copy's)
+    // take it on their last page instead of a random one, a page of WAL less each.
+    let mut client_id = uuid::Uuid::now_v7().to_string();
     let mut row = registration_row(&client_id, now, &v, now)?;
     // Sync provisioning: the client exists at the downstream before the registration is
     // stored; a downstream that assigns its own client_id gives the registration its id.

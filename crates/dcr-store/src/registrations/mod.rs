@@ -237,7 +237,7 @@ impl Store {
             .bind(&reg.jwks_uri)
             .bind(&reg.scope)
             .bind(&reg.ssa)
-            .bind(reg.metadata.as_str())
+            .bind(reg.metadata.stored(&reg.ssa))
             .bind(reg.updated_at)
             .bind(&reg.legal_entity_name)
             .bind(&reg.legal_entity_id)

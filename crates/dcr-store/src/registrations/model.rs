@@ -163,7 +163,8 @@ pub(crate) const NEW_REGISTRATION: [Column<Registration>; 16] = [
     Column::text("scope", |r| sql::text(&r.scope)),
     Column::text("status", |r| sql::text(r.status.as_str())),
     Column::text("ssa", |r| sql::text(&r.ssa)),
-    Column::text("metadata", |r| sql::text(r.metadata.as_str())),
+    // Without a second copy of the SSA (`Metadata::stored`).
+    Column::text("metadata", |r| Some(r.metadata.stored(&r.ssa))),
     Column::int("client_id_issued_at", |r| r.client_id_issued_at),
     Column::int("created_at", |r| r.created_at),
     Column::int("updated_at", |r| r.updated_at),
@@ -232,11 +233,12 @@ impl TryFrom<RegistrationRow> for Registration {
                 column: "status",
                 message: format!("unknown status {:?} for {}", r.status, r.client_id),
             })?;
-        let metadata = Metadata::parse(r.metadata).map_err(|e| StoreError::Inconsistent {
-            table: "registration",
-            column: "metadata",
-            message: format!("not a JSON object ({e}) for {}", r.client_id),
-        })?;
+        let metadata =
+            Metadata::from_stored(r.metadata, &r.ssa).map_err(|e| StoreError::Inconsistent {
+                table: "registration",
+                column: "metadata",
+                message: format!("not a JSON object ({e}) for {}", r.client_id),
+            })?;
         Ok(Self {
             client_id: r.client_id,
             software_id: r.software_id,

@@ -1,10 +1,10 @@
-//! One batch of the SQLite group commit, run synchronously on a blocking thread.
+//! One batch of the SQLite group commit, run synchronously on the writer's thread.
 //!
 //! Through sqlx every statement of a batch was a hand-off to the connection's worker thread and
 //! back to the writer task, which then waited for a tokio worker that was busy with TLS and
 //! signatures: measured, the SQLite thread sat idle half the time. Here the whole batch (begin,
 //! each registration in its savepoint, commit) runs on one thread with cached prepared
-//! statements, and every caller is answered from it; the writer task only hands the batch over.
+//! statements, and every caller is answered from it.
 
 use std::path::Path;
 use std::time::Duration;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub(crate) use fast_read::FastReader;
+pub(crate) use writer::wal_bytes;
 pub(crate) use writer::{Job, SqliteWriter};
 
 use crate::{Store, StoreError};
@@ -96,7 +97,7 @@ pub(crate) async fn connect(url: &str) -> Result<Store, StoreError> {
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(opts)
         .await?;
-    let batcher = SqliteWriter::start(writer.clone(), opts_path.clone());
+    let batcher = SqliteWriter::start(opts_path.clone()).map_err(sqlx::Error::Io)?;
     tokio::spawn(writer::checkpointer(reader.clone()));
     let fast = FastReader::new(opts_path);
     Ok(Store::Sqlite(reader, writer, batcher, fast))

@@ -3,30 +3,57 @@
 //! SQLite has one writer. Committing each registration on its own costs a WAL append of every
 //! page it touched (the row, each index, the audit row, the `jti`) and, every thousand pages, a
 //! checkpoint with an fsync: measured here, that serialised cost (not CPU) capped registrations
-//! at about 1,400/s with the CPU half idle. This task takes the writes that queue up while one
-//! batch commits and runs the next batch in one transaction (on a blocking thread with a
-//! connection of its own, `batch`), each write inside its own `SAVEPOINT`, so a failing
+//! at about 1,400/s with the CPU half idle. This thread takes the writes that queue up while one
+//! batch commits and runs the next batch in one transaction (on a connection of its own,
+//! `batch`), each write inside its own `SAVEPOINT`, so a failing
 //! write (a duplicate `software_id`, a replayed `jti`) is rolled back
 //! alone and answered with its own error while the others commit. Every caller still gets its
 //! answer only after its write is durable in the same sense as before (committed in WAL mode).
 //!
-//! The same task keeps `registration_list` (the portal's narrow copy with the list and search
+//! The same thread keeps `registration_list` (the portal's narrow copy with the list and search
 //! indexes, see migration `20261201000002_registration_list`) up to date: it copies new
 //! registrations there in bulk when no write is waiting (or, under a steady stream of writes,
 //! a chunk between two batches from [`MAX_LAG`] on), and at once when a reader asks
 //! ([`Job::SyncList`]).
 
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use sqlx::SqlitePool;
-use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
 
 use crate::{NewAuditEvent, Registration, StoreError, UsedJti};
 
+/// The name of the writer's thread ([`wal_bytes`] finds it by this name).
+const WRITER_THREAD: &str = "sqlite-writer";
+
+/// The bytes the writer's thread has written so far, from Linux's count of the bytes its system
+/// calls wrote (`/proc/self/task/<tid>/io`, `wchar`): the WAL frames of every batch and list
+/// copy, and nothing else (the checkpoints run on other threads). `None` where there is no such
+/// count or no writer.
+pub(crate) fn wal_bytes() -> Option<u64> {
+    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
+    let mut total = None;
+    for task in tasks.flatten() {
+        let dir = task.path();
+        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if name.trim_end() != WRITER_THREAD {
+            continue;
+        }
+        let io = std::fs::read_to_string(dir.join("io")).ok()?;
+        let wchar = io
+            .lines()
+            .find_map(|l| l.strip_prefix("wchar:"))
+            .and_then(|v| v.trim().parse::<u64>().ok())?;
+        *total.get_or_insert(0) += wchar;
+    }
+    total
+}
+
 /// Most writes in one transaction.
 const MAX_BATCH: usize = 128;
+
+/// Writes that may wait for the writer before callers wait to hand theirs over.
+const QUEUE: usize = 4096;
 
 /// How long the queue must stay empty before new registrations are copied to the list.
 const IDLE: Duration = Duration::from_millis(50);
@@ -56,90 +83,77 @@ pub(crate) enum Job {
         reg: Box<Registration>,
         jti: Option<UsedJti>,
         audit: Box<NewAuditEvent>,
-        reply: oneshot::Sender<Result<(), StoreError>>,
+        reply: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
     },
     /// Record a used `jti`; answers whether it was fresh.
     UseJti {
         key: String,
         expires_at: i64,
-        reply: oneshot::Sender<Result<bool, StoreError>>,
+        reply: tokio::sync::oneshot::Sender<Result<bool, StoreError>>,
     },
     /// Bring `registration_list` up to date with every committed registration, then answer.
     SyncList {
-        reply: oneshot::Sender<Result<(), StoreError>>,
+        reply: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
     },
 }
 
-/// Handle on the batching task; cheap to clone.
+/// Handle on the writer's thread; cheap to clone. The thread stops when the last handle is
+/// dropped.
 #[derive(Debug, Clone)]
 pub struct SqliteWriter {
-    tx: mpsc::Sender<Job>,
+    tx: flume::Sender<Job>,
 }
 
 impl SqliteWriter {
-    /// Starts the batching task: batches run on a connection of their own to the database file
-    /// at `path` (see `batch`), or on the single-connection write pool if that cannot
-    /// be opened.
-    pub(crate) fn start(pool: SqlitePool, path: PathBuf) -> Self {
-        let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(run(pool, path, rx));
-        Self { tx }
+    /// Starts the writer's thread: batches run on a connection of its own to the database file
+    /// at `path` (see `batch`).
+    pub(crate) fn start(path: PathBuf) -> std::io::Result<Self> {
+        let (tx, rx) = flume::bounded(QUEUE);
+        std::thread::Builder::new()
+            .name(WRITER_THREAD.into())
+            .spawn(move || run(&path, &rx))?;
+        Ok(Self { tx })
     }
 
     pub(crate) async fn submit(&self, job: Job) -> Result<(), StoreError> {
         self.tx
-            .send(job)
+            .send_async(job)
             .await
             .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))
     }
 }
 
-/// Runs a batch on the batch connection, on a blocking thread that answers every job. The
-/// connection is opened again for the next batch if it could not be (every job of this one
-/// then gets the error).
-async fn write(path: &std::path::Path, conn: &mut Option<rusqlite::Connection>, writes: Vec<Job>) {
-    let mut c = match conn.take() {
-        Some(c) => c,
-        None => match super::batch::open(path) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(error = %e, "SQLite batch connection could not be opened");
-                let msg = e.to_string();
-                for job in writes {
-                    fail(
-                        job,
-                        StoreError::Database(sqlx::Error::Protocol(msg.clone())),
-                    );
-                }
-                return;
-            }
-        },
-    };
-    match tokio::task::spawn_blocking(move || {
-        super::batch::run(&mut c, writes);
-        c
-    })
-    .await
-    {
-        Ok(c) => *conn = Some(c),
-        // The jobs' reply senders were dropped with the thread: their callers get an error.
-        Err(e) => tracing::error!(error = %e, "SQLite write batch panicked"),
+/// The batch connection, opened again if it could not be (every job of a batch then gets the
+/// error).
+fn connection<'c>(
+    path: &Path,
+    conn: &'c mut Option<rusqlite::Connection>,
+) -> Result<&'c mut rusqlite::Connection, rusqlite::Error> {
+    if conn.is_none() {
+        *conn = Some(super::batch::open(path).inspect_err(|e| {
+            tracing::error!(error = %e, "SQLite batch connection could not be opened");
+        })?);
     }
+    conn.as_mut().ok_or(rusqlite::Error::InvalidQuery)
 }
 
-async fn run(pool: SqlitePool, path: PathBuf, mut rx: mpsc::Receiver<Job>) {
+/// The writer's loop: takes the writes that queued while the last batch committed, runs them
+/// as one batch, and copies new registrations to the list when idle, when lagging or when a
+/// reader asks.
+fn run(path: &Path, rx: &flume::Receiver<Job>) {
     let mut conn: Option<rusqlite::Connection> = None;
     // Registrations may have been committed but not copied when the process last stopped.
     let mut behind = true;
     let mut behind_since = Instant::now();
     loop {
         let first = if behind {
-            match tokio::time::timeout(IDLE, rx.recv()).await {
-                Ok(Some(job)) => job,
-                Ok(None) => break,
-                Err(_) => {
+            match rx.recv_timeout(IDLE) {
+                Ok(job) => job,
+                Err(flume::RecvTimeoutError::Disconnected) => break,
+                Err(flume::RecvTimeoutError::Timeout) => {
                     // Idle: copy everything, a chunk at a time, yielding to new writes.
-                    match copy_to_list(&pool, LIST_CHUNK_IDLE).await {
+                    match connection(path, &mut conn).and_then(|c| copy_to_list(c, LIST_CHUNK_IDLE))
+                    {
                         Ok(more) => behind = more,
                         Err(e) => {
                             tracing::warn!(error = %e, "registration list: copying new registrations failed");
@@ -150,18 +164,13 @@ async fn run(pool: SqlitePool, path: PathBuf, mut rx: mpsc::Receiver<Job>) {
                 }
             }
         } else {
-            match rx.recv().await {
-                Some(job) => job,
-                None => break,
+            match rx.recv() {
+                Ok(job) => job,
+                Err(_) => break,
             }
         };
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+        batch.extend(rx.try_iter().take(MAX_BATCH - 1));
         let mut waiters = Vec::new();
         let mut writes = Vec::with_capacity(batch.len());
         for job in batch {
@@ -174,14 +183,25 @@ async fn run(pool: SqlitePool, path: PathBuf, mut rx: mpsc::Receiver<Job>) {
             let creates = writes
                 .iter()
                 .any(|j| matches!(j, Job::CreateRegistration { .. }));
-            write(&path, &mut conn, writes).await;
+            match connection(path, &mut conn) {
+                Ok(c) => super::batch::run(c, writes),
+                Err(e) => {
+                    let msg = e.to_string();
+                    for job in writes {
+                        fail(
+                            job,
+                            StoreError::Database(sqlx::Error::Protocol(msg.clone())),
+                        );
+                    }
+                }
+            }
             if creates && !behind {
                 behind = true;
                 behind_since = Instant::now();
             }
         }
         if !waiters.is_empty() {
-            let result = copy_all_to_list(&pool).await;
+            let result = connection(path, &mut conn).and_then(copy_all_to_list);
             if result.is_ok() {
                 behind = false;
             }
@@ -193,7 +213,7 @@ async fn run(pool: SqlitePool, path: PathBuf, mut rx: mpsc::Receiver<Job>) {
             }
         } else if behind && behind_since.elapsed() >= MAX_LAG {
             // Writes keep coming: copy a chunk between two batches.
-            match copy_to_list(&pool, LIST_CHUNK).await {
+            match connection(path, &mut conn).and_then(|c| copy_to_list(c, LIST_CHUNK)) {
                 Ok(false) => behind = false,
                 Ok(true) => {}
                 Err(e) => {
@@ -246,28 +266,26 @@ pub(crate) async fn checkpointer(reader: SqlitePool) {
 
 /// Copies up to `limit` registrations not yet in `registration_list`, in rowid order; answers
 /// whether more may be waiting.
-async fn copy_to_list(pool: &SqlitePool, limit: i64) -> Result<bool, sqlx::Error> {
-    let copied = sqlx::query(
-        "INSERT INTO registration_list (reg_rowid, client_id, software_id, software_key, org_id, \
-           org_name, client_name, legal_entity_id, legal_entity_name, status, register_sp_status, \
-           register_dr_status, created_at, updated_at) \
-         SELECT rowid, client_id, software_id, software_key, org_id, org_name, client_name, \
-           legal_entity_id, legal_entity_name, status, register_sp_status, register_dr_status, \
-           created_at, updated_at \
-         FROM registration \
-         WHERE rowid > coalesce((SELECT max(reg_rowid) FROM registration_list), 0) \
-         ORDER BY rowid LIMIT $1",
-    )
-    .bind(limit)
-    .execute(pool)
-    .await?
-    .rows_affected();
+fn copy_to_list(conn: &rusqlite::Connection, limit: i64) -> Result<bool, rusqlite::Error> {
+    let copied = conn
+        .prepare_cached(
+            "INSERT INTO registration_list (reg_rowid, client_id, software_id, software_key, \
+               org_id, org_name, client_name, legal_entity_id, legal_entity_name, status, \
+               register_sp_status, register_dr_status, created_at, updated_at) \
+             SELECT rowid, client_id, software_id, software_key, org_id, org_name, client_name, \
+               legal_entity_id, legal_entity_name, status, register_sp_status, register_dr_status, \
+               created_at, updated_at \
+             FROM registration \
+             WHERE rowid > coalesce((SELECT max(reg_rowid) FROM registration_list), 0) \
+             ORDER BY rowid LIMIT ?1",
+        )?
+        .execute([limit])?;
     Ok(i64::try_from(copied).unwrap_or(i64::MAX) >= limit)
 }
 
 /// Copies every registration not yet in `registration_list`.
-async fn copy_all_to_list(pool: &SqlitePool) -> Result<(), sqlx::Error> {
-    while copy_to_list(pool, LIST_CHUNK_IDLE).await? {}
+fn copy_all_to_list(conn: &mut rusqlite::Connection) -> Result<(), rusqlite::Error> {
+    while copy_to_list(conn, LIST_CHUNK_IDLE)? {}
     Ok(())
 }
 
