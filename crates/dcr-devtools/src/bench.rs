@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod session;
+
 use crate::devcerts::DevPki;
 use anyhow::Context as _;
 use dcr_core::clock::{Clock as _, SystemClock};
@@ -70,6 +72,7 @@ fn https_client(pki: &Pki, pool: usize) -> anyhow::Result<reqwest::Client> {
 /// # Errors
 /// Set-up failures (TLS, store, server start) or a phase that could not run.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let heap = session::HeapWatch::start();
     let dir = tempfile::tempdir()?;
     let ca = DevPki::new("Bench CA")?;
     let server_cert = ca.server(&["localhost", "127.0.0.1"])?;
@@ -143,6 +146,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     raw.register.base_uri = Some(jwks_base.clone());
     raw.portal.site_root = Some(dir.path().display().to_string());
     raw.log.filter = Some("warn".into());
+    // The portal is read over plain HTTP on loopback, signed in with a password.
+    raw.portal.cookie_secure = Some(false);
+    raw.portal.require_second_factor = Some(false);
     // One certificate drives thousands of requests a second: the rate limits would measure
     // themselves, not the server.
     raw.security.rate_limit_per_minute = Some(0);
@@ -153,6 +159,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let base = format!("https://127.0.0.1:{}", app.api_addr()?.port());
     let backend = app.state().store.backend().as_str();
     let app_store = app.state().store.clone();
+    let portal = format!("http://{}", app.portal_addr()?);
     tokio::spawn(app.run_until_stopped(std::future::pending()));
 
     let pki = Pki {
@@ -333,8 +340,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     )
     .await?;
     report("GET /register/{id}", &lat, elapsed);
+
+    session::portal_and_chain(&portal, &store, PORTAL_ROUNDS).await?;
+    if let Some(mb) = heap.peak_mb() {
+        println!(
+            "  heap                  RssAnon peak {mb:.0} MB (sampled every 100 ms through the run; this process: the server and the load generator)"
+        );
+    }
     Ok(())
 }
+
+/// Requests of each portal page.
+const PORTAL_ROUNDS: usize = 100;
 
 type Latencies = Vec<Duration>;
 

@@ -28,6 +28,11 @@ pub struct SeedArgs {
     /// Do not write a creation audit event per registration.
     #[arg(long)]
     pub no_audit: bool,
+    /// Audit events to add after the registrations (and their creation events), chained, over
+    /// the last year: the Register's status changes, recipients' updates and, one in 100,000,
+    /// an administrator's revocation, of the registrations just seeded.
+    #[arg(long, default_value_t = 0)]
+    pub events: u64,
 }
 
 const BRANDS: &[&str] = &[
@@ -216,6 +221,67 @@ pub fn registration(n: u64, total: u64, first: u64, now: i64) -> SeedRegistratio
     }
 }
 
+/// The `k`th of `events` further audit events over the year before `now`, about one of the
+/// registrations `first..first + total`: the events sweep the registrations in the order of
+/// their ids, so that the audit log's indexes (client id, actor) take them in order, as they do
+/// the creation events (a random order made seeding ten million events take a quarter of an
+/// hour).
+#[must_use]
+pub fn event(k: u64, events: u64, total: u64, first: u64, now: i64) -> NewAuditEvent {
+    const YEAR: u64 = 365 * 86_400;
+    let spread = u128::from(k) * u128::from(total) / u128::from(events.max(1));
+    let n = first + u64::try_from(spread).unwrap_or(0);
+    let client_id = id(0xc1, n);
+    let software_id = id(0x50f7, n);
+    let ago = i64::try_from((events - k) * YEAR / events.max(1)).unwrap_or(0);
+    let (actor, action, reason, before, after) = if k % 100_000 == 99_999 {
+        (
+            "admin:seed".to_string(),
+            "registration.revoke",
+            Some("Seeded: revoked by an administrator".to_string()),
+            r#"{"status":"active"}"#,
+            r#"{"status":"revoked"}"#,
+        )
+    } else if k.is_multiple_of(3) {
+        let (before, after) = if k.is_multiple_of(2) {
+            (
+                r#"{"register_sp_status":"ACTIVE"}"#,
+                r#"{"register_sp_status":"INACTIVE"}"#,
+            )
+        } else {
+            (
+                r#"{"register_sp_status":"INACTIVE"}"#,
+                r#"{"register_sp_status":"ACTIVE"}"#,
+            )
+        };
+        (
+            "register-sync".to_string(),
+            "registration.register_status",
+            None,
+            before,
+            after,
+        )
+    } else {
+        (
+            format!("recipient:{software_id}"),
+            "registration.update",
+            None,
+            r#"{"status":"active"}"#,
+            r#"{"status":"active"}"#,
+        )
+    };
+    NewAuditEvent {
+        occurred_at: now - ago,
+        actor,
+        action: action.into(),
+        client_id: Some(client_id),
+        software_id: Some(software_id),
+        reason,
+        before_state: Some(before.into()),
+        after_state: Some(after.into()),
+    }
+}
+
 /// The server's store, as its configuration (`config`, then the environment) names it.
 ///
 /// # Errors
@@ -257,13 +323,28 @@ pub async fn run_cli(config: Option<&std::path::Path>, args: SeedArgs) -> anyhow
             .await
             .with_context(|| format!("inserting registrations {chunk_start} to {}", end - 1))?;
         done += end - chunk_start;
-        if total > 10_000 {
+        if total > 10_000 && (done.is_multiple_of(100_000) || done == total) {
             eprintln!("  {done} of {total}");
+        }
+    }
+    let mut added = 0u64;
+    for chunk_start in (0..args.events).step_by(50_000) {
+        let end = (chunk_start + 50_000).min(args.events);
+        let events: Vec<NewAuditEvent> = (chunk_start..end)
+            .map(|k| event(k, args.events, total, first, now))
+            .collect();
+        store
+            .insert_audit_events_bulk(&events)
+            .await
+            .with_context(|| format!("inserting audit events {chunk_start} to {}", end - 1))?;
+        added += end - chunk_start;
+        if added.is_multiple_of(1_000_000) || added == args.events {
+            eprintln!("  {added} of {} audit events", args.events);
         }
     }
     store.close().await;
     println!(
-        "seeded {done} synthetic registrations ({} to {}) in {:.1} s",
+        "seeded {done} synthetic registrations ({} to {}) and {added} further audit events in {:.1} s",
         first,
         first + total - 1,
         started.elapsed().as_secs_f64()
@@ -288,5 +369,40 @@ mod tests {
             .collect();
         assert_eq!(statuses.len(), 5, "every status appears: {statuses:?}");
         assert!(registration(99, 100, 0, 1_000).registration.created_at == 1_000);
+    }
+
+    #[test]
+    fn further_events_sweep_the_seeded_registrations_over_a_year() {
+        let now = 2_000_000_000;
+        let events: Vec<_> = (0..300_000)
+            .map(|k| event(k, 300_000, 1_000, 50, now))
+            .collect();
+        assert_eq!(
+            format!("{:?}", events[7]),
+            format!("{:?}", event(7, 300_000, 1_000, 50, now)),
+            "deterministic"
+        );
+        // About the seeded registrations, in the order of their ids.
+        assert_eq!(events[0].client_id.as_deref(), Some(id(0xc1, 50).as_str()));
+        assert_eq!(
+            events[299_999].client_id.as_deref(),
+            Some(id(0xc1, 1_049).as_str())
+        );
+        assert!(events.windows(2).all(|w| w[0].client_id <= w[1].client_id));
+        // Over the last year, oldest first.
+        assert!(events[0].occurred_at >= now - 365 * 86_400);
+        assert!(events
+            .windows(2)
+            .all(|w| w[0].occurred_at <= w[1].occurred_at));
+        assert!(events.iter().all(|e| e.occurred_at < now));
+        let actors: std::collections::HashSet<_> = events
+            .iter()
+            .map(|e| e.actor.split(':').next().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            actors.len(),
+            3,
+            "the Register, recipients and an administrator: {actors:?}"
+        );
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-pub(crate) use writer::{Job, PgWriter};
+pub(crate) use writer::{bind_arrays, Job, PgWriter};
 
 use crate::{Store, StoreError};
 

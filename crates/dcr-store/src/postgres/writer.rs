@@ -172,7 +172,7 @@ fn batch_query<'q>(
 }
 
 /// Binds one array per column, element i being the column's value for row i.
-fn bind_arrays<'q, T: 'q, O>(
+pub(crate) fn bind_arrays<'q, T: 'q, O>(
     mut query: QueryAs<'q, Postgres, O, PgArguments>,
     columns: &[Column<T>],
     rows: impl Iterator<Item = &'q T> + Clone,

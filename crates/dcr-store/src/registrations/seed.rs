@@ -1,8 +1,11 @@
 //! Bulk inserts of registrations for development seeds and tests.
 
-use super::{INSERT_REGISTRATION, NEW_REGISTRATION};
+use super::NEW_REGISTRATION;
 use crate::sql;
 use crate::{in_tx, NewAuditEvent, Registration, Store, StoreError};
+
+/// Registrations, or audit events, in one seeding transaction.
+const SEED_CHUNK: usize = 5_000;
 
 /// A registration with its Register statuses, for [`Store::insert_registrations_bulk`].
 #[derive(Debug, Clone)]
@@ -15,7 +18,9 @@ pub struct SeedRegistration {
 
 impl Store {
     /// Inserts registrations (with their Register statuses and audit events) in transactions of
-    /// a thousand rows. For development and tests only: nothing is validated.
+    /// [`SEED_CHUNK`] rows: on SQLite run whole on the writer's thread with its prepared
+    /// statements, on PostgreSQL one statement for the registrations and one for their events.
+    /// For development and tests only: nothing is validated.
     ///
     /// # Errors
     /// Database failures, or a conflict with an existing registration.
@@ -23,42 +28,196 @@ impl Store {
         &self,
         regs: &[SeedRegistration],
     ) -> Result<(), StoreError> {
-        for chunk in regs.chunks(1000) {
-            in_tx!(self, tx => {
-                for seed in chunk {
-                    let r = &seed.registration;
-                    sql::bind_row(sqlx::query(INSERT_REGISTRATION.as_str()), &NEW_REGISTRATION, r)
-                        .execute(&mut *tx)
-                        .await?;
-                    let extra = r.status_reason.is_some()
-                        || r.register_sp_status.is_some()
-                        || r.register_dr_status.is_some()
-                        || r.register_synced_at.is_some();
-                    if extra {
-                        sqlx::query(
-                            "UPDATE registration SET status_reason = $2, register_sp_status = $3, \
-                             register_dr_status = $4, register_synced_at = $5 WHERE client_id = $1",
-                        )
-                        .bind(&r.client_id)
-                        .bind(&r.status_reason)
-                        .bind(&r.register_sp_status)
-                        .bind(&r.register_dr_status)
-                        .bind(r.register_synced_at)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    if let Some(a) = &seed.audit {
-                        crate::audit::insert_audit(&mut *tx, a).await?;
-                    }
-                }
-                Ok::<(), StoreError>(())
-            })?;
+        if let Self::Sqlite(_, _, writer, _) = self {
+            for chunk in regs.chunks(SEED_CHUNK) {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                writer
+                    .submit(crate::sqlite::Job::Seed {
+                        seeds: chunk.to_vec(),
+                        events: Vec::new(),
+                        reply,
+                    })
+                    .await?;
+                answer
+                    .await
+                    .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))??;
+            }
+            return self.sync_registration_list().await;
+        }
+        if let Self::Postgres(pool, _) = self {
+            for chunk in regs.chunks(SEED_CHUNK) {
+                seed_postgres(pool, chunk).await?;
+            }
         }
         self.sync_registration_list().await
     }
 }
 
+/// `INSERT INTO audit_event (...) SELECT * FROM UNNEST(...)`: the chained events of a seed, one
+/// array per column of [`ChainedEvent::COLUMNS`], answering how many it inserted.
+static INSERT_EVENTS_UNNEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let columns = &crate::audit::ChainedEvent::COLUMNS;
+    let names: Vec<&str> = columns.iter().map(|c| c.name).collect();
+    let arrays: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match c.get {
+            sql::Get::Text(_) => format!("${}::text[]", i + 1),
+            sql::Get::Int(_) => format!("${}::bigint[]", i + 1),
+        })
+        .collect();
+    format!(
+        "WITH added AS (INSERT INTO audit_event ({}) SELECT * FROM UNNEST({}) RETURNING 1) \
+         SELECT count(*) FROM added",
+        names.join(", "),
+        arrays.join(", ")
+    )
+});
+
+/// `INSERT INTO registration (...) SELECT * FROM UNNEST(...)`: the registrations of a seed with
+/// their Register statuses, one array per column of [`NEW_REGISTRATION`] and then one for each
+/// of `status_reason`, `register_sp_status`, `register_dr_status`, `register_synced_at`.
+static INSERT_REGISTRATIONS_UNNEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let mut names: Vec<&str> = NEW_REGISTRATION.iter().map(|c| c.name).collect();
+    let mut arrays: Vec<String> = NEW_REGISTRATION
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match c.get {
+            sql::Get::Text(_) => format!("${}::text[]", i + 1),
+            sql::Get::Int(_) => format!("${}::bigint[]", i + 1),
+        })
+        .collect();
+    let n = NEW_REGISTRATION.len();
+    names.extend([
+        "status_reason",
+        "register_sp_status",
+        "register_dr_status",
+        "register_synced_at",
+    ]);
+    arrays.extend([
+        format!("${}::text[]", n + 1),
+        format!("${}::text[]", n + 2),
+        format!("${}::text[]", n + 3),
+        format!("${}::bigint[]", n + 4),
+    ]);
+    format!(
+        "WITH added AS (INSERT INTO registration ({}) SELECT * FROM UNNEST({}) RETURNING 1) \
+         SELECT count(*) FROM added",
+        names.join(", "),
+        arrays.join(", ")
+    )
+});
+
+/// Seeds a chunk of registrations and their audit events on PostgreSQL, in one transaction.
+async fn seed_postgres(pool: &sqlx::PgPool, seeds: &[SeedRegistration]) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    let regs = || seeds.iter().map(|s| &s.registration);
+    let query = sqlx::query_as::<_, (i64,)>(INSERT_REGISTRATIONS_UNNEST.as_str());
+    crate::postgres::bind_arrays(query, &NEW_REGISTRATION, regs())
+        .bind(
+            regs()
+                .map(|r| r.status_reason.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            regs()
+                .map(|r| r.register_sp_status.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            regs()
+                .map(|r| r.register_dr_status.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(regs().map(|r| r.register_synced_at).collect::<Vec<_>>())
+        .fetch_one(&mut *tx)
+        .await?;
+    let events: Vec<NewAuditEvent> = seeds.iter().filter_map(|s| s.audit.clone()).collect();
+    append_postgres(&mut tx, &events).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Appends `events` to PostgreSQL's chain under the chain's lock, in the caller's transaction:
+/// the links computed here, the rows sent as one array per column.
+async fn append_postgres(
+    tx: &mut sqlx::PgConnection,
+    events: &[NewAuditEvent],
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(crate::audit::LOCK_CHAIN)
+        .bind(crate::audit::CHAIN_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let head: Option<(Option<String>,)> = sqlx::query_as(crate::audit::SELECT_HEAD)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let mut prev = head.and_then(|h| h.0);
+    let mut hashes = Vec::with_capacity(events.len());
+    let mut prevs = Vec::with_capacity(events.len());
+    for ev in events {
+        let hash = crate::audit::event_hash(prev.as_deref(), ev);
+        prevs.push(prev.replace(hash.clone()));
+        hashes.push(hash);
+    }
+    let links: Vec<crate::audit::ChainedEvent<'_>> = events
+        .iter()
+        .zip(&prevs)
+        .zip(&hashes)
+        .map(|((event, prev_hash), hash)| crate::audit::ChainedEvent {
+            event,
+            prev_hash: prev_hash.as_deref(),
+            hash,
+        })
+        .collect();
+    let query = sqlx::query_as::<_, (i64,)>(INSERT_EVENTS_UNNEST.as_str());
+    let (added,) =
+        crate::postgres::bind_arrays(query, &crate::audit::ChainedEvent::COLUMNS, links.iter())
+            .fetch_one(&mut *tx)
+            .await?;
+    debug_assert_eq!(usize::try_from(added).ok(), Some(events.len()));
+    Ok(())
+}
+
 impl Store {
+    /// Appends audit events, chained, in transactions of [`SEED_CHUNK`] (on SQLite on
+    /// the writer's thread; on PostgreSQL one statement each, the links computed here). For
+    /// development seeds and tests only.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn insert_audit_events_bulk(
+        &self,
+        events: &[NewAuditEvent],
+    ) -> Result<(), StoreError> {
+        if let Self::Sqlite(_, _, writer, _) = self {
+            for chunk in events.chunks(SEED_CHUNK) {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                writer
+                    .submit(crate::sqlite::Job::Seed {
+                        seeds: Vec::new(),
+                        events: chunk.to_vec(),
+                        reply,
+                    })
+                    .await?;
+                answer
+                    .await
+                    .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))??;
+            }
+            return Ok(());
+        }
+        if let Self::Postgres(pool, _) = self {
+            for chunk in events.chunks(SEED_CHUNK) {
+                let mut tx = pool.begin().await?;
+                append_postgres(&mut tx, chunk).await?;
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Fills a store for benchmarks, spread evenly over `[from, until)`: `registrations`
     /// minimal registrations (one in 20 of each inactive status, one in 5,000 inactive at the
     /// Register), `events` audit events as a busy Data Holder's log holds them (mostly

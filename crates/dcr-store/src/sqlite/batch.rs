@@ -15,7 +15,7 @@ use super::writer::Job;
 use crate::audit::{ChainedEvent, INSERT_EVENT, SELECT_HEAD};
 use crate::jti::{CONSUME_JTI, USE_JTI};
 use crate::registrations::{INSERT_REGISTRATION, NEW_REGISTRATION};
-use crate::{sql, NewAuditEvent, Registration, StoreError, UsedJti};
+use crate::{sql, NewAuditEvent, Registration, SeedRegistration, StoreError, UsedJti};
 
 /// Opens the batch connection with the pragmas of the store's sqlx connections.
 pub(crate) fn open(path: &Path) -> Result<Connection, rusqlite::Error> {
@@ -66,8 +66,8 @@ pub(crate) fn run(conn: &mut Connection, batch: Vec<Job>) {
                     .and_then(|mut s| s.execute(params![key, expires_at]))
                     .map(|n| Some(n == 1))
                     .map_err(|e| store_error(&e)),
-                // Taken out of the batch by the writer task.
-                Job::SyncList { .. } => Ok(None),
+                // Taken out of the batch by the writer.
+                Job::SyncList { .. } | Job::Seed { .. } => Ok(None),
             };
             answers.push(answer);
         }
@@ -93,11 +93,67 @@ pub(crate) fn run(conn: &mut Connection, batch: Vec<Job>) {
             Job::UseJti { reply, .. } => {
                 let _ = reply.send(answer.map(|fresh| fresh.unwrap_or(false)));
             }
-            Job::SyncList { reply } => {
+            Job::SyncList { reply } | Job::Seed { reply, .. } => {
                 let _ = reply.send(Ok(()));
             }
         }
     }
+}
+
+/// Development seeds in one transaction: each registration with its Register statuses and
+/// its audit event chained onto the log, then `events` chained. Nothing is kept if one fails.
+pub(crate) fn seed(
+    conn: &mut Connection,
+    seeds: &[SeedRegistration],
+    events: &[NewAuditEvent],
+) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(|e| store_error(&e))?;
+    (|| -> Result<(), rusqlite::Error> {
+        let mut head: Option<String> = tx
+            .prepare_cached(SELECT_HEAD)?
+            .query_row([], |r| r.get(0))
+            .optional()?
+            .flatten();
+        let mut insert = tx.prepare_cached(&INSERT_REGISTRATION)?;
+        // Placeholders in the order they appear (rusqlite numbers them so).
+        let mut extra = tx.prepare_cached(
+            "UPDATE registration SET status_reason = $1, register_sp_status = $2, \
+             register_dr_status = $3, register_synced_at = $4 WHERE client_id = $5",
+        )?;
+        let mut event = tx.prepare_cached(&INSERT_EVENT)?;
+        for s in seeds {
+            let r = &s.registration;
+            insert.execute(sql::row_params(&NEW_REGISTRATION, r))?;
+            if r.status_reason.is_some()
+                || r.register_sp_status.is_some()
+                || r.register_dr_status.is_some()
+                || r.register_synced_at.is_some()
+            {
+                extra.execute(params![
+                    r.status_reason,
+                    r.register_sp_status,
+                    r.register_dr_status,
+                    r.register_synced_at,
+                    r.client_id
+                ])?;
+            }
+        }
+        for audit in seeds.iter().filter_map(|s| s.audit.as_ref()).chain(events) {
+            let hash = crate::audit::event_hash(head.as_deref(), audit);
+            let link = ChainedEvent {
+                event: audit,
+                prev_hash: head.as_deref(),
+                hash: &hash,
+            };
+            event.execute(sql::row_params(&ChainedEvent::COLUMNS, &link))?;
+            head = Some(hash);
+        }
+        Ok(())
+    })()
+    .map_err(|e| store_error(&e))?;
+    tx.commit().map_err(|e| store_error(&e))
 }
 
 /// One registration in its own savepoint (its `jti`, the row, its audit event chained onto

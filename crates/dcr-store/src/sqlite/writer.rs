@@ -91,6 +91,13 @@ pub(crate) enum Job {
         expires_at: i64,
         reply: tokio::sync::oneshot::Sender<Result<bool, StoreError>>,
     },
+    /// Development seeds: registrations with their Register statuses and audit events, then
+    /// more audit events, in one transaction of their own.
+    Seed {
+        seeds: Vec<crate::SeedRegistration>,
+        events: Vec<NewAuditEvent>,
+        reply: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+    },
     /// Bring `registration_list` up to date with every committed registration, then answer.
     SyncList {
         reply: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
@@ -176,6 +183,20 @@ fn run(path: &Path, rx: &flume::Receiver<Job>) {
         for job in batch {
             match job {
                 Job::SyncList { reply } => waiters.push(reply),
+                Job::Seed {
+                    seeds,
+                    events,
+                    reply,
+                } => {
+                    let result = connection(path, &mut conn)
+                        .map_err(|e| StoreError::Database(sqlx::Error::Protocol(e.to_string())))
+                        .and_then(|c| super::batch::seed(c, &seeds, &events));
+                    let _ = reply.send(result);
+                    if !behind {
+                        behind = true;
+                        behind_since = Instant::now();
+                    }
+                }
                 other => writes.push(other),
             }
         }
@@ -298,7 +319,7 @@ pub(crate) fn fail(job: Job, e: StoreError) {
         Job::UseJti { reply, .. } => {
             let _ = reply.send(Err(e));
         }
-        Job::SyncList { reply } => {
+        Job::SyncList { reply } | Job::Seed { reply, .. } => {
             let _ = reply.send(Err(e));
         }
     }
