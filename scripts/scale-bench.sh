@@ -53,7 +53,7 @@ for round in 1 2; do
     url=$FULL
     [ "$store" = seeded ] || url=$(empty_url "$round")
     log "round $round: $store store"
-    "$DEV" bench --count "$COUNT" --concurrency 32 --database-url "$url" 2>/dev/null | tee "$DIR/$store.$round"
+    "$DEV" bench --count "$COUNT" --concurrency 32 --database-url "$url" 2>/dev/null | grep -v " WARN " | tee "$DIR/$store.$round"
   done
 done
 

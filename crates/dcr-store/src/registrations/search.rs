@@ -294,13 +294,22 @@ impl ListSql {
     /// The registrations the trigram lookup `$1` finds, counted up to one more than
     /// [`COUNT_LIMIT`] (every registration has one row in the trigram index).
     fn trigram_count() -> String {
+        Self::trigram_count_to(COUNT_LIMIT)
+    }
+
+    /// The registrations the trigram lookup `$1` finds, counted up to one more than `bound`.
+    fn trigram_count_to(bound: u64) -> String {
         format!(
             "SELECT COUNT(*) FROM (SELECT 1 FROM registration_search \
              WHERE registration_search MATCH $1 LIMIT {}) AS m",
-            COUNT_LIMIT + 1
+            bound + 1
         )
     }
 }
+
+/// Most registrations a search's trigram lookup may find for the search to be counted among
+/// them when it has other conditions (see [`Store::search_registrations`]).
+const CANDIDATES_COUNTED: u64 = 50_000;
 
 impl Store {
     /// Lists registrations for the portal. See the module documentation for how it stays fast.
@@ -335,16 +344,37 @@ impl Store {
             } else {
                 None
             };
+            // With other conditions (short words, a status) a search whose lookup finds more
+            // than COUNT_LIMIT is still counted among what the lookup finds when that is at
+            // most CANDIDATES_COUNTED: walking the list to count it would read every row when
+            // the other conditions leave fewer than COUNT_LIMIT (measured at a million
+            // registrations: `Product 42` 0.4 s so, 15 ms among the lookup's 10,001).
+            let count_sql = match looked_up {
+                Some((_, true)) if !sql.count_by_index => {
+                    let found = self
+                        .count_search_to(
+                            &ListSql::trigram_count_to(CANDIDATES_COUNTED),
+                            &sql.patterns[..1],
+                            CANDIDATES_COUNTED,
+                        )
+                        .await?;
+                    (found <= CANDIDATES_COUNTED)
+                        .then(|| (sql.bounded_count(), sql.patterns.clone()))
+                }
+                _ => None,
+            };
             let sql = match looked_up {
                 Some((_, true)) => self.list_sql_with(q, true),
                 _ => sql,
             };
-            let count_text = sql.bounded_count();
+            // The count's plan and the page's may differ, each with its own patterns.
+            let (count_text, count_patterns) =
+                count_sql.unwrap_or_else(|| (sql.bounded_count(), sql.patterns.clone()));
             let count = async {
                 match looked_up {
                     // Nothing but the lookup to count, and it is counted.
                     Some(counted) if sql.count_by_index => Ok(counted),
-                    _ => self.count_search(&count_text, &sql.patterns).await,
+                    _ => self.count_search(&count_text, &count_patterns).await,
                 }
             };
             let (ids, (total, more)) = if offset >= COUNT_LIMIT {
@@ -405,6 +435,24 @@ impl Store {
                 .await
         })?;
         Ok(ids)
+    }
+
+    /// The rows `text` counts with `patterns`, `bound` + 1 when there are more than `bound`
+    /// (the text's own limit).
+    async fn count_search_to(
+        &self,
+        text: &str,
+        patterns: &[String],
+        bound: u64,
+    ) -> Result<u64, StoreError> {
+        let (n,): (i64,) = dispatch!(self, pool => {
+            let mut count = sqlx::query_as(text).persistent(false);
+            for p in patterns {
+                count = count.bind(p.clone());
+            }
+            count.fetch_one(pool).await
+        })?;
+        Ok(u64::try_from(n).unwrap_or(0).min(bound + 1))
     }
 
     /// A search's matches counted by `text` with `patterns` (up to [`COUNT_LIMIT`]), and
