@@ -462,14 +462,7 @@ impl Store {
         text: &str,
         patterns: &[String],
     ) -> Result<(u64, bool), StoreError> {
-        let (n,): (i64,) = dispatch!(self, pool => {
-            let mut count = sqlx::query_as(text).persistent(false);
-            for p in patterns {
-                count = count.bind(p.clone());
-            }
-            count.fetch_one(pool).await
-        })?;
-        let n = u64::try_from(n).unwrap_or(0);
+        let n = self.count_search_to(text, patterns, COUNT_LIMIT).await?;
         Ok((n.min(COUNT_LIMIT), n > COUNT_LIMIT))
     }
 

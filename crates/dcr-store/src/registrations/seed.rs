@@ -28,25 +28,12 @@ impl Store {
         &self,
         regs: &[SeedRegistration],
     ) -> Result<(), StoreError> {
-        if let Self::Sqlite(_, _, writer, _) = self {
-            for chunk in regs.chunks(SEED_CHUNK) {
-                let (reply, answer) = tokio::sync::oneshot::channel();
-                writer
-                    .submit(crate::sqlite::Job::Seed {
-                        seeds: chunk.to_vec(),
-                        events: Vec::new(),
-                        reply,
-                    })
-                    .await?;
-                answer
-                    .await
-                    .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))??;
-            }
-            return self.sync_registration_list().await;
-        }
-        if let Self::Postgres(pool, _) = self {
-            for chunk in regs.chunks(SEED_CHUNK) {
-                seed_postgres(pool, chunk).await?;
+        for chunk in regs.chunks(SEED_CHUNK) {
+            match self {
+                Self::Sqlite(_, _, writer, _) => {
+                    seed_sqlite(writer, chunk.to_vec(), Vec::new()).await?;
+                }
+                Self::Postgres(pool, _) => seed_postgres(pool, chunk).await?,
             }
         }
         self.sync_registration_list().await
@@ -107,6 +94,26 @@ static INSERT_REGISTRATIONS_UNNEST: std::sync::LazyLock<String> = std::sync::Laz
         arrays.join(", ")
     )
 });
+
+/// Seeds registrations and their audit events, then `events`, in one transaction on the SQLite
+/// writer's thread.
+async fn seed_sqlite(
+    writer: &crate::sqlite::SqliteWriter,
+    seeds: Vec<SeedRegistration>,
+    events: Vec<NewAuditEvent>,
+) -> Result<(), StoreError> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    writer
+        .submit(crate::sqlite::Job::Seed {
+            seeds,
+            events,
+            reply,
+        })
+        .await?;
+    answer
+        .await
+        .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?
+}
 
 /// Seeds a chunk of registrations and their audit events on PostgreSQL, in one transaction.
 async fn seed_postgres(pool: &sqlx::PgPool, seeds: &[SeedRegistration]) -> Result<(), StoreError> {
@@ -192,27 +199,16 @@ impl Store {
         &self,
         events: &[NewAuditEvent],
     ) -> Result<(), StoreError> {
-        if let Self::Sqlite(_, _, writer, _) = self {
-            for chunk in events.chunks(SEED_CHUNK) {
-                let (reply, answer) = tokio::sync::oneshot::channel();
-                writer
-                    .submit(crate::sqlite::Job::Seed {
-                        seeds: Vec::new(),
-                        events: chunk.to_vec(),
-                        reply,
-                    })
-                    .await?;
-                answer
-                    .await
-                    .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))??;
-            }
-            return Ok(());
-        }
-        if let Self::Postgres(pool, _) = self {
-            for chunk in events.chunks(SEED_CHUNK) {
-                let mut tx = pool.begin().await?;
-                append_postgres(&mut tx, chunk).await?;
-                tx.commit().await?;
+        for chunk in events.chunks(SEED_CHUNK) {
+            match self {
+                Self::Sqlite(_, _, writer, _) => {
+                    seed_sqlite(writer, Vec::new(), chunk.to_vec()).await?;
+                }
+                Self::Postgres(pool, _) => {
+                    let mut tx = pool.begin().await?;
+                    append_postgres(&mut tx, chunk).await?;
+                    tx.commit().await?;
+                }
             }
         }
         Ok(())
