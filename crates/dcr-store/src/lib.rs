@@ -330,9 +330,9 @@ impl Store {
     }
 
     /// Bytes of write-ahead log written so far, for the benchmarks: on PostgreSQL the cluster's
-    /// WAL position; on SQLite the bytes the writer's thread wrote (the WAL of registrations,
-    /// used `jti`s and the list copy; other writes are not counted), on Linux only. `None`
-    /// where the figure is not available. Compare two readings.
+    /// WAL insert position (flushed or not); on SQLite the bytes the writer's thread wrote (the
+    /// WAL of registrations, used `jti`s and the list copy; other writes are not counted), on
+    /// Linux only. `None` where the figure is not available. Compare two readings.
     ///
     /// # Errors
     /// Database failures (PostgreSQL).
@@ -341,7 +341,7 @@ impl Store {
             Self::Sqlite(..) => Ok(sqlite::wal_bytes()),
             Self::Postgres(pool, _) => {
                 let lsn: i64 = sqlx::query_scalar(
-                    "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint",
+                    "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint",
                 )
                 .fetch_one(pool)
                 .await?;

@@ -38,6 +38,7 @@ fn audit(action: &str, client_id: &str) -> NewAuditEvent {
 
 async fn contract(store: Store) {
     store.ping().await.unwrap();
+    let wal_before = store.wal_bytes().await.unwrap();
 
     // create + read back
     let r1 = reg("c1", "SW-1", "Alpha Budget", 100);
@@ -67,6 +68,14 @@ async fn contract(store: Store) {
         read.metadata.get("redirect_uris"),
         Some(&serde_json::json!(["https://adr.example/cb"]))
     );
+
+    // The benchmark's WAL figure: the log grew by at least the row and its audit event (on
+    // SQLite, the bytes the writer's thread wrote).
+    let wal_after = store.wal_bytes().await.unwrap();
+    if cfg!(target_os = "linux") {
+        let (before, after) = (wal_before.unwrap(), wal_after.unwrap());
+        assert!(after > before + 1_000, "WAL {before} to {after} bytes");
+    }
 
     // one active registration per software_id, case-insensitively
     let dup = store
