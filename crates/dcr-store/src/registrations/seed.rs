@@ -40,58 +40,51 @@ impl Store {
     }
 }
 
-/// `INSERT INTO audit_event (...) SELECT * FROM UNNEST(...)`: the chained events of a seed, one
-/// array per column of [`ChainedEvent::COLUMNS`], answering how many it inserted.
-static INSERT_EVENTS_UNNEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let columns = &crate::audit::ChainedEvent::COLUMNS;
-    let names: Vec<&str> = columns.iter().map(|c| c.name).collect();
-    let arrays: Vec<String> = columns
+/// `WITH added AS (INSERT INTO table (...) SELECT * FROM UNNEST(...)) SELECT count(*)`: one
+/// array argument per column, `$1` onwards, cast to the column's type, answering how many rows
+/// it inserted. `extra` are further columns (name, array type) after `columns`.
+fn insert_unnest<T>(table: &str, columns: &[sql::Column<T>], extra: &[(&str, &str)]) -> String {
+    let types = columns
         .iter()
-        .enumerate()
-        .map(|(i, c)| match c.get {
-            sql::Get::Text(_) => format!("${}::text[]", i + 1),
-            sql::Get::Int(_) => format!("${}::bigint[]", i + 1),
+        .map(|c| match c.get {
+            sql::Get::Text(_) => "text",
+            sql::Get::Int(_) => "bigint",
         })
+        .chain(extra.iter().map(|(_, t)| *t));
+    let names: Vec<&str> = columns
+        .iter()
+        .map(|c| c.name)
+        .chain(extra.iter().map(|(n, _)| *n))
+        .collect();
+    let arrays: Vec<String> = types
+        .enumerate()
+        .map(|(i, t)| format!("${}::{t}[]", i + 1))
         .collect();
     format!(
-        "WITH added AS (INSERT INTO audit_event ({}) SELECT * FROM UNNEST({}) RETURNING 1) \
+        "WITH added AS (INSERT INTO {table} ({}) SELECT * FROM UNNEST({}) RETURNING 1) \
          SELECT count(*) FROM added",
         names.join(", "),
         arrays.join(", ")
     )
+}
+
+/// The chained events of a seed, one array per column of [`ChainedEvent::COLUMNS`].
+static INSERT_EVENTS_UNNEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    insert_unnest("audit_event", &crate::audit::ChainedEvent::COLUMNS, &[])
 });
 
-/// `INSERT INTO registration (...) SELECT * FROM UNNEST(...)`: the registrations of a seed with
-/// their Register statuses, one array per column of [`NEW_REGISTRATION`] and then one for each
-/// of `status_reason`, `register_sp_status`, `register_dr_status`, `register_synced_at`.
+/// The registrations of a seed with their Register statuses: one array per column of
+/// [`NEW_REGISTRATION`], then one for each status column.
 static INSERT_REGISTRATIONS_UNNEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let mut names: Vec<&str> = NEW_REGISTRATION.iter().map(|c| c.name).collect();
-    let mut arrays: Vec<String> = NEW_REGISTRATION
-        .iter()
-        .enumerate()
-        .map(|(i, c)| match c.get {
-            sql::Get::Text(_) => format!("${}::text[]", i + 1),
-            sql::Get::Int(_) => format!("${}::bigint[]", i + 1),
-        })
-        .collect();
-    let n = NEW_REGISTRATION.len();
-    names.extend([
-        "status_reason",
-        "register_sp_status",
-        "register_dr_status",
-        "register_synced_at",
-    ]);
-    arrays.extend([
-        format!("${}::text[]", n + 1),
-        format!("${}::text[]", n + 2),
-        format!("${}::text[]", n + 3),
-        format!("${}::bigint[]", n + 4),
-    ]);
-    format!(
-        "WITH added AS (INSERT INTO registration ({}) SELECT * FROM UNNEST({}) RETURNING 1) \
-         SELECT count(*) FROM added",
-        names.join(", "),
-        arrays.join(", ")
+    insert_unnest(
+        "registration",
+        &NEW_REGISTRATION,
+        &[
+            ("status_reason", "text"),
+            ("register_sp_status", "text"),
+            ("register_dr_status", "text"),
+            ("register_synced_at", "bigint"),
+        ],
     )
 });
 
