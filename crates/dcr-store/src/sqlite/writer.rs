@@ -28,8 +28,9 @@ const WRITER_THREAD: &str = "sqlite-writer";
 
 /// The bytes the writer's thread has written so far, from Linux's count of the bytes its system
 /// calls wrote (`/proc/self/task/<tid>/io`, `wchar`): the WAL frames of every batch and list
-/// copy, and nothing else (the checkpoints run on other threads). `None` where there is no such
-/// count or no writer.
+/// copy, and nothing else (the checkpoints run on other threads). With several SQLite stores
+/// open in one process (tests), their writers' bytes are added up. `None` where there is no
+/// such count or no writer.
 pub(crate) fn wal_bytes() -> Option<u64> {
     let tasks = std::fs::read_dir("/proc/self/task").ok()?;
     let mut total = None;
