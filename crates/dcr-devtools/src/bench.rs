@@ -7,9 +7,15 @@
 //! `POST /register` (N), the token endpoint (N), and `GET /register/{id}` (N), printing
 //! throughput and p50/p99 latency for each phase.
 //!
+//! With `--instances 2` (PostgreSQL) it starts two servers on the one database and runs every
+//! phase twice in the same run: on the first instance alone, then on both with the
+//! connections split between them (tokens issued by one are often used at the other), and
+//! prints the combined rates as a multiple of one instance's; every client id must be new.
+//!
 //! ```sh
 //! cargo run --release -p dcr-devtools -- bench --count 5000 --concurrency 32
 //! cargo run --release -p dcr-devtools -- bench --database-url postgres://...
+//! cargo run --release -p dcr-devtools -- bench --instances 2 --database-url postgres://...
 //! ```
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,6 +46,10 @@ pub struct BenchArgs {
     /// Recipient signing algorithm: PS256 or ES256.
     #[arg(long, default_value = "PS256")]
     alg: String,
+    /// Server instances on the one store: 1, or 2 (PostgreSQL only), in which case every phase
+    /// runs first on one instance, then on both with the connections split between them.
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
 }
 
 struct Pki {
@@ -72,6 +82,19 @@ fn https_client(pki: &Pki, pool: usize) -> anyhow::Result<reqwest::Client> {
 /// # Errors
 /// Set-up failures (TLS, store, server start) or a phase that could not run.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        matches!(args.instances, 1 | 2),
+        "--instances is 1 or 2 (got {})",
+        args.instances
+    );
+    anyhow::ensure!(
+        args.instances == 1
+            || args
+                .database_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("postgres")),
+        "--instances 2 shares one store between two servers: give a PostgreSQL --database-url"
+    );
     let heap = session::HeapWatch::start();
     let dir = tempfile::tempdir()?;
     let ca = DevPki::new("Bench CA")?;
@@ -152,189 +175,313 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // One certificate drives thousands of requests a second: the rate limits would measure
     // themselves, not the server.
     raw.security.rate_limit_per_minute = Some(0);
-    let config = Config::try_from(raw).map_err(|e| anyhow::anyhow!("{e}"))?;
-    server::telemetry::init(config.log_format, "warn");
-    let issuer = config.issuer_str();
-    let app = server::startup::Application::build(config, Arc::new(SystemClock)).await?;
-    let base = format!("https://127.0.0.1:{}", app.api_addr()?.port());
-    let backend = app.state().store.backend().as_str();
-    let app_store = app.state().store.clone();
-    let portal = format!("http://{}", app.portal_addr()?);
-    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let mut instances = Vec::with_capacity(args.instances);
+    for _ in 0..args.instances {
+        instances.push(Instance::start(raw.clone()).await?);
+    }
+    let first = &instances[0];
+    let issuer = first.issuer.clone();
 
     let pki = Pki {
         ca_pem: ca.ca_pem(),
         client_cert: client.cert_pem,
         client_key: client.key_pem,
     };
-    let http = https_client(&pki, args.concurrency)?;
-
-    println!(
-        "dcr-bench: store={backend} count={} concurrency={} recipient_alg={} (signing ahead of the timed part...)",
-        args.count,
-        args.concurrency,
-        adr_key.alg().as_str()
-    );
-    let now = SystemClock.now();
-    let adr_jwks_uri = format!("{jwks_base}/adr/jwks");
-    let started = Instant::now();
-    let requests: Vec<String> = (0..args.count)
-        .map(|i| {
-            let software_id = uuid::Uuid::new_v4().to_string();
-            let ssa = register_key.sign(&ssa_claims(&software_id, &adr_jwks_uri, now, i))?;
-            adr_key.sign(&request_claims(
-                &software_id,
-                &ssa,
-                &issuer,
-                now,
-                adr_key.alg().as_str(),
-            ))
-        })
-        .collect::<Result<_, _>>()?;
-    println!(
-        "  signed {} SSAs and requests in {:.1} s",
-        args.count,
-        started.elapsed().as_secs_f64()
-    );
-
-    // Warm-up: one registration so connection set-up and JWKS fetches are not in the figures.
-    let warm = {
-        let software_id = uuid::Uuid::new_v4().to_string();
-        let ssa = register_key.sign(&ssa_claims(&software_id, &adr_jwks_uri, now, 0))?;
-        adr_key.sign(&request_claims(
-            &software_id,
-            &ssa,
-            &issuer,
-            now,
-            adr_key.alg().as_str(),
-        ))?
+    let run = Run {
+        http: https_client(&pki, args.concurrency)?,
+        concurrency: args.concurrency,
+        adr_jwks_uri: format!("{jwks_base}/adr/jwks"),
+        issuer,
+        register_key,
+        adr_key,
     };
-    let res = http
-        .post(format!("{base}/register"))
-        .header("content-type", "application/jwt")
-        .body(warm)
-        .send()
-        .await?;
-    anyhow::ensure!(
-        res.status() == 201,
-        "warm-up registration failed: {}",
-        res.text().await?
-    );
 
-    // The machine's pace in this run, taken just before the registrations: a registration
-    // verifies two PS256 signatures (the SSA and the request), so half the calibration is what
-    // the signature checks alone would allow.
-    let calibration = calibrate(&register_key)?;
     println!(
-        "  calibration          {calibration:>8.0} PS256 verifications/s on 2 threads (so at most {:.0} registrations/s)",
-        calibration / 2.0
-    );
-
-    let store = app_store;
-    let wal_before = store.wal_bytes().await?;
-    let register_url = format!("{base}/register");
-    let (lat, elapsed, bodies) = drive(
-        &http,
+        "dcr-bench: store={} count={} concurrency={} recipient_alg={} instances={}",
+        first.store.backend().as_str(),
+        args.count,
         args.concurrency,
-        requests,
-        move |c, body| {
-            c.post(register_url.clone())
-                .header("content-type", "application/jwt")
-                .body(body)
-        },
-        201,
-        |b| json_field(b, "client_id"),
-    )
-    .await?;
-    report("POST /register", &lat, elapsed);
-    println!(
-        "  {:<20} {:>8.2} of half the calibration (registrations/s ÷ {:.0})",
-        "  as a fraction",
-        rate(&lat, elapsed) / (calibration / 2.0),
-        calibration / 2.0
+        run.adr_key.alg().as_str(),
+        args.instances,
     );
-    // The list copy the SQLite writer makes when idle is part of a registration's writes.
-    store.sync_registration_list().await?;
-    if let (Some(before), Some(after)) = (wal_before, store.wal_bytes().await?) {
+
+    // Warm-up: one registration on each instance so connection set-up and JWKS fetches are not
+    // in the figures.
+    for instance in &instances {
+        run.warm_up(&instance.api).await?;
+    }
+
+    let one = run
+        .phases(&instances[..1], &first.store, args.count)
+        .await?;
+    if instances.len() > 1 {
+        let both = run.phases(&instances, &first.store, args.count).await?;
+        let ids: std::collections::HashSet<&String> =
+            one.client_ids.iter().chain(&both.client_ids).collect();
+        anyhow::ensure!(
+            ids.len() == one.client_ids.len() + both.client_ids.len(),
+            "a client id was given twice"
+        );
+        println!("  two instances beside one (same run, the connections split between them):");
+        for (name, a, b) in [
+            ("POST /register", one.register, both.register),
+            ("POST /token", one.token, both.token),
+            ("GET /register/{id}", one.get, both.get),
+        ] {
+            println!(
+                "  {name:<20} {:>8.2} times one instance's rate ({b:.0}/s against {a:.0}/s)",
+                b / a
+            );
+        }
         println!(
-            "  {:<20} {:>8.1} kB of WAL per registration ({})",
-            "  WAL",
-            after.saturating_sub(before) as f64 / lat.len() as f64 / 1000.0,
-            match store {
-                dcr_store::Store::Sqlite(..) => "the writer thread's bytes, the list copy included",
-                dcr_store::Store::Postgres(..) => "the cluster's WAL position",
-            }
+            "  {:<20} {} client ids, all different, each read back by its holder",
+            "  unique",
+            ids.len()
         );
     }
-    let client_ids = bodies;
 
-    let token_url = format!("{base}/token");
-    let now = SystemClock.now();
-    let assertions: Vec<String> = client_ids
-        .iter()
-        .map(|id| {
-            adr_key.sign(&json!({
-                "iss": id, "sub": id, "aud": format!("{issuer}/token"),
-                "iat": now, "exp": now + 300, "jti": uuid::Uuid::new_v4().to_string(),
-            }))
-        })
-        .collect::<Result<_, _>>()?;
-    let (lat, elapsed, bodies) = drive(
-        &http,
-        args.concurrency,
-        assertions,
-        move |c, a| {
-            c.post(token_url.clone()).form(&[
-                ("grant_type", "client_credentials"),
-                (
-                    "client_assertion_type",
-                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                ),
-                ("client_assertion", a.as_str()),
-                ("scope", "cdr:registration"),
-            ])
-        },
-        200,
-        |b| json_field(b, "access_token"),
-    )
-    .await?;
-    report("POST /token", &lat, elapsed);
-    let calibration = calibrate(&register_key)?;
-    println!(
-        "  {:<20} {:>8.2} of the calibration taken after it ({calibration:.0}/s; one verification per token request)",
-        "  as a fraction",
-        rate(&lat, elapsed) / calibration,
-    );
-    let tokens = bodies;
-
-    let gets: Vec<String> = client_ids
-        .iter()
-        .zip(&tokens)
-        .map(|(id, t)| format!("{id} {t}"))
-        .collect();
-    let base_get = base.clone();
-    let (lat, elapsed, _) = drive(
-        &http,
-        args.concurrency,
-        gets,
-        move |c, pair| {
-            let (id, token) = pair.split_once(' ').unwrap_or_default();
-            c.get(format!("{base_get}/register/{id}"))
-                .bearer_auth(token)
-        },
-        200,
-        |_| Some(String::new()),
-    )
-    .await?;
-    report("GET /register/{id}", &lat, elapsed);
-
-    session::portal_and_chain(&portal, &store, PORTAL_ROUNDS).await?;
+    session::portal_and_chain(&first.portal, &first.store, PORTAL_ROUNDS).await?;
     if let Some(mb) = heap.peak_mb() {
         println!(
-            "  heap                  RssAnon peak {mb:.0} MB (sampled every 100 ms through the run; this process: the server and the load generator)"
+            "  heap                  RssAnon peak {mb:.0} MB (sampled every 100 ms through the run; this process: the server{} and the load generator)",
+            if instances.len() > 1 { "s" } else { "" }
         );
     }
     Ok(())
+}
+
+/// One server of the run, started in this process.
+struct Instance {
+    api: String,
+    portal: String,
+    issuer: String,
+    store: dcr_store::Store,
+}
+
+impl Instance {
+    async fn start(raw: RawConfig) -> anyhow::Result<Self> {
+        let config = Config::try_from(raw).map_err(|e| anyhow::anyhow!("{e}"))?;
+        server::telemetry::init(config.log_format, "warn");
+        let issuer = config.issuer_str();
+        let app = server::startup::Application::build(config, Arc::new(SystemClock)).await?;
+        let api = format!("https://127.0.0.1:{}", app.api_addr()?.port());
+        let store = app.state().store.clone();
+        let portal = format!("http://{}", app.portal_addr()?);
+        tokio::spawn(app.run_until_stopped(std::future::pending()));
+        Ok(Self {
+            api,
+            portal,
+            issuer,
+            store,
+        })
+    }
+}
+
+/// What every phase of the run shares: the client, the keys and the recipient's JWKS.
+struct Run {
+    http: reqwest::Client,
+    concurrency: usize,
+    adr_jwks_uri: String,
+    issuer: String,
+    register_key: SigningKey,
+    adr_key: SigningKey,
+}
+
+/// The rates of one round of phases, and the client ids it registered.
+struct Rates {
+    register: f64,
+    token: f64,
+    get: f64,
+    client_ids: Vec<String>,
+}
+
+impl Run {
+    /// A registration request of a new software product (its own SSA and `software_id`).
+    fn registration(&self, now: i64, i: usize) -> anyhow::Result<String> {
+        let software_id = uuid::Uuid::new_v4().to_string();
+        let ssa = self
+            .register_key
+            .sign(&ssa_claims(&software_id, &self.adr_jwks_uri, now, i))?;
+        Ok(self.adr_key.sign(&request_claims(
+            &software_id,
+            &ssa,
+            &self.issuer,
+            now,
+            self.adr_key.alg().as_str(),
+        ))?)
+    }
+
+    async fn warm_up(&self, api: &str) -> anyhow::Result<()> {
+        let res = self
+            .http
+            .post(format!("{api}/register"))
+            .header("content-type", "application/jwt")
+            .body(self.registration(SystemClock.now(), 0)?)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            res.status() == 201,
+            "warm-up registration failed: {}",
+            res.text().await?
+        );
+        Ok(())
+    }
+
+    /// `count` registrations, then a token for each, then a read of each, spread over
+    /// `targets` (connection k goes to instance k mod n): each phase's throughput and latency.
+    async fn phases(
+        &self,
+        targets: &[Instance],
+        store: &dcr_store::Store,
+        count: usize,
+    ) -> anyhow::Result<Rates> {
+        let apis: Arc<Vec<String>> = Arc::new(targets.iter().map(|t| t.api.clone()).collect());
+        let started = Instant::now();
+        let now = SystemClock.now();
+        let requests = sign_all(count, |i| self.registration(now, i))?;
+        println!(
+            "  on {} instance{}: signed {count} SSAs and requests (ahead of the timed part) in {:.1} s",
+            targets.len(),
+            if targets.len() > 1 { "s" } else { "" },
+            started.elapsed().as_secs_f64()
+        );
+
+        // The machine's pace in this run, taken just before the registrations: a registration
+        // verifies two PS256 signatures (the SSA and the request), so half the calibration is
+        // what the signature checks alone would allow.
+        let calibration = calibrate(&self.register_key)?;
+        println!(
+            "  calibration          {calibration:>8.0} PS256 verifications/s on 2 threads (so at most {:.0} registrations/s)",
+            calibration / 2.0
+        );
+
+        let wal_before = store.wal_bytes().await?;
+        let cpu = session::CpuBusy::start();
+        let (lat, elapsed, client_ids) = drive(
+            &self.http,
+            self.concurrency,
+            &apis,
+            requests,
+            |c, api, body| {
+                c.post(format!("{api}/register"))
+                    .header("content-type", "application/jwt")
+                    .body(body)
+            },
+            201,
+            |b| json_field(b, "client_id"),
+        )
+        .await?;
+        report("POST /register", &lat, elapsed, &cpu);
+        let register = rate(&lat, elapsed);
+        println!(
+            "  {:<20} {:>8.2} of half the calibration (registrations/s ÷ {:.0})",
+            "  as a fraction",
+            register / (calibration / 2.0),
+            calibration / 2.0
+        );
+        // The list copy the SQLite writer makes when idle is part of a registration's writes.
+        store.sync_registration_list().await?;
+        if let (Some(before), Some(after)) = (wal_before, store.wal_bytes().await?) {
+            println!(
+                "  {:<20} {:>8.1} kB of WAL per registration ({})",
+                "  WAL",
+                after.saturating_sub(before) as f64 / lat.len() as f64 / 1000.0,
+                match store {
+                    dcr_store::Store::Sqlite(..) =>
+                        "the writer thread's bytes, the list copy included",
+                    dcr_store::Store::Postgres(..) => "the cluster's WAL position",
+                }
+            );
+        }
+
+        let now = SystemClock.now();
+        let aud = format!("{}/token", self.issuer);
+        let assertions = sign_all(client_ids.len(), |i| {
+            let id = &client_ids[i];
+            Ok(self.adr_key.sign(&json!({
+                "iss": id, "sub": id, "aud": aud,
+                "iat": now, "exp": now + 300, "jti": uuid::Uuid::new_v4().to_string(),
+            }))?)
+        })?;
+        let cpu = session::CpuBusy::start();
+        let (lat, elapsed, tokens) = drive(
+            &self.http,
+            self.concurrency,
+            &apis,
+            assertions,
+            |c, api, a| {
+                c.post(format!("{api}/token")).form(&[
+                    ("grant_type", "client_credentials"),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", a.as_str()),
+                    ("scope", "cdr:registration"),
+                ])
+            },
+            200,
+            |b| json_field(b, "access_token"),
+        )
+        .await?;
+        report("POST /token", &lat, elapsed, &cpu);
+        let token = rate(&lat, elapsed);
+        let calibration = calibrate(&self.register_key)?;
+        println!(
+            "  {:<20} {:>8.2} of the calibration taken after it ({calibration:.0}/s; one verification per token request)",
+            "  as a fraction",
+            token / calibration,
+        );
+
+        // A token is read back wherever its request lands: on two instances, often not the one
+        // that issued it.
+        let gets: Vec<String> = client_ids
+            .iter()
+            .zip(&tokens)
+            .map(|(id, t)| format!("{id} {t}"))
+            .collect();
+        let cpu = session::CpuBusy::start();
+        let (lat, elapsed, _) = drive(
+            &self.http,
+            self.concurrency,
+            &apis,
+            gets,
+            |c, api, pair| {
+                let (id, token) = pair.split_once(' ').unwrap_or_default();
+                c.get(format!("{api}/register/{id}")).bearer_auth(token)
+            },
+            200,
+            |_| Some(String::new()),
+        )
+        .await?;
+        report("GET /register/{id}", &lat, elapsed, &cpu);
+        Ok(Rates {
+            register,
+            token,
+            get: rate(&lat, elapsed),
+            client_ids,
+        })
+    }
+}
+
+/// `make(0..count)` on two threads (signing is the slow part of preparing a phase).
+fn sign_all(
+    count: usize,
+    make: impl Fn(usize) -> anyhow::Result<String> + Sync,
+) -> anyhow::Result<Vec<String>> {
+    let half = count.div_ceil(2);
+    std::thread::scope(|scope| {
+        let make = &make;
+        let upper =
+            scope.spawn(move || (half..count).map(make).collect::<anyhow::Result<Vec<_>>>());
+        let mut all = (0..half).map(make).collect::<anyhow::Result<Vec<_>>>()?;
+        all.extend(
+            upper
+                .join()
+                .map_err(|_| anyhow::anyhow!("a signing thread panicked"))??,
+        );
+        Ok(all)
+    })
 }
 
 /// Requests of each portal page.
@@ -349,12 +496,14 @@ fn json_field(body: &str, field: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Runs every item through `make` with `concurrency` in flight; all must answer `expect`.
+/// Runs every item through `make` with `concurrency` in flight, connection k sending to
+/// `targets[k % n]`; all must answer `expect`.
 async fn drive(
     http: &reqwest::Client,
     concurrency: usize,
+    targets: &Arc<Vec<String>>,
     items: Vec<String>,
-    make: impl Fn(&reqwest::Client, String) -> reqwest::RequestBuilder + Send + Sync + 'static,
+    make: impl Fn(&reqwest::Client, &str, String) -> reqwest::RequestBuilder + Send + Sync + 'static,
     expect: u16,
     keep: fn(&str) -> Option<String>,
 ) -> anyhow::Result<(Latencies, Duration, Vec<String>)> {
@@ -364,8 +513,9 @@ async fn drive(
     let make = Arc::new(make);
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..concurrency {
+    for k in 0..concurrency {
         let (items, next, make, http) = (items.clone(), next.clone(), make.clone(), http.clone());
+        let target = targets[k % targets.len()].clone();
         tasks.push(tokio::spawn(async move {
             let mut out = Vec::new();
             loop {
@@ -374,7 +524,7 @@ async fn drive(
                     break;
                 }
                 let t = Instant::now();
-                let res = make(&http, items[i].clone()).send().await?;
+                let res = make(&http, &target, items[i].clone()).send().await?;
                 let status = res.status().as_u16();
                 let body = res.text().await?;
                 let lat = t.elapsed();
@@ -431,7 +581,7 @@ fn calibrate(key: &SigningKey) -> anyhow::Result<f64> {
     Ok(total as f64 / window.as_secs_f64())
 }
 
-fn report(name: &str, lat: &Latencies, elapsed: Duration) {
+fn report(name: &str, lat: &Latencies, elapsed: Duration, cpu: &session::CpuBusy) {
     let mut sorted = lat.clone();
     sorted.sort();
     let pct = |p: f64| {
@@ -439,12 +589,14 @@ fn report(name: &str, lat: &Latencies, elapsed: Duration) {
         sorted.get(idx).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
     println!(
-        "  {name:<20} {:>8.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({} requests in {:.2} s)",
+        "  {name:<20} {:>8.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({} requests in {:.2} s; CPU {})",
         rate(lat, elapsed),
         pct(0.50),
         pct(0.99),
         lat.len(),
-        elapsed.as_secs_f64()
+        elapsed.as_secs_f64(),
+        cpu.share()
+            .map_or_else(|| "unknown".to_string(), |s| format!("{:.0}% busy", s * 100.0))
     );
 }
 
@@ -492,4 +644,63 @@ fn request_claims(software_id: &str, ssa: &str, issuer: &str, now: i64, alg: &st
         "redirect_uris": ["https://bench.example.com.au/callback"],
         "software_statement": ssa,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(instances: usize, database_url: Option<&str>) -> BenchArgs {
+        BenchArgs {
+            count: 1,
+            concurrency: 1,
+            database_url: database_url.map(str::to_string),
+            alg: "ES256".into(),
+            instances,
+        }
+    }
+
+    #[tokio::test]
+    async fn two_instances_need_a_shared_postgres_store() {
+        for (instances, url, says) in [
+            (2, None, "give a PostgreSQL --database-url"),
+            (
+                2,
+                Some("sqlite:///tmp/x.db"),
+                "give a PostgreSQL --database-url",
+            ),
+            (3, Some("postgres://h/db"), "--instances is 1 or 2"),
+            (0, None, "--instances is 1 or 2"),
+        ] {
+            let err = run(args(instances, url))
+                .await
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains(says), "{instances} {url:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn sign_all_keeps_the_order_over_both_threads() {
+        let all = sign_all(7, |i| Ok(format!("r{i}"))).expect("signed");
+        assert_eq!(all, (0..7).map(|i| format!("r{i}")).collect::<Vec<_>>());
+        let err = sign_all(4, |i| {
+            anyhow::ensure!(i != 3, "no {i}");
+            Ok(String::new())
+        })
+        .expect_err("the upper half's failure is reported");
+        assert_eq!(err.to_string(), "no 3");
+    }
+
+    #[test]
+    fn the_cpu_share_is_a_fraction_of_the_machine() {
+        let cpu = session::CpuBusy::start();
+        let spin = Instant::now();
+        while spin.elapsed() < Duration::from_millis(50) {
+            std::hint::black_box(spin.elapsed());
+        }
+        let share = cpu.share().expect("/proc/stat is read on Linux");
+        assert!(share > 0.0 && share <= 1.0, "{share}");
+    }
 }

@@ -137,6 +137,38 @@ impl rusqlite::ToSql for Value<'_> {
     }
 }
 
+/// `WITH added AS (INSERT INTO table (...) SELECT * FROM UNNEST(...)) SELECT count(*)`: one
+/// array argument per column, `$1` onwards, cast to the column's type, answering how many rows
+/// it inserted. `extra` are further columns (name, array type) after `columns`.
+pub(crate) fn insert_unnest<T>(
+    table: &str,
+    columns: &[Column<T>],
+    extra: &[(&str, &str)],
+) -> String {
+    let types = columns
+        .iter()
+        .map(|c| match c.get {
+            Get::Text(_) => "text",
+            Get::Int(_) => "bigint",
+        })
+        .chain(extra.iter().map(|(_, t)| *t));
+    let names: Vec<&str> = columns
+        .iter()
+        .map(|c| c.name)
+        .chain(extra.iter().map(|(n, _)| *n))
+        .collect();
+    let arrays: Vec<String> = types
+        .enumerate()
+        .map(|(i, t)| format!("${}::{t}[]", i + 1))
+        .collect();
+    format!(
+        "WITH added AS (INSERT INTO {table} ({}) SELECT * FROM UNNEST({}) RETURNING 1) \
+         SELECT count(*) FROM added",
+        names.join(", "),
+        arrays.join(", ")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

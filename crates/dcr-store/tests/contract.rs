@@ -720,3 +720,101 @@ async fn the_sqlite_files_are_the_owners_only() {
     assert!(again.get_registration("perm-1").await.unwrap().is_some());
     again.close().await;
 }
+
+/// Two stores on one PostgreSQL database, as two instances behind a load balancer: their
+/// batches of registrations (rows first, then the chain's lock), a software product contested
+/// between them, and updates through the other store's one-by-one path, all at once. Every
+/// registration is stored or refused alone, a contested product is won once, and the audit
+/// trail is one chain with every event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_stores_on_one_postgres_register_at_once_and_keep_one_chain() {
+    let pg = TempPostgres::shared();
+    let url = pg.fresh_database();
+    let a = Store::connect(&url).await.unwrap();
+    let b = Store::connect(&url).await.unwrap();
+    for i in 0..10 {
+        let r = reg(&format!("pre-{i}"), &format!("sw-pre-{i}"), "Pre", 1_000);
+        a.create_registration(&r, None, &audit("registration.create", &r.client_id))
+            .await
+            .unwrap();
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (store, side) in [(&a, "a"), (&b, "b")] {
+        for i in 0..30 {
+            let (store, client_id) = (store.clone(), format!("{side}-{i}"));
+            tasks.spawn(async move {
+                let r = reg(&client_id, &format!("sw-{client_id}"), "Mine", 2_000);
+                let jti = UsedJti {
+                    key: format!("reg:{client_id}"),
+                    expires_at: 9_999,
+                };
+                let done = store
+                    .create_registration(&r, Some(&jti), &audit("registration.create", &client_id))
+                    .await;
+                (client_id, done.map_err(|e| e.to_string()))
+            });
+        }
+        for k in 0..10 {
+            let (store, client_id) = (store.clone(), format!("{side}c-{k}"));
+            tasks.spawn(async move {
+                let r = reg(&client_id, &format!("sw-contested-{k}"), "Contested", 2_000);
+                let done = store
+                    .create_registration(&r, None, &audit("registration.create", &client_id))
+                    .await;
+                (client_id, done.map_err(|e| e.to_string()))
+            });
+        }
+    }
+    for i in 0..10 {
+        let (store, client_id) = (b.clone(), format!("pre-{i}"));
+        tasks.spawn(async move {
+            let mut r = reg(&client_id, &format!("sw-pre-{i}"), "Updated", 3_000);
+            r.updated_at = 3_000;
+            let jti = UsedJti {
+                key: format!("upd:{client_id}"),
+                expires_at: 9_999,
+            };
+            let done = store
+                .update_registration(&r, Some(&jti), &audit("registration.update", &client_id))
+                .await;
+            (client_id, done.map_err(|e| e.to_string()))
+        });
+    }
+    let mut outcomes = std::collections::HashMap::new();
+    while let Some(done) = tasks.join_next().await {
+        let (client_id, outcome) = done.unwrap();
+        outcomes.insert(client_id, outcome);
+    }
+    for side in ["a", "b"] {
+        for i in 0..30 {
+            let id = format!("{side}-{i}");
+            assert_eq!(outcomes[&id], Ok(()), "{id}");
+            assert!(b.get_registration(&id).await.unwrap().is_some(), "{id}");
+        }
+    }
+    for k in 0..10 {
+        let (ours, theirs) = (&outcomes[&format!("ac-{k}")], &outcomes[&format!("bc-{k}")]);
+        assert!(
+            ours.is_ok() != theirs.is_ok(),
+            "product {k} is won once: {ours:?} {theirs:?}"
+        );
+        let refused = ours.as_ref().err().or(theirs.as_ref().err()).unwrap();
+        assert_eq!(
+            *refused,
+            StoreError::Conflict(Conflict::SoftwareIdTaken).to_string(),
+            "product {k}"
+        );
+    }
+    for i in 0..10 {
+        let id = format!("pre-{i}");
+        assert_eq!(outcomes[&id], Ok(()), "{id}");
+        let stored = a.get_registration(&id).await.unwrap().unwrap();
+        assert_eq!(stored.client_name, "Updated");
+    }
+    let chain = a.verify_audit_chain().await.unwrap();
+    assert!(chain.ok, "{chain:?}");
+    // 10 created first, 60 created at once, 10 contested products won, 10 updates.
+    assert_eq!(chain.checked, 90, "{chain:?}");
+    a.close().await;
+    b.close().await;
+}

@@ -59,6 +59,45 @@ fn rss_anon_kb() -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// The machine's CPU time since [`CpuBusy::start`]: the share of all cores' time not idle (a
+/// phase that keeps it near 1.0 is bound by the CPU, and more instances on the same machine
+/// cannot go faster).
+pub struct CpuBusy {
+    start: Option<(u64, u64)>,
+}
+
+impl CpuBusy {
+    pub fn start() -> Self {
+        Self {
+            start: cpu_jiffies(),
+        }
+    }
+
+    /// The busy share since the start (`None` without `/proc/stat`).
+    pub fn share(&self) -> Option<f64> {
+        let (busy0, total0) = self.start?;
+        let (busy1, total1) = cpu_jiffies()?;
+        let total = total1.checked_sub(total0).filter(|t| *t > 0)?;
+        Some(busy1.saturating_sub(busy0) as f64 / total as f64)
+    }
+}
+
+/// Busy and total jiffies of all cores, from the first line of `/proc/stat` (idle and iowait
+/// are the idle columns).
+fn cpu_jiffies() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let total: u64 = fields.iter().take(8).sum();
+    let idle = fields.get(3)? + fields.get(4)?;
+    Some((total.saturating_sub(idle), total))
+}
+
 /// Signs an administrator in to the portal at `portal` (created in `store` for the run) and
 /// reads the list, a search, the list's last page and the audit log `rounds` times each,
 /// printing the median and 95th percentile; then walks the whole audit chain.

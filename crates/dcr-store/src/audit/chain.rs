@@ -260,10 +260,8 @@ pub(crate) struct ChainedEvent<'e> {
 
 impl ChainedEvent<'_> {
     /// The columns an event is written with, in the order of [`INSERT_EVENT`], which the sqlx
-    /// path and SQLite's batch run. PostgreSQL's batch of registrations appends their events
-    /// through the function `dcr_create_registrations` (its migration has the INSERT the
-    /// function runs); the function's audit arguments follow this order, and its caller binds
-    /// them from this list.
+    /// path and SQLite's batch run; PostgreSQL's batches ([`append_pg_batch`]) send one array
+    /// per column in this order.
     pub(crate) const COLUMNS: [Column<Self>; 10] = [
         Column::int("occurred_at", |c| c.event.occurred_at),
         Column::text("actor", |c| sql::text(&c.event.actor)),
@@ -334,6 +332,52 @@ impl ChainConn for sqlx::PgConnection {
     async fn append(&mut self, ev: &NewAuditEvent) -> Result<(), sqlx::Error> {
         append_body!(self, ev)
     }
+}
+
+/// A batch of chained events, one array per column of [`ChainedEvent::COLUMNS`].
+static INSERT_EVENTS_UNNEST: LazyLock<String> =
+    LazyLock::new(|| sql::insert_unnest("audit_event", &ChainedEvent::COLUMNS, &[]));
+
+/// Appends `events` to PostgreSQL's chain under the chain's lock, in the caller's transaction:
+/// the links computed here, the rows sent as one array per column (one statement). The
+/// batches of registrations and the development seeds append this way.
+pub(crate) async fn append_pg_batch<E: std::borrow::Borrow<NewAuditEvent>>(
+    tx: &mut sqlx::PgConnection,
+    events: &[E],
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(LOCK_CHAIN)
+        .bind(CHAIN_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let head: Option<(Option<String>,)> =
+        sqlx::query_as(SELECT_HEAD).fetch_optional(&mut *tx).await?;
+    let mut prev = head.and_then(|h| h.0);
+    let mut hashes = Vec::with_capacity(events.len());
+    let mut prevs = Vec::with_capacity(events.len());
+    for ev in events {
+        let hash = event_hash(prev.as_deref(), ev.borrow());
+        prevs.push(prev.replace(hash.clone()));
+        hashes.push(hash);
+    }
+    let links: Vec<ChainedEvent<'_>> = events
+        .iter()
+        .zip(&prevs)
+        .zip(&hashes)
+        .map(|((event, prev_hash), hash)| ChainedEvent {
+            event: event.borrow(),
+            prev_hash: prev_hash.as_deref(),
+            hash,
+        })
+        .collect();
+    let query = sqlx::query_as::<_, (i64,)>(INSERT_EVENTS_UNNEST.as_str());
+    let (added,) = crate::postgres::bind_arrays(query, &ChainedEvent::COLUMNS, links.iter())
+        .fetch_one(&mut *tx)
+        .await?;
+    debug_assert_eq!(usize::try_from(added).ok(), Some(events.len()));
+    Ok(())
 }
 
 /// Appends an audit event to the chain inside the caller's transaction: the only way an audit

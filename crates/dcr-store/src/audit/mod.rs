@@ -5,8 +5,8 @@ mod chain;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use chain::{append_pg_batch, insert_audit, ChainedEvent, INSERT_EVENT, SELECT_HEAD};
 pub use chain::{event_hash, AuditCheckpoint, ChainStatus, Walk, AUDIT_CHAIN_PAGE, CHAIN_LOCK};
-pub(crate) use chain::{insert_audit, ChainedEvent, INSERT_EVENT, LOCK_CHAIN, SELECT_HEAD};
 
 use crate::{dispatch, in_tx, Page, Store, StoreError};
 

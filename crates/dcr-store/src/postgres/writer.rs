@@ -4,10 +4,17 @@
 //! takes ([`crate::audit::CHAIN_LOCK`]). Committed one by one, each registration held that
 //! lock across its own commit (a WAL flush): measured here, that capped registrations at about
 //! 850/s with the CPU mostly idle. This task takes the registrations that queue up while one
-//! batch commits and stores the next batch in one transaction: the lock and the chain head are
-//! taken once, the batch is one call of `dcr_create_registrations` (migration
-//! `20261201000005_create_registrations_function`, which undoes a failing registration alone
-//! and stops there; the rest go in another call), and one commit makes the batch durable. Each caller gets its answer after that commit.
+//! batch commits and stores the next batch in one transaction: first the rows, by one call of
+//! `dcr_insert_registrations` (migration
+//! `20261212000001_insert_registrations_before_the_chain_lock`, which undoes a failing
+//! registration alone and stops there; the rest go in another call), without the chain's lock,
+//! so that instances sharing the database insert at the same time; then, under the lock, the
+//! stored registrations' audit events in one statement, chained onto the head; then one commit
+//! makes the batch durable. Each caller gets its answer after that commit.
+//!
+//! A batch holds only the keys of its new rows (registration ids, software products, used
+//! `jti`s) when it asks for the chain's lock, and no path inserts such a key after it has
+//! appended to the chain, so a holder of the lock never waits for a batch: no deadlock.
 
 use std::sync::LazyLock;
 
@@ -16,7 +23,7 @@ use sqlx::query::QueryAs;
 use sqlx::{PgPool, Postgres};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::audit::{event_hash, ChainedEvent, CHAIN_LOCK, LOCK_CHAIN, SELECT_HEAD};
+use crate::audit::append_pg_batch;
 use crate::registrations::NEW_REGISTRATION;
 use crate::sql::{self, Column, Get};
 use crate::{NewAuditEvent, Registration, StoreError, UsedJti};
@@ -86,76 +93,58 @@ async fn run(pool: PgPool, mut rx: mpsc::Receiver<Job>) {
 
 /// Stores a batch; `Err` when the transaction itself failed (nothing of it is stored).
 ///
-/// One call of `dcr_create_registrations` stores the registrations from `next` on, chained onto
-/// `head`, until one fails; the rest are chained again onto the last stored event and sent in
-/// the next call. Without a failure (the common case) the batch is one round trip.
+/// One call of `dcr_insert_registrations` stores the registrations from the first not yet
+/// tried on, until one fails; the rest are sent in the next call. Without a failure (the common
+/// case) that is one round trip, then one for the lock, one for the head and one for the events.
 async fn run_batch(
     pool: &PgPool,
     batch: &[Job],
 ) -> Result<Vec<Result<(), StoreError>>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query(LOCK_CHAIN)
-        .bind(CHAIN_LOCK)
-        .execute(&mut *tx)
-        .await?;
-    let mut head: Option<String> = sqlx::query_as::<_, (Option<String>,)>(SELECT_HEAD)
-        .fetch_optional(&mut *tx)
-        .await?
-        .and_then(|r| r.0);
     let mut outcomes = Vec::with_capacity(batch.len());
     while outcomes.len() < batch.len() {
         let rest = &batch[outcomes.len()..];
-        let mut prev = head.clone();
-        let mut hashes = Vec::with_capacity(rest.len());
-        for job in rest {
-            let hash = event_hash(prev.as_deref(), &job.audit);
-            hashes.push((prev.take(), hash.clone()));
-            prev = Some(hash);
-        }
-        let events: Vec<ChainedEvent<'_>> = rest
-            .iter()
-            .zip(&hashes)
-            .map(|(job, (prev_hash, hash))| ChainedEvent {
-                event: &job.audit,
-                prev_hash: prev_hash.as_deref(),
-                hash,
-            })
-            .collect();
         let (failed_at, failure): (Option<i32>, Option<String>) =
-            batch_query(rest, &events).fetch_one(&mut *tx).await?;
+            batch_query(rest).fetch_one(&mut *tx).await?;
         // The registrations before the failing one (or all of them) are stored.
         let stored = failed_at.map_or(rest.len(), |i| {
             usize::try_from(i).map_or(0, |i| i.saturating_sub(1).min(rest.len()))
         });
-        if stored > 0 {
-            head = Some(hashes[stored - 1].1.clone());
-        }
         outcomes.extend((0..stored).map(|_| Ok(())));
         if stored < rest.len() {
             let failure = failure.unwrap_or_else(|| "error:unknown".into());
             outcomes.push(Err(failure_to_error(&failure)));
         }
     }
+    let events: Vec<&NewAuditEvent> = batch
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, outcome)| outcome.is_ok())
+        .map(|(job, _)| &*job.audit)
+        .collect();
+    append_pg_batch(&mut tx, &events)
+        .await
+        .map_err(|e| match e {
+            StoreError::Database(e) => e,
+            other => sqlx::Error::Protocol(other.to_string()),
+        })?;
     tx.commit().await?;
     Ok(outcomes)
 }
 
-/// The call of `dcr_create_registrations`: its arguments are arrays whose element i belongs to
+/// The call of `dcr_insert_registrations`: its arguments are arrays whose element i belongs to
 /// registration i: the used `jti` (key and expiry), then the registration's columns in the order
-/// of [`NEW_REGISTRATION`], then its audit event's in the order of [`ChainedEvent::COLUMNS`].
+/// of [`NEW_REGISTRATION`].
 static CALL: LazyLock<String> = LazyLock::new(|| {
-    let arguments = 2 + NEW_REGISTRATION.len() + ChainedEvent::COLUMNS.len();
+    let arguments = 2 + NEW_REGISTRATION.len();
     format!(
-        "SELECT failed_at, failure FROM dcr_create_registrations({})",
+        "SELECT failed_at, failure FROM dcr_insert_registrations({})",
         sql::placeholders(arguments)
     )
 });
 
-/// The call of `dcr_create_registrations` for `jobs`, with their audit events as chained.
-fn batch_query<'q>(
-    jobs: &'q [Job],
-    events: &'q [ChainedEvent<'q>],
-) -> QueryAs<'q, Postgres, (Option<i32>, Option<String>), PgArguments> {
+/// The call of `dcr_insert_registrations` for `jobs`.
+fn batch_query(jobs: &[Job]) -> QueryAs<'_, Postgres, (Option<i32>, Option<String>), PgArguments> {
     let query = sqlx::query_as(CALL.as_str())
         .bind(
             jobs.iter()
@@ -167,8 +156,7 @@ fn batch_query<'q>(
                 .map(|j| j.jti.as_ref().map_or(0, |t| t.expires_at))
                 .collect::<Vec<_>>(),
         );
-    let query = bind_arrays(query, &NEW_REGISTRATION, jobs.iter().map(|j| &*j.reg));
-    bind_arrays(query, &ChainedEvent::COLUMNS, events.iter())
+    bind_arrays(query, &NEW_REGISTRATION, jobs.iter().map(|j| &*j.reg))
 }
 
 /// Binds one array per column, element i being the column's value for row i.
@@ -272,24 +260,23 @@ mod tests {
             panic!("a PostgreSQL store")
         };
         let (names,): (Vec<String>,) = sqlx::query_as(
-            "SELECT proargnames FROM pg_proc WHERE proname = 'dcr_create_registrations'",
+            "SELECT proargnames FROM pg_proc WHERE proname = 'dcr_insert_registrations'",
         )
         .fetch_one(pool)
         .await
         .unwrap();
-        // The jti, the registration's columns, the audit event's, then the two OUT arguments;
-        // each argument is named `p_` and its column (the audit event's ids `p_audit_...`).
+        // The jti, the registration's columns, then the two OUT arguments; each argument is
+        // named `p_` and its column.
         let columns: Vec<&str> = ["jti_key", "jti_expires_at"]
             .into_iter()
             .chain(NEW_REGISTRATION.iter().map(|c| c.name))
-            .chain(ChainedEvent::COLUMNS.iter().map(|c| c.name))
             .collect();
         assert_eq!(names.len(), columns.len() + 2, "{names:?}");
         for (name, column) in names.iter().zip(&columns) {
-            let audit_id = format!("p_audit_{column}");
-            assert!(
-                *name == format!("p_{column}") || *name == audit_id,
-                "argument {name} where the lists have {column}"
+            assert_eq!(
+                *name,
+                format!("p_{column}"),
+                "argument {name} where the list has {column}"
             );
         }
         store.close().await;

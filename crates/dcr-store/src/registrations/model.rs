@@ -140,7 +140,7 @@ pub(crate) static SELECT_REGISTRATION: LazyLock<String> = LazyLock::new(|| {
 
 /// The columns a new registration is written with (the others start NULL), in the order of
 /// [`INSERT_REGISTRATION`], which the sqlx path and SQLite's batch run. PostgreSQL's batch stores
-/// registrations through the function `dcr_create_registrations` (its migration has the INSERT
+/// registrations through the function `dcr_insert_registrations` (its migration has the INSERT
 /// the function runs); the function's registration arguments follow this order, and its caller
 /// binds them from this list.
 pub(crate) const NEW_REGISTRATION: [Column<Registration>; 16] = [

@@ -40,43 +40,10 @@ impl Store {
     }
 }
 
-/// `WITH added AS (INSERT INTO table (...) SELECT * FROM UNNEST(...)) SELECT count(*)`: one
-/// array argument per column, `$1` onwards, cast to the column's type, answering how many rows
-/// it inserted. `extra` are further columns (name, array type) after `columns`.
-fn insert_unnest<T>(table: &str, columns: &[sql::Column<T>], extra: &[(&str, &str)]) -> String {
-    let types = columns
-        .iter()
-        .map(|c| match c.get {
-            sql::Get::Text(_) => "text",
-            sql::Get::Int(_) => "bigint",
-        })
-        .chain(extra.iter().map(|(_, t)| *t));
-    let names: Vec<&str> = columns
-        .iter()
-        .map(|c| c.name)
-        .chain(extra.iter().map(|(n, _)| *n))
-        .collect();
-    let arrays: Vec<String> = types
-        .enumerate()
-        .map(|(i, t)| format!("${}::{t}[]", i + 1))
-        .collect();
-    format!(
-        "WITH added AS (INSERT INTO {table} ({}) SELECT * FROM UNNEST({}) RETURNING 1) \
-         SELECT count(*) FROM added",
-        names.join(", "),
-        arrays.join(", ")
-    )
-}
-
-/// The chained events of a seed, one array per column of [`ChainedEvent::COLUMNS`].
-static INSERT_EVENTS_UNNEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    insert_unnest("audit_event", &crate::audit::ChainedEvent::COLUMNS, &[])
-});
-
 /// The registrations of a seed with their Register statuses: one array per column of
 /// [`NEW_REGISTRATION`], then one for each status column.
 static INSERT_REGISTRATIONS_UNNEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    insert_unnest(
+    sql::insert_unnest(
         "registration",
         &NEW_REGISTRATION,
         &[
@@ -133,51 +100,8 @@ async fn seed_postgres(pool: &sqlx::PgPool, seeds: &[SeedRegistration]) -> Resul
         .fetch_one(&mut *tx)
         .await?;
     let events: Vec<NewAuditEvent> = seeds.iter().filter_map(|s| s.audit.clone()).collect();
-    append_postgres(&mut tx, &events).await?;
+    crate::audit::append_pg_batch(&mut tx, &events).await?;
     tx.commit().await?;
-    Ok(())
-}
-
-/// Appends `events` to PostgreSQL's chain under the chain's lock, in the caller's transaction:
-/// the links computed here, the rows sent as one array per column.
-async fn append_postgres(
-    tx: &mut sqlx::PgConnection,
-    events: &[NewAuditEvent],
-) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(crate::audit::LOCK_CHAIN)
-        .bind(crate::audit::CHAIN_LOCK)
-        .execute(&mut *tx)
-        .await?;
-    let head: Option<(Option<String>,)> = sqlx::query_as(crate::audit::SELECT_HEAD)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let mut prev = head.and_then(|h| h.0);
-    let mut hashes = Vec::with_capacity(events.len());
-    let mut prevs = Vec::with_capacity(events.len());
-    for ev in events {
-        let hash = crate::audit::event_hash(prev.as_deref(), ev);
-        prevs.push(prev.replace(hash.clone()));
-        hashes.push(hash);
-    }
-    let links: Vec<crate::audit::ChainedEvent<'_>> = events
-        .iter()
-        .zip(&prevs)
-        .zip(&hashes)
-        .map(|((event, prev_hash), hash)| crate::audit::ChainedEvent {
-            event,
-            prev_hash: prev_hash.as_deref(),
-            hash,
-        })
-        .collect();
-    let query = sqlx::query_as::<_, (i64,)>(INSERT_EVENTS_UNNEST.as_str());
-    let (added,) =
-        crate::postgres::bind_arrays(query, &crate::audit::ChainedEvent::COLUMNS, links.iter())
-            .fetch_one(&mut *tx)
-            .await?;
-    debug_assert_eq!(usize::try_from(added).ok(), Some(events.len()));
     Ok(())
 }
 
@@ -199,7 +123,7 @@ impl Store {
                 }
                 Self::Postgres(pool, _) => {
                     let mut tx = pool.begin().await?;
-                    append_postgres(&mut tx, chunk).await?;
+                    crate::audit::append_pg_batch(&mut tx, chunk).await?;
                     tx.commit().await?;
                 }
             }
