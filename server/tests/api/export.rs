@@ -454,7 +454,7 @@ async fn seeded_store(dir: &std::path::Path, count: u32) -> String {
 /// What one export run measured.
 struct Peak {
     /// Peak resident set (VmHWM), kB: includes the pages of the database file SQLite maps
-    /// (`mmap_size`, 256 MiB per connection), which grow with the file up to that cap.
+    /// (`mmap_size`: the whole file), which grow with the file.
     rss_kb: u64,
     /// Peak anonymous resident memory (RssAnon), kB: what the process allocated itself.
     anon_kb: u64,

@@ -27,7 +27,7 @@ pub(crate) fn open(path: &Path) -> Result<Connection, rusqlite::Error> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-    conn.pragma_update(None, "mmap_size", 268_435_456)?;
+    conn.pragma_update(None, "mmap_size", super::MMAP_SIZE)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(conn)
 }

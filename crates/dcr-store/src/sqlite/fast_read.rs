@@ -75,7 +75,7 @@ fn open(path: &Path) -> Result<Connection, rusqlite::Error> {
     )?;
     conn.busy_timeout(Duration::from_millis(20))?;
     conn.pragma_update(None, "query_only", true)?;
-    conn.pragma_update(None, "mmap_size", 268_435_456)?;
+    conn.pragma_update(None, "mmap_size", super::MMAP_SIZE)?;
     Ok(conn)
 }
 
@@ -106,6 +106,13 @@ mod tests {
 
         let fast = FastReader::new(path.clone());
         let row = fast.registration("fast-1").unwrap().unwrap();
+        // The whole map was granted: SQLite clamps `mmap_size` to its compile-time limit,
+        // 2 GiB unless `.cargo/config.toml` raised it.
+        let mapped: i64 = open(&path)
+            .unwrap()
+            .query_row("PRAGMA mmap_size", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mapped, super::super::MMAP_SIZE);
         assert_eq!(Registration::try_from(row).unwrap(), reg);
         assert!(fast.registration("nope").unwrap().is_none());
         // A committed change is seen at once (each read is its own snapshot).

@@ -17,6 +17,17 @@ pub(crate) use writer::{Job, SqliteWriter};
 
 use crate::{Store, StoreError};
 
+/// The memory map of every connection to the database file: the whole file up to 64 GiB
+/// (`PRAGMA mmap_size`). A store of a million registrations is about 11 GB, and its newest rows,
+/// the ones read most, sit at the end of the file: past a smaller map each page of a read is a
+/// `pread` into the connection's page cache instead of a load from the map (measured in
+/// docs/benchmarks.md, "At scale"). SQLite caps the map at `SQLITE_MAX_MMAP_SIZE`, a compile-time
+/// limit of 2 GiB by default, which `.cargo/config.toml` raises to the same 64 GiB for the
+/// bundled SQLite. The map's pages are the file's own page cache, shared by every connection and
+/// given back by the kernel under memory pressure; they count as the process's `RssFile`, not its
+/// heap.
+pub(crate) const MMAP_SIZE: i64 = 64 << 30;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 
 /// The database holds registrations, administrators' password hashes and session ids, so only
@@ -66,7 +77,7 @@ pub(crate) async fn connect(url: &str) -> Result<Store, StoreError> {
         .busy_timeout(Duration::from_secs(10))
         // Memory-mapped reads. (A large `cache_size` was tried and measured slower:
         // SQLite walks the page cache's hash table at every commit.)
-        .pragma("mmap_size", "268435456")
+        .pragma("mmap_size", MMAP_SIZE.to_string())
         .pragma("temp_store", "memory")
         // No checkpoint on the writer's commit path: `checkpointer` runs them beside it.
         .pragma("wal_autocheckpoint", "0")
