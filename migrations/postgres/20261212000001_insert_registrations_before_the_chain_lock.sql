@@ -13,8 +13,8 @@
 -- 'check:<constraint>' or 'error:<SQLSTATE>:<message>'); both are NULL when every registration
 -- was stored. The caller sends the rest again, then takes the chain's lock and appends the
 -- audit events of the stored registrations in one statement, in the same transaction.
-DROP FUNCTION dcr_create_registrations;
-
+-- `dcr_create_registrations` stays for instances of the previous release while a rolling upgrade
+-- replaces them (docs/deploy.md, section 5); nothing of this release calls it.
 CREATE FUNCTION dcr_insert_registrations(
     p_jti_key TEXT[], p_jti_expires_at BIGINT[],
     p_client_id TEXT[], p_software_id TEXT[], p_software_key TEXT[], p_org_id TEXT[],
