@@ -9,12 +9,7 @@ COUNT=${1:-10000}
 CONC=${2:-32}
 
 # DCR_DEV_BIN runs a dcr-dev built elsewhere (to compare two builds in the same hour).
-if [ -n "${DCR_DEV_BIN:-}" ]; then
-  BIN=$DCR_DEV_BIN
-else
-  cargo build --release -q -p dcr-devtools --bin dcr-dev
-  BIN=$PWD/target/release/dcr-dev
-fi
+BIN=$(bench_dev_bin)
 
 log "SQLite"
 "$BIN" bench --count "$COUNT" --concurrency "$CONC" 2>/dev/null

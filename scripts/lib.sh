@@ -61,6 +61,17 @@ ensure_apt_latest() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null
 }
 
+# The dcr-dev a benchmark runs: $DCR_DEV_BIN when given (a build from elsewhere, to compare two
+# builds in the same hour), else a release build of this tree.
+bench_dev_bin() {
+  if [ -n "${DCR_DEV_BIN:-}" ]; then
+    echo "$DCR_DEV_BIN"
+  else
+    cargo build --release -q -p dcr-devtools --bin dcr-dev >&2
+    echo "${CARGO_TARGET_DIR:-$PWD/target}/release/dcr-dev"
+  fi
+}
+
 # The store of a benchmark in the directory $1: a SQLite file there, or with --postgres as $2 a
 # throwaway PostgreSQL cluster there (on a free port, as the postgres user when run as root).
 # Exports DCR_DATABASE_URL; bench_store_stop $1 stops the cluster (call it from the EXIT trap).

@@ -18,12 +18,7 @@ EVENTS=${2:-10000000}
 COUNT=${3:-10000}
 BACKEND=${4:-}
 
-if [ -n "${DCR_DEV_BIN:-}" ]; then
-  DEV=$DCR_DEV_BIN
-else
-  cargo build --release -q -p dcr-devtools --bin dcr-dev
-  DEV=${CARGO_TARGET_DIR:-$PWD/target}/release/dcr-dev
-fi
+DEV=$(bench_dev_bin)
 
 DIR=$(mktemp -d -t dcr-scale-bench-XXXXXX)
 cleanup() {

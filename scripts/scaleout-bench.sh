@@ -15,12 +15,7 @@ COUNT=${1:-10000}
 CONC=${2:-32}
 ROUNDS=${3:-2}
 
-if [ -n "${DCR_DEV_BIN:-}" ]; then
-  DEV=$DCR_DEV_BIN
-else
-  cargo build --release -q -p dcr-devtools --bin dcr-dev
-  DEV=${CARGO_TARGET_DIR:-$PWD/target}/release/dcr-dev
-fi
+DEV=$(bench_dev_bin)
 
 DIR=$(mktemp -d -t dcr-scaleout-bench-XXXXXX)
 cleanup() {
