@@ -99,7 +99,7 @@ async fn run(pool: PgPool, mut rx: mpsc::Receiver<Job>) {
 async fn run_batch(
     pool: &PgPool,
     batch: &[Job],
-) -> Result<Vec<Result<(), StoreError>>, sqlx::Error> {
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
     let mut tx = pool.begin().await?;
     let mut outcomes = Vec::with_capacity(batch.len());
     while outcomes.len() < batch.len() {
@@ -122,12 +122,7 @@ async fn run_batch(
         .filter(|(_, outcome)| outcome.is_ok())
         .map(|(job, _)| &*job.audit)
         .collect();
-    append_pg_batch(&mut tx, &events)
-        .await
-        .map_err(|e| match e {
-            StoreError::Database(e) => e,
-            other => sqlx::Error::Protocol(other.to_string()),
-        })?;
+    append_pg_batch(&mut tx, &events).await?;
     tx.commit().await?;
     Ok(outcomes)
 }
