@@ -40,11 +40,18 @@ pub(crate) fn wal_bytes() -> Option<u64> {
         if name.trim_end() != WRITER_THREAD {
             continue;
         }
-        let io = std::fs::read_to_string(dir.join("io")).ok()?;
-        let wchar = io
+        // A writer that ended since the directory was read (another store closed) has no
+        // count left to add.
+        let Ok(io) = std::fs::read_to_string(dir.join("io")) else {
+            continue;
+        };
+        let Some(wchar) = io
             .lines()
             .find_map(|l| l.strip_prefix("wchar:"))
-            .and_then(|v| v.trim().parse::<u64>().ok())?;
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        else {
+            continue;
+        };
         *total.get_or_insert(0) += wchar;
     }
     total
