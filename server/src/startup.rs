@@ -205,6 +205,10 @@ impl Application {
             self.state.store.clone(),
             stopped(rx.clone()),
         ));
+        let search_copy = tokio::spawn(search_copy_loop(
+            self.state.store.clone(),
+            stopped(rx.clone()),
+        ));
         let checkpoints = tokio::spawn(crate::checkpoints::run(
             self.state.clone(),
             stopped(rx.clone()),
@@ -289,6 +293,7 @@ impl Application {
         purge.abort();
         stats.abort();
         checkpoints.abort();
+        search_copy.abort();
         // The counts of the last requests, now that they have all been answered.
         if let Err(e) = self.state.stats.flush(&self.state.store).await {
             tracing::warn!(error = %e, "the last overview counts could not be stored");
@@ -321,6 +326,28 @@ async fn purge_loop(state: AppState, stopped: impl std::future::Future<Output = 
             Ok(n) if n > 0 => tracing::debug!(removed = n, "purged expired jti and sessions"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purge of expired entries failed"),
+        }
+    }
+}
+
+/// How often the registrations written since are copied into PostgreSQL's search copy, so that
+/// a search finds at most this long's registrations left to copy before it can answer.
+const SEARCH_COPY_EVERY: Duration = Duration::from_secs(1);
+
+/// Keeps PostgreSQL's search copy up to date (`Store::sync_search_copy`; a search brings it
+/// up to date itself too). Nothing to do on SQLite.
+async fn search_copy_loop(store: dcr_store::Store, stopped: impl std::future::Future<Output = ()>) {
+    if store.backend() != dcr_store::Backend::Postgres {
+        return;
+    }
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            () = &mut stopped => return,
+            () = tokio::time::sleep(SEARCH_COPY_EVERY) => {}
+        }
+        if let Err(e) = store.sync_search_copy().await {
+            tracing::warn!(error = %e, "portal search: the latest registrations could not be copied");
         }
     }
 }

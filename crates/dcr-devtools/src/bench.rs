@@ -356,8 +356,7 @@ impl Run {
         );
 
         let wal_before = store.wal_bytes().await?;
-        let cpu = session::CpuBusy::start();
-        let (lat, elapsed, client_ids) = drive(
+        let registered = drive(
             &self.http,
             self.concurrency,
             &apis,
@@ -371,29 +370,33 @@ impl Run {
             |b| json_field(b, "client_id"),
         )
         .await?;
-        report("POST /register", &lat, elapsed, &cpu);
-        let register = rate(&lat, elapsed);
+        registered.report("POST /register");
+        let register = registered.rate();
         println!(
             "  {:<20} {:>8.2} of half the calibration (registrations/s ÷ {:.0})",
             "  as a fraction",
             register / (calibration / 2.0),
             calibration / 2.0
         );
-        // The list copy the SQLite writer makes when idle is part of a registration's writes.
+        // The copies made after the commit (SQLite's list copy, PostgreSQL's search copy) are
+        // part of a registration's writes.
         store.sync_registration_list().await?;
+        store.sync_search_copy().await?;
         if let (Some(before), Some(after)) = (wal_before, store.wal_bytes().await?) {
             println!(
                 "  {:<20} {:>8.1} kB of WAL per registration ({})",
                 "  WAL",
-                after.saturating_sub(before) as f64 / lat.len() as f64 / 1000.0,
+                after.saturating_sub(before) as f64 / registered.latencies.len() as f64 / 1000.0,
                 match store {
                     dcr_store::Store::Sqlite(..) =>
                         "the writer thread's bytes, the list copy included",
-                    dcr_store::Store::Postgres(..) => "the cluster's WAL position",
+                    dcr_store::Store::Postgres(..) =>
+                        "the cluster's WAL position, the search copy included",
                 }
             );
         }
 
+        let client_ids = registered.kept;
         let now = SystemClock.now();
         let aud = format!("{}/token", self.issuer);
         let assertions = sign_all(client_ids.len(), |i| {
@@ -403,8 +406,7 @@ impl Run {
                 "iat": now, "exp": now + 300, "jti": uuid::Uuid::new_v4().to_string(),
             }))?)
         })?;
-        let cpu = session::CpuBusy::start();
-        let (lat, elapsed, tokens) = drive(
+        let issued = drive(
             &self.http,
             self.concurrency,
             &apis,
@@ -424,8 +426,8 @@ impl Run {
             |b| json_field(b, "access_token"),
         )
         .await?;
-        report("POST /token", &lat, elapsed, &cpu);
-        let token = rate(&lat, elapsed);
+        issued.report("POST /token");
+        let token = issued.rate();
         let calibration = calibrate(&self.register_key)?;
         println!(
             "  {:<20} {:>8.2} of the calibration taken after it ({calibration:.0}/s; one verification per token request)",
@@ -437,11 +439,10 @@ impl Run {
         // that issued it.
         let gets: Vec<String> = client_ids
             .iter()
-            .zip(&tokens)
+            .zip(&issued.kept)
             .map(|(id, t)| format!("{id} {t}"))
             .collect();
-        let cpu = session::CpuBusy::start();
-        let (lat, elapsed, _) = drive(
+        let read = drive(
             &self.http,
             self.concurrency,
             &apis,
@@ -454,11 +455,11 @@ impl Run {
             |_| Some(String::new()),
         )
         .await?;
-        report("GET /register/{id}", &lat, elapsed, &cpu);
+        read.report("GET /register/{id}");
         Ok(Rates {
             register,
             token,
-            get: rate(&lat, elapsed),
+            get: read.rate(),
             client_ids,
         })
     }
@@ -487,13 +488,46 @@ fn sign_all(
 /// Requests of each portal page.
 const PORTAL_ROUNDS: usize = 100;
 
-type Latencies = Vec<Duration>;
-
 /// A string field of a JSON answer.
 fn json_field(body: &str, field: &str) -> Option<String> {
     serde_json::from_str::<Value>(body).ok()?[field]
         .as_str()
         .map(str::to_string)
+}
+
+/// One timed phase: each request's latency (in the items' order), the whole phase's time, what
+/// `keep` took from each answer, and the share of the machine's CPU that was busy meanwhile.
+struct Phase {
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+    kept: Vec<String>,
+    cpu_busy: Option<f64>,
+}
+
+impl Phase {
+    /// Requests per second.
+    fn rate(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn report(&self, name: &str) {
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        let pct = |p: f64| {
+            let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+            sorted.get(idx).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        };
+        println!(
+            "  {name:<20} {:>8.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({} requests in {:.2} s; CPU {})",
+            self.rate(),
+            pct(0.50),
+            pct(0.99),
+            self.latencies.len(),
+            self.elapsed.as_secs_f64(),
+            self.cpu_busy
+                .map_or_else(|| "unknown".to_string(), |s| format!("{:.0}% busy", s * 100.0))
+        );
+    }
 }
 
 /// Runs every item through `make` with `concurrency` in flight, connection k sending to
@@ -506,8 +540,9 @@ async fn drive(
     make: impl Fn(&reqwest::Client, &str, String) -> reqwest::RequestBuilder + Send + Sync + 'static,
     expect: u16,
     keep: fn(&str) -> Option<String>,
-) -> anyhow::Result<(Latencies, Duration, Vec<String>)> {
+) -> anyhow::Result<Phase> {
     let n = items.len();
+    let cpu = session::CpuBusy::start();
     let items = Arc::new(items);
     let next = Arc::new(AtomicUsize::new(0));
     let make = Arc::new(make);
@@ -542,15 +577,14 @@ async fn drive(
         all.extend(t.await??);
     }
     let elapsed = started.elapsed();
+    let cpu_busy = cpu.share();
     all.sort_by_key(|(i, _, _)| *i);
-    let lat = all.iter().map(|(_, l, _)| *l).collect();
-    let bodies = all.into_iter().map(|(_, _, b)| b).collect();
-    Ok((lat, elapsed, bodies))
-}
-
-/// Requests per second.
-fn rate(lat: &Latencies, elapsed: Duration) -> f64 {
-    lat.len() as f64 / elapsed.as_secs_f64()
+    Ok(Phase {
+        latencies: all.iter().map(|(_, l, _)| *l).collect(),
+        elapsed,
+        kept: all.into_iter().map(|(_, _, b)| b).collect(),
+        cpu_busy,
+    })
 }
 
 /// PS256 verifications per second on two threads, through the verification the server uses
@@ -579,25 +613,6 @@ fn calibrate(key: &SigningKey) -> anyhow::Result<f64> {
     });
     anyhow::ensure!(total > 0, "the calibration verified no signature");
     Ok(total as f64 / window.as_secs_f64())
-}
-
-fn report(name: &str, lat: &Latencies, elapsed: Duration, cpu: &session::CpuBusy) {
-    let mut sorted = lat.clone();
-    sorted.sort();
-    let pct = |p: f64| {
-        let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-        sorted.get(idx).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
-    println!(
-        "  {name:<20} {:>8.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({} requests in {:.2} s; CPU {})",
-        rate(lat, elapsed),
-        pct(0.50),
-        pct(0.99),
-        lat.len(),
-        elapsed.as_secs_f64(),
-        cpu.share()
-            .map_or_else(|| "unknown".to_string(), |s| format!("{:.0}% busy", s * 100.0))
-    );
 }
 
 fn ssa_claims(software_id: &str, jwks_uri: &str, now: i64, i: usize) -> Value {

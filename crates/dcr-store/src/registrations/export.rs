@@ -191,7 +191,7 @@ impl Store {
         q: &AdminListQuery,
         tx: &mpsc::Sender<ExportedRegistration>,
     ) -> Result<(), StoreError> {
-        self.sync_registration_list().await?;
+        self.sync_for_list(q).await?;
         let sql = self.list_sql(q);
         let all_ids = sql.all_ids();
         dispatch!(self, pool => {

@@ -1,5 +1,6 @@
 //! Registrations: the recipient's lifecycle (create, read, update, status changes), an
-//! administrator's release, the portal's search (`search`) and development seeds (`seed`).
+//! administrator's release, the portal's search (`search`, and PostgreSQL's `search_copy`) and
+//! development seeds (`seed`).
 //!
 //! Creating a registration is the hot write: both backends batch it into group commits (see
 //! `sqlite` and `postgres`). The other changes run in a transaction of their own, each with its
@@ -10,6 +11,7 @@ mod export;
 mod metadata;
 mod model;
 mod search;
+mod search_copy;
 mod seed;
 
 pub use export::{ExportedRegistration, EXPORT_BATCH};

@@ -9,8 +9,9 @@
 //! committed registration); the words of a search of 3 characters or more are answered by its
 //! FTS5 trigram index `registration_search`; a search of shorter words only, or a filter on the
 //! Register statuses, scans the narrow `registration_list_idx` (named with `INDEXED BY`).
-//! PostgreSQL reads the registration table itself, and matches each word with ILIKE against the
-//! searched fields joined, which its trigram GIN index serves (`pg_trgm`).
+//! PostgreSQL reads the registration table itself for the list, and matches each word of a
+//! search with ILIKE in its search copy (module `search_copy`, brought up to date first), the
+//! searched fields joined in a narrow table, which its trigram GIN index serves (`pg_trgm`).
 //!
 //! A search of several words finds the registrations in which every word is part of one of the
 //! names or ids, in any of them and in any order (`ironbark tax` finds "Ironbark Advisory Tax
@@ -220,15 +221,6 @@ pub fn search_words(search: &str) -> Vec<&str> {
     words
 }
 
-/// What the words of a search are matched against on PostgreSQL: the searched names and ids
-/// joined by line feeds, word for word the expression of the trigram index
-/// `registration_search_idx` (migration `20261211000001_registration_search_trigrams`). A word
-/// never holds a line feed (words are split at whitespace), so it matches across the joined
-/// text exactly when it is part of one of the fields.
-const PG_SEARCH_TEXT: &str = "(client_name || E'\\n' || org_name || E'\\n' || \
-    coalesce(legal_entity_name, '') || E'\\n' || client_id || E'\\n' || software_key || \
-    E'\\n' || org_id || E'\\n' || coalesce(legal_entity_id, ''))";
-
 /// The SQL of one list query and what to bind.
 pub(super) struct ListSql {
     /// The table (and on SQLite the index) the ids are read from.
@@ -242,6 +234,9 @@ pub(super) struct ListSql {
     /// The matches are counted by the trigram index alone (SQLite, a search of long words
     /// only, no status filter).
     count_by_index: bool,
+    /// The matches are counted in PostgreSQL's search copy alone, with this condition (a
+    /// search with no status filter).
+    count_in_copy: Option<String>,
     sort: Sort,
     limit: i64,
     offset: i64,
@@ -281,6 +276,10 @@ impl ListSql {
         let bound = COUNT_LIMIT + 1;
         if self.count_by_index {
             Self::trigram_count()
+        } else if let Some(words) = &self.count_in_copy {
+            format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM registration_search {words} LIMIT {bound}) AS m"
+            )
         } else {
             let Self {
                 from, where_sql, ..
@@ -326,7 +325,7 @@ impl Store {
         &self,
         q: &AdminListQuery,
     ) -> Result<Page<Registration>, StoreError> {
-        self.sync_registration_list().await?;
+        self.sync_for_list(q).await?;
         let sql = self.list_sql(q);
         let limit = u64::try_from(sql.limit).unwrap_or(1);
         let offset = u64::try_from(sql.offset).unwrap_or(0);
@@ -411,6 +410,19 @@ impl Store {
             total,
             more: false,
         })
+    }
+
+    /// Brings the copies that `q` reads up to date with every committed registration: SQLite's
+    /// list copy, and for a search PostgreSQL's search copy.
+    pub(super) async fn sync_for_list(&self, q: &AdminListQuery) -> Result<(), StoreError> {
+        self.sync_registration_list().await?;
+        if q.search
+            .as_deref()
+            .is_some_and(|s| !search_words(s).is_empty())
+        {
+            self.sync_search_copy().await?;
+        }
+        Ok(())
     }
 
     /// The ids of one page of `sql`, in its order or reversed.
@@ -519,7 +531,7 @@ impl Store {
         &self,
         q: &AdminListQuery,
     ) -> Result<Vec<String>, StoreError> {
-        self.sync_registration_list().await?;
+        self.sync_for_list(q).await?;
         let sql = self.list_sql(q);
         let mut out = Vec::new();
         // The list and a status filter are counted from the kept counts, not by a query.
@@ -575,8 +587,8 @@ impl Store {
     /// characters or more are looked up together in the trigram index (one `MATCH` of phrases
     /// joined by `AND`); shorter words, which a trigram cannot find, are matched with `LIKE`
     /// among what the index found, or, when every word is short, by a scan of the narrow list
-    /// index. PostgreSQL matches each word with `ILIKE` against [`PG_SEARCH_TEXT`], which its
-    /// trigram index serves for words of 3 characters or more.
+    /// index. PostgreSQL matches each word with `ILIKE` against the searched text of its search
+    /// copy, which its trigram index serves for words of 3 characters or more.
     pub(super) fn list_sql(&self, q: &AdminListQuery) -> ListSql {
         self.list_sql_with(q, false)
     }
@@ -605,28 +617,42 @@ impl Store {
                 .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
                 .collect();
             patterns.push(phrases.join(" AND "));
+            // The lookup's rowids are the list copy's (external content): one primary-key
+            // look-up per match. Its `client_id` column would cost a look-up of the content
+            // row first and then one of the copy by `client_id` (three times slower at 30,000
+            // matches, docs/benchmarks.md).
             conds.push(
-                "client_id IN (SELECT client_id FROM registration_search \
+                "reg_rowid IN (SELECT rowid FROM registration_search \
                  WHERE registration_search MATCH $1)"
                     .to_owned(),
             );
         }
+        let mut copy_conds = Vec::new();
         for word in &short {
             patterns.push(format!("%{}%", escape_like(word)));
             let p = format!("${}", patterns.len());
-            conds.push(if sqlite {
+            if sqlite {
                 // SQLite's LIKE ignores ASCII case.
-                format!(
+                conds.push(format!(
                     "(client_name LIKE {p} ESCAPE '\\' OR org_name LIKE {p} ESCAPE '\\' \
                      OR legal_entity_name LIKE {p} ESCAPE '\\' OR client_id LIKE {p} ESCAPE '\\' \
                      OR software_key LIKE {p} ESCAPE '\\' OR org_id LIKE {p} ESCAPE '\\' \
                      OR legal_entity_id LIKE {p} ESCAPE '\\')"
-                )
+                ));
             } else {
                 // The backslash is PostgreSQL's default escape; an explicit ESCAPE clause
                 // would hide the pattern from the trigram index.
-                format!("{PG_SEARCH_TEXT} ILIKE {p}")
-            });
+                copy_conds.push(format!("words ILIKE {p}"));
+            }
+        }
+        // PostgreSQL: the words are matched in the search copy, whose rows are a few hundred
+        // bytes (the registration's are kilobytes).
+        let copy_where =
+            (!copy_conds.is_empty()).then(|| format!("WHERE {}", copy_conds.join(" AND ")));
+        if let Some(words) = &copy_where {
+            conds.push(format!(
+                "client_id IN (SELECT client_id FROM registration_search {words})"
+            ));
         }
         let where_sql = if conds.is_empty() {
             String::new()
@@ -634,9 +660,9 @@ impl Store {
             format!("WHERE {}", conds.join(" AND "))
         };
         // SQLite is told which index to use where its planner would read the wide rows: the
-        // trigram lookup's matches are sorted and filtered from an index keyed by client_id; a
-        // LIKE search or the Active filter scans the narrow list index; Inactive has a partial
-        // index.
+        // trigram lookup's matches are read by rowid (no index: an order's index would be
+        // walked whole), then filtered and sorted; a LIKE search or the Active filter scans the
+        // narrow list index; Inactive has a partial index.
         let from = if !sqlite {
             "registration"
         } else if q.status == Some(StatusFilter::Inactive) && !fts {
@@ -648,7 +674,7 @@ impl Store {
             // own), checking each row.
             "registration_list"
         } else if fts {
-            "registration_list INDEXED BY registration_search_key_idx"
+            "registration_list NOT INDEXED"
         } else if !patterns.is_empty() || q.status == Some(StatusFilter::Active) {
             "registration_list INDEXED BY registration_list_idx"
         } else if q.status == Some(StatusFilter::Inactive) {
@@ -662,6 +688,7 @@ impl Store {
             where_sql,
             fts,
             count_by_index: fts && q.status.is_none() && short.is_empty(),
+            count_in_copy: copy_where.filter(|_| q.status.is_none()),
             patterns,
             sort: q.sort,
             limit,

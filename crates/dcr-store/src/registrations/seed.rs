@@ -36,7 +36,10 @@ impl Store {
                 Self::Postgres(pool, _) => seed_postgres(pool, chunk).await?,
             }
         }
-        self.sync_registration_list().await
+        // The seeded registrations' searched text, copied now rather than by the first search.
+        self.sync_registration_list().await?;
+        self.sync_search_copy().await?;
+        Ok(())
     }
 }
 
@@ -204,6 +207,7 @@ impl Store {
             // The planner's statistics of what was just added, as autovacuum gathers them a
             // minute after such a load.
             Self::Postgres(pool, ..) => {
+                self.sync_search_copy().await?;
                 sqlx::query("ANALYZE").execute(pool).await?;
             }
             // The load's WAL (gigabytes: one transaction) written back into the database, as

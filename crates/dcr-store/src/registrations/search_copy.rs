@@ -1,0 +1,98 @@
+//! PostgreSQL's search copy: the searched names and ids of every registration, joined, in the
+//! narrow table `registration_search` that carries the trigram index (migration
+//! `20261213000001_registration_search_copy`).
+//!
+//! A registration's write does not touch the copy: a row trigger appends its client id to
+//! `registration_search_pending`, and [`Store::sync_search_copy`] moves the pending ones into
+//! the copy afterwards, in chunks, one instance at a time. The server does so every few seconds
+//! and before every search, so that a search sees every committed registration.
+
+use crate::{Store, StoreError};
+
+/// The advisory lock under which the pending registrations are copied ("dcr-srch").
+const SEARCH_COPY_LOCK: i64 = 0x6463_722d_7372_6368;
+
+/// Most pending registrations one transaction of [`Store::sync_search_copy`] copies.
+const SEARCH_COPY_CHUNK: i64 = 10_000;
+
+/// After copying more than this, [`Store::sync_search_copy`] refreshes the copy's statistics
+/// and vacuums the pending table.
+const SEARCH_COPY_MAINTAIN_AFTER: u64 = 10_000;
+
+/// What the words of a search are matched against: the searched names and ids joined by line
+/// feeds, word for word the text of migration `20261213000001_registration_search_copy`. A
+/// word never holds a line feed (words are split at whitespace), so it matches across the
+/// joined text exactly when it is part of one of the fields.
+const PG_SEARCH_TEXT: &str = "client_name || E'\\n' || org_name || E'\\n' || \
+    coalesce(legal_entity_name, '') || E'\\n' || client_id || E'\\n' || software_key || \
+    E'\\n' || org_id || E'\\n' || coalesce(legal_entity_id, '')";
+
+impl Store {
+    /// Copies the searched text of the registrations written since the last time into
+    /// PostgreSQL's search copy (nothing to do on SQLite, whose search index follows its list
+    /// copy). Waits for another instance doing the same, then copies whatever is still pending:
+    /// once it returns, the copy holds every registration committed before the call.
+    /// Answers how many pending changes were copied.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn sync_search_copy(&self) -> Result<u64, StoreError> {
+        let Self::Postgres(pool, ..) = self else {
+            return Ok(0);
+        };
+        // The common case, nothing pending, costs one round trip.
+        let (pending,): (bool,) =
+            sqlx::query_as("SELECT EXISTS (SELECT 1 FROM registration_search_pending)")
+                .fetch_one(pool)
+                .await?;
+        if !pending {
+            return Ok(0);
+        }
+        // Each chunk under the lock, read after taking it: a copy made by another instance
+        // meanwhile is seen, and two instances never write one registration's text in two
+        // orders.
+        let copy = format!(
+            "WITH moved AS (DELETE FROM registration_search_pending WHERE seq IN \
+               (SELECT seq FROM registration_search_pending ORDER BY seq LIMIT $1) \
+               RETURNING client_id), \
+             ids AS (SELECT DISTINCT client_id FROM moved), \
+             gone AS (DELETE FROM registration_search s USING ids \
+               WHERE s.client_id = ids.client_id \
+               AND NOT EXISTS (SELECT 1 FROM registration r WHERE r.client_id = ids.client_id)), \
+             copied AS (INSERT INTO registration_search (client_id, words) \
+               SELECT client_id, {PG_SEARCH_TEXT} FROM registration JOIN ids USING (client_id) \
+               ORDER BY client_id \
+               ON CONFLICT (client_id) DO UPDATE SET words = excluded.words) \
+             SELECT count(*) FROM moved"
+        );
+        let mut copied = 0u64;
+        loop {
+            let mut tx = pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(SEARCH_COPY_LOCK)
+                .execute(&mut *tx)
+                .await?;
+            let (moved,): (i64,) = sqlx::query_as(&copy)
+                .bind(SEARCH_COPY_CHUNK)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            copied += u64::try_from(moved).unwrap_or(0);
+            if moved < SEARCH_COPY_CHUNK {
+                break;
+            }
+        }
+        if copied > SEARCH_COPY_MAINTAIN_AFTER {
+            // The planner's picture of the words (a word in every row walks the list's order, a
+            // rare one is looked up), and the pending rows just deleted, which the next
+            // `EXISTS` would otherwise step over until autovacuum came by.
+            sqlx::query("ANALYZE registration_search")
+                .execute(pool)
+                .await?;
+            sqlx::query("VACUUM registration_search_pending")
+                .execute(pool)
+                .await?;
+        }
+        Ok(copied)
+    }
+}
