@@ -6,8 +6,9 @@
 -- a trigram read the whole row of every candidate, 3.4 kB, most of it the SSA and metadata.
 --
 -- `registration_search`: the searched text of each registration, its names and ids joined by
--- line feeds (crates/dcr-store/src/registrations/search.rs, PG_SEARCH_TEXT, word for word),
--- with the trigram index on it.
+-- line feeds and lower-cased (crates/dcr-store/src/registrations/search_copy.rs, PG_SEARCH_TEXT,
+-- word for word), with the trigram index on it. A search matches lower-cased words with LIKE:
+-- four times faster than ILIKE, which lower-cases every row it reads.
 -- `registration_search_pending`: the registrations whose text is not copied yet, appended by
 -- row triggers on `registration` (an insert, a change of a searched column, a delete; appending
 -- only, so that concurrent writers share no row). `Store::sync_search_copy` moves them into the
@@ -57,9 +58,9 @@ CREATE TRIGGER registration_search_pending_update AFTER UPDATE ON registration
 -- Everything registered so far (the triggers above already hold the table's lock, so that no
 -- registration commits between this copy and them).
 INSERT INTO registration_search (client_id, words)
-SELECT client_id, client_name || E'\n' || org_name || E'\n' || coalesce(legal_entity_name, '')
-    || E'\n' || client_id || E'\n' || software_key || E'\n' || org_id || E'\n'
-    || coalesce(legal_entity_id, '')
+SELECT client_id, lower(client_name || E'\n' || org_name || E'\n'
+    || coalesce(legal_entity_name, '') || E'\n' || client_id || E'\n' || software_key
+    || E'\n' || org_id || E'\n' || coalesce(legal_entity_id, ''))
 FROM registration;
 
 -- The trigram index moves to the copy. Where pg_trgm cannot be created (not installed, or not

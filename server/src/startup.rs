@@ -334,8 +334,9 @@ async fn purge_loop(state: AppState, stopped: impl std::future::Future<Output = 
 /// a search finds at most this long's registrations left to copy before it can answer.
 const SEARCH_COPY_EVERY: Duration = Duration::from_secs(1);
 
-/// Keeps PostgreSQL's search copy up to date (`Store::sync_search_copy`; a search brings it
-/// up to date itself too). Nothing to do on SQLite.
+/// Keeps PostgreSQL's search copy and its statistics up to date (`Store::sync_search_copy`,
+/// which a search runs itself too, and `Store::refresh_search_statistics`). Nothing to do on
+/// SQLite.
 async fn search_copy_loop(store: dcr_store::Store, stopped: impl std::future::Future<Output = ()>) {
     if store.backend() != dcr_store::Backend::Postgres {
         return;
@@ -348,6 +349,9 @@ async fn search_copy_loop(store: dcr_store::Store, stopped: impl std::future::Fu
         }
         if let Err(e) = store.sync_search_copy().await {
             tracing::warn!(error = %e, "portal search: the latest registrations could not be copied");
+        }
+        if let Err(e) = store.refresh_search_statistics().await {
+            tracing::warn!(error = %e, "portal search: the copy's statistics could not be refreshed");
         }
     }
 }

@@ -1017,6 +1017,56 @@ async fn the_search_copy_follows_registrations_on_postgres() {
     store.close().await;
 }
 
+/// PostgreSQL: once a tenth of the search copy changed since its statistics were taken, the
+/// store takes them again (the planner would otherwise take new rows for rare ones), and not
+/// before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_search_copy_statistics_follow_its_growth_on_postgres() {
+    let url = TempPostgres::shared().fresh_database();
+    let store = Store::connect(&url).await.unwrap();
+    let raw = sqlx::PgPool::connect(&url).await.unwrap();
+    let analysed_rows = || async {
+        sqlx::query_as::<_, (f32,)>(
+            "SELECT reltuples FROM pg_class WHERE oid = 'registration_search'::regclass",
+        )
+        .fetch_one(&raw)
+        .await
+        .unwrap()
+        .0
+    };
+    // Analysed empty by the migration.
+    assert!(analysed_rows().await <= 0.0);
+    assert!(!store.refresh_search_statistics().await.unwrap());
+    sqlx::query(
+        "INSERT INTO registration (client_id, software_id, software_key, org_id, org_name, \
+         client_name, jwks_uri, scope, status, ssa, metadata, client_id_issued_at, created_at, \
+         updated_at) SELECT 'c-' || i, 'sw-' || i, 'sw-' || i, 'org', 'Brand', 'Product ' || i, \
+         'https://adr.example/jwks', 'openid', 'active', 'ssa', '{}', i, i, i \
+         FROM generate_series(1, 3000) AS i",
+    )
+    .execute(&raw)
+    .await
+    .unwrap();
+    // Fewer than the copy's own refresh after a large copy.
+    assert_eq!(store.sync_search_copy().await.unwrap(), 3_000);
+    // PostgreSQL counts the changes within a second or so.
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while !store.refresh_search_statistics().await.unwrap() {
+        assert!(
+            Instant::now() < deadline,
+            "3,000 new rows in an empty copy did not refresh its statistics"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!((analysed_rows().await - 3_000.0).abs() < 1.0);
+    assert!(
+        !store.refresh_search_statistics().await.unwrap(),
+        "fresh statistics taken again"
+    );
+    raw.close().await;
+    store.close().await;
+}
+
 /// Every list query shape at 100,000 registrations (with realistically wide rows): each is
 /// served by an index (no plain table scan, no temporary sort for the default order). How fast
 /// they answer is measured by the benchmark (docs/benchmarks.md), not here.

@@ -10,7 +10,7 @@
 //! FTS5 trigram index `registration_search`; a search of shorter words only, or a filter on the
 //! Register statuses, scans the narrow `registration_list_idx` (named with `INDEXED BY`).
 //! PostgreSQL reads the registration table itself for the list, and matches each word of a
-//! search with ILIKE in its search copy (module `search_copy`, brought up to date first), the
+//! search with LIKE, lower-cased, in its search copy (module `search_copy`, brought up to date first), the
 //! searched fields joined in a narrow table, which its trigram GIN index serves (`pg_trgm`).
 //!
 //! A search of several words finds the registrations in which every word is part of one of the
@@ -587,8 +587,9 @@ impl Store {
     /// characters or more are looked up together in the trigram index (one `MATCH` of phrases
     /// joined by `AND`); shorter words, which a trigram cannot find, are matched with `LIKE`
     /// among what the index found, or, when every word is short, by a scan of the narrow list
-    /// index. PostgreSQL matches each word with `ILIKE` against the searched text of its search
-    /// copy, which its trigram index serves for words of 3 characters or more.
+    /// index. PostgreSQL matches each word, lower-cased, with `LIKE` against the lower-cased
+    /// text of its search copy, which its trigram index serves for words of 3 characters or
+    /// more.
     pub(super) fn list_sql(&self, q: &AdminListQuery) -> ListSql {
         self.list_sql_with(q, false)
     }
@@ -640,9 +641,11 @@ impl Store {
                      OR legal_entity_id LIKE {p} ESCAPE '\\')"
                 ));
             } else {
-                // The backslash is PostgreSQL's default escape; an explicit ESCAPE clause
-                // would hide the pattern from the trigram index.
-                copy_conds.push(format!("words ILIKE {p}"));
+                // The copy's text is lower-cased: LIKE of the lower-cased word ignores case as
+                // ILIKE would, without lower-casing every row read. The backslash is
+                // PostgreSQL's default escape; an explicit ESCAPE clause would hide the pattern
+                // from the trigram index.
+                copy_conds.push(format!("words LIKE lower({p})"));
             }
         }
         // PostgreSQL: the words are matched in the search copy, whose rows are a few hundred
