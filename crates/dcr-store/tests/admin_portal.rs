@@ -780,6 +780,56 @@ fn created(n: u32) -> NewAuditEvent {
     }
 }
 
+/// Registration `n` (see [`reg`]) is created, through the API's path.
+async fn register(store: &Store, n: u32, name: &str) {
+    store
+        .create_registration(&reg(n, name, RegistrationStatus::Active), None, &created(n))
+        .await
+        .unwrap();
+}
+
+/// An administrator revokes an active registration.
+async fn revoke(store: &Store, client_id: &str) {
+    let revoked = store
+        .set_registration_status(
+            client_id,
+            &[RegistrationStatus::Active],
+            RegistrationStatus::Revoked,
+            Some("test"),
+            2_000,
+            &NewAuditEvent {
+                occurred_at: 2_000,
+                actor: "admin:test".into(),
+                action: "registration.revoke".into(),
+                client_id: Some(client_id.into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(revoked);
+}
+
+/// The recipient of registration `n` (see [`reg`]) renames its software product.
+async fn rename(store: &Store, n: u32, name: &str) {
+    let mut renamed = reg(n, name, RegistrationStatus::Active);
+    renamed.updated_at = 3_000;
+    store
+        .update_registration(
+            &renamed,
+            None,
+            &NewAuditEvent {
+                occurred_at: 3_000,
+                actor: format!("recipient:SW-{n:03}"),
+                action: "registration.update".into(),
+                client_id: Some(renamed.client_id.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+}
+
 /// SQLite: registrations written on the API's path reach the list's copy by themselves once the
 /// writer is idle, a list query sees every committed registration at once, and changes of a
 /// registration already copied (status, names) follow it, search index included.
@@ -797,14 +847,7 @@ async fn the_list_copy_follows_registrations_on_sqlite() {
             .0
     };
     for n in 0..3 {
-        store
-            .create_registration(
-                &reg(n, "Budget Buddy", RegistrationStatus::Active),
-                None,
-                &created(n),
-            )
-            .await
-            .unwrap();
+        register(&store, n, "Budget Buddy").await;
     }
     // No list query: the writer copies them when it is idle.
     let deadline = Instant::now() + std::time::Duration::from_secs(10);
@@ -817,14 +860,7 @@ async fn the_list_copy_follows_registrations_on_sqlite() {
     }
 
     // Written and listed at once: the list query brings the copy up to date first.
-    store
-        .create_registration(
-            &reg(3, "Fresh Saver", RegistrationStatus::Active),
-            None,
-            &created(3),
-        )
-        .await
-        .unwrap();
+    register(&store, 3, "Fresh Saver").await;
     let found = store
         .search_registrations(&q(Some("fresh sav"), None, Sort::CreatedDesc, 1))
         .await
@@ -840,45 +876,13 @@ async fn the_list_copy_follows_registrations_on_sqlite() {
     );
 
     // A status change and a name change of copied rows.
-    let revoked = store
-        .set_registration_status(
-            "client-001",
-            &[RegistrationStatus::Active],
-            RegistrationStatus::Revoked,
-            Some("test"),
-            2_000,
-            &NewAuditEvent {
-                occurred_at: 2_000,
-                actor: "admin:test".into(),
-                action: "registration.revoke".into(),
-                client_id: Some("client-001".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    assert!(revoked);
+    revoke(&store, "client-001").await;
     let page = store
         .search_registrations(&q(None, Some(StatusFilter::Revoked), Sort::CreatedDesc, 1))
         .await
         .unwrap();
     assert_eq!(ids(&page), ["client-001"]);
-    let mut renamed = reg(2, "Penny Wise", RegistrationStatus::Active);
-    renamed.updated_at = 3_000;
-    store
-        .update_registration(
-            &renamed,
-            None,
-            &NewAuditEvent {
-                occurred_at: 3_000,
-                actor: "recipient:SW-002".into(),
-                action: "registration.update".into(),
-                client_id: Some("client-002".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    rename(&store, 2, "Penny Wise").await;
     let by_new = store
         .search_registrations(&q(Some("penny"), None, Sort::CreatedDesc, 1))
         .await
@@ -918,14 +922,7 @@ async fn the_search_copy_follows_registrations_on_postgres() {
         }
     };
     for n in 0..3 {
-        store
-            .create_registration(
-                &reg(n, "Budget Buddy", RegistrationStatus::Active),
-                None,
-                &created(n),
-            )
-            .await
-            .unwrap();
+        register(&store, n, "Budget Buddy").await;
     }
     assert_eq!(count("registration_search").await, 0, "copied on the write");
     assert_eq!(count("registration_search_pending").await, 3);
@@ -942,23 +939,7 @@ async fn the_search_copy_follows_registrations_on_postgres() {
     assert_eq!(other.sync_search_copy().await.unwrap(), 0, "nothing left");
 
     // A status change leaves the searched text (and the pending table) be.
-    store
-        .set_registration_status(
-            "client-001",
-            &[RegistrationStatus::Active],
-            RegistrationStatus::Revoked,
-            Some("test"),
-            2_000,
-            &NewAuditEvent {
-                occurred_at: 2_000,
-                actor: "admin:test".into(),
-                action: "registration.revoke".into(),
-                client_id: Some("client-001".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    revoke(&store, "client-001").await;
     assert_eq!(count("registration_search_pending").await, 0);
     let revoked = store
         .search_registrations(&q(
@@ -972,22 +953,7 @@ async fn the_search_copy_follows_registrations_on_postgres() {
     assert_eq!((ids(&revoked), revoked.total), (vec!["client-001"], 1));
 
     // A name change: found by the new name only.
-    let mut renamed = reg(2, "Penny Wise", RegistrationStatus::Active);
-    renamed.updated_at = 3_000;
-    store
-        .update_registration(
-            &renamed,
-            None,
-            &NewAuditEvent {
-                occurred_at: 3_000,
-                actor: "recipient:SW-002".into(),
-                action: "registration.update".into(),
-                client_id: Some("client-002".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    rename(&store, 2, "Penny Wise").await;
     assert_eq!(count("registration_search_pending").await, 1);
     let by_new = other
         .search_registrations(&q(Some("penny"), None, Sort::CreatedDesc, 1))
