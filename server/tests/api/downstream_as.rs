@@ -242,7 +242,9 @@ pub(crate) async fn start_node(
         let _ = tx.send(lines.next().and_then(Result::ok).unwrap_or_default());
         for _ in lines.map_while(Result::ok) {}
     });
-    let line = match tokio::time::timeout(Duration::from_secs(30), rx).await {
+    // Node loads the provider's modules first: seconds alone, and more than 30 s was seen
+    // while the rest of the suite kept both cores busy.
+    let line = match tokio::time::timeout(Duration::from_secs(90), rx).await {
         Ok(Ok(line)) => line,
         _ => String::new(),
     };

@@ -306,6 +306,15 @@ impl ListSql {
     }
 }
 
+/// Whether a PostgreSQL search that matches `found` of the store's `registrations` finds its
+/// page sooner by walking the list's order (about `50 × registrations ÷ found` rows, each a
+/// look-up of the search copy) than by looking its matches up and sorting them (`found` rows):
+/// with a few microseconds for either, when `found²` exceeds about twenty times the store. At a
+/// million registrations that is 4,500 matches, at 20,000 about 630.
+fn walk_the_order(found: u64, registrations: u64) -> bool {
+    found.saturating_mul(found) > registrations.saturating_mul(20)
+}
+
 /// Most registrations a search's trigram lookup may find for the search to be counted among
 /// them when it has other conditions (see [`Store::search_registrations`]).
 const CANDIDATES_COUNTED: u64 = 50_000;
@@ -362,17 +371,39 @@ impl Store {
                 }
                 _ => None,
             };
-            let sql = match looked_up {
-                Some((_, true)) => self.list_sql_with(q, true),
-                _ => sql,
+            // PostgreSQL: the count first, and the page's plan from it rather than from the
+            // planner's statistics, which lag behind a word new to the store (measured:
+            // 20,000 new registrations with a new word, the page 56 ms looked up and sorted,
+            // under 1 ms walked; docs/benchmarks.md).
+            let counted_first = if self.backend() == Backend::Postgres {
+                Some(
+                    self.count_search(&sql.bounded_count(), &sql.patterns)
+                        .await?,
+                )
+            } else {
+                None
+            };
+            let walk = match (looked_up, counted_first) {
+                (Some((_, true)), _) => true,
+                (_, Some((found, more))) => {
+                    let found = if more { COUNT_LIMIT + 1 } else { found };
+                    walk_the_order(found, self.kept_registration_count(None).await?)
+                }
+                _ => false,
+            };
+            let sql = if walk {
+                self.list_sql_with(q, true)
+            } else {
+                sql
             };
             // The count's plan and the page's may differ, each with its own patterns.
             let (count_text, count_patterns) =
                 count_sql.unwrap_or_else(|| (sql.bounded_count(), sql.patterns.clone()));
             let count = async {
-                match looked_up {
+                match (looked_up, counted_first) {
                     // Nothing but the lookup to count, and it is counted.
-                    Some(counted) if sql.count_by_index => Ok(counted),
+                    (Some(counted), _) if sql.count_by_index => Ok(counted),
+                    (_, Some(counted)) => Ok(counted),
                     _ => self.count_search(&count_text, &count_patterns).await,
                 }
             };
@@ -594,10 +625,12 @@ impl Store {
         self.list_sql_with(q, false)
     }
 
-    /// [`Store::list_sql`], or with `in_order` (SQLite) every word matched with `LIKE` while
-    /// the list's order index is walked: for a search that matches more than
-    /// [`COUNT_LIMIT`] registrations, whose first page is found within a few thousand rows of
-    /// that index, where the trigram index would gather and sort every match.
+    /// [`Store::list_sql`], or with `in_order` every word matched while the list's order index
+    /// is walked: for a search that matches many registrations (SQLite: more than
+    /// [`COUNT_LIMIT`]; PostgreSQL: see [`walk_the_order`]), whose first page is found within
+    /// a few thousand rows of that index, where the trigram index would gather and sort every
+    /// match. SQLite matches each row's own columns with `LIKE`; PostgreSQL looks each row up in
+    /// its search copy.
     fn list_sql_with(&self, q: &AdminListQuery, in_order: bool) -> ListSql {
         let words = q.search.as_deref().map(search_words).unwrap_or_default();
         let sqlite = self.backend() == Backend::Sqlite;
@@ -650,12 +683,21 @@ impl Store {
         }
         // PostgreSQL: the words are matched in the search copy, whose rows are a few hundred
         // bytes (the registration's are kilobytes).
-        let copy_where =
-            (!copy_conds.is_empty()).then(|| format!("WHERE {}", copy_conds.join(" AND ")));
-        if let Some(words) = &copy_where {
-            conds.push(format!(
-                "client_id IN (SELECT client_id FROM registration_search {words})"
-            ));
+        if !copy_conds.is_empty() {
+            conds.push(if in_order {
+                // One look-up of the copy per row of the list's order, which the planner walks
+                // and stops at the page: a scalar subquery is never turned into a join.
+                format!(
+                    "(SELECT {} FROM registration_search AS s \
+                     WHERE s.client_id = registration.client_id)",
+                    copy_conds.join(" AND ")
+                )
+            } else {
+                format!(
+                    "client_id IN (SELECT client_id FROM registration_search WHERE {})",
+                    copy_conds.join(" AND ")
+                )
+            });
         }
         let where_sql = if conds.is_empty() {
             String::new()
@@ -691,7 +733,8 @@ impl Store {
             where_sql,
             fts,
             count_by_index: fts && q.status.is_none() && short.is_empty(),
-            count_in_copy: copy_where.filter(|_| q.status.is_none()),
+            count_in_copy: (!copy_conds.is_empty() && q.status.is_none())
+                .then(|| format!("WHERE {}", copy_conds.join(" AND "))),
             patterns,
             sort: q.sort,
             limit,
@@ -737,4 +780,22 @@ fn escape_like(s: &str) -> String {
         out.push(c);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::walk_the_order;
+
+    #[test]
+    fn a_search_walks_the_order_when_its_matches_are_many_for_the_store() {
+        // A million registrations: the bench's 9,156 matches walk, a brand's 1,000 are looked up.
+        assert!(walk_the_order(9_156, 1_000_000));
+        assert!(!walk_the_order(1_000, 1_000_000));
+        assert!(!walk_the_order(4_472, 1_000_000));
+        assert!(walk_the_order(4_473, 1_000_000));
+        // A small store: most of it matching walks, a handful does not.
+        assert!(walk_the_order(8_910, 20_001));
+        assert!(!walk_the_order(3, 10));
+        assert!(!walk_the_order(0, 0));
+    }
 }
