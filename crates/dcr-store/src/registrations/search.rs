@@ -339,8 +339,9 @@ impl Store {
         let limit = u64::try_from(sql.limit).unwrap_or(1);
         let offset = u64::try_from(sql.offset).unwrap_or(0);
         if !sql.patterns.is_empty() {
-            // A search: its page and its bounded count at once, on two connections. A page at
-            // or past the count's limit is past the end whatever the count (pages stop there).
+            // A search: its page and its bounded count at once, on two connections (on
+            // PostgreSQL the count first, see below). A page at or past the count's limit is
+            // past the end whatever the count (pages stop there).
             // SQLite: words the trigram index finds in more than COUNT_LIMIT registrations
             // are matched while the list's order is walked instead (see `list_sql_with`): the
             // lookup would gather every match before the page or the count could be taken.
