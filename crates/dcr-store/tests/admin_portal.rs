@@ -40,6 +40,25 @@ fn ids(page: &dcr_store::Page<Registration>) -> Vec<&str> {
     page.items.iter().map(|r| r.client_id.as_str()).collect()
 }
 
+/// Whether every word of `search` is part of one of the registration's names or ids (ignoring
+/// case): what a search finds, checked one registration at a time.
+fn matches(r: &Registration, search: &str) -> bool {
+    let fields = [
+        r.client_name.as_str(),
+        r.org_name.as_str(),
+        r.legal_entity_name.as_deref().unwrap_or(""),
+        r.client_id.as_str(),
+        r.software_id.as_str(),
+        r.org_id.as_str(),
+        r.legal_entity_id.as_deref().unwrap_or(""),
+    ]
+    .map(str::to_lowercase);
+    search_words(search).iter().all(|w| {
+        let w = w.to_lowercase();
+        fields.iter().any(|f| f.contains(&w))
+    })
+}
+
 async fn list_contract(store: &Store) {
     let mut seeds = Vec::new();
     for n in 0..10u32 {
@@ -267,6 +286,8 @@ async fn list_contract(store: &Store) {
 
     // The search follows changes to a registration (PUT /register) and to short ids.
     let mut renamed = store.get_registration("client-004").await.unwrap().unwrap();
+    assert_eq!(search("pp 4", None).await, ["client-004"]);
+    assert!(search("wi", None).await.is_empty());
     renamed.client_name = "Renamed Widget".into();
     renamed.updated_at = 9_000;
     store
@@ -287,6 +308,12 @@ async fn list_contract(store: &Store) {
     assert!(
         search("budget app 4", None).await.is_empty(),
         "the old name is gone"
+    );
+    // Words of one or two characters follow it too.
+    assert_eq!(search("wi", None).await, ["client-004"]);
+    assert!(
+        search("pp 4", None).await.is_empty(),
+        "the old name's short pieces are gone"
     );
     let mut short = reg(99, "Tiny", RegistrationStatus::Active);
     short.client_id = "c9".into();
@@ -616,7 +643,14 @@ async fn bounded_counts_contract(store: &Store) {
     let n = u32::try_from(dcr_store::COUNT_LIMIT).unwrap() + 30;
     let seeds: Vec<SeedRegistration> = (0..n)
         .map(|i| {
-            let mut r = reg(i, &format!("Budget app {i}"), RegistrationStatus::Active);
+            // A few of the oldest (past the counted limit of "budget app") are not "app"s,
+            // though they hold every pair of letters of it.
+            let name = if i < 30 && i % 3 == 0 {
+                format!("Budget tool ap pp {i}")
+            } else {
+                format!("Budget app {i}")
+            };
+            let mut r = reg(i, &name, RegistrationStatus::Active);
             r.client_id = format!("client-{i:05}");
             r.software_id = format!("SW-{i:05}");
             if i % 1000 == 0 {
@@ -664,6 +698,47 @@ async fn bounded_counts_contract(store: &Store) {
         (some.total, some.more),
         (u64::try_from(with_99).unwrap(), false)
     );
+
+    // Searches with words of one or two characters, common and rare, alone, with longer words
+    // and with a status, against every registration checked one by one: the count (up to its
+    // limit) and the first page, newest first.
+    let registrations: Vec<&Registration> = seeds.iter().map(|s| &s.registration).collect();
+    for (search, status) in [
+        ("0", None),
+        ("0", Some(StatusFilter::Revoked)),
+        ("budget 0", Some(StatusFilter::Revoked)),
+        ("app 0", Some(StatusFilter::Revoked)),
+        ("tool 0", None),
+        ("budget 00", None),
+        ("app 7", None),
+        ("app 1 2", None),
+        ("9 8", None),
+        ("le-1 99 0", None),
+        ("0 7", Some(StatusFilter::Active)),
+        ("q", None),
+    ] {
+        let matching: Vec<&str> = registrations
+            .iter()
+            .rev()
+            .filter(|r| matches(r, search) && status.is_none_or(|s| StatusFilter::of(r) == s))
+            .map(|r| r.client_id.as_str())
+            .collect();
+        let found = page(Some(search), status, Sort::CreatedDesc, 1).await;
+        let limit = usize::try_from(dcr_store::COUNT_LIMIT).unwrap();
+        assert_eq!(
+            (found.total, found.more),
+            (
+                u64::try_from(matching.len().min(limit)).unwrap(),
+                matching.len() > limit
+            ),
+            "the count of {search:?} ({status:?})"
+        );
+        assert_eq!(
+            ids(&found),
+            matching[..matching.len().min(25)],
+            "the first page of {search:?} ({status:?})"
+        );
+    }
 
     // The whole list: exact, and its last page is the oldest registrations.
     let first = page(None, None, Sort::CreatedDesc, 1).await;
@@ -897,6 +972,49 @@ async fn the_list_copy_follows_registrations_on_sqlite() {
         .execute(&raw)
         .await
         .expect("the search index matches the copy");
+
+    // Words of one or two characters are looked up in the index of short pieces, which holds
+    // every row by now.
+    let explain = |search: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .explain_search_registrations(&q(Some(search), None, Sort::CreatedDesc, 1))
+                .await
+                .unwrap()
+        }
+    };
+    let by_pieces = |plans: &[String]| plans.iter().any(|l| l.contains("registration_grams"));
+    let plans = explain("pe").await;
+    assert!(by_pieces(&plans), "{plans:?}");
+    // While the writer catches up with a backlog (an upgrade's: every row of a large list),
+    // they are matched without it, and still found.
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000) \
+         INSERT INTO registration_grams_pending (reg_rowid) SELECT -i FROM n",
+    )
+    .execute(&raw)
+    .await
+    .unwrap();
+    let found = store
+        .search_registrations(&q(Some("pe"), None, Sort::CreatedDesc, 1))
+        .await
+        .unwrap();
+    assert_eq!(ids(&found), ["client-002"]);
+    let plans = explain("pe").await;
+    assert!(!by_pieces(&plans), "a backlog is left: {plans:?}");
+    store.sync_search_grams().await.unwrap();
+    let plans = explain("pe").await;
+    assert!(by_pieces(&plans), "{plans:?}");
+    let found = store
+        .search_registrations(&q(Some("pe"), None, Sort::CreatedDesc, 1))
+        .await
+        .unwrap();
+    assert_eq!(ids(&found), ["client-002"]);
+    sqlx::query("INSERT INTO registration_grams (registration_grams) VALUES ('integrity-check')")
+        .execute(&raw)
+        .await
+        .expect("the index of short pieces is whole");
     raw.close().await;
     store.close().await;
 }

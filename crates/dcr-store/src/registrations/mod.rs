@@ -8,6 +8,7 @@
 //! the downstream authorization server (`provisioning`).
 
 mod export;
+mod grams;
 mod metadata;
 mod model;
 mod search;
@@ -15,6 +16,7 @@ mod search_copy;
 mod seed;
 
 pub use export::{ExportedRegistration, EXPORT_BATCH};
+pub(crate) use grams::{index_text, GRAM_COLUMNS};
 pub use metadata::Metadata;
 pub use model::{Registration, RegistrationStatus};
 pub(crate) use model::{
@@ -420,18 +422,33 @@ impl Store {
     }
 
     /// Brings SQLite's `registration_list` (the portal's list copy) up to date with every
-    /// committed registration; nothing to do on PostgreSQL, whose list reads the registration
+    /// committed registration, and the index of its short pieces (`registration_grams`) with up
+    /// to 20,000 of its rows; nothing to do on PostgreSQL, whose list reads the registration
     /// table. The store's writer otherwise copies new registrations whenever it is idle.
     ///
     /// # Errors
     /// Database failures, or the writer stopped.
     pub async fn sync_registration_list(&self) -> Result<(), StoreError> {
+        self.sync_list_copy(false).await
+    }
+
+    /// [`Store::sync_registration_list`], then every row of the list copy in SQLite's index of
+    /// short pieces, however many wait (after seeding, so that a benchmark that follows does
+    /// not share the machine with the writer catching up).
+    ///
+    /// # Errors
+    /// Database failures, or the writer stopped.
+    pub async fn sync_search_grams(&self) -> Result<(), StoreError> {
+        self.sync_list_copy(true).await
+    }
+
+    async fn sync_list_copy(&self, all_grams: bool) -> Result<(), StoreError> {
         let Self::Sqlite(_, _, batcher, _) = self else {
             return Ok(());
         };
         let (reply, answer) = tokio::sync::oneshot::channel();
         batcher
-            .submit(crate::sqlite::Job::SyncList { reply })
+            .submit(crate::sqlite::Job::SyncList { all_grams, reply })
             .await?;
         answer
             .await

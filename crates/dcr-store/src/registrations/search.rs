@@ -242,6 +242,30 @@ pub(super) struct ListSql {
     offset: i64,
 }
 
+/// Which rows a list query reads. PostgreSQL knows the lookups (its search copy) and the walk
+/// of the order; the rest is SQLite's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// The matches of index lookups, sorted: the words of 3 characters or more through the
+    /// trigram index (`trigram`), shorter ones through the index of short pieces (`grams`); a
+    /// word neither finds is matched with `LIKE` among them.
+    Lookups { trigram: bool, grams: bool },
+    /// The list's order walked, every word matched on the way (the page of a common search).
+    InOrder,
+    /// For a count: the index of short pieces read in its order (the short words and the
+    /// bigrams of the long ones), each row looked up in the list as it comes, the long words
+    /// matched with `LIKE`.
+    Counted,
+}
+
+/// How a search's matches are counted.
+enum SearchCount {
+    /// Already counted (up to [`COUNT_LIMIT`], and whether there are more).
+    Known((u64, bool)),
+    /// By this query with these patterns.
+    Query(String, Vec<String>),
+}
+
 impl ListSql {
     /// The ids of one page, in the list's order or, with `reverse`, from the other end.
     fn ids(&self, reverse: bool) -> String {
@@ -296,6 +320,16 @@ impl ListSql {
         Self::trigram_count_to(COUNT_LIMIT)
     }
 
+    /// The registrations the lookup `$1` of short pieces finds, counted up to one more than
+    /// [`COUNT_LIMIT`].
+    fn grams_count() -> String {
+        format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM registration_grams \
+             WHERE registration_grams MATCH $1 LIMIT {}) AS m",
+            COUNT_LIMIT + 1
+        )
+    }
+
     /// The registrations the trigram lookup `$1` finds, counted up to one more than `bound`.
     fn trigram_count_to(bound: u64) -> String {
         format!(
@@ -339,79 +373,20 @@ impl Store {
         let limit = u64::try_from(sql.limit).unwrap_or(1);
         let offset = u64::try_from(sql.offset).unwrap_or(0);
         if !sql.patterns.is_empty() {
-            // A search: its page and its bounded count at once, on two connections (on
-            // PostgreSQL the count first, see below). A page at or past the count's limit is
-            // past the end whatever the count (pages stop there).
-            // SQLite: words the trigram index finds in more than COUNT_LIMIT registrations
-            // are matched while the list's order is walked instead (see `list_sql_with`): the
-            // lookup would gather every match before the page or the count could be taken.
-            let looked_up = if sql.fts {
-                Some(
-                    self.count_search(&ListSql::trigram_count(), &sql.patterns[..1])
-                        .await?,
-                )
-            } else {
-                None
-            };
-            // With other conditions (short words, a status) a search whose lookup finds more
-            // than COUNT_LIMIT is still counted among what the lookup finds when that is at
-            // most CANDIDATES_COUNTED: walking the list to count it would read every row when
-            // the other conditions leave fewer than COUNT_LIMIT (measured at a million
-            // registrations: `Product 42` 0.4 s so, 15 ms among the lookup's 10,001).
-            let count_sql = match looked_up {
-                Some((_, true)) if !sql.count_by_index => {
-                    let found = self
-                        .count_search_to(
-                            &ListSql::trigram_count_to(CANDIDATES_COUNTED),
-                            &sql.patterns[..1],
-                            CANDIDATES_COUNTED,
-                        )
-                        .await?;
-                    (found <= CANDIDATES_COUNTED)
-                        .then(|| (sql.bounded_count(), sql.patterns.clone()))
-                }
-                _ => None,
-            };
-            // PostgreSQL: the count first, and the page's plan from it rather than from the
-            // planner's statistics, which lag behind a word new to the store (measured:
-            // 20,000 new registrations with a new word, the page 56 ms looked up and sorted,
-            // under 1 ms walked; docs/benchmarks.md).
-            let counted_first = if self.backend() == Backend::Postgres {
-                Some(
-                    self.count_search(&sql.bounded_count(), &sql.patterns)
-                        .await?,
-                )
-            } else {
-                None
-            };
-            let walk = match (looked_up, counted_first) {
-                (Some((_, true)), _) => true,
-                (_, Some((found, more))) => {
-                    let found = if more { COUNT_LIMIT + 1 } else { found };
-                    walk_the_order(found, self.kept_registration_count(None).await?)
-                }
-                _ => false,
-            };
-            let sql = if walk {
-                self.list_sql_with(q, true)
-            } else {
-                sql
-            };
-            // The count's plan and the page's may differ, each with its own patterns.
-            let (count_text, count_patterns) =
-                count_sql.unwrap_or_else(|| (sql.bounded_count(), sql.patterns.clone()));
+            // A search: its page and its bounded count at once, on two connections (when the
+            // count is not already known). A page at or past the count's limit is past the end
+            // whatever the count (pages stop there).
+            let (page, count) = self.plan_search(q, sql).await?;
             let count = async {
-                match (looked_up, counted_first) {
-                    // Nothing but the lookup to count, and it is counted.
-                    (Some(counted), _) if sql.count_by_index => Ok(counted),
-                    (_, Some(counted)) => Ok(counted),
-                    _ => self.count_search(&count_text, &count_patterns).await,
+                match count {
+                    SearchCount::Known(counted) => Ok(counted),
+                    SearchCount::Query(text, patterns) => self.count_search(&text, &patterns).await,
                 }
             };
             let (ids, (total, more)) = if offset >= COUNT_LIMIT {
                 (Vec::new(), count.await?)
             } else {
-                tokio::try_join!(self.list_ids(&sql, false, limit, offset), count)?
+                tokio::try_join!(self.list_ids(&page, false, limit, offset), count)?
             };
             let items = self.registrations_by_ids(&ids).await?;
             return Ok(Page { items, total, more });
@@ -442,6 +417,154 @@ impl Store {
             total,
             more: false,
         })
+    }
+
+    /// A search's page query and how it is counted, chosen from the sizes of what its index
+    /// lookups find (`sql` is [`Store::list_sql`] of `q`).
+    async fn plan_search(
+        &self,
+        q: &AdminListQuery,
+        sql: ListSql,
+    ) -> Result<(ListSql, SearchCount), StoreError> {
+        if let Some(planned) = self.plan_with_grams(q).await? {
+            return Ok(planned);
+        }
+        // SQLite: words the trigram index finds in more than COUNT_LIMIT registrations are
+        // matched while the list's order is walked instead (see `list_sql_with`): the lookup
+        // would gather every match before the page or the count could be taken.
+        let looked_up = if sql.fts {
+            Some(
+                self.count_search(&ListSql::trigram_count(), &sql.patterns[..1])
+                    .await?,
+            )
+        } else {
+            None
+        };
+        // With other conditions (short words, a status) a search whose lookup finds more than
+        // COUNT_LIMIT is still counted among what the lookup finds when that is at most
+        // CANDIDATES_COUNTED: walking the list to count it would read every row when the other
+        // conditions leave fewer than COUNT_LIMIT (measured at a million registrations:
+        // `Product 42` 0.4 s so, 15 ms among the lookup's 10,001).
+        let count_sql = match looked_up {
+            Some((_, true)) if !sql.count_by_index => {
+                let found = self
+                    .count_search_to(
+                        &ListSql::trigram_count_to(CANDIDATES_COUNTED),
+                        &sql.patterns[..1],
+                        CANDIDATES_COUNTED,
+                    )
+                    .await?;
+                (found <= CANDIDATES_COUNTED).then(|| (sql.bounded_count(), sql.patterns.clone()))
+            }
+            _ => None,
+        };
+        // PostgreSQL: the count first, and the page's plan from it rather than from the
+        // planner's statistics, which lag behind a word new to the store (measured: 20,000 new
+        // registrations with a new word, the page 56 ms looked up and sorted, under 1 ms
+        // walked; docs/benchmarks.md).
+        let counted_first = if self.backend() == Backend::Postgres {
+            Some(
+                self.count_search(&sql.bounded_count(), &sql.patterns)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        let walk = match (looked_up, counted_first) {
+            (Some((_, true)), _) => true,
+            (_, Some((found, more))) => {
+                let found = if more { COUNT_LIMIT + 1 } else { found };
+                walk_the_order(found, self.kept_registration_count(None).await?)
+            }
+            _ => false,
+        };
+        let page = if walk {
+            self.list_sql_with(q, Shape::InOrder)
+        } else {
+            sql
+        };
+        let count = match (looked_up, counted_first) {
+            // Nothing but the lookup to count, and it is counted.
+            (Some(counted), _) if page.count_by_index => SearchCount::Known(counted),
+            (_, Some(counted)) => SearchCount::Known(counted),
+            // The count's plan and the page's may differ, each with its own patterns.
+            _ => {
+                let (text, patterns) =
+                    count_sql.unwrap_or_else(|| (page.bounded_count(), page.patterns.clone()));
+                SearchCount::Query(text, patterns)
+            }
+        };
+        Ok((page, count))
+    }
+
+    /// SQLite's plan for a search with a word of one or two characters, once every row of the
+    /// list copy is in the index of short pieces (module `grams`; else `None`, and such words
+    /// are matched with `LIKE`). The trigram lookup of the long words and the short pieces'
+    /// lookup are each counted up to [`COUNT_LIMIT`]; those within it are the page's lookups
+    /// (the other words matched with `LIKE` among their rows, counted with the page's
+    /// conditions). When both find more, the list's order is walked for the page, and the count
+    /// reads the short pieces' index in its order (the long words' bigrams narrowing it), each
+    /// row looked up as it comes, until it has its limit: the words are common there, so it
+    /// stops soon (measured at a million registrations: `42` counted in 0.4 ms against 85 ms
+    /// walking the list, `tracker 42` in 33 ms against 461 ms).
+    async fn plan_with_grams(
+        &self,
+        q: &AdminListQuery,
+    ) -> Result<Option<(ListSql, SearchCount)>, StoreError> {
+        let Self::Sqlite(pool, ..) = self else {
+            return Ok(None);
+        };
+        let words = q.search.as_deref().map(search_words).unwrap_or_default();
+        let (long, short): (Vec<&str>, Vec<&str>) =
+            words.iter().partition(|w| w.chars().count() >= 3);
+        let Some(lookup) = super::grams::lookup(&short, &[]) else {
+            return Ok(None);
+        };
+        let (ready,): (bool,) =
+            sqlx::query_as("SELECT NOT EXISTS (SELECT 1 FROM registration_grams_pending)")
+                .fetch_one(pool)
+                .await?;
+        if !ready {
+            return Ok(None);
+        }
+        let trigram = if long.is_empty() {
+            None
+        } else {
+            let sql = self.list_sql(q);
+            Some(
+                self.count_search(&ListSql::trigram_count(), &sql.patterns[..1])
+                    .await?,
+            )
+        };
+        let grams = self
+            .count_search(&ListSql::grams_count(), &[lookup])
+            .await?;
+        let by_trigram = trigram.is_some_and(|(_, more)| !more);
+        let by_grams = !grams.1;
+        // The short words alone, without a status: what their lookup found is the count.
+        let counted = (long.is_empty() && q.status.is_none()).then_some(grams);
+        if by_trigram || by_grams {
+            let page = self.list_sql_with(
+                q,
+                Shape::Lookups {
+                    trigram: by_trigram,
+                    grams: by_grams,
+                },
+            );
+            let count = match counted {
+                Some(counted) => SearchCount::Known(counted),
+                None => SearchCount::Query(page.bounded_count(), page.patterns.clone()),
+            };
+            return Ok(Some((page, count)));
+        }
+        let count = match counted {
+            Some(counted) => SearchCount::Known(counted),
+            None => {
+                let counting = self.list_sql_with(q, Shape::Counted);
+                SearchCount::Query(counting.bounded_count(), counting.patterns)
+            }
+        };
+        Ok(Some((self.list_sql_with(q, Shape::InOrder), count)))
     }
 
     /// Brings the copies that `q` reads up to date with every committed registration: SQLite's
@@ -555,7 +678,8 @@ impl Store {
 
     /// The query plans of [`Store::search_registrations`] for `q` (SQLite's `EXPLAIN QUERY
     /// PLAN`, PostgreSQL's `EXPLAIN`), one line per step: the page query's plan, then the
-    /// bounded count's (a search's). For checking that a list query is served by an index.
+    /// bounded count's (a search's, when it is not already known from an index lookup's own
+    /// count), each as the search would choose it now. For checking that a list query is served by an index.
     ///
     /// # Errors
     /// Database failures.
@@ -565,23 +689,30 @@ impl Store {
     ) -> Result<Vec<String>, StoreError> {
         self.sync_for_list(q).await?;
         let sql = self.list_sql(q);
+        let (limit, offset) = (sql.limit, sql.offset);
         let mut out = Vec::new();
         // The list and a status filter are counted from the kept counts, not by a query.
-        let mut texts = vec![(sql.ids(false), true)];
-        if !sql.patterns.is_empty() {
-            texts.push((sql.bounded_count(), false));
-        }
-        for (text, paged) in texts {
+        let texts = if sql.patterns.is_empty() {
+            vec![(sql.ids(false), sql.patterns, true)]
+        } else {
+            let (page, count) = self.plan_search(q, sql).await?;
+            let mut texts = vec![(page.ids(false), page.patterns.clone(), true)];
+            if let SearchCount::Query(text, patterns) = count {
+                texts.push((text, patterns, false));
+            }
+            texts
+        };
+        for (text, patterns, paged) in texts {
             let sqlite_text = format!("EXPLAIN QUERY PLAN {text}");
             let pg_text = format!("EXPLAIN {text}");
             let lines: Vec<String> = match self {
                 Store::Sqlite(pool, ..) => {
                     let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(&sqlite_text);
-                    for p in &sql.patterns {
+                    for p in &patterns {
                         query = query.bind(p.clone());
                     }
                     if paged {
-                        query = query.bind(sql.limit).bind(sql.offset);
+                        query = query.bind(limit).bind(offset);
                     }
                     query
                         .fetch_all(pool)
@@ -592,11 +723,11 @@ impl Store {
                 }
                 Store::Postgres(pool, _) => {
                     let mut query = sqlx::query_as::<_, (String,)>(&pg_text);
-                    for p in &sql.patterns {
+                    for p in &patterns {
                         query = query.bind(p.clone());
                     }
                     if paged {
-                        query = query.bind(sql.limit).bind(sql.offset);
+                        query = query.bind(limit).bind(offset);
                     }
                     query
                         .fetch_all(pool)
@@ -623,30 +754,61 @@ impl Store {
     /// text of its search copy, which its trigram index serves for words of 3 characters or
     /// more.
     pub(super) fn list_sql(&self, q: &AdminListQuery) -> ListSql {
-        self.list_sql_with(q, false)
+        self.list_sql_with(
+            q,
+            Shape::Lookups {
+                trigram: true,
+                grams: false,
+            },
+        )
     }
 
-    /// [`Store::list_sql`], or with `in_order` every word matched while the list's order index
-    /// is walked: for a search that matches many registrations (SQLite: more than
-    /// [`COUNT_LIMIT`]; PostgreSQL: see [`walk_the_order`]), whose first page is found within
-    /// a few thousand rows of that index, where the trigram index would gather and sort every
-    /// match. SQLite matches each row's own columns with `LIKE`; PostgreSQL looks each row up in
-    /// its search copy.
-    fn list_sql_with(&self, q: &AdminListQuery, in_order: bool) -> ListSql {
+    /// [`Store::list_sql`] in a given [`Shape`]. With [`Shape::InOrder`] every word is matched
+    /// while the list's order index is walked: for a search that matches many registrations
+    /// (SQLite: more than [`COUNT_LIMIT`]; PostgreSQL: see [`walk_the_order`]), whose first
+    /// page is found within a few thousand rows of that index, where an index lookup would
+    /// gather and sort every match. SQLite matches each row's own columns with `LIKE`;
+    /// PostgreSQL looks each row up in its search copy.
+    fn list_sql_with(&self, q: &AdminListQuery, shape: Shape) -> ListSql {
         let words = q.search.as_deref().map(search_words).unwrap_or_default();
         let sqlite = self.backend() == Backend::Sqlite;
-        let (long, short): (Vec<&str>, Vec<&str>) = if sqlite && !in_order {
+        let (long, short): (Vec<&str>, Vec<&str>) = if sqlite {
             words.iter().partition(|w| w.chars().count() >= 3)
         } else {
             (Vec::new(), words.clone())
         };
-        let fts = !long.is_empty();
+        // SQLite: which words an index finds, and which are matched row by row.
+        let (trigram, grams, like): (bool, Option<String>, Vec<&str>) = match shape {
+            _ if !sqlite => (false, None, short.clone()),
+            Shape::InOrder => (false, None, words.clone()),
+            Shape::Lookups { trigram, grams } => {
+                let trigram = trigram && !long.is_empty();
+                let grams = if grams {
+                    super::grams::lookup(&short, &[])
+                } else {
+                    None
+                };
+                let like = words
+                    .iter()
+                    .copied()
+                    .filter(|w| {
+                        if w.chars().count() >= 3 {
+                            !trigram
+                        } else {
+                            grams.is_none()
+                        }
+                    })
+                    .collect();
+                (trigram, grams, like)
+            }
+            Shape::Counted => (false, super::grams::lookup(&short, &long), long.clone()),
+        };
         let mut patterns = Vec::new();
         let mut conds: Vec<String> = Vec::new();
         if let Some(s) = q.status {
             conds.push(s.sql().to_owned());
         }
-        if fts {
+        if trigram {
             let phrases: Vec<String> = long
                 .iter()
                 .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
@@ -656,14 +818,28 @@ impl Store {
             // look-up per match. Its `client_id` column would cost a look-up of the content
             // row first and then one of the copy by `client_id` (three times slower at 30,000
             // matches, docs/benchmarks.md).
-            conds.push(
+            conds.push(format!(
                 "reg_rowid IN (SELECT rowid FROM registration_search \
-                 WHERE registration_search MATCH $1)"
-                    .to_owned(),
-            );
+                 WHERE registration_search MATCH ${})",
+                patterns.len()
+            ));
+        }
+        if let Some(lookup) = &grams {
+            patterns.push(lookup.clone());
+            let p = patterns.len();
+            conds.push(if shape == Shape::Counted {
+                // Read in the index's order, each match looked up in the list as it comes, so
+                // that the count stops at its limit.
+                format!("registration_grams MATCH ${p}")
+            } else {
+                format!(
+                    "reg_rowid IN (SELECT rowid FROM registration_grams \
+                     WHERE registration_grams MATCH ${p})"
+                )
+            });
         }
         let mut copy_conds = Vec::new();
-        for word in &short {
+        for word in &like {
             patterns.push(format!("%{}%", escape_like(word)));
             let p = format!("${}", patterns.len());
             if sqlite {
@@ -682,6 +858,7 @@ impl Store {
                 copy_conds.push(format!("words LIKE lower({p})"));
             }
         }
+        let in_order = shape == Shape::InOrder;
         // PostgreSQL: the words are matched in the search copy, whose rows are a few hundred
         // bytes (the registration's are kilobytes).
         if !copy_conds.is_empty() {
@@ -705,13 +882,17 @@ impl Store {
         } else {
             format!("WHERE {}", conds.join(" AND "))
         };
-        // SQLite is told which index to use where its planner would read the wide rows: the
-        // trigram lookup's matches are read by rowid (no index: an order's index would be
-        // walked whole), then filtered and sorted; a LIKE search or the Active filter scans the
+        let lookup = trigram || grams.is_some();
+        // SQLite is told which index to use where its planner would read the wide rows: an
+        // index lookup's matches are read by rowid (no index: an order's index would be walked
+        // whole), then filtered and sorted; a LIKE search or the Active filter scans the
         // narrow list index; Inactive has a partial index.
         let from = if !sqlite {
             "registration"
-        } else if q.status == Some(StatusFilter::Inactive) && !fts {
+        } else if shape == Shape::Counted {
+            "registration_grams CROSS JOIN registration_list \
+             ON registration_list.reg_rowid = registration_grams.rowid"
+        } else if q.status == Some(StatusFilter::Inactive) && !lookup {
             // Few registrations are inactive at the Register: their partial index, whatever
             // the words.
             "registration_list INDEXED BY registration_inactive_idx"
@@ -719,7 +900,7 @@ impl Store {
             // SQLite's planner walks the index of the order (no INDEXED BY: each order has its
             // own), checking each row.
             "registration_list"
-        } else if fts {
+        } else if lookup {
             "registration_list NOT INDEXED"
         } else if !patterns.is_empty() || q.status == Some(StatusFilter::Active) {
             "registration_list INDEXED BY registration_list_idx"
@@ -732,8 +913,8 @@ impl Store {
         ListSql {
             from,
             where_sql,
-            fts,
-            count_by_index: fts && q.status.is_none() && short.is_empty(),
+            fts: trigram,
+            count_by_index: trigram && q.status.is_none() && like.is_empty() && grams.is_none(),
             count_in_copy: (!copy_conds.is_empty() && q.status.is_none())
                 .then(|| format!("WHERE {}", copy_conds.join(" AND "))),
             patterns,

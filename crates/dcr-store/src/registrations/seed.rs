@@ -37,7 +37,7 @@ impl Store {
             }
         }
         // The seeded registrations' searched text, copied now rather than by the first search.
-        self.sync_registration_list().await?;
+        self.sync_search_grams().await?;
         self.sync_search_copy().await?;
         Ok(())
     }

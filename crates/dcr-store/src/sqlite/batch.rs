@@ -93,7 +93,7 @@ pub(crate) fn run(conn: &mut Connection, batch: Vec<Job>) {
             Job::UseJti { reply, .. } => {
                 let _ = reply.send(answer.map(|fresh| fresh.unwrap_or(false)));
             }
-            Job::SyncList { reply } | Job::Seed { reply, .. } => {
+            Job::SyncList { reply, .. } | Job::Seed { reply, .. } => {
                 let _ = reply.send(Ok(()));
             }
         }

@@ -14,7 +14,8 @@
 //! indexes, see migration `20261201000002_registration_list`) up to date: it copies new
 //! registrations there in bulk when no write is waiting (or, under a steady stream of writes,
 //! a chunk between two batches from [`MAX_LAG`] on), and at once when a reader asks
-//! ([`Job::SyncList`]).
+//! ([`Job::SyncList`]). After each copy it writes the short pieces of the rows that wait for
+//! them into `registration_grams` (module `registrations::grams`).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -77,6 +78,11 @@ const LIST_CHUNK: i64 = 256;
 /// Most registrations copied in one transaction when the writer is idle or a reader waits.
 const LIST_CHUNK_IDLE: i64 = 2048;
 
+/// Most rows of the list whose short pieces a reader waits for before it is answered: a search
+/// after a large copy (the first after an upgrade that indexes a million rows) does not wait for
+/// all of them; it matches its short words without the index until the writer has caught up.
+const GRAMS_SYNC: i64 = 20_000;
+
 /// How often the WAL is checkpointed into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
@@ -106,8 +112,11 @@ pub(crate) enum Job {
         events: Vec<NewAuditEvent>,
         reply: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
     },
-    /// Bring `registration_list` up to date with every committed registration, then answer.
+    /// Bring `registration_list` up to date with every committed registration, and
+    /// `registration_grams` with at most [`GRAMS_SYNC`] rows of the list (with `all_grams`, every
+    /// row), then answer.
     SyncList {
+        all_grams: bool,
         reply: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
     },
 }
@@ -167,8 +176,7 @@ fn run(path: &Path, rx: &flume::Receiver<Job>) {
                 Err(flume::RecvTimeoutError::Disconnected) => break,
                 Err(flume::RecvTimeoutError::Timeout) => {
                     // Idle: copy everything, a chunk at a time, yielding to new writes.
-                    match connection(path, &mut conn).and_then(|c| copy_to_list(c, LIST_CHUNK_IDLE))
-                    {
+                    match connection(path, &mut conn).and_then(|c| catch_up(c, LIST_CHUNK_IDLE)) {
                         Ok(more) => behind = more,
                         Err(e) => {
                             tracing::warn!(error = %e, "registration list: copying new registrations failed");
@@ -187,10 +195,14 @@ fn run(path: &Path, rx: &flume::Receiver<Job>) {
         let mut batch = vec![first];
         batch.extend(rx.try_iter().take(MAX_BATCH - 1));
         let mut waiters = Vec::new();
+        let mut all = false;
         let mut writes = Vec::with_capacity(batch.len());
         for job in batch {
             match job {
-                Job::SyncList { reply } => waiters.push(reply),
+                Job::SyncList { all_grams, reply } => {
+                    all |= all_grams;
+                    waiters.push(reply);
+                }
                 Job::Seed {
                     seeds,
                     events,
@@ -230,7 +242,8 @@ fn run(path: &Path, rx: &flume::Receiver<Job>) {
             }
         }
         if !waiters.is_empty() {
-            let result = connection(path, &mut conn).and_then(copy_all_to_list);
+            let grams = if all { i64::MAX } else { GRAMS_SYNC };
+            let result = connection(path, &mut conn).and_then(|c| copy_all_to_list(c, grams));
             if result.is_ok() {
                 behind = false;
             }
@@ -242,7 +255,7 @@ fn run(path: &Path, rx: &flume::Receiver<Job>) {
             }
         } else if behind && behind_since.elapsed() >= MAX_LAG {
             // Writes keep coming: copy a chunk between two batches.
-            match connection(path, &mut conn).and_then(|c| copy_to_list(c, LIST_CHUNK)) {
+            match connection(path, &mut conn).and_then(|c| catch_up(c, LIST_CHUNK)) {
                 Ok(false) => behind = false,
                 Ok(true) => {}
                 Err(e) => {
@@ -312,10 +325,67 @@ fn copy_to_list(conn: &rusqlite::Connection, limit: i64) -> Result<bool, rusqlit
     Ok(i64::try_from(copied).unwrap_or(i64::MAX) >= limit)
 }
 
-/// Copies every registration not yet in `registration_list`.
-fn copy_all_to_list(conn: &mut rusqlite::Connection) -> Result<(), rusqlite::Error> {
+/// Copies every registration not yet in `registration_list`, then writes the short pieces of up
+/// to `grams` rows that wait for them (a chunk at a time).
+fn copy_all_to_list(conn: &mut rusqlite::Connection, grams: i64) -> Result<(), rusqlite::Error> {
     while copy_to_list(conn, LIST_CHUNK_IDLE)? {}
+    let mut written = 0;
+    while written < grams && fill_grams(conn, LIST_CHUNK_IDLE)? {
+        written += LIST_CHUNK_IDLE;
+    }
     Ok(())
+}
+
+/// One step of catching up: a chunk of up to `limit` registrations copied to the list, or when
+/// none is left to copy, the short pieces of up to `limit` rows written; answers whether more
+/// work may be waiting.
+fn catch_up(conn: &mut rusqlite::Connection, limit: i64) -> Result<bool, rusqlite::Error> {
+    Ok(copy_to_list(conn, limit)? || fill_grams(conn, limit)?)
+}
+
+/// Writes the short pieces (module `registrations::grams`) of up to `limit` rows of
+/// `registration_list` queued in `registration_grams_pending`, in one transaction; answers
+/// whether more may be waiting.
+fn fill_grams(conn: &mut rusqlite::Connection, limit: i64) -> Result<bool, rusqlite::Error> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut last = None;
+    let mut taken = 0;
+    {
+        // A queued row no longer in the list (none should be: its trigger dequeues it) has
+        // nothing to write, and is dequeued all the same.
+        let mut pending = tx.prepare_cached(&format!(
+            "SELECT p.reg_rowid, l.reg_rowid IS NOT NULL, {} FROM registration_grams_pending AS p \
+             LEFT JOIN registration_list AS l ON l.reg_rowid = p.reg_rowid \
+             ORDER BY p.reg_rowid LIMIT ?1",
+            crate::registrations::GRAM_COLUMNS
+        ))?;
+        let mut insert =
+            tx.prepare_cached("INSERT INTO registration_grams (rowid, grams) VALUES (?1, ?2)")?;
+        let mut rows = pending.query([limit])?;
+        while let Some(row) = rows.next()? {
+            let rowid: i64 = row.get(0)?;
+            last = Some(rowid);
+            taken += 1;
+            if !row.get::<_, bool>(1)? {
+                continue;
+            }
+            let mut columns: Vec<Option<String>> = Vec::with_capacity(7);
+            for i in 2..=8 {
+                columns.push(row.get(i)?);
+            }
+            let text =
+                crate::registrations::index_text(columns.iter().flatten().map(String::as_str));
+            insert.execute(rusqlite::params![rowid, text])?;
+        }
+    }
+    if let Some(last) = last {
+        tx.execute(
+            "DELETE FROM registration_grams_pending WHERE reg_rowid <= ?1",
+            [last],
+        )?;
+    }
+    tx.commit()?;
+    Ok(taken >= limit)
 }
 
 /// Answers a job with an error.
@@ -327,7 +397,7 @@ pub(crate) fn fail(job: Job, e: StoreError) {
         Job::UseJti { reply, .. } => {
             let _ = reply.send(Err(e));
         }
-        Job::SyncList { reply } | Job::Seed { reply, .. } => {
+        Job::SyncList { reply, .. } | Job::Seed { reply, .. } => {
             let _ = reply.send(Err(e));
         }
     }
