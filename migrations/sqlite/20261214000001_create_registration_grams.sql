@@ -2,11 +2,13 @@
 -- `LIKE` over the list copy, which at a million registrations read every row for a rare word.
 --
 -- Each row of the list copy has one entry: the distinct pieces of one and two characters of its
--- searched names and ids, case-folded, as tokens (`g` and the piece's UTF-8 bytes in hex),
--- computed by the store's writer thread (module `registrations::grams`). Contentless (the
+-- searched names and ids, case-folded, as tokens (`g` and the piece's UTF-8 bytes in hex), and
+-- its status as the portal filters it (`sactive`, `sinactive`, `srevoked`, ...), computed by the
+-- store's writer thread (module `registrations::grams`). Contentless (the
 -- tokens are not stored twice), rowids only (`detail = none`), and deletable by rowid.
 -- `registration_grams_pending` queues the rows whose tokens are to be written: every row the
--- copy receives, every row whose searched columns change (its old entry is deleted at once),
+-- copy receives, every row whose searched columns or statuses change (its old entry is deleted
+-- at once),
 -- and here every row already copied. Until the queue is empty a search matches its short words
 -- with `LIKE` as before.
 CREATE VIRTUAL TABLE registration_grams USING fts5(
@@ -22,7 +24,8 @@ CREATE TRIGGER registration_list_grams_insert AFTER INSERT ON registration_list 
 END;
 
 CREATE TRIGGER registration_list_grams_update AFTER UPDATE OF client_id, software_key, org_id,
-    legal_entity_id, client_name, org_name, legal_entity_name ON registration_list BEGIN
+    legal_entity_id, client_name, org_name, legal_entity_name, status, register_sp_status,
+    register_dr_status ON registration_list BEGIN
     DELETE FROM registration_grams WHERE rowid = OLD.reg_rowid;
     INSERT OR IGNORE INTO registration_grams_pending (reg_rowid) VALUES (NEW.reg_rowid);
 END;

@@ -267,6 +267,25 @@ async fn list_contract(store: &Store) {
     assert!(search("budget 4", Some(StatusFilter::Revoked))
         .await
         .is_empty());
+    // Short words with each status filter, "inactive at the Register" too.
+    assert_eq!(
+        search("5", Some(StatusFilter::Inactive)).await,
+        ["client-005"]
+    );
+    assert!(search("5", Some(StatusFilter::Active)).await.is_empty());
+    assert_eq!(
+        search("6", Some(StatusFilter::Inactive)).await,
+        ["client-006"]
+    );
+    assert_eq!(
+        search("4", Some(StatusFilter::Active)).await,
+        ["client-004"]
+    );
+    assert_eq!(
+        search("9", Some(StatusFilter::Removed)).await,
+        ["client-009"]
+    );
+    assert!(search("9", Some(StatusFilter::Deleted)).await.is_empty());
     assert_eq!(search("brand 2 org", None).await.len(), 3);
     // At most eight words count: a ninth that matches nothing is ignored.
     assert_eq!(dcr_store::MAX_SEARCH_WORDS, 8);
@@ -951,12 +970,29 @@ async fn the_list_copy_follows_registrations_on_sqlite() {
     );
 
     // A status change and a name change of copied rows.
+    let revoked_with = |search: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .search_registrations(&q(
+                    Some(search),
+                    Some(StatusFilter::Revoked),
+                    Sort::CreatedDesc,
+                    1,
+                ))
+                .await
+                .unwrap()
+        }
+    };
+    assert!(revoked_with("1").await.items.is_empty());
     revoke(&store, "client-001").await;
     let page = store
         .search_registrations(&q(None, Some(StatusFilter::Revoked), Sort::CreatedDesc, 1))
         .await
         .unwrap();
     assert_eq!(ids(&page), ["client-001"]);
+    // The index of short pieces follows the status too.
+    assert_eq!(ids(&revoked_with("1").await), ["client-001"]);
     rename(&store, 2, "Penny Wise").await;
     let by_new = store
         .search_registrations(&q(Some("penny"), None, Sort::CreatedDesc, 1))

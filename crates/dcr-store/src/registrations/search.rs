@@ -517,7 +517,7 @@ impl Store {
         let words = q.search.as_deref().map(search_words).unwrap_or_default();
         let (long, short): (Vec<&str>, Vec<&str>) =
             words.iter().partition(|w| w.chars().count() >= 3);
-        let Some(lookup) = super::grams::lookup(&short, &[]) else {
+        let Some(lookup) = super::grams::lookup(&short, &[], q.status) else {
             return Ok(None);
         };
         let (ready,): (bool,) =
@@ -541,8 +541,8 @@ impl Store {
             .await?;
         let by_trigram = trigram.is_some_and(|(_, more)| !more);
         let by_grams = !grams.1;
-        // The short words alone, without a status: what their lookup found is the count.
-        let counted = (long.is_empty() && q.status.is_none()).then_some(grams);
+        // The short words alone (and a status): what their lookup found is the count.
+        let counted = long.is_empty().then_some(grams);
         if by_trigram || by_grams {
             let page = self.list_sql_with(
                 q,
@@ -784,7 +784,7 @@ impl Store {
             Shape::Lookups { trigram, grams } => {
                 let trigram = trigram && !long.is_empty();
                 let grams = if grams {
-                    super::grams::lookup(&short, &[])
+                    super::grams::lookup(&short, &[], q.status)
                 } else {
                     None
                 };
@@ -801,7 +801,11 @@ impl Store {
                     .collect();
                 (trigram, grams, like)
             }
-            Shape::Counted => (false, super::grams::lookup(&short, &long), long.clone()),
+            Shape::Counted => (
+                false,
+                super::grams::lookup(&short, &long, q.status),
+                long.clone(),
+            ),
         };
         let mut patterns = Vec::new();
         let mut conds: Vec<String> = Vec::new();

@@ -373,8 +373,11 @@ fn fill_grams(conn: &mut rusqlite::Connection, limit: i64) -> Result<bool, rusql
             for i in 2..=8 {
                 columns.push(row.get(i)?);
             }
-            let text =
-                crate::registrations::index_text(columns.iter().flatten().map(String::as_str));
+            let status: String = row.get(9)?;
+            let text = crate::registrations::index_text(
+                columns.iter().flatten().map(String::as_str),
+                &status,
+            );
             insert.execute(rusqlite::params![rowid, text])?;
         }
     }
