@@ -1319,6 +1319,39 @@ async fn the_list_is_served_by_indexes_with_100k_registrations_on_sqlite() {
         .unwrap();
     assert_eq!(found.total, 1);
     assert_eq!(found.items[0].software_id, "SW-004242");
+
+    // Counts no query walks the list for: words in more than 10,000 rows, long or short, are
+    // counted by their index lookup alone; common words with a status by reading the index of
+    // short pieces in its order. A rare short word is looked up there, not searched for along
+    // the list.
+    let plan_of = |search: &'static str, status: Option<StatusFilter>| {
+        let store = store.clone();
+        async move {
+            store
+                .explain_search_registrations(&q(Some(search), status, Sort::CreatedDesc, 1))
+                .await
+                .unwrap()
+        }
+    };
+    // The count's plan follows the page's, from its subquery on.
+    let walks_to_count = |plans: &[String]| {
+        plans
+            .iter()
+            .skip_while(|l| !l.contains("CO-ROUTINE"))
+            .any(|l| l.starts_with("SCAN registration_list"))
+    };
+    let by_pieces = |plans: &[String]| plans.iter().any(|l| l.contains("registration_grams"));
+    for common in ["brand", "of brand", "12", "brand 1"] {
+        let plans = plan_of(common, None).await;
+        assert!(!walks_to_count(&plans), "{common}: {plans:?}");
+    }
+    let with_status = plan_of("legal entity 12", Some(StatusFilter::Active)).await;
+    assert!(by_pieces(&with_status), "{with_status:?}");
+    let rare = plan_of("zq", None).await;
+    assert!(
+        by_pieces(&rare) && !rare.iter().any(|l| l.contains("registration_list_idx")),
+        "{rare:?}"
+    );
 }
 
 /// PostgreSQL: a search's words are looked up in the trigram index of the search copy, and the

@@ -478,14 +478,15 @@ impl Store {
             }
             _ => false,
         };
+        // Nothing but the lookup to count, and it is counted (walked for the page or not).
+        let counted_by_lookup = sql.count_by_index;
         let page = if walk {
             self.list_sql_with(q, Shape::InOrder)
         } else {
             sql
         };
         let count = match (looked_up, counted_first) {
-            // Nothing but the lookup to count, and it is counted.
-            (Some(counted), _) if page.count_by_index => SearchCount::Known(counted),
+            (Some(counted), _) if counted_by_lookup => SearchCount::Known(counted),
             (_, Some(counted)) => SearchCount::Known(counted),
             // The count's plan and the page's may differ, each with its own patterns.
             _ => {
