@@ -87,8 +87,11 @@ last_audit=$(( (EVENTS + 49) / 50 ))
 # 10,000"); so is the audit log, whose last page served is the 200th. The middle page of the list
 # is the deepest one (a page past the middle is read from the other end).
 last_audit=$(( EVENTS > 10000 ? 200 : last_audit ))
+# Words of one or two characters: a common one, one in no name or id, a common one with a
+# common longer word, and with a status filter.
 for path in "/" "/?status=revoked" "/?sort=name_asc" "/?q=Product+4242" "/?q=4242+brand+242" \
-  "/?q=bench-12345" "/?q=Product" "/?page=$last_list" "/?page=$(( (last_list + 1) / 2 ))" \
+  "/?q=bench-12345" "/?q=Product" "/?q=42" "/?q=qz" "/?q=Brand+42" "/?status=revoked&q=42" \
+  "/?page=$last_list" "/?page=$(( (last_list + 1) / 2 ))" \
   "/audit" "/audit?page=$last_audit"; do
   status=$(curl -s -o /dev/null -b "$DIR/jar" -w '%{http_code}' "http://$PORTAL$path")
   [ "$status" = 200 ] || { echo "GET $path answered $status"; exit 1; }

@@ -378,9 +378,9 @@ impl Run {
             register / (calibration / 2.0),
             calibration / 2.0
         );
-        // The copies made after the commit (SQLite's list copy, PostgreSQL's search copy) are
-        // part of a registration's writes.
-        store.sync_registration_list().await?;
+        // The copies made after the commit (SQLite's list copy and its index of short pieces,
+        // PostgreSQL's search copy) are part of a registration's writes.
+        store.sync_search_grams().await?;
         store.sync_search_copy().await?;
         if let (Some(before), Some(after)) = (wal_before, store.wal_bytes().await?) {
             println!(

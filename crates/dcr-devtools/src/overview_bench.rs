@@ -51,11 +51,12 @@ pub async fn run_cli(
         );
     }
     // SQLite counts what its list copy holds: the copy (and its counting triggers) runs off
-    // the registration path, here at once for everything just added.
+    // the registration path, here at once for everything just added, with its index of short
+    // pieces (the portal's searches time it whole).
     let started = Instant::now();
-    store.sync_registration_list().await?;
+    store.sync_search_grams().await?;
     println!(
-        "list copy brought up to date in {:.1} s",
+        "list copy and its index of short pieces brought up to date in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     // PostgreSQL counts through deltas: those of the fill are folded before the timing.
