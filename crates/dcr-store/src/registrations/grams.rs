@@ -54,10 +54,13 @@ fn token(piece: &[char], out: &mut String) {
     }
 }
 
-/// The text `registration_grams` indexes for one row: the distinct tokens of every piece of one
-/// and two characters of each column, space-separated, and the token of its `status` as the
-/// portal filters it.
-pub(crate) fn index_text<'a>(columns: impl IntoIterator<Item = &'a str>, status: &str) -> String {
+/// Every distinct piece of one and two characters of `columns` (each character through `fold`),
+/// none holding whitespace and none running from one column into the next; a piece of one
+/// character is `[c, '\0']`.
+fn pieces<'a>(
+    columns: impl IntoIterator<Item = &'a str>,
+    fold: fn(char) -> char,
+) -> Vec<[char; 2]> {
     let mut pieces: Vec<[char; 2]> = Vec::new();
     for column in columns {
         let chars: Vec<char> = column.chars().map(fold).collect();
@@ -65,7 +68,6 @@ pub(crate) fn index_text<'a>(columns: impl IntoIterator<Item = &'a str>, status:
             if c.is_whitespace() {
                 continue;
             }
-            // A one-character piece is kept as [c, '\0'] to sort and dedupe with the others.
             pieces.push([c, '\0']);
             if let Some(&next) = chars.get(i + 1) {
                 if !next.is_whitespace() {
@@ -76,20 +78,46 @@ pub(crate) fn index_text<'a>(columns: impl IntoIterator<Item = &'a str>, status:
     }
     pieces.sort_unstable();
     pieces.dedup();
-    let mut out = String::with_capacity(pieces.len() * 6);
+    pieces
+}
+
+/// A piece's characters.
+fn piece_chars(piece: &[char; 2]) -> &[char] {
+    if piece[1] == '\0' {
+        &piece[..1]
+    } else {
+        piece
+    }
+}
+
+/// The text `registration_grams` indexes for one row: the distinct tokens of every piece of one
+/// and two characters of each column, space-separated, and the token of its `status` as the
+/// portal filters it.
+pub(crate) fn index_text<'a>(columns: impl IntoIterator<Item = &'a str>, status: &str) -> String {
+    let pieces = pieces(columns, fold);
+    let mut out = String::with_capacity(pieces.len() * 6 + status.len() + 2);
+    for piece in &pieces {
+        token(piece_chars(piece), &mut out);
+        out.push(' ');
+    }
+    // Statuses are lower-case letters: a token as they are.
+    out.push('s');
+    out.push_str(status);
+    out
+}
+
+/// PostgreSQL's search copy: the distinct pieces of one and two characters of a row's searched
+/// text (already lower-cased by PostgreSQL, as a search's words are), space-separated, for
+/// `string_to_array(.., ' ')` into the copy's `pieces` array (no piece holds a space).
+pub(crate) fn copy_pieces(words: &str) -> String {
+    let pieces = pieces(std::iter::once(words), std::convert::identity);
+    let mut out = String::with_capacity(pieces.len() * 3);
     for piece in &pieces {
         if !out.is_empty() {
             out.push(' ');
         }
-        let len = if piece[1] == '\0' { 1 } else { 2 };
-        token(&piece[..len], &mut out);
+        out.extend(piece_chars(piece));
     }
-    // Statuses are lower-case letters: a token as they are.
-    if !out.is_empty() {
-        out.push(' ');
-    }
-    out.push('s');
-    out.push_str(status);
     out
 }
 
@@ -147,6 +175,15 @@ mod tests {
         assert_eq!(got, want);
         // Pieces do not run from one column into the next.
         assert!(!index_text(["a", "b"], "active").contains("g6162"));
+    }
+
+    #[test]
+    fn the_search_copy_holds_every_piece_of_its_lower_cased_text() {
+        let pieces = copy_pieces("ab 4\né");
+        let mut got: Vec<&str> = pieces.split(' ').collect();
+        got.sort_unstable();
+        assert_eq!(got, ["4", "a", "ab", "b", "é"]);
+        assert_eq!(copy_pieces(""), "");
     }
 
     #[test]

@@ -256,6 +256,9 @@ enum Shape {
     /// bigrams of the long ones), each row looked up in the list as it comes, the long words
     /// matched with `LIKE`.
     Counted,
+    /// PostgreSQL, for the page of a search counted to few matches: the copy's matches gathered
+    /// first, then their rows read and sorted.
+    Gathered,
 }
 
 /// How a search's matches are counted.
@@ -429,6 +432,24 @@ impl Store {
         if let Some(planned) = self.plan_with_grams(q).await? {
             return Ok(planned);
         }
+        // PostgreSQL: short words through the copy's pieces once every row has them.
+        let pieces = self.backend() == Backend::Postgres
+            && q.search
+                .as_deref()
+                .is_some_and(|s| search_words(s).iter().any(|w| w.chars().count() < 3))
+            && self.search_pieces_ready().await?;
+        let sql = if pieces {
+            self.list_sql_for(
+                q,
+                Shape::Lookups {
+                    trigram: true,
+                    grams: false,
+                },
+                true,
+            )
+        } else {
+            sql
+        };
         // SQLite: words the trigram index finds in more than COUNT_LIMIT registrations are
         // matched while the list's order is walked instead (see `list_sql_with`): the lookup
         // would gather every match before the page or the count could be taken.
@@ -481,7 +502,12 @@ impl Store {
         // Nothing but the lookup to count, and it is counted (walked for the page or not).
         let counted_by_lookup = sql.count_by_index;
         let page = if walk {
-            self.list_sql_with(q, Shape::InOrder)
+            self.list_sql_for(q, Shape::InOrder, pieces)
+        } else if self.backend() == Backend::Postgres {
+            // Few matches for the store's size (`walk_the_order`): looked up, whatever the
+            // planner's statistics say of the words (a word new to the store, or rare one
+            // estimated common, had it walk the list's order to the end).
+            self.list_sql_for(q, Shape::Gathered, pieces)
         } else {
             sql
         };
@@ -771,6 +797,13 @@ impl Store {
     /// gather and sort every match. SQLite matches each row's own columns with `LIKE`;
     /// PostgreSQL looks each row up in its search copy.
     fn list_sql_with(&self, q: &AdminListQuery, shape: Shape) -> ListSql {
+        self.list_sql_for(q, shape, false)
+    }
+
+    /// [`Store::list_sql_with`]; on PostgreSQL with `pieces` a word of one or two characters
+    /// is matched through the search copy's short pieces (`pieces @> ARRAY[lower($n)]`, which
+    /// its GIN index serves) rather than with `LIKE`, which no trigram can serve.
+    fn list_sql_for(&self, q: &AdminListQuery, shape: Shape, pieces: bool) -> ListSql {
         let words = q.search.as_deref().map(search_words).unwrap_or_default();
         let sqlite = self.backend() == Backend::Sqlite;
         let (long, short): (Vec<&str>, Vec<&str>) = if sqlite {
@@ -781,7 +814,7 @@ impl Store {
         // SQLite: which words an index finds, and which are matched row by row.
         let (trigram, grams, like): (bool, Option<String>, Vec<&str>) = match shape {
             _ if !sqlite => (false, None, short.clone()),
-            Shape::InOrder => (false, None, words.clone()),
+            Shape::InOrder | Shape::Gathered => (false, None, words.clone()),
             Shape::Lookups { trigram, grams } => {
                 let trigram = trigram && !long.is_empty();
                 let grams = if grams {
@@ -845,6 +878,12 @@ impl Store {
         }
         let mut copy_conds = Vec::new();
         for word in &like {
+            if pieces && !sqlite && word.chars().count() < 3 {
+                // The copy's pieces are of its lower-cased text, as the word is lower-cased.
+                patterns.push((*word).to_owned());
+                copy_conds.push(format!("pieces @> ARRAY[lower(${})]", patterns.len()));
+                continue;
+            }
             patterns.push(format!("%{}%", escape_like(word)));
             let p = format!("${}", patterns.len());
             if sqlite {
@@ -873,6 +912,13 @@ impl Store {
                 format!(
                     "(SELECT {} FROM registration_search AS s \
                      WHERE s.client_id = registration.client_id)",
+                    copy_conds.join(" AND ")
+                )
+            } else if shape == Shape::Gathered {
+                // An array, made once before the rows are read: the planner cannot turn it
+                // into a walk of the list's order, which for a rare word reads every row.
+                format!(
+                    "client_id = ANY(ARRAY(SELECT client_id FROM registration_search WHERE {}))",
                     copy_conds.join(" AND ")
                 )
             } else {
