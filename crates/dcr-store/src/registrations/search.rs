@@ -256,9 +256,6 @@ enum Shape {
     /// bigrams of the long ones), each row looked up in the list as it comes, the long words
     /// matched with `LIKE`.
     Counted,
-    /// PostgreSQL, for the page of a search counted to few matches: the copy's matches gathered
-    /// first, then their rows read and sorted.
-    Gathered,
 }
 
 /// How a search's matches are counted.
@@ -267,6 +264,9 @@ enum SearchCount {
     Known((u64, bool)),
     /// By this query with these patterns.
     Query(String, Vec<String>),
+    /// Already counted by this query with these patterns (PostgreSQL's matches gathered, or
+    /// its bounded count taken first).
+    Found((u64, bool), (String, Vec<String>)),
 }
 
 impl ListSql {
@@ -317,6 +317,36 @@ impl ListSql {
 }
 
 impl ListSql {
+    /// PostgreSQL: the ids of the matches, at most `limit` (from the search copy alone without a
+    /// status filter).
+    fn matching_ids(&self, limit: u64) -> String {
+        if let Some(words) = &self.count_in_copy {
+            format!("SELECT client_id FROM registration_search {words} LIMIT {limit}")
+        } else {
+            let Self {
+                from, where_sql, ..
+            } = self;
+            format!("SELECT client_id FROM {from} {where_sql} LIMIT {limit}")
+        }
+    }
+
+    /// PostgreSQL: the page of `q` among the registrations with these ids (a search's matches,
+    /// gathered), bound as one text of ids a line each (an id never holds a line feed).
+    fn of_ids(ids: &[String], q: &AdminListQuery) -> Self {
+        let limit = i64::from(q.per_page.clamp(1, 200));
+        Self {
+            from: "registration",
+            where_sql: "WHERE client_id = ANY(string_to_array($1, E'\\n'))".to_owned(),
+            patterns: vec![ids.join("\n")],
+            fts: false,
+            count_by_index: false,
+            count_in_copy: None,
+            sort: q.sort,
+            limit,
+            offset: i64::from(q.page.max(1) - 1) * limit,
+        }
+    }
+
     /// The registrations the trigram lookup `$1` finds, counted up to one more than
     /// [`COUNT_LIMIT`] (every registration has one row in the trigram index).
     fn trigram_count() -> String {
@@ -343,13 +373,13 @@ impl ListSql {
     }
 }
 
-/// Whether a PostgreSQL search that matches `found` of the store's `registrations` finds its
-/// page sooner by walking the list's order (about `50 × registrations ÷ found` rows, each a
-/// look-up of the search copy) than by looking its matches up and sorting them (`found` rows):
-/// with a few microseconds for either, when `found²` exceeds about twenty times the store. At a
-/// million registrations that is 4,500 matches, at 20,000 about 630.
-fn walk_the_order(found: u64, registrations: u64) -> bool {
-    found.saturating_mul(found) > registrations.saturating_mul(20)
+/// The most matches of the store's `registrations` a PostgreSQL search looks up and sorts for
+/// its page (`found` rows) rather than finding it by walking the list's order (about
+/// `50 × registrations ÷ found` rows, each a look-up of the search copy): with a few
+/// microseconds for either, walking wins once `found²` exceeds about twenty times the store. At
+/// a million registrations that is 4,472 matches, at 20,000 about 630.
+fn looked_up_at_most(registrations: u64) -> u64 {
+    registrations.saturating_mul(20).isqrt()
 }
 
 /// Most registrations a search's trigram lookup may find for the search to be counted among
@@ -382,7 +412,7 @@ impl Store {
             let (page, count) = self.plan_search(q, sql).await?;
             let count = async {
                 match count {
-                    SearchCount::Known(counted) => Ok(counted),
+                    SearchCount::Known(counted) | SearchCount::Found(counted, _) => Ok(counted),
                     SearchCount::Query(text, patterns) => self.count_search(&text, &patterns).await,
                 }
             };
@@ -429,27 +459,12 @@ impl Store {
         q: &AdminListQuery,
         sql: ListSql,
     ) -> Result<(ListSql, SearchCount), StoreError> {
+        if self.backend() == Backend::Postgres {
+            return self.plan_postgres_search(q).await;
+        }
         if let Some(planned) = self.plan_with_grams(q).await? {
             return Ok(planned);
         }
-        // PostgreSQL: short words through the copy's pieces once every row has them.
-        let pieces = self.backend() == Backend::Postgres
-            && q.search
-                .as_deref()
-                .is_some_and(|s| search_words(s).iter().any(|w| w.chars().count() < 3))
-            && self.search_pieces_ready().await?;
-        let sql = if pieces {
-            self.list_sql_for(
-                q,
-                Shape::Lookups {
-                    trigram: true,
-                    grams: false,
-                },
-                true,
-            )
-        } else {
-            sql
-        };
         // SQLite: words the trigram index finds in more than COUNT_LIMIT registrations are
         // matched while the list's order is walked instead (see `list_sql_with`): the lookup
         // would gather every match before the page or the count could be taken.
@@ -479,41 +494,16 @@ impl Store {
             }
             _ => None,
         };
-        // PostgreSQL: the count first, and the page's plan from it rather than from the
-        // planner's statistics, which lag behind a word new to the store (measured: 20,000 new
-        // registrations with a new word, the page 56 ms looked up and sorted, under 1 ms
-        // walked; docs/benchmarks.md).
-        let counted_first = if self.backend() == Backend::Postgres {
-            Some(
-                self.count_search(&sql.bounded_count(), &sql.patterns)
-                    .await?,
-            )
-        } else {
-            None
-        };
-        let walk = match (looked_up, counted_first) {
-            (Some((_, true)), _) => true,
-            (_, Some((found, more))) => {
-                let found = if more { COUNT_LIMIT + 1 } else { found };
-                walk_the_order(found, self.kept_registration_count(None).await?)
-            }
-            _ => false,
-        };
+        let walk = matches!(looked_up, Some((_, true)));
         // Nothing but the lookup to count, and it is counted (walked for the page or not).
         let counted_by_lookup = sql.count_by_index;
         let page = if walk {
-            self.list_sql_for(q, Shape::InOrder, pieces)
-        } else if self.backend() == Backend::Postgres {
-            // Few matches for the store's size (`walk_the_order`): looked up, whatever the
-            // planner's statistics say of the words (a word new to the store, or rare one
-            // estimated common, had it walk the list's order to the end).
-            self.list_sql_for(q, Shape::Gathered, pieces)
+            self.list_sql_with(q, Shape::InOrder)
         } else {
             sql
         };
-        let count = match (looked_up, counted_first) {
-            (Some(counted), _) if counted_by_lookup => SearchCount::Known(counted),
-            (_, Some(counted)) => SearchCount::Known(counted),
+        let count = match looked_up {
+            Some(counted) if counted_by_lookup => SearchCount::Known(counted),
             // The count's plan and the page's may differ, each with its own patterns.
             _ => {
                 let (text, patterns) =
@@ -522,6 +512,59 @@ impl Store {
             }
         };
         Ok((page, count))
+    }
+
+    /// PostgreSQL's plan for a search: its matches are gathered first, up to the most that are
+    /// looked up rather than found by walking the list's order ([`looked_up_at_most`]: 4,472 at
+    /// a million registrations). When they are all in hand, they are the count and the page is
+    /// read from their ids, sorted: one lookup of the search copy, not one for the count and one
+    /// for the page (each 16–20 ms for `Product 4242` at a million registrations), and a plan
+    /// that the planner's statistics, which lag behind a word new to the store or take a rare
+    /// one for common, cannot turn into a walk of the list to its end (measured: 20,000 new
+    /// registrations with a new word, the page 56 ms looked up and sorted, under 1 ms walked;
+    /// a rare short word estimated at 0.4 % of the rows, the whole list walked). When there are
+    /// more, the search is counted up to [`COUNT_LIMIT`] and its page walks the list's order.
+    /// Words of one or two characters match through the copy's pieces once every row has them.
+    async fn plan_postgres_search(
+        &self,
+        q: &AdminListQuery,
+    ) -> Result<(ListSql, SearchCount), StoreError> {
+        let pieces = q
+            .search
+            .as_deref()
+            .is_some_and(|s| search_words(s).iter().any(|w| w.chars().count() < 3))
+            && self.search_pieces_ready().await?;
+        let sql = self.list_sql_for(
+            q,
+            Shape::Lookups {
+                trigram: true,
+                grams: false,
+            },
+            pieces,
+        );
+        let most = looked_up_at_most(self.kept_registration_count(None).await?);
+        let gather = sql.matching_ids(most + 1);
+        let ids: Vec<(String,)> = dispatch!(self, pool => {
+            let mut ids = sqlx::query_as(&gather).persistent(false);
+            for p in &sql.patterns {
+                ids = ids.bind(p.clone());
+            }
+            ids.fetch_all(pool).await
+        })?;
+        let by = (gather, sql.patterns.clone());
+        let found = u64::try_from(ids.len()).unwrap_or(u64::MAX);
+        if found <= most {
+            let ids: Vec<String> = ids.into_iter().map(|(id,)| id).collect();
+            let page = ListSql::of_ids(&ids, q);
+            return Ok((page, SearchCount::Found((found, false), by)));
+        }
+        let counted = self
+            .count_search(&sql.bounded_count(), &sql.patterns)
+            .await?;
+        Ok((
+            self.list_sql_for(q, Shape::InOrder, pieces),
+            SearchCount::Found(counted, (sql.bounded_count(), sql.patterns)),
+        ))
     }
 
     /// SQLite's plan for a search with a word of one or two characters, once every row of the
@@ -724,8 +767,11 @@ impl Store {
         } else {
             let (page, count) = self.plan_search(q, sql).await?;
             let mut texts = vec![(page.ids(false), page.patterns.clone(), true)];
-            if let SearchCount::Query(text, patterns) = count {
-                texts.push((text, patterns, false));
+            match count {
+                SearchCount::Query(text, patterns) | SearchCount::Found(_, (text, patterns)) => {
+                    texts.push((text, patterns, false));
+                }
+                SearchCount::Known(_) => {}
             }
             texts
         };
@@ -792,7 +838,7 @@ impl Store {
 
     /// [`Store::list_sql`] in a given [`Shape`]. With [`Shape::InOrder`] every word is matched
     /// while the list's order index is walked: for a search that matches many registrations
-    /// (SQLite: more than [`COUNT_LIMIT`]; PostgreSQL: see [`walk_the_order`]), whose first
+    /// (SQLite: more than [`COUNT_LIMIT`]; PostgreSQL: see [`looked_up_at_most`]), whose first
     /// page is found within a few thousand rows of that index, where an index lookup would
     /// gather and sort every match. SQLite matches each row's own columns with `LIKE`;
     /// PostgreSQL looks each row up in its search copy.
@@ -814,7 +860,7 @@ impl Store {
         // SQLite: which words an index finds, and which are matched row by row.
         let (trigram, grams, like): (bool, Option<String>, Vec<&str>) = match shape {
             _ if !sqlite => (false, None, short.clone()),
-            Shape::InOrder | Shape::Gathered => (false, None, words.clone()),
+            Shape::InOrder => (false, None, words.clone()),
             Shape::Lookups { trigram, grams } => {
                 let trigram = trigram && !long.is_empty();
                 let grams = if grams {
@@ -914,13 +960,6 @@ impl Store {
                      WHERE s.client_id = registration.client_id)",
                     copy_conds.join(" AND ")
                 )
-            } else if shape == Shape::Gathered {
-                // An array, made once before the rows are read: the planner cannot turn it
-                // into a walk of the list's order, which for a rare word reads every row.
-                format!(
-                    "client_id = ANY(ARRAY(SELECT client_id FROM registration_search WHERE {}))",
-                    copy_conds.join(" AND ")
-                )
             } else {
                 format!(
                     "client_id IN (SELECT client_id FROM registration_search WHERE {})",
@@ -1017,18 +1056,16 @@ fn escape_like(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::walk_the_order;
+    use super::looked_up_at_most;
 
     #[test]
     fn a_search_walks_the_order_when_its_matches_are_many_for_the_store() {
         // A million registrations: the bench's 9,156 matches walk, a brand's 1,000 are looked up.
-        assert!(walk_the_order(9_156, 1_000_000));
-        assert!(!walk_the_order(1_000, 1_000_000));
-        assert!(!walk_the_order(4_472, 1_000_000));
-        assert!(walk_the_order(4_473, 1_000_000));
+        assert_eq!(looked_up_at_most(1_000_000), 4_472);
         // A small store: most of it matching walks, a handful does not.
-        assert!(walk_the_order(8_910, 20_001));
-        assert!(!walk_the_order(3, 10));
-        assert!(!walk_the_order(0, 0));
+        assert_eq!(looked_up_at_most(20_001), 632);
+        assert_eq!(looked_up_at_most(10), 14);
+        assert_eq!(looked_up_at_most(0), 0);
+        assert_eq!(looked_up_at_most(u64::MAX), u64::MAX.isqrt());
     }
 }
