@@ -6,7 +6,8 @@
 -- text, none with whitespace, computed by the instances when they copy a registration
 -- (crates/dcr-store/src/registrations/grams.rs, `copy_pieces`): SQL takes 0.7 ms a row to make
 -- them, more than ten minutes at a million. A short word then matches with
--- `pieces @> ARRAY[lower($n)]`, which the GIN index serves.
+-- `position(lower($n) in words) > 0 AND pieces @> ARRAY[lower($n)]`, the GIN index serving the
+-- array.
 --
 -- The rows copied before this migration have no pieces (NULL), found through a partial index;
 -- the instances fill them a chunk at a time in the background. Until none is left, a search
@@ -18,7 +19,7 @@ CREATE INDEX registration_search_pieces_idx ON registration_search USING gin (pi
 CREATE INDEX registration_search_no_pieces_idx ON registration_search (client_id)
     WHERE pieces IS NULL;
 
--- A search looks a short word up through the index only when the copy's statistics do not
--- count it among the most common pieces (or count it in few rows); a common one is matched with
--- LIKE as the rows are read. The list of most common elements is ten times the target long.
+-- The planner's picture of how many rows hold a piece (a common one is read along a scan, a rare
+-- one looked up): its list of most common elements is ten times the target long. The sample
+-- ANALYZE takes is already this size for `words`.
 ALTER TABLE registration_search ALTER COLUMN pieces SET STATISTICS 1000;
