@@ -23,3 +23,18 @@ CREATE INDEX registration_search_no_pieces_idx ON registration_search (client_id
 -- one looked up): its list of most common elements is ten times the target long. The sample
 -- ANALYZE takes is already this size for `words`.
 ALTER TABLE registration_search ALTER COLUMN pieces SET STATISTICS 1000;
+
+-- An instance of the previous release, during a rolling upgrade, rewrites a row's text without
+-- its pieces: they are cleared then, so that the row is filled again rather than searched by
+-- the pieces of its old text.
+CREATE FUNCTION dcr_registration_search_stale_pieces() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.words IS DISTINCT FROM OLD.words AND NEW.pieces IS NOT DISTINCT FROM OLD.pieces THEN
+        NEW.pieces := NULL;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER registration_search_stale_pieces BEFORE UPDATE ON registration_search
+    FOR EACH ROW EXECUTE FUNCTION dcr_registration_search_stale_pieces();

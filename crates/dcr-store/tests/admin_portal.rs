@@ -1164,18 +1164,36 @@ async fn the_search_copy_follows_registrations_on_postgres() {
         "the old name's pieces are gone"
     );
     assert_eq!(short("qu").await, ["client-002"]);
+    // A row's text rewritten without its pieces (by an instance of the previous release)
+    // loses them rather than keeping those of its old text.
+    sqlx::query("UPDATE registration_search SET words = 'pencil' WHERE client_id = 'client-002'")
+        .execute(&raw)
+        .await
+        .unwrap();
+    let (cleared,): (bool,) = sqlx::query_as(
+        "SELECT pieces IS NULL FROM registration_search WHERE client_id = 'client-002'",
+    )
+    .fetch_one(&raw)
+    .await
+    .unwrap();
+    assert!(cleared);
+    assert_eq!(store.fill_search_pieces(u64::MAX).await.unwrap(), 1);
     // Rows copied before the copy had pieces (an upgrade's): matched with LIKE, and still
     // found, until the instances have filled them in.
     sqlx::query("UPDATE registration_search SET pieces = NULL")
         .execute(&raw)
         .await
         .unwrap();
-    assert_eq!(short("qu").await, ["client-002"]);
-    assert!(!plan_of("qu").await.contains("pieces"));
+    assert_eq!(
+        short("pe").await,
+        ["client-002"],
+        "the text is what is searched"
+    );
+    assert!(!plan_of("pe").await.contains("pieces"));
     assert_eq!(store.fill_search_pieces(u64::MAX).await.unwrap(), 2);
     assert_eq!(store.fill_search_pieces(u64::MAX).await.unwrap(), 0);
-    assert!(plan_of("qu").await.contains("pieces"));
-    assert_eq!(short("qu").await, ["client-002"]);
+    assert!(plan_of("pe").await.contains("pieces"));
+    assert_eq!(short("pe").await, ["client-002"]);
     raw.close().await;
     other.close().await;
     store.close().await;
