@@ -7,11 +7,13 @@
 //! of the list columns kept off the registration write path (see
 //! [`Store::sync_registration_list`], which every list query calls first so that it sees every
 //! committed registration); the words of a search of 3 characters or more are answered by its
-//! FTS5 trigram index `registration_search`; a search of shorter words only, or a filter on the
-//! Register statuses, scans the narrow `registration_list_idx` (named with `INDEXED BY`).
-//! PostgreSQL reads the registration table itself for the list, and matches each word of a
-//! search with LIKE, lower-cased, in its search copy (module `search_copy`, brought up to date first), the
-//! searched fields joined in a narrow table, which its trigram GIN index serves (`pg_trgm`).
+//! FTS5 trigram index `registration_search`, shorter ones by its index of short pieces
+//! `registration_grams` (module `grams`); a filter on the Register statuses scans the narrow
+//! `registration_list_idx` (named with `INDEXED BY`). PostgreSQL reads the registration table
+//! itself for the list, and matches each word of a search, lower-cased, in its search copy
+//! (module `search_copy`, brought up to date first), the searched fields joined in a narrow
+//! table: with `LIKE`, which its trigram GIN index serves (`pg_trgm`), or for a word of one or
+//! two characters through the copy's short pieces and their GIN index.
 //!
 //! A search of several words finds the registrations in which every word is part of one of the
 //! names or ids, in any of them and in any order (`ironbark tax` finds "Ironbark Advisory Tax
