@@ -23,9 +23,18 @@ CREATE TRIGGER registration_list_grams_insert AFTER INSERT ON registration_list 
     INSERT OR IGNORE INTO registration_grams_pending (reg_rowid) VALUES (NEW.reg_rowid);
 END;
 
+-- The list copy follows every update of a registration by setting its statuses whether or not
+-- they changed: only a change of value requeues the row.
 CREATE TRIGGER registration_list_grams_update AFTER UPDATE OF client_id, software_key, org_id,
     legal_entity_id, client_name, org_name, legal_entity_name, status, register_sp_status,
-    register_dr_status ON registration_list BEGIN
+    register_dr_status ON registration_list
+    WHEN OLD.client_id IS NOT NEW.client_id OR OLD.software_key IS NOT NEW.software_key
+      OR OLD.org_id IS NOT NEW.org_id OR OLD.legal_entity_id IS NOT NEW.legal_entity_id
+      OR OLD.client_name IS NOT NEW.client_name OR OLD.org_name IS NOT NEW.org_name
+      OR OLD.legal_entity_name IS NOT NEW.legal_entity_name OR OLD.status IS NOT NEW.status
+      OR OLD.register_sp_status IS NOT NEW.register_sp_status
+      OR OLD.register_dr_status IS NOT NEW.register_dr_status
+BEGIN
     DELETE FROM registration_grams WHERE rowid = OLD.reg_rowid;
     INSERT OR IGNORE INTO registration_grams_pending (reg_rowid) VALUES (NEW.reg_rowid);
 END;

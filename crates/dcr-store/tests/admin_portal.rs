@@ -991,8 +991,21 @@ async fn the_list_copy_follows_registrations_on_sqlite() {
         .await
         .unwrap();
     assert_eq!(ids(&page), ["client-001"]);
-    // The index of short pieces follows the status too.
+    // The index of short pieces follows the status too, and only a change: an update that
+    // leaves the searched columns and the statuses as they were queues nothing.
     assert_eq!(ids(&revoked_with("1").await), ["client-001"]);
+    sqlx::query("UPDATE registration SET updated_at = updated_at + 1, register_synced_at = 7")
+        .execute(&raw)
+        .await
+        .unwrap();
+    let (queued,): (i64,) = sqlx::query_as("SELECT count(*) FROM registration_grams_pending")
+        .fetch_one(&raw)
+        .await
+        .unwrap();
+    assert_eq!(
+        queued, 0,
+        "rows queued by an update that changed nothing searched"
+    );
     rename(&store, 2, "Penny Wise").await;
     let by_new = store
         .search_registrations(&q(Some("penny"), None, Sort::CreatedDesc, 1))

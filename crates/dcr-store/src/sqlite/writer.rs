@@ -133,9 +133,16 @@ impl SqliteWriter {
     /// at `path` (see `batch`).
     pub(crate) fn start(path: PathBuf) -> std::io::Result<Self> {
         let (tx, rx) = flume::bounded(QUEUE);
+        let (started, has_started) = std::sync::mpsc::sync_channel(1);
         std::thread::Builder::new()
             .name(WRITER_THREAD.into())
-            .spawn(move || run(&path, &rx))?;
+            .spawn(move || {
+                let _ = started.send(());
+                run(&path, &rx);
+            })?;
+        // The thread takes its name before it runs anything: once it has said so, `wal_bytes`
+        // finds it (a count read just after the store opened found no writer yet).
+        let _ = has_started.recv();
         Ok(Self { tx })
     }
 
