@@ -334,13 +334,9 @@ async fn purge_loop(state: AppState, stopped: impl std::future::Future<Output = 
 /// a search finds at most this long's registrations left to copy before it can answer.
 const SEARCH_COPY_EVERY: Duration = Duration::from_secs(1);
 
-/// Most rows of PostgreSQL's search copy given their short pieces each time (rows copied before
-/// the copy had them; `Store::fill_search_pieces`).
-const SEARCH_PIECES_EVERY: u64 = 10_000;
-
-/// Keeps PostgreSQL's search copy, its short pieces and its statistics up to date
-/// (`Store::sync_search_copy`, which a search runs itself too, `Store::fill_search_pieces` and
-/// `Store::refresh_search_statistics`). Nothing to do on SQLite.
+/// Keeps PostgreSQL's search copy and its statistics up to date (`Store::sync_search_copy`,
+/// which a search runs itself too, and `Store::refresh_search_statistics`). Nothing to do on
+/// SQLite.
 async fn search_copy_loop(store: dcr_store::Store, stopped: impl std::future::Future<Output = ()>) {
     if store.backend() != dcr_store::Backend::Postgres {
         return;
@@ -353,11 +349,6 @@ async fn search_copy_loop(store: dcr_store::Store, stopped: impl std::future::Fu
         }
         if let Err(e) = store.sync_search_copy().await {
             tracing::warn!(error = %e, "portal search: the latest registrations could not be copied");
-        }
-        // After an upgrade, the pieces of rows copied before the copy had them, a chunk a
-        // second (a search matches short words without them until none is left).
-        if let Err(e) = store.fill_search_pieces(SEARCH_PIECES_EVERY).await {
-            tracing::warn!(error = %e, "portal search: short pieces could not be written");
         }
         if let Err(e) = store.refresh_search_statistics().await {
             tracing::warn!(error = %e, "portal search: the copy's statistics could not be refreshed");

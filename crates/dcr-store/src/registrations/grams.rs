@@ -1,5 +1,4 @@
-//! The short pieces of the searched text, through which a search finds its words of one or two
-//! characters: SQLite's index `registration_grams` and the `pieces` of PostgreSQL's search copy.
+//! SQLite's index of short pieces: the search words of one or two characters.
 //!
 //! The trigram index (`registration_search`) finds words of three characters or more. A shorter
 //! word used to be matched with `LIKE` row by row, which at a million registrations read the
@@ -20,11 +19,6 @@
 //! in `registration_grams_pending` by triggers): SQL would take 0.59 ms a row (`json_each` over
 //! the characters), ten minutes at a million. The first bigram of a longer word is in every row
 //! that holds it, so it narrows a lookup of the short words before the long ones are checked.
-//!
-//! PostgreSQL's search copy keeps the same pieces of its lower-cased text as an array
-//! ([`copy_pieces`], written by the instances as they copy a registration; SQL took 0.7 ms a
-//! row there too), which a GIN index serves: a short word matches with
-//! `pieces @> ARRAY[lower($n)]`.
 
 use std::fmt::Write as _;
 
@@ -112,21 +106,6 @@ pub(crate) fn index_text<'a>(columns: impl IntoIterator<Item = &'a str>, status:
     out
 }
 
-/// PostgreSQL's search copy: the distinct pieces of one and two characters of a row's searched
-/// text (already lower-cased by PostgreSQL, as a search's words are), space-separated, for
-/// `string_to_array(.., ' ')` into the copy's `pieces` array (no piece holds a space).
-pub(crate) fn copy_pieces(words: &str) -> String {
-    let pieces = pieces(std::iter::once(words), std::convert::identity);
-    let mut out = String::with_capacity(pieces.len() * 3);
-    for piece in &pieces {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.extend(piece_chars(piece));
-    }
-    out
-}
-
 /// The `MATCH` expression that finds the rows holding every one of `short` (words of one or two
 /// characters), the first bigram of each of `long` (longer words; a necessary condition only,
 /// their rows still to be checked: more of their bigrams cost more than they save, measured at
@@ -181,15 +160,6 @@ mod tests {
         assert_eq!(got, want);
         // Pieces do not run from one column into the next.
         assert!(!index_text(["a", "b"], "active").contains("g6162"));
-    }
-
-    #[test]
-    fn the_search_copy_holds_every_piece_of_its_lower_cased_text() {
-        let pieces = copy_pieces("ab 4\né");
-        let mut got: Vec<&str> = pieces.split(' ').collect();
-        got.sort_unstable();
-        assert_eq!(got, ["4", "a", "ab", "b", "é"]);
-        assert_eq!(copy_pieces(""), "");
     }
 
     #[test]

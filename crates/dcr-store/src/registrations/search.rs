@@ -12,8 +12,8 @@
 //! `registration_list_idx` (named with `INDEXED BY`). PostgreSQL reads the registration table
 //! itself for the list, and matches each word of a search, lower-cased, in its search copy
 //! (module `search_copy`, brought up to date first), the searched fields joined in a narrow
-//! table: with `LIKE`, which its trigram GIN index serves (`pg_trgm`), or for a word of one or
-//! two characters through the copy's short pieces and their GIN index.
+//! table, with `LIKE`, which its trigram GIN index serves (`pg_trgm`) for words of three
+//! characters or more.
 //!
 //! A search of several words finds the registrations in which every word is part of one of the
 //! names or ids, in any of them and in any order (`ironbark tax` finds "Ironbark Advisory Tax
@@ -526,30 +526,11 @@ impl Store {
     /// registrations with a new word, the page 56 ms looked up and sorted, under 1 ms walked;
     /// a rare short word estimated at 0.4 % of the rows, the whole list walked). When there are
     /// more, the search is counted up to [`COUNT_LIMIT`] and its page walks the list's order.
-    /// Words of one or two characters match through the copy's pieces once every row has them.
     async fn plan_postgres_search(
         &self,
         q: &AdminListQuery,
     ) -> Result<(ListSql, SearchCount), StoreError> {
-        let words = q.search.as_deref().map(search_words).unwrap_or_default();
-        let short: Vec<&str> = words
-            .iter()
-            .copied()
-            .filter(|w| w.chars().count() < 3)
-            .collect();
-        let pieces = if !short.is_empty() && self.search_pieces_ready().await? {
-            short
-        } else {
-            Vec::new()
-        };
-        let sql = self.list_sql_for(
-            q,
-            Shape::Lookups {
-                trigram: true,
-                grams: false,
-            },
-            &pieces,
-        );
+        let sql = self.list_sql(q);
         let most = looked_up_at_most(self.kept_registration_count(None).await?);
         let gather = sql.matching_ids(most + 1);
         let ids: Vec<(String,)> = dispatch!(self, pool => {
@@ -570,7 +551,7 @@ impl Store {
             .count_search(&sql.bounded_count(), &sql.patterns)
             .await?;
         Ok((
-            self.list_sql_for(q, Shape::InOrder, &pieces),
+            self.list_sql_with(q, Shape::InOrder),
             SearchCount::Found(counted, (sql.bounded_count(), sql.patterns)),
         ))
     }
@@ -851,13 +832,6 @@ impl Store {
     /// gather and sort every match. SQLite matches each row's own columns with `LIKE`;
     /// PostgreSQL looks each row up in its search copy.
     fn list_sql_with(&self, q: &AdminListQuery, shape: Shape) -> ListSql {
-        self.list_sql_for(q, shape, &[])
-    }
-
-    /// [`Store::list_sql_with`]; on PostgreSQL the words of one or two characters among
-    /// `pieces` are matched through the search copy's short pieces (`pieces @> ARRAY[lower($n)]`,
-    /// which its GIN index serves) rather than with `LIKE`, which no trigram can serve.
-    fn list_sql_for(&self, q: &AdminListQuery, shape: Shape, pieces: &[&str]) -> ListSql {
         let words = q.search.as_deref().map(search_words).unwrap_or_default();
         let sqlite = self.backend() == Backend::Sqlite;
         let (long, short): (Vec<&str>, Vec<&str>) = if sqlite {
@@ -932,19 +906,6 @@ impl Store {
         }
         let mut copy_conds = Vec::new();
         for word in &like {
-            if !sqlite && pieces.contains(word) {
-                // The copy's pieces are of its lower-cased text, as the word is lower-cased.
-                // `position` first: where rows are read one by one it answers in 0.7 µs a row
-                // against 4.4 µs for the array, and unlike `LIKE` it is no condition the
-                // trigram index could be asked for (which for a common word beside another
-                // built a bitmap of every row: 192 ms at a million).
-                patterns.push((*word).to_owned());
-                let p = patterns.len();
-                copy_conds.push(format!(
-                    "position(lower(${p}) in words) > 0 AND pieces @> ARRAY[lower(${p})]"
-                ));
-                continue;
-            }
             patterns.push(format!("%{}%", escape_like(word)));
             let p = format!("${}", patterns.len());
             if sqlite {

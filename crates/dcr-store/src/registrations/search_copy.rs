@@ -7,7 +7,6 @@
 //! the copy afterwards, in chunks, one instance at a time. The server does so every few seconds
 //! and before every search, so that a search sees every committed registration.
 
-use super::grams::copy_pieces;
 use crate::{Store, StoreError};
 
 /// The advisory lock under which the pending registrations are copied ("dcr-srch").
@@ -63,17 +62,20 @@ impl Store {
         }
         // Each chunk under the lock, read after taking it: a copy made by another instance
         // meanwhile is seen, and two instances never write one registration's text in two
-        // orders. The text is made by PostgreSQL (its `lower`, as a search's words get), its
-        // short pieces here (see `grams`).
-        let take = "WITH moved AS (DELETE FROM registration_search_pending WHERE seq IN \
+        // orders.
+        let copy = format!(
+            "WITH moved AS (DELETE FROM registration_search_pending WHERE seq IN \
                (SELECT seq FROM registration_search_pending ORDER BY seq LIMIT $1) \
-               RETURNING client_id) \
-             SELECT DISTINCT client_id FROM moved";
-        let gone = "DELETE FROM registration_search s WHERE s.client_id = ANY($1) \
-             AND NOT EXISTS (SELECT 1 FROM registration r WHERE r.client_id = s.client_id)";
-        let read = format!(
-            "SELECT client_id, {PG_SEARCH_TEXT} FROM registration WHERE client_id = ANY($1) \
-             ORDER BY client_id"
+               RETURNING client_id), \
+             ids AS (SELECT DISTINCT client_id FROM moved), \
+             gone AS (DELETE FROM registration_search s USING ids \
+               WHERE s.client_id = ids.client_id \
+               AND NOT EXISTS (SELECT 1 FROM registration r WHERE r.client_id = ids.client_id)), \
+             copied AS (INSERT INTO registration_search (client_id, words) \
+               SELECT client_id, {PG_SEARCH_TEXT} FROM registration JOIN ids USING (client_id) \
+               ORDER BY client_id \
+               ON CONFLICT (client_id) DO UPDATE SET words = excluded.words) \
+             SELECT count(*) FROM moved"
         );
         let mut copied = 0u64;
         loop {
@@ -82,18 +84,13 @@ impl Store {
                 .bind(SEARCH_COPY_LOCK)
                 .execute(&mut *tx)
                 .await?;
-            let moved: Vec<(String,)> = sqlx::query_as(take)
+            let (moved,): (i64,) = sqlx::query_as(&copy)
                 .bind(SEARCH_COPY_CHUNK)
-                .fetch_all(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await?;
-            let ids: Vec<String> = moved.into_iter().map(|(id,)| id).collect();
-            sqlx::query(gone).bind(&ids).execute(&mut *tx).await?;
-            let rows: Vec<(String, String)> =
-                sqlx::query_as(&read).bind(&ids).fetch_all(&mut *tx).await?;
-            write_copy(&mut tx, rows).await?;
             tx.commit().await?;
-            copied += u64::try_from(ids.len()).unwrap_or(0);
-            if ids.len() < usize::try_from(SEARCH_COPY_CHUNK).unwrap_or(usize::MAX) {
+            copied += u64::try_from(moved).unwrap_or(0);
+            if moved < SEARCH_COPY_CHUNK {
                 break;
             }
         }
@@ -129,82 +126,4 @@ impl Store {
         }
         Ok(stale)
     }
-
-    /// Writes the short pieces of up to `limit` rows of PostgreSQL's search copy that have
-    /// none (those copied before the copy had pieces), a chunk at a time under the copy's lock;
-    /// nothing to do on SQLite. The server does so every second until none is left. Answers how
-    /// many rows it filled.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn fill_search_pieces(&self, limit: u64) -> Result<u64, StoreError> {
-        let Self::Postgres(pool, ..) = self else {
-            return Ok(0);
-        };
-        let mut filled = 0u64;
-        while filled < limit {
-            let chunk = i64::try_from(limit - filled)
-                .unwrap_or(i64::MAX)
-                .min(SEARCH_COPY_CHUNK);
-            let mut tx = pool.begin().await?;
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(SEARCH_COPY_LOCK)
-                .execute(&mut *tx)
-                .await?;
-            let rows: Vec<(String, String)> = sqlx::query_as(
-                "SELECT client_id, words FROM registration_search WHERE pieces IS NULL \
-                 ORDER BY client_id LIMIT $1",
-            )
-            .bind(chunk)
-            .fetch_all(&mut *tx)
-            .await?;
-            let n = rows.len();
-            write_copy(&mut tx, rows).await?;
-            tx.commit().await?;
-            filled += u64::try_from(n).unwrap_or(0);
-            if i64::try_from(n).unwrap_or(i64::MAX) < chunk {
-                break;
-            }
-        }
-        Ok(filled)
-    }
-
-    /// Whether every row of PostgreSQL's search copy has its short pieces, so that a search may
-    /// match its short words through them (always false on SQLite, which has its own index).
-    pub(super) async fn search_pieces_ready(&self) -> Result<bool, StoreError> {
-        let Self::Postgres(pool, ..) = self else {
-            return Ok(false);
-        };
-        let (ready,): (bool,) = sqlx::query_as(
-            "SELECT NOT EXISTS (SELECT 1 FROM registration_search WHERE pieces IS NULL)",
-        )
-        .fetch_one(pool)
-        .await?;
-        Ok(ready)
-    }
-}
-
-/// Writes rows of the search copy: each registration's text and its short pieces, one
-/// statement for the lot.
-async fn write_copy(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    rows: Vec<(String, String)>,
-) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let pieces: Vec<String> = rows.iter().map(|(_, words)| copy_pieces(words)).collect();
-    let (ids, words): (Vec<String>, Vec<String>) = rows.into_iter().unzip();
-    sqlx::query(
-        "INSERT INTO registration_search (client_id, words, pieces) \
-         SELECT client_id, words, string_to_array(pieces, ' ') \
-         FROM unnest($1::text[], $2::text[], $3::text[]) AS u(client_id, words, pieces) \
-         ON CONFLICT (client_id) DO UPDATE SET words = excluded.words, pieces = excluded.pieces",
-    )
-    .bind(&ids)
-    .bind(&words)
-    .bind(&pieces)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }

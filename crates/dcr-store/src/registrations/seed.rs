@@ -39,7 +39,6 @@ impl Store {
         // The seeded registrations' searched text, copied now rather than by the first search.
         self.sync_search_grams().await?;
         self.sync_search_copy().await?;
-        self.fill_search_pieces(u64::MAX).await?;
         Ok(())
     }
 }
