@@ -453,8 +453,8 @@ async fn seeded_store(dir: &std::path::Path, count: u32) -> String {
 
 /// What one export run measured.
 struct Peak {
-    /// Peak resident set (VmHWM), kB: includes the pages of the database file SQLite maps
-    /// (`mmap_size`: the whole file), which grow with the file.
+    /// Peak resident set (VmHWM), kB: includes any pages of the database file SQLite maps
+    /// (`mmap_size`), which grow with the file.
     rss_kb: u64,
     /// Peak anonymous resident memory (RssAnon), kB: what the process allocated itself.
     anon_kb: u64,

@@ -462,9 +462,9 @@ impl Store {
         sql: ListSql,
     ) -> Result<(ListSql, SearchCount), StoreError> {
         if self.backend() == Backend::Postgres {
-            return self.plan_postgres_search(q).await;
+            return self.plan_postgres_search(q, sql).await;
         }
-        if let Some(planned) = self.plan_with_grams(q).await? {
+        if let Some(planned) = self.plan_with_grams(q, &sql).await? {
             return Ok(planned);
         }
         // SQLite: words the trigram index finds in more than COUNT_LIMIT registrations are
@@ -529,8 +529,8 @@ impl Store {
     async fn plan_postgres_search(
         &self,
         q: &AdminListQuery,
+        sql: ListSql,
     ) -> Result<(ListSql, SearchCount), StoreError> {
-        let sql = self.list_sql(q);
         let most = looked_up_at_most(self.kept_registration_count(None).await?);
         let gather = sql.matching_ids(most + 1);
         let ids: Vec<(String,)> = dispatch!(self, pool => {
@@ -558,7 +558,7 @@ impl Store {
 
     /// SQLite's plan for a search with a word of one or two characters, once every row of the
     /// list copy is in the index of short pieces (module `grams`; else `None`, and such words
-    /// are matched with `LIKE`). The trigram lookup of the long words and the short pieces'
+    /// are matched with `LIKE`; `sql` is [`Store::list_sql`] of `q`). The trigram lookup of the long words and the short pieces'
     /// lookup are each counted up to [`COUNT_LIMIT`]; those within it are the page's lookups
     /// (the other words matched with `LIKE` among their rows, counted with the page's
     /// conditions). When both find more, the list's order is walked for the page, and the count
@@ -569,6 +569,7 @@ impl Store {
     async fn plan_with_grams(
         &self,
         q: &AdminListQuery,
+        sql: &ListSql,
     ) -> Result<Option<(ListSql, SearchCount)>, StoreError> {
         let Self::Sqlite(pool, ..) = self else {
             return Ok(None);
@@ -589,7 +590,6 @@ impl Store {
         let trigram = if long.is_empty() {
             None
         } else {
-            let sql = self.list_sql(q);
             Some(
                 self.count_search(&ListSql::trigram_count(), &sql.patterns[..1])
                     .await?,

@@ -113,6 +113,15 @@ mod tests {
             .query_row("PRAGMA mmap_size", [], |r| r.get(0))
             .unwrap();
         assert_eq!(mapped, super::super::MMAP_SIZE);
+        // The read pool maps nothing (see `MMAP_SIZE`).
+        let Store::Sqlite(reader, ..) = &store else {
+            unreachable!("a SQLite store")
+        };
+        let (pool_mapped,): (i64,) = sqlx::query_as("PRAGMA mmap_size")
+            .fetch_one(reader)
+            .await
+            .unwrap();
+        assert_eq!(pool_mapped, 0);
         assert_eq!(Registration::try_from(row).unwrap(), reg);
         assert!(fast.registration("nope").unwrap().is_none());
         // A committed change is seen at once (each read is its own snapshot).

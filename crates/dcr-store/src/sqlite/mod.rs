@@ -17,15 +17,20 @@ pub(crate) use writer::{Job, SqliteWriter};
 
 use crate::{Store, StoreError};
 
-/// The memory map of every connection to the database file: the whole file up to 64 GiB
-/// (`PRAGMA mmap_size`). A store of a million registrations is about 11 GB, and its newest rows,
-/// the ones read most, sit at the end of the file: past a smaller map each page of a read is a
-/// `pread` into the connection's page cache instead of a load from the map (measured in
-/// docs/benchmarks.md, "At scale"). SQLite caps the map at `SQLITE_MAX_MMAP_SIZE`, a compile-time
-/// limit of 2 GiB by default, which `.cargo/config.toml` raises to the same 64 GiB for the
-/// bundled SQLite. The map's pages are the file's own page cache, shared by every connection and
-/// given back by the kernel under memory pressure; they count as the process's `RssFile`, not its
-/// heap.
+/// The memory map of the writer's connections and of the API's point reads (`fast_read`): the
+/// whole file up to 64 GiB (`PRAGMA mmap_size`). A store of a million registrations is about
+/// 11 GB, and its newest rows, the ones read most, sit at the end of the file: past a smaller map
+/// each page of a read is a `pread` into the connection's page cache instead of a load from the
+/// map (measured in docs/benchmarks.md, "At scale"). SQLite caps the map at
+/// `SQLITE_MAX_MMAP_SIZE`, a compile-time limit of 2 GiB by default, which `.cargo/config.toml`
+/// raises to the same 64 GiB for the bundled SQLite. The map's pages are the file's own page
+/// cache, shared by every connection and given back by the kernel under memory pressure; they
+/// count as the process's `RssFile`, not its heap.
+///
+/// The read pool maps nothing: SQLite drops a connection's whole map when it begins a read after
+/// another connection committed, so a read that touched many pages (a portal search) made the
+/// next statement on its connection unmap them and the reads after it fault them in again
+/// (docs/decisions.md "SQLite: the portal reads through `pread`").
 pub(crate) const MMAP_SIZE: i64 = 64 << 30;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -106,7 +111,8 @@ pub(crate) async fn connect(url: &str) -> Result<Store, StoreError> {
         .idle_timeout(None)
         .max_lifetime(None)
         .acquire_timeout(Duration::from_secs(10))
-        .connect_with(opts)
+        // The pool's reads go through `pread` (see `MMAP_SIZE`).
+        .connect_with(opts.pragma("mmap_size", "0"))
         .await?;
     let batcher = SqliteWriter::start(opts_path.clone()).map_err(sqlx::Error::Io)?;
     tokio::spawn(writer::checkpointer(reader.clone()));

@@ -354,6 +354,14 @@ fn catch_up(conn: &mut rusqlite::Connection, limit: i64) -> Result<bool, rusqlit
 /// `registration_list` queued in `registration_grams_pending`, in one transaction; answers
 /// whether more may be waiting.
 fn fill_grams(conn: &mut rusqlite::Connection, limit: i64) -> Result<bool, rusqlite::Error> {
+    // Most syncs find nothing queued: no transaction for them. The writer thread is the only
+    // one that dequeues, so what this sees queued is still queued in the transaction.
+    let queued: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM registration_grams_pending)")?
+        .query_row([], |row| row.get(0))?;
+    if !queued {
+        return Ok(false);
+    }
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut last = None;
     let mut taken = 0;
