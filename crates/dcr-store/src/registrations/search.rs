@@ -13,7 +13,8 @@
 //! itself for the list, and matches each word of a search, lower-cased, in its search copy
 //! (module `search_copy`, brought up to date first), the searched fields joined in a narrow
 //! table, with `LIKE`, which its trigram GIN index serves (`pg_trgm`) for words of three
-//! characters or more.
+//! characters or more, and for words of two ASCII letters or digits through the trigrams
+//! around them ([`pair_regex`]).
 //!
 //! A search of several words finds the registrations in which every word is part of one of the
 //! names or ids, in any of them and in any order (`ironbark tax` finds "Ironbark Advisory Tax
