@@ -901,6 +901,11 @@ impl Store {
             });
         }
         let in_order = shape == Shape::InOrder;
+        // PostgreSQL looks a word of two characters up through the trigrams around it only in a
+        // search of short words: beside a longer word, whose own trigrams find its rows, the
+        // planner reads both lookups together, and the common trigrams around a common pair
+        // made `Product 42` twice as slow (docs/benchmarks.md).
+        let pairs_looked_up = !in_order && words.iter().all(|w| w.chars().count() < 3);
         let mut copy_conds = Vec::new();
         for word in &like {
             patterns.push(format!("%{}%", escape_like(word)));
@@ -925,7 +930,7 @@ impl Store {
                 // A word of two letters or digits holds no trigram: a condition that holds
                 // wherever it does and that the trigram index serves finds its rows (not on a
                 // walk of the order, where each row is matched by itself).
-                if let Some(regex) = pair_regex(word).filter(|_| !in_order) {
+                if let Some(regex) = pair_regex(word).filter(|_| pairs_looked_up) {
                     patterns.push(regex);
                     copy_conds.push(format!("words ~ ${}", patterns.len()));
                 }
