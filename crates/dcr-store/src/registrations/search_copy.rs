@@ -30,6 +30,23 @@ const STATISTICS_STALE: &str = "SELECT coalesce((SELECT n_mod_since_analyze > 10
     AND n_mod_since_analyze > n_live_tup / 10 FROM pg_stat_user_tables \
     WHERE relid = 'registration_search'::regclass), false)";
 
+/// The arguments of `regexp_replace(text, ...)` that set every character beyond ASCII of `text`
+/// between two unit separators (`\x1f`): to `pg_trgm` a separator is a word break, so a word of
+/// two ASCII letters or digits always has ASCII beside it, which lets its trigrams be looked up
+/// (`search::pair_regex`). Separating the text and a search word alike keeps the one a part
+/// of the other exactly when it was: each character becomes the same string wherever it
+/// stands, and the separator stands only around characters beyond ASCII (a unit separator in a
+/// name itself is matched like any other separator). A macro, so that [`PG_SEARCH_TEXT`] is
+/// built from the same literal.
+macro_rules! pg_separate {
+    () => {
+        r"'([^\x01-\x7f])', E'\x1f\\1\x1f', 'g'"
+    };
+}
+
+/// [`pg_separate!`] for the search's patterns.
+pub(super) const PG_SEPARATE: &str = pg_separate!();
+
 /// What the words of a search are matched against: the searched names and ids joined by line
 /// feeds, lower-cased, and every character beyond ASCII set between two unit separators
 /// (`\x1f`, see [`PG_SEPARATE`]), word for word the text of migrations
@@ -40,18 +57,10 @@ const STATISTICS_STALE: &str = "SELECT coalesce((SELECT n_mod_since_analyze > 10
 pub(super) const PG_SEARCH_TEXT: &str = concat!(
     "regexp_replace(lower(client_name || E'\\n' || org_name || E'\\n' || \
      coalesce(legal_entity_name, '') || E'\\n' || client_id || E'\\n' || software_key || \
-     E'\\n' || org_id || E'\\n' || coalesce(legal_entity_id, ''))",
-    r", '([^\x01-\x7f])', E'\x1f\\1\x1f', 'g')"
+     E'\\n' || org_id || E'\\n' || coalesce(legal_entity_id, '')), ",
+    pg_separate!(),
+    ")"
 );
-
-/// The arguments of `regexp_replace(text, ...)` that set every character beyond ASCII of `text`
-/// between two unit separators (`\x1f`): to `pg_trgm` a separator is a word break, so a word of
-/// two ASCII letters or digits always has ASCII beside it, which lets its trigrams be looked up
-/// (`search::pair_regex`). Separating the text and a search word alike keeps the one a part
-/// of the other exactly when it was: each character becomes the same string wherever it
-/// stands, and the separator stands only around characters beyond ASCII (a unit separator in a
-/// name itself is matched like any other separator).
-pub(super) const PG_SEPARATE: &str = r"'([^\x01-\x7f])', E'\x1f\\1\x1f', 'g'";
 
 impl Store {
     /// Copies the searched text of the registrations written since the last time into
